@@ -1,0 +1,47 @@
+//! Shared fixtures of the cashews benchmarks: the value types and the peers' setup, so every
+//! bench target compares the same data.
+
+use serde::{Deserialize, Serialize};
+
+/// The small value: a 3-field struct.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// An id.
+    pub id: u64,
+    /// A short name.
+    pub name: String,
+    /// A flag.
+    pub active: bool,
+}
+
+impl User {
+    /// A user numbered `i`.
+    #[must_use]
+    pub fn sample(i: u64) -> Self {
+        Self {
+            id: i,
+            name: format!("user-{i}"),
+            active: i.is_multiple_of(2),
+        }
+    }
+}
+
+/// The big value: 1 KiB of bytes.
+#[must_use]
+pub fn kib_value() -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![7u8; 1024])
+}
+
+/// A current-thread Tokio runtime for async benches.
+///
+/// # Panics
+///
+/// If Tokio cannot build a runtime (no benchmark can run then).
+#[must_use]
+#[allow(clippy::expect_used)]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}

@@ -1,0 +1,352 @@
+//! The [`Backend`] trait: the contract every storage engine and every wrapper fulfils.
+//!
+//! Bytes in, bytes out: keys are `&str`, values are [`Bytes`]. Serialization happens above the
+//! trait, once, in the codec. The shared conformance suite (`cashews-testkit`) checks every
+//! implementation against the same cases, including the atomic commands hammered by concurrent
+//! callers.
+//!
+//! # Atomicity
+//!
+//! These methods must be atomic per key, on every backend: [`Backend::set`] with a
+//! [`Condition`], [`Backend::incr`], [`Backend::set_lock`], [`Backend::unlock`] (compare and
+//! delete), [`Backend::incr_bits`], [`Backend::slice_incr`], [`Backend::set_add`],
+//! [`Backend::set_remove`] and [`Backend::set_pop`].
+//!
+//! # Expiry
+//!
+//! An expired key is absent for every command, whether or not it has been purged yet.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use bytes::Bytes;
+use futures_core::Stream;
+
+use crate::error::Result;
+
+mod erased;
+pub mod memory;
+pub(crate) use erased::DynBackend;
+
+/// A boxed, `Send` stream, as returned by [`Backend::scan`].
+pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
+
+/// When a [`Backend::set`] writes.
+///
+/// ```
+/// use cashews::backend::Condition;
+/// assert_eq!(Condition::default(), Condition::Always);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub enum Condition {
+    /// Always write (plain SET).
+    #[default]
+    Always,
+    /// Only if the key is absent or expired (SET NX).
+    IfAbsent,
+    /// Only if the key is present (SET XX).
+    IfPresent,
+}
+
+/// How a [`Backend::set`] writes.
+///
+/// `ttl: None` stores without expiry and removes any previous expiry (as Redis `SET` does).
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::backend::{Condition, SetOptions};
+/// let opts = SetOptions::ttl(Some(Duration::from_secs(5))).condition(Condition::IfAbsent);
+/// assert_eq!(opts.condition, Condition::IfAbsent);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub struct SetOptions {
+    /// Time to live; `None` means no expiry.
+    pub ttl: Option<Duration>,
+    /// When to write.
+    pub condition: Condition,
+}
+
+impl SetOptions {
+    /// Options with this TTL and [`Condition::Always`].
+    ///
+    /// ```
+    /// let opts = cashews::backend::SetOptions::ttl(None);
+    /// assert!(opts.ttl.is_none());
+    /// ```
+    #[must_use]
+    pub const fn ttl(ttl: Option<Duration>) -> Self {
+        Self {
+            ttl,
+            condition: Condition::Always,
+        }
+    }
+
+    /// The same options with another condition.
+    ///
+    /// ```
+    /// use cashews::backend::{Condition, SetOptions};
+    /// assert_eq!(SetOptions::ttl(None).condition(Condition::IfPresent).condition, Condition::IfPresent);
+    /// ```
+    #[must_use]
+    pub const fn condition(mut self, condition: Condition) -> Self {
+        self.condition = condition;
+        self
+    }
+}
+
+/// The remaining lifetime of a key: a typed answer instead of Python's -2 / -1 / seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::backend::Expiry;
+/// assert_eq!(Expiry::In(Duration::from_millis(1_400)).as_secs_rounded(), Some(1));
+/// assert_eq!(Expiry::Missing.as_secs_rounded(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Expiry {
+    /// The key does not exist (or has expired).
+    Missing,
+    /// The key exists and never expires.
+    Persistent,
+    /// The key expires after this duration.
+    In(Duration),
+}
+
+impl Expiry {
+    /// The remaining whole seconds, rounded to the nearest (0.5 s rounds up), or `None` when the
+    /// key is missing or persistent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::backend::Expiry;
+    /// assert_eq!(Expiry::In(Duration::from_millis(500)).as_secs_rounded(), Some(1));
+    /// ```
+    #[must_use]
+    pub fn as_secs_rounded(self) -> Option<u64> {
+        match self {
+            Self::In(d) => Some((d.as_millis() as u64 + 500) / 1000),
+            _ => None,
+        }
+    }
+}
+
+/// A storage engine: the commands of the cashews command set over bytes.
+///
+/// Implementors write plain `async fn`s; every future is `Send`. Handles are cheap to clone
+/// (`Arc` inside) and every method takes `&self`. Batch methods have loop-over-singles defaults
+/// that network backends override with one round trip.
+///
+/// See the [module docs](self) for which methods must be atomic.
+///
+/// ```
+/// use cashews::backend::{Backend, MemoryBackend, SetOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let mem = MemoryBackend::new(Default::default());
+/// assert!(mem.set("k", "v".into(), SetOptions::default()).await?);
+/// assert_eq!(mem.get("k").await?.as_deref(), Some(&b"v"[..]));
+/// # Ok(()) }
+/// ```
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs and errors: `mem`, `redis`, `disk`.
+    fn name(&self) -> &'static str;
+
+    /// Reads a value; `None` when missing or expired.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>>> + Send;
+
+    /// Reads several values, in the order of `keys`.
+    fn get_many(&self, keys: &[&str]) -> impl Future<Output = Result<Vec<Option<Bytes>>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                out.push(self.get(key).await?);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Stores a value; returns whether it was written (false when the condition was not met).
+    fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        options: SetOptions,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores several values with the same TTL. Not atomic as a whole.
+    fn set_many(
+        &self,
+        pairs: &[(&str, Bytes)],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            for (key, value) in pairs {
+                self.set(key, value.clone(), SetOptions::ttl(ttl)).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Deletes a key; returns whether it existed.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Deletes several keys; returns how many existed.
+    fn delete_many(&self, keys: &[&str]) -> impl Future<Output = Result<u64>> + Send {
+        async move {
+            let mut n = 0;
+            for key in keys {
+                n += u64::from(self.delete(key).await?);
+            }
+            Ok(n)
+        }
+    }
+
+    /// Whether a key exists (and has not expired).
+    fn exists(&self, key: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Sets a new TTL on an existing key; returns whether the key existed.
+    fn expire(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The remaining lifetime of a key.
+    fn get_expire(&self, key: &str) -> impl Future<Output = Result<Expiry>> + Send;
+
+    /// Atomically adds `by` to the integer at `key` (a missing key counts as 0) and returns the
+    /// new value. `ttl` is applied when this call creates the key. A value that is not a decimal
+    /// integer is an [`Error::WrongType`](crate::Error::WrongType) and stays unchanged.
+    fn incr(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Streams the keys matching a glob `pattern` (`*`, `?`, `[abc]`, `[^a-z]`, `\` escapes, as
+    /// Redis), in no particular order. `batch_size` is a hint for how many keys to fetch at once.
+    fn scan(&self, pattern: &str, batch_size: usize) -> BoxStream<Result<String>>;
+
+    /// Deletes every key matching a glob `pattern`; returns how many were deleted.
+    ///
+    /// The default scans and deletes in batches of 100 keys.
+    fn delete_match(&self, pattern: &str) -> impl Future<Output = Result<u64>> + Send {
+        let mut keys = self.scan(pattern, 100);
+        async move {
+            use futures_util::StreamExt;
+            let mut deleted = 0;
+            let mut batch: Vec<String> = Vec::with_capacity(100);
+            while let Some(key) = keys.next().await {
+                batch.push(key?);
+                if batch.len() == 100 {
+                    let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+                    deleted += self.delete_many(&refs).await?;
+                    batch.clear();
+                }
+            }
+            if !batch.is_empty() {
+                let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+                deleted += self.delete_many(&refs).await?;
+            }
+            Ok(deleted)
+        }
+    }
+
+    /// Takes a lock: stores `token` at `key` with `ttl` only if the key is absent. Atomic.
+    fn set_lock(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        let value = Bytes::copy_from_slice(token.as_bytes());
+        async move {
+            self.set(
+                key,
+                value,
+                SetOptions::ttl(Some(ttl)).condition(Condition::IfAbsent),
+            )
+            .await
+        }
+    }
+
+    /// Releases a lock: deletes `key` only if it holds `token`. Atomic (compare and delete).
+    fn unlock(&self, key: &str, token: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Reads unsigned `size`-bit fields at positions `index * size` (Redis `BITFIELD GET u{size}
+    /// #{index}`). A missing key reads zeros. `size` is 1 to 63.
+    fn get_bits(
+        &self,
+        key: &str,
+        indexes: &[u64],
+        size: u8,
+    ) -> impl Future<Output = Result<Vec<u64>>> + Send;
+
+    /// Adds `by` to each field, saturating within `[0, 2^size - 1]`, and returns the new values.
+    /// Atomic.
+    fn incr_bits(
+        &self,
+        key: &str,
+        indexes: &[u64],
+        size: u8,
+        by: i64,
+    ) -> impl Future<Output = Result<Vec<u64>>> + Send;
+
+    /// Sliding-window counter. Atomically: forgets events before `start`, counts the events in
+    /// `[start, end]`, and if that count is below `max` records one more event at `end` (and
+    /// resets the key's TTL to `ttl` when given). Returns the count, including the new event.
+    /// Events at the same instant are counted separately.
+    fn slice_incr(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Adds members to the set at `key`; with `ttl`, the set's TTL is reset to it. Returns how
+    /// many members were new.
+    fn set_add(
+        &self,
+        key: &str,
+        members: &[&str],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Removes members from the set at `key`, keeping its TTL. Returns how many were removed.
+    fn set_remove(&self, key: &str, members: &[&str]) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Removes and returns up to `count` arbitrary members of the set at `key`.
+    fn set_pop(&self, key: &str, count: usize) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Checks that the backend answers: returns `PONG` for an empty message or `PING`, else the
+    /// message itself.
+    fn ping(&self, message: &[u8]) -> impl Future<Output = Result<Bytes>> + Send;
+
+    /// Removes every key of this backend.
+    fn clear(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// The number of keys.
+    fn keys_count(&self) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Approximate bytes used by one key (0 when missing), or `None` when the backend cannot tell.
+    fn get_size(&self, key: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
+
+    /// Releases connections and stops background tasks. Commands after `close` may fail.
+    fn close(&self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// `PONG`, or the message echoed: the reply every backend's [`Backend::ping`] gives.
+pub(crate) fn pong(message: &[u8]) -> Bytes {
+    if message.is_empty() || message.eq_ignore_ascii_case(b"PING") {
+        Bytes::from_static(b"PONG")
+    } else {
+        Bytes::copy_from_slice(message)
+    }
+}
+
+pub use memory::MemoryBackend;

@@ -1,0 +1,868 @@
+//! `mem://`: the in-process backend, bounded by entries (and optionally bytes), with TTLs.
+//!
+//! Storage is a sharded [`quick_cache`] map (S3-FIFO-like eviction, scan resistant, lock-free
+//! reads per shard) holding, per key, the value and its deadline on the backend's [`Clock`].
+//! Expiry is lazy on read and by a periodic purge task that stops when the last handle drops.
+//!
+//! # Atomicity
+//!
+//! Every read-modify-write command (`set` with a condition, `incr`, `unlock`, `incr_bits`,
+//! `slice_incr`, `set_add`, `set_remove`, `set_pop`) runs under the write lock of the key's shard
+//! through quick_cache's entry API, so it is atomic per key; plain reads take the shard's read
+//! lock only.
+//!
+//! # Memory bound
+//!
+//! Each entry weighs 1 unit against `size`. With `max_bytes`, an entry weighs
+//! `ceil(bytes × size / max_bytes)` (at least 1), so both bounds hold at once: the total weight
+//! stays under `size`, hence the entry count under `size` and the bytes under `max_bytes`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use quick_cache::sync::{EntryAction, EntryResult};
+use quick_cache::{OptionsBuilder, Weighter};
+
+use super::{Backend, BoxStream, Condition, Expiry, SetOptions};
+use crate::clock::Clock;
+use crate::command::Command;
+use crate::config::MemoryOptions;
+use crate::error::{Error, Result};
+use crate::pattern;
+
+type Map = quick_cache::sync::Cache<String, Entry, EntryWeighter, foldhash::fast::RandomState>;
+
+/// Fixed bytes counted per entry on top of key and value, for the `max_bytes` bound and
+/// `get_size`: the map slot, the entry header and allocator rounding (measured, see benches).
+const ENTRY_OVERHEAD: u64 = 64;
+
+/// Bit offsets beyond this are refused, as Redis refuses offsets past 2^32 bits.
+const MAX_BIT_OFFSET: u64 = 1 << 32;
+
+/// The in-memory backend (`mem://`).
+///
+/// A cheap-clone handle: clones share the same storage. Built from [`MemoryOptions`], with the
+/// system clock ([`MemoryBackend::new`]) or an injected one ([`MemoryBackend::with_clock`]) so
+/// tests move time instead of sleeping.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::backend::{Backend, MemoryBackend, SetOptions};
+/// use cashews::{config::MemoryOptions, Clock};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let clock = Clock::manual();
+/// let mem = MemoryBackend::with_clock(MemoryOptions::with_size(100), clock.clone());
+/// mem.set("k", "v".into(), SetOptions::ttl(Some(Duration::from_secs(1)))).await?;
+/// assert!(mem.exists("k").await?);
+/// clock.advance(Duration::from_secs(2));
+/// assert!(!mem.exists("k").await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MemoryBackend {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("len", &self.inner.map.len())
+            .field("capacity", &self.inner.map.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    map: Map,
+    clock: Clock,
+    purge: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.purge.get_mut().take() {
+            task.abort();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    value: Value,
+    /// Deadline in clock nanoseconds; 0 means no expiry.
+    expires_at: u64,
+}
+
+/// Two variants, so `Bytes`' non-null vtable pointer holds the tag and an entry stays 40 bytes.
+#[derive(Clone)]
+enum Value {
+    Bytes(Bytes),
+    Structured(Arc<Structured>),
+}
+
+#[derive(Clone)]
+enum Structured {
+    Set(HashSet<String, foldhash::fast::RandomState>),
+    /// Sorted event instants of a sliding window.
+    Window(Vec<u64>),
+}
+
+impl Entry {
+    fn new(value: Value, ttl: Option<Duration>, now: u64) -> Self {
+        Self {
+            value,
+            expires_at: deadline(ttl, now),
+        }
+    }
+
+    fn is_expired(&self, now: u64) -> bool {
+        self.expires_at != 0 && self.expires_at <= now
+    }
+
+    fn size(&self) -> u64 {
+        match &self.value {
+            Value::Bytes(b) => b.len() as u64,
+            Value::Structured(s) => match &**s {
+                Structured::Set(set) => set.iter().map(|m| m.len() as u64 + 24).sum(),
+                Structured::Window(events) => events.len() as u64 * 8,
+            },
+        }
+    }
+}
+
+fn deadline(ttl: Option<Duration>, now: u64) -> u64 {
+    match ttl {
+        None => 0,
+        Some(ttl) => now
+            .saturating_add(u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX))
+            .max(1),
+    }
+}
+
+#[derive(Clone)]
+struct EntryWeighter {
+    /// `(size, max_bytes)` when bounded by bytes too.
+    bytes_bound: Option<(u64, u64)>,
+}
+
+impl Weighter<String, Entry> for EntryWeighter {
+    fn weight(&self, key: &String, entry: &Entry) -> u64 {
+        match self.bytes_bound {
+            None => 1,
+            Some((size, max_bytes)) => {
+                let bytes = u128::from(key.len() as u64 + entry.size() + ENTRY_OVERHEAD);
+                let weight = (bytes * u128::from(size)).div_ceil(u128::from(max_bytes.max(1)));
+                u64::try_from(weight).unwrap_or(u64::MAX).max(1)
+            }
+        }
+    }
+}
+
+/// What a read-modify-write callback decides.
+enum Op<T> {
+    /// Leave the entry as it is (an expired entry is dropped).
+    Keep(T),
+    /// Remove the entry.
+    Remove(T),
+    /// Store this entry.
+    Put(Entry, T),
+}
+
+impl MemoryBackend {
+    /// A memory backend on the system clock.
+    ///
+    /// When called inside a Tokio runtime and `check_interval` is not zero, a purge task drops
+    /// expired entries every `check_interval`; it stops when the last handle is dropped or on
+    /// [`Backend::close`]. Outside a runtime, expired entries are dropped when read or by
+    /// [`MemoryBackend::purge_expired`].
+    ///
+    /// ```
+    /// let mem = cashews::MemoryBackend::new(cashews::config::MemoryOptions::with_size(10));
+    /// assert_eq!(mem.len(), 0);
+    /// ```
+    #[must_use]
+    pub fn new(options: MemoryOptions) -> Self {
+        Self::with_clock(options, Clock::system())
+    }
+
+    /// A memory backend on the given clock (see [`MemoryBackend::new`]).
+    ///
+    /// ```
+    /// use cashews::{config::MemoryOptions, Clock, MemoryBackend};
+    /// let mem = MemoryBackend::with_clock(MemoryOptions::default(), Clock::manual());
+    /// assert!(mem.is_empty());
+    /// ```
+    #[must_use]
+    pub fn with_clock(options: MemoryOptions, clock: Clock) -> Self {
+        let size = options.size.max(1) as u64;
+        let weighter = EntryWeighter {
+            bytes_bound: options.max_bytes.map(|max| (size, max)),
+        };
+        let map = Map::with_options(
+            map_options(size),
+            weighter,
+            foldhash::fast::RandomState::default(),
+            Default::default(),
+        );
+        let inner = Arc::new(Inner {
+            map,
+            clock,
+            purge: Mutex::new(None),
+        });
+        if !options.check_interval.is_zero()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let task = runtime.spawn(purge_loop(Arc::downgrade(&inner), options.check_interval));
+            *inner.purge.lock() = Some(task);
+        }
+        Self { inner }
+    }
+
+    /// The number of entries, including expired ones not purged yet.
+    ///
+    /// ```
+    /// assert_eq!(cashews::MemoryBackend::new(Default::default()).len(), 0);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.map.len()
+    }
+
+    /// Whether there are no entries.
+    ///
+    /// ```
+    /// assert!(cashews::MemoryBackend::new(Default::default()).is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.inner.map.is_empty()
+    }
+
+    /// Drops every expired entry now; returns how many were dropped. The purge task calls this.
+    ///
+    /// ```
+    /// assert_eq!(cashews::MemoryBackend::new(Default::default()).purge_expired(), 0);
+    /// ```
+    pub fn purge_expired(&self) -> u64 {
+        self.inner.purge_expired()
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.now()
+    }
+
+    /// [`Backend::get`] without the future, for `Cache`'s synchronous fast path.
+    pub(crate) fn get_now(&self, key: &str) -> Option<Bytes> {
+        self.live(key).and_then(|entry| match entry.value {
+            Value::Bytes(b) => Some(b),
+            // Sets and windows are not string values: a plain read is a miss, as MGET gives.
+            Value::Structured(_) => None,
+        })
+    }
+
+    /// [`Backend::set`] without the future, for `Cache`'s synchronous fast path.
+    pub(crate) fn set_now(&self, key: &str, value: Bytes, options: SetOptions) -> bool {
+        let now = self.now();
+        let entry = Entry::new(Value::Bytes(value), options.ttl, now);
+        match options.condition {
+            Condition::Always => {
+                self.inner.map.insert(key.to_owned(), entry);
+                true
+            }
+            Condition::IfAbsent => self.rmw(key, |current, _| match current {
+                Some(_) => Op::Keep(false),
+                None => Op::Put(entry.clone(), true),
+            }),
+            Condition::IfPresent => self.rmw(key, |current, _| match current {
+                Some(_) => Op::Put(entry.clone(), true),
+                None => Op::Keep(false),
+            }),
+        }
+    }
+
+    /// Reads a live entry without touching its recency.
+    fn live(&self, key: &str) -> Option<Entry> {
+        let entry = self.inner.map.get(key)?;
+        if entry.expires_at != 0 {
+            let now = self.now();
+            if entry.is_expired(now) {
+                self.inner.map.remove_if(key, |e| e.is_expired(now));
+                return None;
+            }
+        }
+        Some(entry)
+    }
+
+    /// Atomic read-modify-write of one key. `f` sees the live entry (`None` when absent or
+    /// expired) and may mutate it in place before returning [`Op::Keep`].
+    fn rmw<T>(&self, key: &str, mut f: impl FnMut(Option<&mut Entry>, u64) -> Op<T>) -> T {
+        loop {
+            let now = self.now();
+            let mut out = None;
+            let result = self.inner.map.entry(key, None, |_, entry| {
+                let expired = entry.is_expired(now);
+                let op = f(if expired { None } else { Some(entry) }, now);
+                match op {
+                    Op::Keep(t) => {
+                        out = Some(t);
+                        if expired {
+                            EntryAction::Remove
+                        } else {
+                            EntryAction::Retain(())
+                        }
+                    }
+                    Op::Remove(t) => {
+                        out = Some(t);
+                        EntryAction::Remove
+                    }
+                    Op::Put(new, t) => {
+                        *entry = new;
+                        out = Some(t);
+                        EntryAction::Retain(())
+                    }
+                }
+            });
+            match result {
+                EntryResult::Retained(()) | EntryResult::Removed(..) => {
+                    if let Some(t) = out {
+                        return t;
+                    }
+                }
+                EntryResult::Vacant(guard) => match f(None, now) {
+                    Op::Keep(t) | Op::Remove(t) => return t,
+                    Op::Put(new, t) => {
+                        if guard.insert(new).is_ok() {
+                            return t;
+                        }
+                        // A plain insert raced us; recompute against the new value.
+                    }
+                },
+                EntryResult::Replaced(..) | EntryResult::Timeout => {}
+            }
+        }
+    }
+
+    fn bytes_of(entry: &Entry, command: Command, key: &str) -> Result<Bytes> {
+        match &entry.value {
+            Value::Bytes(b) => Ok(b.clone()),
+            Value::Structured(_) => Err(wrong_type(command, key, "a string value")),
+        }
+    }
+}
+
+impl Inner {
+    fn now(&self) -> u64 {
+        u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn purge_expired(&self) -> u64 {
+        let now = self.now();
+        let dropped = std::sync::atomic::AtomicU64::new(0);
+        self.map.retain(|_, entry| {
+            let keep = !entry.is_expired(now);
+            if !keep {
+                dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            keep
+        });
+        dropped.into_inner()
+    }
+}
+
+async fn purge_loop(inner: Weak<Inner>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match inner.upgrade() {
+            Some(inner) => {
+                inner.purge_expired();
+            }
+            None => break,
+        }
+    }
+}
+
+fn map_options(size: u64) -> quick_cache::Options {
+    // Few shards for small caches, so eviction is close to global (a size-10 cache evicts as
+    // one unit); more for big ones, so concurrent callers rarely share a shard lock.
+    let parallel_shards = std::thread::available_parallelism()
+        .map_or(4, std::num::NonZero::get)
+        .saturating_mul(4)
+        .next_power_of_two();
+    let by_size = usize::try_from(size / 1024)
+        .unwrap_or(usize::MAX)
+        .max(1)
+        .next_power_of_two();
+    let shards = by_size.min(parallel_shards).max(1);
+    let estimated = usize::try_from(size.min(1 << 20)).unwrap_or(1 << 20);
+    let mut builder = OptionsBuilder::new();
+    builder
+        .shards(shards)
+        .estimated_items_capacity(estimated)
+        .weight_capacity(size);
+    match builder.build() {
+        Ok(options) => options,
+        // Unreachable: both required settings are given above. Fall back to a plain builder
+        // rather than panicking in library code.
+        Err(_) => fallback_options(size),
+    }
+}
+
+fn fallback_options(size: u64) -> quick_cache::Options {
+    let mut builder = OptionsBuilder::new();
+    builder
+        .estimated_items_capacity(1024)
+        .weight_capacity(size.max(1));
+    builder.build().unwrap_or_else(|_| fallback_options(1024))
+}
+
+fn wrong_type(command: Command, key: &str, expected: &'static str) -> Error {
+    Error::WrongType {
+        command,
+        key: crate::error::shorten(key),
+        expected,
+    }
+}
+
+fn parse_int(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|s| !s.starts_with('+') && !s.is_empty())
+        .and_then(|s| s.parse::<i64>().ok())
+}
+
+fn check_bits(key: &str, command: Command, indexes: &[u64], size: u8) -> Result<()> {
+    if !(1..=63).contains(&size) {
+        return Err(Error::InvalidOption {
+            option: "size".to_owned(),
+            value: size.to_string(),
+            expected: "a bit field width from 1 to 63".to_owned(),
+        });
+    }
+    for &index in indexes {
+        let end = index
+            .checked_mul(u64::from(size))
+            .and_then(|o| o.checked_add(u64::from(size)));
+        if end.is_none_or(|end| end > MAX_BIT_OFFSET) {
+            return Err(Error::InvalidOption {
+                option: format!("{command} index for key `{}`", crate::error::shorten(key)),
+                value: index.to_string(),
+                expected: "a field that ends within the first 2^32 bits".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads an unsigned big-endian field of `size` bits at bit `offset` (Redis BITFIELD layout).
+fn read_field(bits: &[u8], offset: u64, size: u8) -> u64 {
+    let mut value = 0u64;
+    for i in 0..u64::from(size) {
+        let bit = offset + i;
+        let byte = usize::try_from(bit / 8).unwrap_or(usize::MAX);
+        let set = bits.get(byte).is_some_and(|b| b & (0x80 >> (bit % 8)) != 0);
+        value = (value << 1) | u64::from(set);
+    }
+    value
+}
+
+fn write_field(bits: &mut Vec<u8>, offset: u64, size: u8, value: u64) {
+    let end_byte = usize::try_from((offset + u64::from(size)).div_ceil(8)).unwrap_or(usize::MAX);
+    if bits.len() < end_byte {
+        bits.resize(end_byte, 0);
+    }
+    for i in 0..u64::from(size) {
+        let bit = offset + i;
+        let byte = usize::try_from(bit / 8).unwrap_or(usize::MAX);
+        let mask = 0x80u8 >> (bit % 8);
+        let on = (value >> (u64::from(size) - 1 - i)) & 1 == 1;
+        if let Some(b) = bits.get_mut(byte) {
+            if on {
+                *b |= mask;
+            } else {
+                *b &= !mask;
+            }
+        }
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn name(&self) -> &'static str {
+        "mem"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.get_now(key))
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
+        Ok(self.set_now(key, value, options))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let now = self.now();
+        Ok(self
+            .inner
+            .map
+            .remove(key)
+            .is_some_and(|(_, entry)| !entry.is_expired(now)))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.live(key).is_some())
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.rmw(key, |current, now| match current {
+            Some(entry) => {
+                entry.expires_at = deadline(Some(ttl), now);
+                Op::Keep(true)
+            }
+            None => Op::Keep(false),
+        }))
+    }
+
+    async fn get_expire(&self, key: &str) -> Result<Expiry> {
+        let Some(entry) = self.live(key) else {
+            return Ok(Expiry::Missing);
+        };
+        if entry.expires_at == 0 {
+            return Ok(Expiry::Persistent);
+        }
+        let now = self.now();
+        Ok(Expiry::In(Duration::from_nanos(
+            entry.expires_at.saturating_sub(now),
+        )))
+    }
+
+    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
+        self.rmw(key, |current, now| match current {
+            None => Op::Put(
+                Entry::new(Value::Bytes(Bytes::from(by.to_string())), ttl, now),
+                Ok(by),
+            ),
+            Some(entry) => {
+                let current = match Self::bytes_of(entry, Command::Incr, key) {
+                    Ok(b) => b,
+                    Err(e) => return Op::Keep(Err(e)),
+                };
+                let Some(n) = parse_int(&current) else {
+                    return Op::Keep(Err(wrong_type(
+                        Command::Incr,
+                        key,
+                        "a decimal integer value",
+                    )));
+                };
+                match n.checked_add(by) {
+                    Some(next) => {
+                        entry.value = Value::Bytes(Bytes::from(next.to_string()));
+                        Op::Keep(Ok(next))
+                    }
+                    None => Op::Keep(Err(Error::backend(
+                        "mem",
+                        Command::Incr,
+                        "increment or decrement would overflow",
+                    ))),
+                }
+            }
+        })
+    }
+
+    fn scan(&self, pattern: &str, _batch_size: usize) -> BoxStream<Result<String>> {
+        let now = self.now();
+        let keys: Vec<Result<String>> = if pattern::is_literal(pattern) {
+            self.live(pattern)
+                .map(|_| Ok(pattern.to_owned()))
+                .into_iter()
+                .collect()
+        } else {
+            self.inner
+                .map
+                .iter()
+                .filter(|(key, entry)| !entry.is_expired(now) && pattern::matches(pattern, key))
+                .map(|(key, _)| Ok(key))
+                .collect()
+        };
+        Box::pin(futures_util::stream::iter(keys))
+    }
+
+    async fn delete_match(&self, pattern: &str) -> Result<u64> {
+        if pattern::is_literal(pattern) {
+            return Ok(u64::from(self.delete(pattern).await?));
+        }
+        let now = self.now();
+        let deleted = std::sync::atomic::AtomicU64::new(0);
+        self.inner.map.retain(|key, entry| {
+            let hit = pattern::matches(pattern, key);
+            if hit && !entry.is_expired(now) {
+                deleted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            !hit
+        });
+        Ok(deleted.into_inner())
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        Ok(self.rmw(key, |current, _| match current {
+            Some(entry) if matches!(&entry.value, Value::Bytes(b) if b == token.as_bytes()) => {
+                Op::Remove(true)
+            }
+            _ => Op::Keep(false),
+        }))
+    }
+
+    async fn get_bits(&self, key: &str, indexes: &[u64], size: u8) -> Result<Vec<u64>> {
+        check_bits(key, Command::GetBits, indexes, size)?;
+        let bits = match self.live(key) {
+            None => Bytes::new(),
+            Some(entry) => Self::bytes_of(&entry, Command::GetBits, key)?,
+        };
+        Ok(indexes
+            .iter()
+            .map(|&i| read_field(&bits, i * u64::from(size), size))
+            .collect())
+    }
+
+    async fn incr_bits(&self, key: &str, indexes: &[u64], size: u8, by: i64) -> Result<Vec<u64>> {
+        check_bits(key, Command::IncrBits, indexes, size)?;
+        let max = (1u64 << size) - 1;
+        self.rmw(key, |current, now| {
+            let (mut bits, ttl_at) = match &current {
+                None => (Vec::new(), 0),
+                Some(entry) => match Self::bytes_of(entry, Command::IncrBits, key) {
+                    Ok(b) => (b.to_vec(), entry.expires_at),
+                    Err(e) => return Op::Keep(Err(e)),
+                },
+            };
+            let mut out = Vec::with_capacity(indexes.len());
+            for &index in indexes {
+                let offset = index * u64::from(size);
+                let old = read_field(&bits, offset, size);
+                let new = if by >= 0 {
+                    old.saturating_add(by.unsigned_abs()).min(max)
+                } else {
+                    old.saturating_sub(by.unsigned_abs())
+                };
+                write_field(&mut bits, offset, size, new);
+                out.push(new);
+            }
+            let entry = Entry {
+                value: Value::Bytes(Bytes::from(bits)),
+                expires_at: if current.is_some() {
+                    ttl_at
+                } else {
+                    deadline(None, now)
+                },
+            };
+            Op::Put(entry, Ok(out))
+        })
+    }
+
+    async fn slice_incr(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        self.rmw(key, |current, now| {
+            let (mut events, expires_at) = match current {
+                None => (Vec::new(), 0),
+                Some(entry) => match &entry.value {
+                    Value::Structured(s) => match &**s {
+                        Structured::Window(events) => (events.clone(), entry.expires_at),
+                        Structured::Set(_) => {
+                            return Op::Keep(Err(wrong_type(
+                                Command::SliceIncr,
+                                key,
+                                "a sliding window",
+                            )));
+                        }
+                    },
+                    Value::Bytes(_) => {
+                        return Op::Keep(Err(wrong_type(
+                            Command::SliceIncr,
+                            key,
+                            "a sliding window",
+                        )));
+                    }
+                },
+            };
+            events.retain(|&t| t >= start);
+            let count = events.iter().filter(|&&t| t <= end).count() as u64;
+            if count >= max {
+                let entry = Entry {
+                    value: Value::Structured(Arc::new(Structured::Window(events))),
+                    expires_at,
+                };
+                return Op::Put(entry, Ok(count));
+            }
+            let at = events.partition_point(|&t| t <= end);
+            events.insert(at, end);
+            let expires_at = match ttl {
+                Some(ttl) => deadline(Some(ttl), now),
+                None => expires_at,
+            };
+            let entry = Entry {
+                value: Value::Structured(Arc::new(Structured::Window(events))),
+                expires_at,
+            };
+            Op::Put(entry, Ok(count + 1))
+        })
+    }
+
+    async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
+        self.rmw(key, |current, now| {
+            let (mut set, expires_at) = match current {
+                None => (HashSet::default(), 0),
+                Some(entry) => match &entry.value {
+                    Value::Structured(s) => match &**s {
+                        Structured::Set(set) => (set.clone(), entry.expires_at),
+                        Structured::Window(_) => {
+                            return Op::Keep(Err(wrong_type(Command::SetAdd, key, "a set")));
+                        }
+                    },
+                    Value::Bytes(_) => {
+                        return Op::Keep(Err(wrong_type(Command::SetAdd, key, "a set")));
+                    }
+                },
+            };
+            let added = members
+                .iter()
+                .filter(|m| set.insert((**m).to_owned()))
+                .count() as u64;
+            if set.is_empty() {
+                return Op::Keep(Ok(0));
+            }
+            let expires_at = match ttl {
+                Some(ttl) => deadline(Some(ttl), now),
+                None => expires_at,
+            };
+            let entry = Entry {
+                value: Value::Structured(Arc::new(Structured::Set(set))),
+                expires_at,
+            };
+            Op::Put(entry, Ok(added))
+        })
+    }
+
+    async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
+        self.rmw(key, |current, _| {
+            let Some(entry) = current else {
+                return Op::Keep(Ok(0));
+            };
+            let Value::Structured(s) = &mut entry.value else {
+                return Op::Keep(Err(wrong_type(Command::SetRemove, key, "a set")));
+            };
+            let Structured::Set(set) = Arc::make_mut(s) else {
+                return Op::Keep(Err(wrong_type(Command::SetRemove, key, "a set")));
+            };
+            let removed = members.iter().filter(|m| set.remove(**m)).count() as u64;
+            if set.is_empty() {
+                Op::Remove(Ok(removed))
+            } else {
+                Op::Keep(Ok(removed))
+            }
+        })
+    }
+
+    async fn set_pop(&self, key: &str, count: usize) -> Result<Vec<String>> {
+        self.rmw(key, |current, _| {
+            let Some(entry) = current else {
+                return Op::Keep(Ok(Vec::new()));
+            };
+            let Value::Structured(s) = &mut entry.value else {
+                return Op::Keep(Err(wrong_type(Command::SetPop, key, "a set")));
+            };
+            let Structured::Set(set) = Arc::make_mut(s) else {
+                return Op::Keep(Err(wrong_type(Command::SetPop, key, "a set")));
+            };
+            let popped: Vec<String> = set.iter().take(count).cloned().collect();
+            for member in &popped {
+                set.remove(member);
+            }
+            if set.is_empty() {
+                Op::Remove(Ok(popped))
+            } else {
+                Op::Keep(Ok(popped))
+            }
+        })
+    }
+
+    async fn ping(&self, message: &[u8]) -> Result<Bytes> {
+        Ok(super::pong(message))
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.inner.map.clear();
+        Ok(())
+    }
+
+    async fn keys_count(&self) -> Result<u64> {
+        Ok(self.inner.map.len() as u64)
+    }
+
+    async fn get_size(&self, key: &str) -> Result<Option<u64>> {
+        Ok(Some(self.live(key).map_or(0, |entry| {
+            key.len() as u64 + entry.size() + ENTRY_OVERHEAD
+        })))
+    }
+
+    async fn close(&self) -> Result<()> {
+        if let Some(task) = self.inner.purge.lock().take() {
+            task.abort();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_fields_follow_redis_layout() {
+        let mut bits = Vec::new();
+        write_field(&mut bits, 0, 1, 1);
+        assert_eq!(bits, vec![0b1000_0000]);
+        write_field(&mut bits, 4, 4, 0b1011);
+        assert_eq!(bits, vec![0b1000_1011]);
+        assert_eq!(read_field(&bits, 4, 4), 0b1011);
+        assert_eq!(read_field(&bits, 100, 8), 0);
+        write_field(&mut bits, 14, 5, 0b10101);
+        assert_eq!(read_field(&bits, 14, 5), 0b10101);
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn weight_bounds_bytes_and_entries() {
+        let w = EntryWeighter {
+            bytes_bound: Some((100, 10_000)),
+        };
+        let entry = Entry::new(Value::Bytes(Bytes::from(vec![0; 36])), None, 0);
+        // 36 value + 0 key + 64 overhead = 100 bytes = 1% of max_bytes = 1 of 100 units.
+        assert_eq!(w.weight(&String::new(), &entry), 1);
+        let big = Entry::new(Value::Bytes(Bytes::from(vec![0; 936])), None, 0);
+        assert_eq!(w.weight(&String::new(), &big), 10);
+    }
+}

@@ -1,0 +1,275 @@
+//! The crate's error type.
+//!
+//! Variants are grouped by who must act: configuration (fix the URL, option or TTL), keys and
+//! values (fix the call), backend (the store failed), and refusals that callers match on.
+//! Messages name the problem and the fix; credentials never appear in them.
+
+use std::time::Duration;
+
+use crate::command::Command;
+
+/// A boxed error from a storage engine or another foreign source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in cashews.
+///
+/// Foreign errors (from redis-rs, rusqlite, serde formats) only appear as [`std::error::Error::source`],
+/// so a major bump of a dependency is not a breaking change here.
+///
+/// ```
+/// let err = cashews::Ttl::parse("1m10").unwrap_err();
+/// assert!(err.to_string().contains("1m10"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL given to `setup` cannot be used.
+    #[error("invalid cache url `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, with any password replaced by `***`.
+        url: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The URL scheme names no backend.
+    #[error(
+        "wrong backend alias `{scheme}`: use one of mem://, redis://, rediss://, disk:// or :// (a disabled memory cache)"
+    )]
+    UnknownScheme {
+        /// The scheme as written.
+        scheme: String,
+    },
+    /// The URL scheme is known but the cargo feature that builds it is off.
+    #[error("`{scheme}://` needs the `{feature}` feature of cashews: enable it in Cargo.toml")]
+    FeatureDisabled {
+        /// The scheme, or the option value, that needs the feature.
+        scheme: String,
+        /// The cargo feature to enable.
+        feature: &'static str,
+    },
+    /// An option is not known for this scheme.
+    #[error("unknown option `{option}` for {scheme}://; accepted options: {accepted}")]
+    UnknownOption {
+        /// The scheme whose options were read.
+        scheme: String,
+        /// The option as written.
+        option: String,
+        /// The accepted option names.
+        accepted: String,
+    },
+    /// An option has a value that cannot be used.
+    #[error("invalid value `{value}` for option `{option}`: expected {expected}")]
+    InvalidOption {
+        /// The option name.
+        option: String,
+        /// The value as written (secrets are redacted).
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// A TTL string or value cannot be parsed.
+    #[error(transparent)]
+    InvalidTtl(#[from] cashews_syntax::TtlError),
+    /// A key is empty or otherwise unusable.
+    #[error("invalid key `{key}`: {reason}")]
+    InvalidKey {
+        /// The key (shortened if long).
+        key: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A key is longer than the configured limit (`max_key_length`).
+    #[error(
+        "key `{key}` is {len} bytes long, over the limit of {limit}: shorten it, hash it, or raise `max_key_length`"
+    )]
+    KeyTooLong {
+        /// The start of the key.
+        key: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// An encoded value is larger than the configured limit (`max_value_size`).
+    #[error(
+        "value for key `{key}` is {size} bytes once encoded, over the limit of {limit}: store less, enable compression, or raise `max_value_size`"
+    )]
+    ValueTooLarge {
+        /// The key.
+        key: String,
+        /// The encoded size in bytes.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A value could not be serialized.
+    #[error("cannot encode the value for key `{key}`: {source}")]
+    Encode {
+        /// The key.
+        key: String,
+        /// The serializer's error.
+        source: BoxError,
+    },
+    /// A backend command failed (connection, timeout, server error).
+    #[error("{backend} backend failed on {command}: {source}")]
+    Backend {
+        /// The backend name (`mem`, `redis`, `disk`).
+        backend: &'static str,
+        /// The command that failed.
+        command: Command,
+        /// The engine's error.
+        source: BoxError,
+    },
+    /// A command met a value of another kind (e.g. `incr` on a non-integer).
+    #[error("{command} on key `{key}` holds the wrong kind of value: {expected}")]
+    WrongType {
+        /// The command.
+        command: Command,
+        /// The key.
+        key: String,
+        /// What the command needs.
+        expected: &'static str,
+    },
+    /// No backend is configured for a key.
+    #[error("{}", not_configured_message(.key))]
+    NotConfigured {
+        /// The key that found no backend, or `None` when no backend is configured at all.
+        key: Option<String>,
+    },
+    /// A lock is held by someone else and the caller asked not to wait (or waited too long).
+    #[error("key `{key}` is already locked")]
+    Locked {
+        /// The lock key.
+        key: String,
+    },
+    /// A rate limit refused the call.
+    #[error("rate limit exceeded{}", retry_message(.retry_after))]
+    RateLimited {
+        /// When a new call may succeed, if known.
+        retry_after: Option<Duration>,
+    },
+    /// A circuit breaker is open.
+    #[error("circuit breaker is open{}", retry_message(.retry_after))]
+    CircuitOpen {
+        /// When the circuit may close again, if known.
+        retry_after: Option<Duration>,
+    },
+    /// The function that computes a value panicked or was cancelled while others waited on it.
+    #[error("the origin computing key `{key}` did not finish: {reason}")]
+    OriginFailed {
+        /// The key being computed.
+        key: String,
+        /// Why: panicked or cancelled.
+        reason: String,
+    },
+}
+
+fn not_configured_message(key: &Option<String>) -> String {
+    match key {
+        None => {
+            "no backend is configured: run `cache.setup(url)` before using the cache".to_owned()
+        }
+        Some(key) => format!(
+            "no backend is configured for key `{key}`: set one up for its prefix, or a default one with prefix \"\""
+        ),
+    }
+}
+
+fn retry_message(after: &Option<Duration>) -> String {
+    match after {
+        Some(d) => format!(", retry after {}ms", d.as_millis()),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// Whether retrying the same call later may succeed (backend trouble, timeouts, refusals).
+    ///
+    /// ```
+    /// let err = cashews::Error::RateLimited { retry_after: None };
+    /// assert!(err.is_transient());
+    /// ```
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Backend { .. }
+                | Self::Locked { .. }
+                | Self::RateLimited { .. }
+                | Self::CircuitOpen { .. }
+                | Self::OriginFailed { .. }
+        )
+    }
+
+    /// Whether this is a refusal by a strategy (locked, rate limited, circuit open) rather than a failure.
+    ///
+    /// ```
+    /// let err = cashews::Error::Locked { key: "job".into() };
+    /// assert!(err.is_refusal());
+    /// ```
+    #[must_use]
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Locked { .. } | Self::RateLimited { .. } | Self::CircuitOpen { .. }
+        )
+    }
+
+    /// Whether this error comes from the configuration (URL, option, TTL): fix the setup, not the call.
+    ///
+    /// ```
+    /// let err = cashews::Cache::new().setup("foo://").unwrap_err();
+    /// assert!(err.is_config());
+    /// ```
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidUrl { .. }
+                | Self::UnknownScheme { .. }
+                | Self::FeatureDisabled { .. }
+                | Self::UnknownOption { .. }
+                | Self::InvalidOption { .. }
+                | Self::InvalidTtl(_)
+        )
+    }
+
+    /// Whether the backend itself failed: the errors that safe mode swallows.
+    ///
+    /// ```
+    /// let err = cashews::Error::NotConfigured { key: None };
+    /// assert!(!err.is_backend());
+    /// ```
+    #[must_use]
+    pub fn is_backend(&self) -> bool {
+        matches!(self, Self::Backend { .. } | Self::WrongType { .. })
+    }
+
+    pub(crate) fn backend(
+        backend: &'static str,
+        command: Command,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self::Backend {
+            backend,
+            command,
+            source: source.into(),
+        }
+    }
+}
+
+/// Shortens a key for error messages so a huge key does not flood logs.
+pub(crate) fn shorten(key: &str) -> String {
+    const MAX: usize = 120;
+    if key.len() <= MAX {
+        return key.to_owned();
+    }
+    let mut end = MAX;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &key[..end])
+}

@@ -1,0 +1,13 @@
+//! The one integration test binary of `cashews`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod cache;
+mod codec;
+mod config;
+mod conformance;
