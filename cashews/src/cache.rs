@@ -854,6 +854,11 @@ impl Cache {
     /// Never in the caller: if `init` panics, every waiter gets [`Error::OriginFailed`] and
     /// the next call runs `init` again.
     ///
+    /// # Re-entry
+    ///
+    /// An `init` that calls `get_or_set` with its own key (directly or through other calls)
+    /// does not deadlock: the nested call computes without single flight.
+    ///
     /// # Errors
     ///
     /// As [`Cache::get`] and [`Cache::set`]; [`Error::OriginFailed`] as above. A failure to
@@ -880,10 +885,17 @@ impl Cache {
             return Ok(hit);
         }
         let route = self.route_for(key)?;
+        if flight::is_reentrant(self.inner.id, key) {
+            // The origin calls itself with its own key: compute directly instead of waiting
+            // for our own flight, which would never land.
+            let value = init().await;
+            self.set(key, &value, ttl).await?;
+            return Ok(value);
+        }
         let flight = self.inner.flights.join_or_start(key, |id| {
             let cache = self.clone();
             let owned_key = key.to_owned();
-            let load = init();
+            let load = flight::loading(self.inner.id, owned_key.clone(), init());
             let task = tokio::spawn(async move {
                 // Forget the flight when the task ends, even by panic.
                 let _landing = Landing {

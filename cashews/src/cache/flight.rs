@@ -47,6 +47,26 @@ impl Landed {
     }
 }
 
+tokio::task_local! {
+    /// The `(cache id, key)` loads that the current task is computing, outermost first.
+    static LOADING: Vec<(usize, String)>;
+}
+
+/// Whether the current task is itself computing `key` for this cache: a re-entrant call, which
+/// must not wait for its own flight (cachebox#54).
+pub(crate) fn is_reentrant(cache_id: usize, key: &str) -> bool {
+    LOADING
+        .try_with(|loading| loading.iter().any(|(id, k)| *id == cache_id && k == key))
+        .unwrap_or(false)
+}
+
+/// Runs `load` marked as computing `key`, so nested calls for the same key see the re-entry.
+pub(crate) async fn loading<F: Future>(cache_id: usize, key: String, load: F) -> F::Output {
+    let mut keys = LOADING.try_with(Clone::clone).unwrap_or_default();
+    keys.push((cache_id, key));
+    LOADING.scope(keys, load).await
+}
+
 pub(crate) type Flight = Shared<Pin<Box<dyn Future<Output = Landed> + Send>>>;
 
 #[derive(Default)]

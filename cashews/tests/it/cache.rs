@@ -714,3 +714,28 @@ async fn bits_windows_and_sets_through_the_cache() {
     assert_eq!(cache.set_pop("S", 100).await.unwrap().len(), 1);
     assert!(cache.set_pop("S", 100).await.unwrap().is_empty());
 }
+
+/// A recursive origin that asks for its own key must not wait on itself (cachebox#54).
+fn recursive(cache: Cache, depth: u32) -> futures_util::future::BoxFuture<'static, u32> {
+    Box::pin(async move {
+        if depth == 0 {
+            return 0;
+        }
+        let c = cache.clone();
+        cache
+            .get_or_set("recursive", "1m", move || async move {
+                recursive(c, depth - 1).await + 1
+            })
+            .await
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn get_or_set_reentry_with_the_same_key_does_not_deadlock() {
+    let cache = mem();
+    let value = tokio::time::timeout(Duration::from_secs(5), recursive(cache.clone(), 3))
+        .await
+        .expect("re-entrant get_or_set deadlocked");
+    assert_eq!(value, 3);
+}
