@@ -321,5 +321,26 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hit_and_miss, writes, get_many, scaling);
+/// What a memory hit pays beyond the map lookup: decoding the stored bytes, against cloning a
+/// stored object (the alternative design of STYLE.md §2.12).
+fn decode_cost(c: &mut Criterion) {
+    use cashews::codec::{CodecOptions, ValueCodec};
+    let mut group = c.benchmark_group("mem/value_on_hit/struct");
+    let user = User::sample(7);
+    let codec = ValueCodec::new(CodecOptions::default()).unwrap();
+    let bytes = codec.encode("k", &user).unwrap();
+    let raw = rmp_serde::to_vec_named(&user).unwrap();
+    group.bench_function(BenchmarkId::new("cashews-codec", "decode"), |b| {
+        b.iter(|| black_box(codec.decode::<User>("k", "mem", black_box(&bytes))));
+    });
+    group.bench_function(BenchmarkId::new("rmp-serde", "from_slice"), |b| {
+        b.iter(|| black_box(rmp_serde::from_slice::<User>(black_box(&raw)).unwrap()));
+    });
+    group.bench_function(BenchmarkId::new("object", "clone"), |b| {
+        b.iter(|| black_box(black_box(&user).clone()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hit_and_miss, writes, get_many, scaling, decode_cost);
 criterion_main!(benches);
