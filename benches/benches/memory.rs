@@ -342,5 +342,12 @@ fn decode_cost(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hit_and_miss, writes, get_many, scaling, decode_cost);
+criterion_group!(
+    benches,
+    hit_and_miss,
+    writes,
+    get_many,
+    scaling,
+    decode_cost
+);
 criterion_main!(benches);
