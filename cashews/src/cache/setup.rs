@@ -1,0 +1,162 @@
+//! Configuring a [`Cache`]: setup by URL, typed config or custom backend; close.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+
+use super::Cache;
+use super::router::{ALL_COMMANDS, Engine, Route};
+use crate::backend::{Backend, MemoryBackend};
+use crate::codec::Codec;
+use crate::config::{BackendConfig, CacheConfig};
+use crate::error::Result;
+
+impl Cache {
+    // ----- setup ---------------------------------------------------------------------------
+
+    /// Configures the default backend (prefix `""`, every key) from a URL such as `mem://`,
+    /// `mem://?size=10000` or `://` (a disabled memory cache). See [`crate::config`] for
+    /// every option. Replaces a previous default backend.
+    ///
+    /// Does not connect: network backends connect on first use.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the bad part of the URL and what is accepted.
+    ///
+    /// ```
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://?size=100")?;
+    /// let err = cache.setup("mem://?size=lots").unwrap_err();
+    /// assert!(err.to_string().contains("size"));
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    pub fn setup(&self, url: &str) -> Result<()> {
+        self.setup_prefix("", url)
+    }
+
+    /// Configures a backend for keys starting with `prefix` (longest prefix wins; the prefix
+    /// stays part of the stored key).
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the bad part of the URL.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.setup_prefix("user:", "mem://?size=10")?;
+    /// cache.set("user:1", "ada", 60).await?;
+    /// assert_eq!(cache.get::<String>("user:1").await?.as_deref(), Some("ada"));
+    /// # Ok(()) }
+    /// ```
+    pub fn setup_prefix(&self, prefix: &str, url: &str) -> Result<()> {
+        let config = CacheConfig::parse(url)?;
+        self.setup_config(prefix, config)
+    }
+
+    /// Configures a backend for `prefix` from typed options.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error (for example a compression whose cargo feature is off).
+    ///
+    /// ```
+    /// let cache = cashews::Cache::new();
+    /// let config: cashews::config::CacheConfig = "mem://?size=10".parse()?;
+    /// cache.setup_config("", config)?;
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    pub fn setup_config(&self, prefix: &str, config: CacheConfig) -> Result<()> {
+        let engine = match &config.backend {
+            BackendConfig::Memory(options) => Engine::Memory(MemoryBackend::new(options.clone())),
+        };
+        self.install(prefix, engine, config)
+    }
+
+    /// Configures any [`Backend`] for `prefix`, with the wrapper-level options of `config`
+    /// (codec, disable, suppress, limits); the backend part of `config` is ignored. This is how
+    /// a custom backend, or a memory backend on a manual [`Clock`](crate::Clock), is plugged in.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error from the codec options.
+    ///
+    /// ```
+    /// use cashews::{config::{CacheConfig, MemoryOptions}, Clock, MemoryBackend};
+    /// let cache = cashews::Cache::new();
+    /// let mem = MemoryBackend::with_clock(MemoryOptions::default(), Clock::manual());
+    /// cache.setup_backend("", mem, CacheConfig::default())?;
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    pub fn setup_backend<B: Backend>(
+        &self,
+        prefix: &str,
+        backend: B,
+        config: CacheConfig,
+    ) -> Result<()> {
+        let any: &dyn std::any::Any = &backend;
+        let engine = match any.downcast_ref::<MemoryBackend>() {
+            Some(mem) => Engine::Memory(mem.clone()),
+            None => Engine::Dyn(Arc::new(backend)),
+        };
+        self.install(prefix, engine, config)
+    }
+
+    fn install(&self, prefix: &str, engine: Engine, config: CacheConfig) -> Result<()> {
+        let codec = Codec::new(config.codec)?;
+        let route = Arc::new(Route {
+            prefix: prefix.to_owned(),
+            engine,
+            codec,
+            disabled: AtomicU32::new(if config.disable { ALL_COMMANDS } else { 0 }),
+            suppress: config.suppress.unwrap_or(false),
+            max_key_length: config.max_key_length,
+            max_value_size: config.max_value_size,
+        });
+        let _guard = self.inner.setup_lock.lock();
+        let (router, _old) = self.inner.routes.load().with(route);
+        self.inner.routes.store(Arc::new(router));
+        Ok(())
+    }
+
+    /// Whether at least one backend is configured.
+    ///
+    /// ```
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert!(cache.is_configured());
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_configured(&self) -> bool {
+        !self.inner.routes.load().is_empty()
+    }
+
+    /// Closes every backend (stops purge tasks, drops connections).
+    ///
+    /// # Errors
+    ///
+    /// The first backend failure; every backend is still asked to close.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.close().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn close(&self) -> Result<()> {
+        let router = self.inner.routes.load_full();
+        let mut first = Ok(());
+        for route in router.routes() {
+            let result = call!(route, close());
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    }
+}
