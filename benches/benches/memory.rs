@@ -174,6 +174,7 @@ fn writes(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("mem/incr");
+    let cache = cashews_mem();
     let counters = moka_cache::<Arc<std::sync::atomic::AtomicI64>>();
     group.bench_function(BenchmarkId::new("cashews-mem", "incr"), |b| {
         b.to_async(&rt).iter(|| {
