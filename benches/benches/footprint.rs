@@ -53,8 +53,8 @@ fn child(which: &str) {
                     cache.set(&key(i), &v, None::<u64>).await.unwrap();
                 }
             });
-            assert_eq!(rt.block_on(cache.get_keys_count()).unwrap(), ENTRIES);
-            Box::new(cache)
+            let held = rt.block_on(cache.get_keys_count()).unwrap();
+            Box::new((cache, held))
         }
         "moka" => {
             let cache: moka::future::Cache<String, Vec<u8>> = moka::future::Cache::new(ENTRIES);
@@ -64,7 +64,8 @@ fn child(which: &str) {
                 }
                 cache.run_pending_tasks().await;
             });
-            Box::new(cache)
+            let held = cache.entry_count();
+            Box::new((cache, held))
         }
         "quick_cache" => {
             let cache: quick_cache::sync::Cache<String, Vec<u8>> =
@@ -72,12 +73,19 @@ fn child(which: &str) {
             for i in 0..ENTRIES {
                 cache.insert(key(i), value.clone());
             }
-            Box::new(cache)
+            let held = cache.len() as u64;
+            Box::new((cache, held))
         }
         other => panic!("unknown implementation {other}"),
     };
     let after = resident_bytes();
-    println!("{}", after.saturating_sub(before));
+    let held = keep
+        .downcast_ref::<(Cache, u64)>()
+        .map(|(_, n)| *n)
+        .or_else(|| keep.downcast_ref::<(moka::future::Cache<String, Vec<u8>>, u64)>().map(|(_, n)| *n))
+        .or_else(|| keep.downcast_ref::<(quick_cache::sync::Cache<String, Vec<u8>>, u64)>().map(|(_, n)| *n))
+        .unwrap_or(0);
+    println!("{} {held}", after.saturating_sub(before));
     drop(keep);
 }
 
@@ -149,20 +157,23 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    println!("| implementation | resident MB for 1M entries | Zipf(0.9) hit ratio, 1% capacity |");
-    println!("|---|---|---|");
+    println!(
+        "| implementation | resident MB after 1M inserts | entries held | Zipf(0.9) hit ratio, 1% capacity |"
+    );
+    println!("|---|---|---|---|");
     for which in IMPLS {
         let out = Command::new(&exe)
             .args(["--child", which])
             .output()
             .unwrap();
-        let bytes: u64 = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut fields = text
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0));
+        let (bytes, held) = (fields.next().unwrap_or(0), fields.next().unwrap_or(0));
         let ratio = hit_ratio(which);
         println!(
-            "| {which} | {:.0} | {ratio:.3} |",
+            "| {which} | {:.0} | {held} | {ratio:.3} |",
             bytes as f64 / 1_000_000.0
         );
     }

@@ -270,8 +270,8 @@ impl Cache {
             }
             match &route.engine {
                 Engine::Memory(mem) => {
-                    let raw = mem.get_now(key);
-                    return Ok(raw.and_then(|b| route.codec.decode(key, "mem", &b)));
+                    let value = mem.read_now(key, |b| route.codec.decode(key, "mem", b));
+                    return Ok(value.flatten());
                 }
                 Engine::Dyn(_) => Arc::clone(route),
             }
@@ -446,7 +446,7 @@ impl Cache {
             }
             if let Engine::Memory(mem) = &route.engine {
                 let bytes = Self::encode(route, key, value)?;
-                return Ok(mem.set_now(key, bytes, options));
+                return Ok(mem.set_now(key, &bytes, options));
             }
         }
         let route = self.route_for(key)?;
