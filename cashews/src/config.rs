@@ -1,107 +1,393 @@
-//! Configuration by URL (interim minimal parser; the full one is being written).
+//! Configuration by URL: the scheme picks the backend, the query holds typed, validated options.
+//!
+//! [`CacheConfig::parse`] (also `str::parse`) reads a URL such as
+//! `mem://?size=10000&max_bytes=64MiB&check_interval=1s&secret=k` once, at setup, into a
+//! [`CacheConfig`]. [`Cache::setup`](crate::Cache::setup) calls it; build a [`CacheConfig`] by hand
+//! and pass it to [`Cache::setup_config`](crate::Cache::setup_config) to configure without a URL.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cashews::config::{BackendConfig, CacheConfig};
+//!
+//! let config = CacheConfig::parse("mem://?size=10&check_interval=0.01&safe=yes")?;
+//! let BackendConfig::Memory(mem) = &config.backend else { unreachable!() };
+//! assert_eq!(mem.size, 10);
+//! assert_eq!(mem.check_interval, Duration::from_millis(10));
+//! assert_eq!(config.suppress, Some(true));
+//!
+//! let err = CacheConfig::parse("mem://?size=lots").unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "invalid value `lots` for option `size`: expected a positive whole number of entries"
+//! );
+//! # Ok::<(), cashews::Error>(())
+//! ```
+//!
+//! # URL syntax
+//!
+//! `scheme://?name=value&name=value`. Names are case-insensitive; values are percent-decoded
+//! (`+` is a space). Each option may be given once (an alias and its option count as the same
+//! one). An option the scheme does not know is an error that lists the accepted names: nothing
+//! is silently ignored. Errors name the option, the value and what is accepted; the value of
+//! `secret` and any `user:password@` part of a URL are shown as `***`.
+//!
+//! # Schemes
+//!
+//! | URL | Backend |
+//! |---|---|
+//! | `mem://`, `mem://?size=…` | in-process memory ([`BackendConfig::Memory`]); takes no host or path |
+//! | `://` or the empty string | memory, **disabled** at start: as if `disable=true` were given (an explicit `disable` overrides it, `enable` has no effect); takes the same options as `mem://` |
+//! | `redis://`, `rediss://`, `disk://` | not available yet in this version of cashews: [`Error::InvalidUrl`] says so |
+//! | anything else | [`Error::UnknownScheme`]: "wrong backend alias `…`" |
+//!
+//! The scheme is case-insensitive. There is no `prefix` option: the prefix that routes keys to
+//! a backend is the first argument of [`Cache::setup_prefix`](crate::Cache::setup_prefix).
+//!
+//! # Memory options (`mem://` and `://`)
+//!
+//! | Option | Default | Accepted values |
+//! |---|---|---|
+//! | `size` | `1000` | the maximum number of entries (LRU eviction): a positive whole number |
+//! | `max_bytes` (alias `max_size`) | none (no byte bound) | a positive [size](#sizes): a bound on the bytes held by keys and values |
+//! | `check_interval` | `1s` | how often expired entries are purged in the background: seconds as a whole or decimal number (`1`, `0.01`) or a [TTL string](cashews_syntax::parse_ttl) (`500ms`, `1s`, `1m30s`); `0` turns the purge off (expired entries are still dropped when read) |
+//!
+//! # Options of every scheme
+//!
+//! | Option | Default | Accepted values |
+//! |---|---|---|
+//! | `disable` | absent | a [boolean](#booleans); when given, it alone decides whether the cache starts disabled |
+//! | `enable` | `true` | a boolean; used only when `disable` is absent: the cache starts disabled if `enable` is false |
+//! | `suppress` (alias `safe`) | the backend's: false for memory | a boolean: safe mode, backend failures become neutral replies plus a `tracing::error!` |
+//! | `secret` (alias `hash_key`) | none (values are not signed) | any non-empty string: signs every value with an HMAC; never shown in errors or `Debug` |
+//! | `digestmod` | `sha256` | the HMAC used with `secret`: `md5`, `sha1` or `sha256`. `sum` and the xxhash digests (`xxh32`, `xxh64`, `xxh3_64`, `xxh3_128`) are rejected: they are not MACs |
+//! | `accept_digestmods` | empty | a comma-separated list of the same names (`md5,sha1`): more digests accepted on read, to migrate from one `digestmod` to another |
+//! | `compress_type` | `null` | `null` or `none` (no compression), `gzip` or `zlib` (cargo feature `compression-gzip`, on by default), `zstd` (feature `compression-zstd`); a compression whose feature is off is [`Error::FeatureDisabled`] |
+//! | `compress_min_size` | `1024` | a [size](#sizes): values encoded smaller than this are not compressed; `0` compresses every value |
+//! | `pickle_type` (alias `format`) | `msgpack` | `msgpack`, `json`, `default` (= `msgpack`); `null` for `mem://` and `://` only, meaning the default. `dill`, `sqlalchemy` and `pickle` are Python-only and rejected |
+//! | `max_key_length` | `1024` | a positive whole number of bytes; a longer key is [`Error::KeyTooLong`] |
+//! | `max_value_size` | none (no limit) | a positive [size](#sizes); a larger encoded value is [`Error::ValueTooLarge`] |
+//!
+//! ## Booleans
+//!
+//! `true`, `1`, `yes`, `on` and `false`, `0`, `no`, `off`, in any case. Anything else, the
+//! empty value included, is an error. (Python cashews reads anything but `1` and `true` as
+//! false, so its `safe=t` is false; here it is an error.)
+//!
+//! ## Sizes
+//!
+//! A whole number of bytes with an optional suffix, in any case, optionally after a space:
+//! `B`; `KB`, `MB`, `GB` (powers of 1000); `KiB`, `MiB`, `GiB` (powers of 1024). For example
+//! `4096`, `512KiB`, `1MB`, `64MiB`. Fractions and negative numbers are errors.
+//!
+//! # Aliases
+//!
+//! The names of cashews 2.x are accepted everywhere the new name is:
+//!
+//! | Old name | Same as |
+//! |---|---|
+//! | `safe` | `suppress` |
+//! | `hash_key` | `secret` |
+//! | `format` | `pickle_type` (either spelling) |
+//! | `max_size` | `max_bytes` |
+//!
+//! # Differences from Python cashews
+//!
+//! - Options are checked against a typed schema per scheme; Python passes unknown names on to
+//!   the backend's client. `check_repr` (a Python object-shape check) is not an option here.
+//! - Booleans are strict (see above).
+//! - The default `digestmod` is `sha256` (Python: `md5`), and `sum`/`xxh*` are refused.
+//! - `pickle_type=null` cannot store objects unencoded: it means the default format.
+
+mod redact;
+mod value;
+mod wrapper;
 
 pub mod memory;
 
 pub use memory::MemoryOptions;
 
+use self::redact::{is_scheme, redact_url};
+use self::value::{OptionSpec, RawOption};
+use self::wrapper::Wrapper;
 use crate::codec::CodecOptions;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, shorten};
 
-/// Parsed configuration.
+/// The default of [`CacheConfig::max_key_length`].
+const DEFAULT_MAX_KEY_LENGTH: usize = 1024;
+
+/// A parsed, validated cache configuration: the backend and its options, plus the wrapper-level
+/// options every backend takes (disable, safe mode, codec, limits).
+///
+/// Parse one from a URL with [`CacheConfig::parse`] or `str::parse`; the [module docs](self)
+/// list every option. The `Debug` output never shows the signing secret.
+///
+/// ```
+/// use cashews::config::CacheConfig;
+///
+/// let config: CacheConfig = "mem://?secret=hunter2&max_value_size=1MiB".parse()?;
+/// assert!(config.codec.secret.is_some());
+/// assert_eq!(config.max_value_size, Some(1 << 20));
+/// assert!(!format!("{config:?}").contains("hunter2"));
+///
+/// let mut by_hand = CacheConfig::default();
+/// by_hand.max_key_length = 256;
+/// cashews::Cache::new().setup_config("", by_hand)?;
+/// # Ok::<(), cashews::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheConfig {
-    /// Backend.
+    /// The backend and its own options.
     pub backend: BackendConfig,
-    /// Disabled at start.
+    /// Whether every command starts disabled (options `disable` and `enable`; `://` starts
+    /// disabled).
     pub disable: bool,
-    /// Safe mode.
+    /// Safe mode (option `suppress`, alias `safe`): `None` leaves the backend's default, which
+    /// is off for memory.
     pub suppress: Option<bool>,
-    /// Codec.
+    /// How values are encoded: format, signing, compression.
     pub codec: CodecOptions,
-    /// Max key length.
+    /// The longest key accepted, in bytes (option `max_key_length`, default 1024).
     pub max_key_length: usize,
-    /// Max value size.
+    /// The largest encoded value accepted, in bytes (option `max_value_size`); `None`, the
+    /// default, means no limit.
     pub max_value_size: Option<usize>,
 }
 
-/// Backend part.
+/// Which backend to build, with its options.
+///
+/// ```
+/// use cashews::config::{BackendConfig, CacheConfig};
+///
+/// let config = CacheConfig::parse("mem://?size=10")?;
+/// assert!(matches!(config.backend, BackendConfig::Memory(ref m) if m.size == 10));
+/// # Ok::<(), cashews::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BackendConfig {
-    /// Memory.
+    /// The in-process memory backend (`mem://`, `://`).
     Memory(MemoryOptions),
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self::Memory(MemoryOptions::default())
+    }
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
         Self {
-            backend: BackendConfig::Memory(MemoryOptions::default()),
+            backend: BackendConfig::default(),
             disable: false,
             suppress: None,
             codec: CodecOptions::default(),
-            max_key_length: 1024,
+            max_key_length: DEFAULT_MAX_KEY_LENGTH,
             max_value_size: None,
         }
     }
 }
 
+/// The schemes this version can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// `mem://`
+    Memory,
+    /// `://` or the empty string: memory, disabled.
+    DisabledMemory,
+}
+
 impl CacheConfig {
-    /// Parses.
+    /// Parses and validates a cache URL; the [module docs](self) list every scheme and option.
     ///
     /// # Errors
     ///
-    /// Bad URL.
+    /// - [`Error::UnknownScheme`] for a scheme that names no backend (`foo://`);
+    /// - [`Error::InvalidUrl`] for a URL without `://`, a host or path after `mem://`, a `#`
+    ///   fragment, or a backend this version does not have yet (`redis://`, `disk://`);
+    /// - [`Error::UnknownOption`] for an option the scheme does not take, listing those it takes;
+    /// - [`Error::InvalidOption`] for a bad value or an option given twice;
+    /// - [`Error::FeatureDisabled`] for a `compress_type` whose cargo feature is off.
+    ///
+    /// Credentials never appear in the message.
+    ///
+    /// # Panics
+    ///
+    /// Never, whatever the input.
+    ///
+    /// ```
+    /// use cashews::{config::CacheConfig, Error};
+    ///
+    /// assert!(CacheConfig::parse("://")?.disable);
+    /// assert!(CacheConfig::parse("mem://?disable=1")?.disable);
+    /// assert!(matches!(
+    ///     CacheConfig::parse("mem://?sise=10"),
+    ///     Err(Error::UnknownOption { .. })
+    /// ));
+    /// let err = CacheConfig::parse("redis://:pw@localhost").unwrap_err();
+    /// assert!(!err.to_string().contains("pw"));
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
     pub fn parse(url: &str) -> Result<Self> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: "no scheme".to_owned(),
-        })?;
-        let mut config = Self::default();
-        match scheme {
-            "mem" => {}
-            "" => config.disable = true,
-            other => {
+        let text = url.trim();
+        if text.is_empty() {
+            return Self::build(Scheme::DisabledMemory, "", "");
+        }
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Err(invalid_url(
+                text,
+                "there is no `://` after the scheme: write for example `mem://`, \
+                 `mem://?size=1000`, or `://` for a disabled cache",
+            ));
+        };
+        if !is_scheme(scheme) {
+            return Err(invalid_url(
+                text,
+                "the part before `://` is not a scheme: use mem://, or :// for a disabled cache",
+            ));
+        }
+        let written = scheme;
+        let scheme = scheme.to_ascii_lowercase();
+        let kind = match scheme.as_str() {
+            "mem" => Scheme::Memory,
+            "" => Scheme::DisabledMemory,
+            "redis" | "rediss" | "disk" => {
+                return Err(invalid_url(
+                    text,
+                    &format!(
+                        "the {scheme}:// backend is not available yet in this version of \
+                         cashews; use mem:// for now"
+                    ),
+                ));
+            }
+            _ => {
                 return Err(Error::UnknownScheme {
-                    scheme: other.to_owned(),
+                    scheme: written.to_owned(),
                 });
             }
+        };
+        if rest.contains('#') {
+            return Err(invalid_url(
+                text,
+                "a URL fragment (`#…`) is not used: remove it, or write `#` in a value as `%23`",
+            ));
         }
-        let query = rest.split_once('?').map_or("", |(_, q)| q);
-        let mut mem = MemoryOptions::default();
-        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-            let bad = || Error::InvalidOption {
-                option: k.to_string(),
-                value: v.to_string(),
-                expected: "a valid value".to_owned(),
-            };
-            match k.as_ref() {
-                "size" => mem.size = v.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?,
-                "check_interval" => {
-                    mem.check_interval = crate::Ttl::parse(&v)?.duration().unwrap_or_default();
-                }
-                "disable" => config.disable = v == "1" || v == "true",
-                "enable" => config.disable = !(v == "1" || v == "true"),
-                "suppress" | "safe" => config.suppress = Some(v == "1" || v == "true"),
-                "max_key_length" => config.max_key_length = v.parse().map_err(|_| bad())?,
-                "max_value_size" => config.max_value_size = Some(v.parse().map_err(|_| bad())?),
-                _ => {
-                    return Err(Error::UnknownOption {
-                        scheme: scheme.to_owned(),
-                        option: k.to_string(),
-                        accepted: "size, check_interval".to_owned(),
-                    });
-                }
-            }
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if !(location.is_empty() || location == "/") {
+            return Err(invalid_url(
+                text,
+                &format!(
+                    "{scheme}:// takes no host, user or path: put options after `?`, as in \
+                     `{scheme}://?size=1000`"
+                ),
+            ));
         }
-        config.backend = BackendConfig::Memory(mem);
-        Ok(config)
+        Self::build(kind, &scheme, query)
+    }
+
+    /// Reads the query of a URL whose scheme is `scheme` (lower-cased) into a configuration.
+    fn build(kind: Scheme, scheme: &str, query: &str) -> Result<Self> {
+        let (memory_options, wrapper_options) = read_query(scheme, query)?;
+        let memory = MemoryOptions::parse(&memory_options)?;
+        let wrapper = Wrapper::parse(scheme, &wrapper_options)?;
+        let default_disable = match kind {
+            Scheme::Memory => !wrapper.enable.unwrap_or(true),
+            Scheme::DisabledMemory => true,
+        };
+        Ok(Self {
+            backend: BackendConfig::Memory(memory),
+            disable: wrapper.disable.unwrap_or(default_disable),
+            suppress: wrapper.suppress,
+            codec: wrapper.codec,
+            max_key_length: wrapper.max_key_length.unwrap_or(DEFAULT_MAX_KEY_LENGTH),
+            max_value_size: wrapper.max_value_size,
+        })
     }
 }
 
 impl std::str::FromStr for CacheConfig {
     type Err = Error;
+
+    /// Same as [`CacheConfig::parse`].
+    ///
+    /// ```
+    /// let config: cashews::config::CacheConfig = "mem://?size=10".parse()?;
+    /// assert!(!config.disable);
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
     fn from_str(s: &str) -> Result<Self> {
         Self::parse(s)
     }
+}
+
+/// An [`Error::InvalidUrl`] quoting the URL with its credentials redacted.
+fn invalid_url(url: &str, reason: &str) -> Error {
+    Error::InvalidUrl {
+        url: redact_url(url),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Splits a query into its memory options and its wrapper options, resolving aliases and
+/// rejecting unknown names and repeats.
+fn read_query(scheme: &str, query: &str) -> Result<(Vec<RawOption>, Vec<RawOption>)> {
+    let mut memory = Vec::new();
+    let mut wrapper = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let name = name.to_lowercase();
+        let (spec, is_memory) = if let Some(spec) = find(memory::OPTIONS, &name) {
+            (spec, true)
+        } else if let Some(spec) = find(wrapper::OPTIONS, &name) {
+            (spec, false)
+        } else {
+            return Err(Error::UnknownOption {
+                scheme: scheme.to_owned(),
+                option: shorten(&name),
+                accepted: accepted_names(),
+            });
+        };
+        let option = RawOption {
+            canonical: spec.name,
+            name,
+            value: value.into_owned(),
+        };
+        if let Some(first) = memory
+            .iter()
+            .chain(&wrapper)
+            .find(|o: &&RawOption| o.canonical == option.canonical)
+        {
+            let spellings = if first.name == option.name {
+                String::new()
+            } else {
+                format!(
+                    " (as `{}` and `{}`, which are the same option)",
+                    first.name, option.name
+                )
+            };
+            return Err(option.invalid(format!(
+                "one value only, but the option is given twice{spellings}: keep one"
+            )));
+        }
+        if is_memory {
+            memory.push(option);
+        } else {
+            wrapper.push(option);
+        }
+    }
+    Ok((memory, wrapper))
+}
+
+fn find(specs: &[OptionSpec], name: &str) -> Option<OptionSpec> {
+    specs.iter().find(|spec| spec.matches(name)).copied()
+}
+
+/// Every option name the memory schemes take, with aliases, for [`Error::UnknownOption`].
+fn accepted_names() -> String {
+    memory::OPTIONS
+        .iter()
+        .chain(wrapper::OPTIONS)
+        .map(OptionSpec::describe)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -2,6 +2,25 @@
 
 use std::time::Duration;
 
+use super::value::{OptionSpec, RawOption};
+use crate::error::Result;
+
+/// The options of `mem://` (and of `://`), in the order the docs list them.
+pub(crate) const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "size",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "max_bytes",
+        aliases: &["max_size"],
+    },
+    OptionSpec {
+        name: "check_interval",
+        aliases: &[],
+    },
+];
+
 /// Options of the in-memory backend (`mem://?size=10000&max_bytes=64MiB&check_interval=1s`).
 ///
 /// ```
@@ -42,5 +61,21 @@ impl MemoryOptions {
             size,
             ..Self::default()
         }
+    }
+
+    /// Builds the options from the memory options of a URL query, already resolved against
+    /// [`OPTIONS`] and checked for repeats by the caller; absent options keep their defaults.
+    pub(crate) fn parse(options: &[RawOption]) -> Result<Self> {
+        let mut opts = Self::default();
+        for option in options {
+            match option.canonical {
+                "size" => opts.size = option.positive("entries")?,
+                "max_bytes" => opts.max_bytes = Some(option.size(true)?),
+                "check_interval" => opts.check_interval = option.interval()?,
+                // The caller only hands over names from `OPTIONS`.
+                _ => {}
+            }
+        }
+        Ok(opts)
     }
 }
