@@ -47,7 +47,7 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 ///
 /// A cheap-clone handle (`Arc` inside): clone it to share; never wrap it in a `Mutex`. Values
 /// are any `Serialize` / `DeserializeOwned` type, encoded by the route's codec. TTLs accept
-/// every [`IntoTtl`] form: `"1h30m"`, a [`Duration`], or whole seconds.
+/// every [`IntoTtl`] form: `"1h30m"`, a [`Duration`](std::time::Duration), or whole seconds.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};

@@ -16,7 +16,7 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// [`Error::NotConfigured`], or the first backend failure.
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured)(crate::Error::NotConfigured), or the first backend failure.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

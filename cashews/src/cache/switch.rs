@@ -51,7 +51,7 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// [`Error::NotConfigured`] when no backend serves `prefix`.
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured)(crate::Error::NotConfigured) when no backend serves `prefix`.
     ///
     /// ```
     /// let cache = cashews::Cache::new();
@@ -71,7 +71,7 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// [`Error::NotConfigured`] when no backend serves `prefix`.
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured)(crate::Error::NotConfigured) when no backend serves `prefix`.
     ///
     /// ```
     /// let cache = cashews::Cache::new();
@@ -110,7 +110,7 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// [`Error::NotConfigured`] when no backend serves `prefix`.
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured)(crate::Error::NotConfigured) when no backend serves `prefix`.
     ///
     /// ```
     /// let cache = cashews::Cache::new();
