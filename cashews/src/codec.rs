@@ -127,6 +127,7 @@ mod compress;
 mod envelope;
 mod int;
 mod sign;
+mod skim;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -466,6 +467,10 @@ impl ValueCodec {
 #[derive(Debug, Clone)]
 pub(crate) struct Codec {
     options: CodecOptions,
+    /// Whether to refuse values with fields the reader's type would ignore (code-change
+    /// safety). Off for in-process backends: their values cannot outlive the code that wrote
+    /// them.
+    check_schema: bool,
 }
 
 impl Codec {
@@ -476,7 +481,18 @@ impl Codec {
                 feature,
             });
         }
-        Ok(Self { options })
+        Ok(Self {
+            options,
+            check_schema: true,
+        })
+    }
+
+    /// The same codec for a backend that lives in this process (`mem://`): values there cannot
+    /// have been written by another version of the code, so the schema-change check, which
+    /// costs about a third of a decode, is skipped.
+    pub(crate) fn in_process(mut self) -> Self {
+        self.check_schema = false;
+        self
     }
 
     pub(crate) fn options(&self) -> &CodecOptions {
@@ -581,7 +597,7 @@ impl Codec {
                     .map_err(|e| Miss::Compress(other, e))?,
             ),
         };
-        deserialize(header.format, &body)
+        deserialize(header.format, &body, self.check_schema)
     }
 }
 
@@ -593,8 +609,12 @@ fn looks_signed(bytes: &[u8]) -> bool {
 }
 
 /// Deserializes a body, refusing trailing bytes and fields that `T` would ignore.
-fn deserialize<T: DeserializeOwned>(format: Format, body: &[u8]) -> Result<T, Miss> {
-    match deserialize_checked(format, body, true) {
+fn deserialize<T: DeserializeOwned>(
+    format: Format,
+    body: &[u8],
+    check_schema: bool,
+) -> Result<T, Miss> {
+    match deserialize_checked(format, body, check_schema) {
         // serde_ignored can only track maps whose keys are strings, numbers, bools or chars;
         // a map keyed by tuples or structs is read again without the schema check.
         Err(Miss::UntrackableKey) => deserialize_checked(format, body, false),
@@ -610,8 +630,13 @@ fn deserialize_checked<T: DeserializeOwned>(
     let mut ignored = false;
     let value = match format {
         Format::MsgPack => {
-            let mut rest = body;
-            let mut de = rmp_serde::Deserializer::new(&mut rest);
+            // The zero-copy reader borrows strings instead of copying them through a buffer,
+            // but cannot say where it stopped: measure the value first.
+            let whole = skim::value_len(body);
+            if whole.is_some_and(|len| len != body.len()) {
+                return Err(Miss::Trailing(format));
+            }
+            let mut de = rmp_serde::Deserializer::from_read_ref(body);
             // rmp-serde allows 1024 levels, enough for a hostile body to overflow a thread's
             // stack; serde_json stops at 128, and so do we.
             de.set_max_depth(MAX_DEPTH);
@@ -624,8 +649,8 @@ fn deserialize_checked<T: DeserializeOwned>(
                 None => Miss::UntrackableKey,
                 Some(reason) => Miss::Body(format, reason),
             })?;
-            drop(de);
-            if !rest.is_empty() {
+            if whole.is_none() {
+                // rmp-serde accepted what the scan could not measure: refuse it all the same.
                 return Err(Miss::Trailing(format));
             }
             value

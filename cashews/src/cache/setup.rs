@@ -105,7 +105,10 @@ impl Cache {
     }
 
     fn install(&self, prefix: &str, engine: Engine, config: CacheConfig) -> Result<()> {
-        let codec = Codec::new(config.codec)?;
+        let codec = match engine {
+            Engine::Memory(_) => Codec::new(config.codec)?.in_process(),
+            Engine::Dyn(_) => Codec::new(config.codec)?,
+        };
         let route = Arc::new(Route {
             prefix: prefix.to_owned(),
             engine,
