@@ -82,8 +82,14 @@ fn child(which: &str) {
     let held = keep
         .downcast_ref::<(Cache, u64)>()
         .map(|(_, n)| *n)
-        .or_else(|| keep.downcast_ref::<(moka::future::Cache<String, Vec<u8>>, u64)>().map(|(_, n)| *n))
-        .or_else(|| keep.downcast_ref::<(quick_cache::sync::Cache<String, Vec<u8>>, u64)>().map(|(_, n)| *n))
+        .or_else(|| {
+            keep.downcast_ref::<(moka::future::Cache<String, Vec<u8>>, u64)>()
+                .map(|(_, n)| *n)
+        })
+        .or_else(|| {
+            keep.downcast_ref::<(quick_cache::sync::Cache<String, Vec<u8>>, u64)>()
+                .map(|(_, n)| *n)
+        })
         .unwrap_or(0);
     println!("{} {held}", after.saturating_sub(before));
     drop(keep);

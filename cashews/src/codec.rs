@@ -113,6 +113,9 @@
 //!   serde's own checks apply: missing fields and wrong types.) A field that is serialized but
 //!   marked `#[serde(skip_deserializing)]` is such a stored-but-ignored field: mark it
 //!   `#[serde(skip)]` instead, or every read of that type is a miss.
+//!   The schema check guards values that outlive the code that wrote them (Redis, disk); a
+//!   `Cache` skips it on `mem://` routes, whose values die with the process, and saves about a
+//!   third of a decode there.
 //!
 //! The header, not the codec's options, says how to read a body: a JSON codec reads MessagePack
 //! values, and a codec configured without compression reads compressed values (Python cashews
