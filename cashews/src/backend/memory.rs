@@ -358,8 +358,12 @@ impl MemoryBackend {
 }
 
 impl Inner {
+    /// Nanoseconds on the clock, plus one: 0 is reserved for "never expires", so a deadline of
+    /// "now" (a zero TTL) is always in the past.
     fn now(&self) -> u64 {
-        u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.clock.now().as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
     }
 
     fn purge_expired(&self) -> u64 {
