@@ -58,6 +58,14 @@ fn hit_and_miss(c: &mut Criterion) {
                     async move { black_box(cache.get::<User>(k).await.unwrap()) }
                 });
             });
+            group.bench_function(BenchmarkId::new("cashews-mem", "get_shared"), |b| {
+                b.to_async(&rt).iter(|| {
+                    i = (i + 1) % keys.len();
+                    let k = &keys[i];
+                    let cache = &cache;
+                    async move { black_box(cache.get_shared::<User>(k).await.unwrap()) }
+                });
+            });
             group.bench_function(BenchmarkId::new("moka", "hit"), |b| {
                 b.to_async(&rt).iter(|| {
                     i = (i + 1) % keys.len();
@@ -90,6 +98,14 @@ fn hit_and_miss(c: &mut Criterion) {
                     let k = &keys[i];
                     let cache = &cache;
                     async move { black_box(cache.get::<serde_bytes::ByteBuf>(k).await.unwrap()) }
+                });
+            });
+            group.bench_function(BenchmarkId::new("cashews-mem", "get_shared"), |b| {
+                b.to_async(&rt).iter(|| {
+                    i = (i + 1) % keys.len();
+                    let k = &keys[i];
+                    let cache = &cache;
+                    async move { black_box(cache.get_shared::<serde_bytes::ByteBuf>(k).await.unwrap()) }
                 });
             });
             group.bench_function(BenchmarkId::new("moka", "hit"), |b| {
@@ -308,6 +324,14 @@ fn scaling(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 threaded!(threads, iters, keys, cache, |h, k| h
                     .get::<User>(k)
+                    .await
+                    .unwrap())
+            });
+        });
+        group.bench_function(BenchmarkId::new("cashews-mem-shared", threads), |b| {
+            b.iter_custom(|iters| {
+                threaded!(threads, iters, keys, cache, |h, k| h
+                    .get_shared::<User>(k)
                     .await
                     .unwrap())
             });

@@ -175,7 +175,7 @@ macro_rules! conformance_suite {
                 incr_bits_concurrent set_add_remove_pop set_ttl wrong_type set_concurrent;
             typed: typed_roundtrip typed_counters_and_raw typed_get_match typed_tampered_is_miss
                 typed_codec_mix typed_schema_change_is_miss typed_get_or_set_single_flight
-                typed_lock_guard;
+                typed_lock_guard typed_get_shared;
             admin: get_size;
         }
         $crate::__conformance_tests! { @exclusive $factory;

@@ -282,6 +282,61 @@ impl Cache {
         Ok(raw.and_then(|b| route.codec.decode(key, route.name(), &b)))
     }
 
+    /// Reads a value as a shared, immutable object: on `mem://` the fastest typed read.
+    ///
+    /// The memory backend keeps the object decoded by the first `get_shared` beside the stored
+    /// bytes, so later reads of the same key and type return a clone of the same [`Arc`]
+    /// without decoding (a reference-count increment instead of a deserialization). The bytes
+    /// stay the truth: any write replaces the object, a read of another type decodes the bytes,
+    /// and an object decoded by one cache's codec never serves another cache sharing the
+    /// backend (a different secret must still verify). Byte-bounded memory backends
+    /// (`max_bytes`) keep no objects, since the bound could not count them. Other backends
+    /// decode on every call, as [`Cache::get`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// use std::sync::Arc;
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.set("greeting", "hello", "1h").await?;
+    /// let first: Arc<String> = cache.get_shared("greeting").await?.unwrap();
+    /// let again: Arc<String> = cache.get_shared("greeting").await?.unwrap();
+    /// assert!(Arc::ptr_eq(&first, &again)); // decoded once
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_shared<T>(&self, key: &str) -> Result<Option<Arc<T>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let route = {
+            let router = self.inner.routes.load();
+            let Some(route) = router.find(key) else {
+                return Err(Self::not_configured(&router, key));
+            };
+            Self::check_key(route, key)?;
+            if self.is_off(route, Command::Get) {
+                return Ok(None);
+            }
+            match &route.engine {
+                Engine::Memory(mem) => {
+                    let codec = &route.codec;
+                    return Ok(mem.read_shared(key, codec.id(), |b| codec.decode(key, "mem", b)));
+                }
+                Engine::Dyn(_) => Arc::clone(route),
+            }
+        };
+        let result = call!(route, get(key));
+        let raw = Self::settle(&route, Command::Get, key, result)?;
+        Ok(raw
+            .and_then(|b| route.codec.decode(key, route.name(), &b))
+            .map(Arc::new))
+    }
+
     /// Reads the stored bytes without decoding.
     ///
     /// # Errors

@@ -474,6 +474,9 @@ pub(crate) struct Codec {
     /// safety). Off for in-process backends: their values cannot outlive the code that wrote
     /// them.
     check_schema: bool,
+    /// An identity, so a decoded object kept by the memory backend only serves reads through
+    /// this very codec (same secret, same checks).
+    id: u64,
 }
 
 impl Codec {
@@ -484,9 +487,11 @@ impl Codec {
                 feature,
             });
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
             options,
             check_schema: true,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -496,6 +501,10 @@ impl Codec {
     pub(crate) fn in_process(mut self) -> Self {
         self.check_schema = false;
         self
+    }
+
+    pub(crate) const fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn options(&self) -> &CodecOptions {

@@ -352,3 +352,42 @@ pub async fn typed_lock_guard<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     assert!(!free);
     Ok(())
 }
+
+/// `get_shared` reads what `set` wrote, follows later writes and deletes, and misses on data
+/// of another type, on every backend.
+///
+/// # Errors
+///
+/// A backend or codec error.
+pub async fn typed_get_shared<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
+    let cache = h.cache_from_url("mem://?secret=s3cr3t")?;
+    let key = h.key("u");
+    let user = |id| User {
+        id,
+        name: "n".to_owned(),
+        tags: vec![],
+    };
+    assert_eq!(cache.get_shared::<User>(&key).await?, None);
+    cache.set(&key, &user(1), "1h").await?;
+    assert_eq!(
+        cache.get_shared::<User>(&key).await?.as_deref(),
+        Some(&user(1))
+    );
+    assert_eq!(
+        cache.get_shared::<User>(&key).await?.as_deref(),
+        Some(&user(1))
+    );
+    cache.set(&key, &user(2), "1h").await?;
+    assert_eq!(
+        cache.get_shared::<User>(&key).await?.as_deref(),
+        Some(&user(2))
+    );
+    assert_eq!(
+        cache.get_shared::<Vec<u64>>(&key).await?,
+        None,
+        "another type"
+    );
+    cache.delete(&key).await?;
+    assert_eq!(cache.get_shared::<User>(&key).await?, None);
+    Ok(())
+}

@@ -79,6 +79,9 @@ impl std::fmt::Debug for MemoryBackend {
 struct Inner {
     map: Map,
     clock: Clock,
+    /// Whether entries are bounded by bytes: decoded objects are then not kept beside the
+    /// bytes, since the bound could not count them.
+    bytes_bounded: bool,
     purge: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -112,6 +115,31 @@ enum Structured {
     Set(HashSet<String, foldhash::fast::RandomState>),
     /// Sorted event instants of a sliding window.
     Window(Vec<u64>),
+    /// A string value that a typed read has decoded: the bytes stay the truth for every
+    /// command; the object serves later typed reads through the same codec.
+    Shared(Shared),
+}
+
+/// The decoded object kept beside a string value (see `MemoryBackend::read_shared`).
+#[derive(Clone)]
+struct Shared {
+    bytes: Arc<[u8]>,
+    /// The identity of the codec that decoded (and verified) `object`.
+    codec: u64,
+    object: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl Value {
+    /// The bytes of a string value; `None` for sets and windows.
+    fn string(&self) -> Option<&Arc<[u8]>> {
+        match self {
+            Self::Bytes(b) => Some(b),
+            Self::Structured(s) => match &**s {
+                Structured::Shared(shared) => Some(&shared.bytes),
+                Structured::Set(_) | Structured::Window(_) => None,
+            },
+        }
+    }
 }
 
 impl Entry {
@@ -132,6 +160,7 @@ impl Entry {
             Value::Structured(s) => match &**s {
                 Structured::Set(set) => set.iter().map(|m| m.len() as u64 + 24).sum(),
                 Structured::Window(events) => events.len() as u64 * 8,
+                Structured::Shared(shared) => shared.bytes.len() as u64,
             },
         }
     }
@@ -214,6 +243,7 @@ impl MemoryBackend {
         let inner = Arc::new(Inner {
             map,
             clock,
+            bytes_bounded: options.max_bytes.is_some(),
             purge: Mutex::new(None),
         });
         if !options.check_interval.is_zero()
@@ -261,10 +291,55 @@ impl MemoryBackend {
     /// Reads a string value and hands it to `read` without copying it: `Cache`'s synchronous
     /// fast path. Sets and windows are not string values: a plain read is a miss, as MGET gives.
     pub(crate) fn read_now<R>(&self, key: &str, read: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        self.live(key).and_then(|entry| match &entry.value {
-            Value::Bytes(b) => Some(read(b)),
-            Value::Structured(_) => None,
-        })
+        self.live(key)
+            .and_then(|entry| entry.value.string().map(|b| read(b)))
+    }
+
+    /// A typed read that keeps the decoded object: the first read of a value decodes it with
+    /// `decode` and keeps the object beside the bytes; later reads by the same `codec` (an
+    /// identity: objects decoded under one secret never serve another) and the same type get
+    /// the kept object without decoding. A read of another type decodes the bytes again. Any
+    /// write replaces the entry, object and all. Byte-bounded caches keep no objects.
+    pub(crate) fn read_shared<T: std::any::Any + Send + Sync>(
+        &self,
+        key: &str,
+        codec: u64,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<Arc<T>> {
+        let entry = self.live(key)?;
+        let bytes = match &entry.value {
+            Value::Bytes(b) => Arc::clone(b),
+            Value::Structured(s) => match &**s {
+                Structured::Shared(shared) => {
+                    if shared.codec == codec
+                        && let Ok(object) = Arc::clone(&shared.object).downcast::<T>()
+                    {
+                        return Some(object);
+                    }
+                    return decode(&shared.bytes).map(Arc::new);
+                }
+                Structured::Set(_) | Structured::Window(_) => return None,
+            },
+        };
+        drop(entry);
+        let object = Arc::new(decode(&bytes)?);
+        if !self.inner.bytes_bounded {
+            let kept: Arc<dyn std::any::Any + Send + Sync> = object.clone();
+            // Attach only if the entry still holds these very bytes: a write in between wins.
+            let _ = self.inner.map.entry(key, None, |_, entry| {
+                if let Value::Bytes(current) = &entry.value
+                    && Arc::ptr_eq(current, &bytes)
+                {
+                    entry.value = Value::Structured(Arc::new(Structured::Shared(Shared {
+                        bytes: Arc::clone(&bytes),
+                        codec,
+                        object: kept,
+                    })));
+                }
+                EntryAction::Retain(())
+            });
+        }
+        Some(object)
     }
 
     /// [`Backend::set`] without the future, for `Cache`'s synchronous fast path.
@@ -350,9 +425,9 @@ impl MemoryBackend {
     }
 
     fn bytes_of(entry: &Entry, command: Command, key: &str) -> Result<Arc<[u8]>> {
-        match &entry.value {
-            Value::Bytes(b) => Ok(Arc::clone(b)),
-            Value::Structured(_) => Err(wrong_type(command, key, "a string value")),
+        match entry.value.string() {
+            Some(b) => Ok(Arc::clone(b)),
+            None => Err(wrong_type(command, key, "a string value")),
         }
     }
 }
@@ -625,7 +700,12 @@ impl Backend for MemoryBackend {
 
     async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
         Ok(self.rmw(key, |current, _| match current {
-            Some(entry) if matches!(&entry.value, Value::Bytes(b) if **b == *token.as_bytes()) => {
+            Some(entry)
+                if entry
+                    .value
+                    .string()
+                    .is_some_and(|b| **b == *token.as_bytes()) =>
+            {
                 Op::Remove(true)
             }
             _ => Op::Keep(false),
@@ -693,7 +773,7 @@ impl Backend for MemoryBackend {
                 Some(entry) => match &entry.value {
                     Value::Structured(s) => match &**s {
                         Structured::Window(events) => (events.clone(), entry.expires_at),
-                        Structured::Set(_) => {
+                        Structured::Set(_) | Structured::Shared(_) => {
                             return Op::Keep(Err(wrong_type(
                                 Command::SliceIncr,
                                 key,
@@ -740,7 +820,7 @@ impl Backend for MemoryBackend {
                 Some(entry) => match &entry.value {
                     Value::Structured(s) => match &**s {
                         Structured::Set(set) => (set.clone(), entry.expires_at),
-                        Structured::Window(_) => {
+                        Structured::Window(_) | Structured::Shared(_) => {
                             return Op::Keep(Err(wrong_type(Command::SetAdd, key, "a set")));
                         }
                     },

@@ -11,3 +11,4 @@ mod cache;
 mod codec;
 mod config;
 mod conformance;
+mod shared;
