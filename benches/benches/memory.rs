@@ -267,10 +267,32 @@ fn get_many(c: &mut Criterion) {
     group.finish();
 }
 
+/// Which keys the threads of a scaling run read.
+#[derive(Clone, Copy)]
+enum Spread {
+    /// Every thread cycles over all keys, a few keys apart: hot entries are shared, so the
+    /// cache lines they write on a hit (reference counts, lock words) travel between cores.
+    Shared,
+    /// Each thread cycles over its own slice of the keys.
+    Disjoint,
+}
+
+impl Spread {
+    fn pick(self, n: usize, thread: usize, threads: usize, len: usize) -> usize {
+        match self {
+            Self::Shared => (n + thread * 7) % len,
+            Self::Disjoint => {
+                let slice = len / threads;
+                thread * slice + n % slice
+            }
+        }
+    }
+}
+
 /// Runs `iters` operations on each of `threads` threads, each with its own clone of `$handle`
 /// and its own current-thread runtime; returns the wall time of the slowest.
 macro_rules! threaded {
-    ($threads:expr, $iters:expr, $keys:expr, $handle:expr, |$h:ident, $k:ident| $op:expr) => {{
+    ($threads:expr, $iters:expr, $keys:expr, $handle:expr, $spread:expr, |$h:ident, $k:ident| $op:expr) => {{
         let barrier = Arc::new(std::sync::Barrier::new($threads + 1));
         let handles: Vec<_> = (0..$threads)
             .map(|t| {
@@ -284,7 +306,8 @@ macro_rules! threaded {
                     rt.block_on(async {
                         let mut hits = 0u64;
                         for n in 0..iters {
-                            let $k = keys[(n as usize + t * 7) % keys.len()].as_str();
+                            let $k =
+                                keys[$spread.pick(n as usize, t, $threads, keys.len())].as_str();
                             hits += u64::from($op.is_some());
                         }
                         hits
@@ -318,32 +341,41 @@ fn scaling(c: &mut Criterion) {
             quick.insert(k.clone(), User::sample(i as u64));
         }
     });
-    let mut group = c.benchmark_group("mem/get_hit_threads/struct");
-    for threads in [1usize, 2] {
-        group.bench_function(BenchmarkId::new("cashews-mem", threads), |b| {
-            b.iter_custom(|iters| {
-                threaded!(threads, iters, keys, cache, |h, k| h
-                    .get::<User>(k)
-                    .await
-                    .unwrap())
+    for (name, spread) in [
+        ("shared_keys", Spread::Shared),
+        ("disjoint_keys", Spread::Disjoint),
+    ] {
+        let mut group = c.benchmark_group(format!("mem/get_hit_threads/{name}"));
+        for threads in [1usize, 2] {
+            group.bench_function(BenchmarkId::new("cashews-mem", threads), |b| {
+                b.iter_custom(|iters| {
+                    threaded!(threads, iters, keys, cache, spread, |h, k| h
+                        .get::<User>(k)
+                        .await
+                        .unwrap())
+                });
             });
-        });
-        group.bench_function(BenchmarkId::new("cashews-mem-shared", threads), |b| {
-            b.iter_custom(|iters| {
-                threaded!(threads, iters, keys, cache, |h, k| h
-                    .get_shared::<User>(k)
-                    .await
-                    .unwrap())
+            group.bench_function(BenchmarkId::new("cashews-mem-shared", threads), |b| {
+                b.iter_custom(|iters| {
+                    threaded!(threads, iters, keys, cache, spread, |h, k| h
+                        .get_shared::<User>(k)
+                        .await
+                        .unwrap())
+                });
             });
-        });
-        group.bench_function(BenchmarkId::new("moka", threads), |b| {
-            b.iter_custom(|iters| threaded!(threads, iters, keys, moka, |h, k| h.get(k).await));
-        });
-        group.bench_function(BenchmarkId::new("quick_cache", threads), |b| {
-            b.iter_custom(|iters| threaded!(threads, iters, keys, quick, |h, k| h.get(k)));
-        });
+            group.bench_function(BenchmarkId::new("moka", threads), |b| {
+                b.iter_custom(|iters| {
+                    threaded!(threads, iters, keys, moka, spread, |h, k| h.get(k).await)
+                });
+            });
+            group.bench_function(BenchmarkId::new("quick_cache", threads), |b| {
+                b.iter_custom(|iters| {
+                    threaded!(threads, iters, keys, quick, spread, |h, k| h.get(k))
+                });
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 /// What a memory hit pays beyond the map lookup: decoding the stored bytes, against cloning a
