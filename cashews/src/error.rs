@@ -165,6 +165,16 @@ pub enum Error {
         /// Why: panicked or cancelled.
         reason: String,
     },
+    /// A key template or a key filter cannot be used: bad syntax, an unknown filter, hash
+    /// algorithm or argument, or a field access that only the attribute macros can do.
+    #[error("invalid key template `{template}`: {reason}")]
+    InvalidKeyTemplate {
+        /// The template as written; for a filter applied on its own, the filter call
+        /// (`:hash(sha512)`).
+        template: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
 }
 
 fn not_configured_message(key: &Option<String>) -> String {
@@ -218,7 +228,8 @@ impl Error {
         )
     }
 
-    /// Whether this error comes from the configuration (URL, option, TTL): fix the setup, not the call.
+    /// Whether this error comes from the configuration (URL, option, TTL, key template): fix the
+    /// setup, not the call.
     ///
     /// ```
     /// let err = cashews::Cache::new().setup("foo://").unwrap_err();
@@ -234,6 +245,7 @@ impl Error {
                 | Self::UnknownOption { .. }
                 | Self::InvalidOption { .. }
                 | Self::InvalidTtl(_)
+                | Self::InvalidKeyTemplate { .. }
         )
     }
 

@@ -11,4 +11,7 @@ mod cache;
 mod codec;
 mod config;
 mod conformance;
+mod keys;
+mod macros;
 mod shared;
+mod ui;

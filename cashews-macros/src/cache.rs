@@ -1,0 +1,118 @@
+//! `#[cashews::cache]`: expands to a call of `cashews::strategy::cache`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::ItemFn;
+
+use crate::args::{CacheArgs, ConditionArg};
+use crate::signature::Function;
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let error = syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "`#[cashews::cache]` goes on an `async fn`",
+            );
+            return with_original(error, item);
+        }
+    };
+    match build(attr, item_fn) {
+        Ok(tokens) => tokens,
+        Err(error) => with_original(error, item),
+    }
+}
+
+/// On a validation error: the error and the function unchanged, so callers see no cascade.
+fn with_original(error: syn::Error, item: TokenStream) -> TokenStream {
+    let error = error.to_compile_error();
+    quote! { #error #item }
+}
+
+fn build(attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream> {
+    let args_result = CacheArgs::parse(attr);
+    let func_result = Function::parse(item, "cache");
+    let (args, func) = match (args_result, func_result) {
+        (Ok(a), Ok(f)) => (a, f),
+        (Err(mut a), Err(f)) => {
+            a.combine(f);
+            return Err(a);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let private = match &args.krate {
+        Some(path) => quote! { #path::__private },
+        None => quote! { ::cashews::__private },
+    };
+    let key = crate::key::tokens(
+        &func,
+        args.key.as_ref(),
+        args.prefix.as_ref(),
+        &args.filters,
+        &private,
+    )?;
+    let ttl = match &args.ttl {
+        Some(ttl) => ttl.tokens(&private),
+        None => quote! { ::core::option::Option::None },
+    };
+    let mut options = quote! { #private::CacheOptions::new() };
+    if let Some(ConditionArg::NotNone) = args.condition {
+        options = quote! { #options.condition(#private::StoreCondition::NotNone) };
+    }
+    let time_condition = args.time_condition.as_ref().map(|t| t.tokens(&private));
+    let cache = match &args.cache {
+        Some(expr) => quote! { &#expr },
+        None => quote! { #private::default_cache() },
+    };
+    let output = &func.output;
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = &func.item;
+    let defaultness = &modifiers.defaultness;
+    let time_condition = match time_condition {
+        Some(tokens) => quote! {
+            if let ::core::option::Option::Some(__at_least) = #tokens.and_then(|t| t.duration()) {
+                __options = __options.time_condition(__at_least);
+            }
+        },
+        None => quote! {},
+    };
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            let __cashews_key: ::std::string::String = #key;
+            let __cashews_ttl: ::core::option::Option<#private::Ttl> = #ttl;
+            #[allow(unused_mut)]
+            let mut __options = #options;
+            #time_condition
+            let __cashews_origin = async move {
+                let __cashews_result: #output = #block;
+                __cashews_result
+            };
+            match __cashews_ttl {
+                ::core::option::Option::Some(__cashews_ttl) => {
+                    let __cashews_shape = {
+                        #[allow(unused_imports)]
+                        use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
+                        (&&&#private::Shape::<#output>::new()).shape()
+                    };
+                    #private::cache(
+                        #cache,
+                        &__cashews_key,
+                        __cashews_ttl,
+                        &__options,
+                        __cashews_shape,
+                        __cashews_origin,
+                    )
+                    .await
+                }
+                ::core::option::Option::None => __cashews_origin.await,
+            }
+        }
+    })
+}

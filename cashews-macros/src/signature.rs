@@ -1,0 +1,71 @@
+//! What the macros need to know about the decorated function.
+
+use proc_macro2::Span;
+use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
+
+/// The decorated function, checked: async, with named arguments.
+pub(crate) struct Function {
+    pub(crate) item: ItemFn,
+    /// The names of the arguments usable in a key, in order (the receiver excluded).
+    pub(crate) args: Vec<Ident>,
+    /// Arguments the default key cannot name (patterns like `(a, b): (u8, u8)` or `_`).
+    pub(crate) unnamed: Vec<Span>,
+    /// Whether the function takes `self` in some form.
+    pub(crate) has_receiver: bool,
+    /// The return type (`()` when none is written).
+    pub(crate) output: Type,
+}
+
+impl Function {
+    pub(crate) fn parse(item: ItemFn, attribute: &str) -> syn::Result<Self> {
+        if item.sig.asyncness.is_none() {
+            return Err(syn::Error::new_spanned(
+                item.sig.fn_token,
+                format!("`#[cashews::{attribute}]` needs an `async fn`: the cache is asynchronous"),
+            ));
+        }
+        let mut args = Vec::new();
+        let mut unnamed = Vec::new();
+        let mut has_receiver = false;
+        for input in &item.sig.inputs {
+            match input {
+                FnArg::Receiver(_) => has_receiver = true,
+                FnArg::Typed(typed) => match &*typed.pat {
+                    Pat::Ident(pat) if pat.subpat.is_none() => args.push(pat.ident.clone()),
+                    other => unnamed.push(syn::spanned::Spanned::span(other)),
+                },
+            }
+        }
+        let output = match &item.sig.output {
+            ReturnType::Default => syn::parse_quote!(()),
+            ReturnType::Type(_, ty) => {
+                if let Type::ImplTrait(_) = &**ty {
+                    return Err(syn::Error::new_spanned(
+                        ty,
+                        format!(
+                            "`#[cashews::{attribute}]` cannot cache an `impl Trait` result: \
+                             return a named type that implements `Serialize` and `Deserialize`"
+                        ),
+                    ));
+                }
+                (**ty).clone()
+            }
+        };
+        Ok(Self {
+            item,
+            args,
+            unnamed,
+            has_receiver,
+            output,
+        })
+    }
+
+    /// The argument names as text, for error messages.
+    pub(crate) fn arg_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.args.iter().map(ToString::to_string).collect();
+        if self.has_receiver {
+            names.push("self".to_owned());
+        }
+        names
+    }
+}

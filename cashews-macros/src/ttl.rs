@@ -1,0 +1,62 @@
+//! TTL arguments: a string checked at compile time, whole seconds, or any expression of the
+//! function's arguments converted at run time.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::{Expr, ExprLit, Lit};
+
+/// A TTL as written in the attribute.
+pub(crate) enum TtlArg {
+    /// A constant, already checked: its duration in nanoseconds (0 = no expiry).
+    Constant(u128, proc_macro2::Span),
+    /// An expression evaluated in the function's scope on each call.
+    Expr(Box<Expr>),
+}
+
+impl TtlArg {
+    pub(crate) fn parse(expr: Expr) -> syn::Result<Self> {
+        match &expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) => match cashews_syntax::parse_ttl(&text.value()) {
+                Ok(duration) => Ok(Self::Constant(duration.as_nanos(), text.span())),
+                Err(error) => Err(syn::Error::new(
+                    text.span(),
+                    format!("bad TTL {:?}: {error}", text.value()),
+                )),
+            },
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(secs),
+                ..
+            }) => {
+                let secs: u64 = secs.base10_parse()?;
+                Ok(Self::Constant(
+                    u128::from(secs) * 1_000_000_000,
+                    secs_span(&expr),
+                ))
+            }
+            _ => Ok(Self::Expr(Box::new(expr))),
+        }
+    }
+
+    /// Tokens of type `Option<Ttl>`: `None` when a run-time TTL is invalid (logged).
+    pub(crate) fn tokens(&self, private: &TokenStream) -> TokenStream {
+        match self {
+            Self::Constant(nanos, span) => {
+                let secs = (nanos / 1_000_000_000) as u64;
+                let sub = (nanos % 1_000_000_000) as u32;
+                quote_spanned! {*span=>
+                    ::core::option::Option::Some(#private::Ttl::new(
+                        ::core::time::Duration::new(#secs, #sub),
+                    ))
+                }
+            }
+            Self::Expr(expr) => quote! { #private::runtime_ttl(#expr) },
+        }
+    }
+}
+
+fn secs_span(expr: &Expr) -> proc_macro2::Span {
+    syn::spanned::Spanned::span(expr)
+}

@@ -1,0 +1,36 @@
+//! Cache keys at run time: rendering values ([`KeyPart`]), building keys ([`KeyBuf`]),
+//! filters ([`filter`]), the task-scoped key context ([`context`]) and templates parsed at run
+//! time ([`KeyTemplate`]).
+//!
+//! The attribute macros turn a key template such as `user:{user.id}:{email:lower:hash}` into
+//! calls to this module at compile time; [`KeyTemplate`] does the same at run time for code
+//! that cannot use the macros.
+//!
+//! ```
+//! use cashews::key::{KeyBuf, KeyTemplate, filter, render};
+//!
+//! // What `key = "user:{user_id}:{email:lower:hash}"` expands to, roughly:
+//! let (user_id, email) = (7, "Ada@Example.com");
+//! let mut key = KeyBuf::new();
+//! key.literal("user:");
+//! key.part(&user_id);
+//! key.literal(":");
+//! key.text(&filter::hash(&filter::lower(&render(email)), "md5")?);
+//! let key = key.finish();
+//!
+//! // The same at run time.
+//! let template = KeyTemplate::parse("user:{user_id}:{email:lower:hash}")?;
+//! assert_eq!(template.render(&[("user_id", &user_id), ("email", &email)])?, key);
+//! # Ok::<(), cashews::Error>(())
+//! ```
+
+mod buf;
+pub mod context;
+pub mod filter;
+mod jwt;
+mod part;
+mod template;
+
+pub use buf::KeyBuf;
+pub use part::{KeyBytes, KeyError, KeyPart, render};
+pub use template::KeyTemplate;

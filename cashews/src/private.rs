@@ -1,0 +1,132 @@
+//! What the attribute macros' expansions name: not a public API, may change in any release.
+//!
+//! Everything generated code calls lives behind `::cashews::__private`, so the expansion never
+//! depends on what the user imported.
+
+use crate::IntoTtl;
+
+pub use crate::Ttl;
+pub use crate::key::filter;
+pub use crate::key::{KeyBuf, render};
+pub use crate::strategy::{
+    CacheOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain, StoreCondition, cache,
+};
+
+/// The process-wide cache, used when no `cache = ...` argument is given.
+#[must_use]
+pub fn default_cache() -> &'static crate::Cache {
+    crate::cache()
+}
+
+/// A TTL computed at run time; an invalid one is logged and the call is not cached.
+pub fn runtime_ttl<T: IntoTtl>(ttl: T) -> Option<Ttl> {
+    match ttl.into_ttl() {
+        Ok(ttl) => Some(ttl),
+        Err(error) => {
+            tracing::error!(%error, "invalid TTL computed for a cached function; the call is not cached");
+            None
+        }
+    }
+}
+
+/// `{x:hash(alg)}` with an algorithm known only at run time: an unknown one is logged and
+/// renders empty.
+#[must_use]
+pub fn hash(text: &str, algorithm: &str) -> String {
+    filter::hash(text, algorithm).unwrap_or_else(|error| {
+        tracing::error!(%error, "key template filter `hash` failed; the part renders empty");
+        String::new()
+    })
+}
+
+/// A custom filter named in `filters = [...]`: one that is not registered is logged and
+/// renders empty.
+#[must_use]
+pub fn custom_filter(name: &str, text: &str, args: &[&str]) -> String {
+    filter::apply(name, text, args).unwrap_or_else(|error| {
+        tracing::error!(filter = name, %error, "key template filter failed; the part renders empty");
+        String::new()
+    })
+}
+
+/// `{@:get(name)}`: a value of the task's key context.
+#[must_use]
+pub fn context_get(name: &str) -> Option<String> {
+    crate::key::context::get(name)
+}
+
+/// `{a[0]}`: an element by position; out of range is `None` (renders empty).
+pub trait KeyIndex {
+    /// The element type.
+    type Output: ?Sized;
+    /// The element at `index`, if any.
+    fn key_index(&self, index: usize) -> Option<&Self::Output>;
+}
+
+impl<T> KeyIndex for [T] {
+    type Output = T;
+    fn key_index(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+impl<T, const N: usize> KeyIndex for [T; N] {
+    type Output = T;
+    fn key_index(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+impl<T> KeyIndex for Vec<T> {
+    type Output = T;
+    fn key_index(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+impl<T> KeyIndex for std::collections::VecDeque<T> {
+    type Output = T;
+    fn key_index(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+impl<T: KeyIndex + ?Sized> KeyIndex for &T {
+    type Output = T::Output;
+    fn key_index(&self, index: usize) -> Option<&T::Output> {
+        (**self).key_index(index)
+    }
+}
+
+/// `{m[name]}` and `{m:get(name)}`: a map value by its string key; missing is `None`.
+pub trait KeyLookup {
+    /// The value type.
+    type Output: ?Sized;
+    /// The value under `key`, if any.
+    fn key_lookup(&self, key: &str) -> Option<&Self::Output>;
+}
+
+impl<K, V, S> KeyLookup for std::collections::HashMap<K, V, S>
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+    S: std::hash::BuildHasher,
+{
+    type Output = V;
+    fn key_lookup(&self, key: &str) -> Option<&V> {
+        self.get(key)
+    }
+}
+
+impl<K: std::borrow::Borrow<str> + Ord, V> KeyLookup for std::collections::BTreeMap<K, V> {
+    type Output = V;
+    fn key_lookup(&self, key: &str) -> Option<&V> {
+        self.get(key)
+    }
+}
+
+impl<T: KeyLookup + ?Sized> KeyLookup for &T {
+    type Output = T::Output;
+    fn key_lookup(&self, key: &str) -> Option<&T::Output> {
+        (**self).key_lookup(key)
+    }
+}

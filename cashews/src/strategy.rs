@@ -1,0 +1,17 @@
+//! Strategies: caching and resilience patterns as plain async functions.
+//!
+//! Each attribute macro (`#[cashews::cache]`, …) expands to one call of a function here, so
+//! closures, trait methods and generic code use the same behaviour without macros. What a
+//! result means for the cache (store `Ok`, skip `Err`, …) is an [`Outcome`].
+//!
+//! | Attribute | Function | Use it for |
+//! |---|---|---|
+//! | `#[cashews::cache]` | [`cache()`] | plain caching with a TTL |
+
+mod cache;
+mod outcome;
+
+pub use cache::{CacheOptions, StoreCondition, cache};
+pub use outcome::{
+    Fallible, Optional, Outcome, Plain, Shape, ShapeFallible, ShapeOptional, ShapePlain,
+};

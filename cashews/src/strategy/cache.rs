@@ -1,0 +1,149 @@
+//! [`cache`]: the plain caching strategy (`#[cashews::cache]`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::Outcome;
+use crate::error::shorten;
+use crate::{Cache, Ttl};
+
+/// When a fresh result is stored (the `condition` of `#[cashews::cache]`).
+///
+/// ```
+/// use cashews::strategy::StoreCondition;
+/// assert_eq!(StoreCondition::default(), StoreCondition::Always);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StoreCondition {
+    /// Store every result the shape allows (`Ok` values, `Some` and `None`, any `T`).
+    #[default]
+    Always,
+    /// Do not store `None` (`condition = not_none`).
+    NotNone,
+}
+
+/// Options of the [`cache`] strategy; the attribute macro builds them as a constant.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::{CacheOptions, StoreCondition};
+/// const OPTIONS: CacheOptions = CacheOptions::new()
+///     .condition(StoreCondition::NotNone)
+///     .time_condition(Duration::from_millis(100));
+/// assert_eq!(OPTIONS.store_condition, StoreCondition::NotNone);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CacheOptions {
+    /// Which results are stored.
+    pub store_condition: StoreCondition,
+    /// Store only results whose computation took at least this long (`time_condition`).
+    pub time_condition: Option<Duration>,
+}
+
+impl CacheOptions {
+    /// The defaults: store every storable result, however fast.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            store_condition: StoreCondition::Always,
+            time_condition: None,
+        }
+    }
+
+    /// With this store condition.
+    #[must_use]
+    pub const fn condition(mut self, condition: StoreCondition) -> Self {
+        self.store_condition = condition;
+        self
+    }
+
+    /// Store only results that took at least `at_least` to compute.
+    #[must_use]
+    pub const fn time_condition(mut self, at_least: Duration) -> Self {
+        self.time_condition = Some(at_least);
+        self
+    }
+}
+
+/// Returns the cached result for `key`, or runs `origin`, stores what `shape` says is
+/// storable under `key` for `ttl`, and returns it.
+///
+/// This is what `#[cashews::cache]` expands to; call it directly for closures, trait methods
+/// or generic code.
+///
+/// # Errors and safe behaviour
+///
+/// The cache never breaks the function: a backend failure on read is a miss and on write is
+/// skipped, each logged with `tracing::error!` (key and error, never the value); a value that
+/// cannot be decoded (tampered, older schema, another type) is a miss, logged by the codec.
+///
+/// # Concurrent calls
+///
+/// Concurrent misses on one key each run `origin` (use `lock = true` or `protected` for a
+/// single computation).
+///
+/// # Cancellation
+///
+/// Dropping the returned future drops `origin` with it; nothing is stored.
+///
+/// ```
+/// use cashews::strategy::{cache, CacheOptions, Fallible};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("1h")?;
+/// let shape = Fallible::<u32, String>::new();
+/// let first = cache(&store, "answer", ttl, &CacheOptions::new(), shape, async { Ok(42) }).await;
+/// let hit = cache(&store, "answer", ttl, &CacheOptions::new(), shape, async { Err("not run".to_owned()) }).await;
+/// assert_eq!((first, hit), (Ok(42), Ok(42)));
+/// # Ok(()) }
+/// ```
+pub async fn cache<R, S, F>(
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    options: &CacheOptions,
+    shape: S,
+    origin: F,
+) -> R
+where
+    S: Outcome<R>,
+    F: Future<Output = R>,
+{
+    match cache.get::<S::Stored>(key).await {
+        Ok(Some(stored)) => return shape.restore(stored),
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
+        }
+    }
+    let started = tokio::time::Instant::now();
+    let result = origin.await;
+    if let Some(stored) = shape.stored(&result)
+        && admits(options, &shape, &result, started.elapsed())
+        && let Err(error) = cache.set(key, stored, ttl).await
+    {
+        tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
+    }
+    result
+}
+
+/// Whether the options let this result be stored.
+pub(crate) fn admits<R, S: Outcome<R>>(
+    options: &CacheOptions,
+    shape: &S,
+    result: &R,
+    took: Duration,
+) -> bool {
+    let condition = match options.store_condition {
+        StoreCondition::Always => true,
+        StoreCondition::NotNone => !shape.is_none(result),
+    };
+    condition
+        && options
+            .time_condition
+            .is_none_or(|at_least| took >= at_least)
+}
