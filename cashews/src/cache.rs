@@ -75,6 +75,9 @@ struct Shared {
     routes: ArcSwap<Router>,
     setup_lock: Mutex<()>,
     flights: flight::Flights,
+    /// The time strategies read (windows, early and soft expiry): the system clock, or the
+    /// manual clock of a memory backend given to `setup_backend`.
+    clock: ArcSwap<crate::Clock>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -147,8 +150,33 @@ impl Cache {
                 routes: ArcSwap::from_pointee(Router::default()),
                 setup_lock: Mutex::new(()),
                 flights: flight::Flights::default(),
+                clock: ArcSwap::from_pointee(crate::Clock::system()),
             }),
         }
+    }
+
+    /// The clock time-based strategies read (sliding windows, early and soft expiry, circuit
+    /// breakers): the system clock unless [`Cache::set_clock`] or
+    /// [`Cache::setup_backend`] with a memory backend on a manual clock chose another.
+    ///
+    /// ```
+    /// let cache = cashews::Cache::new();
+    /// assert!(!cache.clock().is_manual());
+    /// ```
+    #[must_use]
+    pub fn clock(&self) -> crate::Clock {
+        crate::Clock::clone(&self.inner.clock.load())
+    }
+
+    /// Makes strategies read `clock` (a manual clock lets tests move time without sleeping).
+    ///
+    /// ```
+    /// let cache = cashews::Cache::new();
+    /// cache.set_clock(cashews::Clock::manual());
+    /// assert!(cache.clock().is_manual());
+    /// ```
+    pub fn set_clock(&self, clock: crate::Clock) {
+        self.inner.clock.store(Arc::new(clock));
     }
 
     // ----- routing, disable, safe mode -------------------------------------------------

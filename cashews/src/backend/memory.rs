@@ -294,6 +294,18 @@ impl MemoryBackend {
         self.inner.now()
     }
 
+    /// The clock this backend reads.
+    ///
+    /// ```
+    /// use cashews::{Clock, MemoryBackend};
+    /// let mem = MemoryBackend::with_clock(Default::default(), Clock::manual());
+    /// assert!(mem.clock().is_manual());
+    /// ```
+    #[must_use]
+    pub fn clock(&self) -> Clock {
+        self.inner.clock.clone()
+    }
+
     /// Reads a string value and hands it to `read` without copying it: `Cache`'s synchronous
     /// fast path. Sets and windows are not string values: a plain read is a miss, as MGET gives.
     pub(crate) fn read_now<R>(&self, key: &str, read: impl FnOnce(&[u8]) -> R) -> Option<R> {

@@ -78,6 +78,8 @@ impl Cache {
     /// Configures any [`Backend`] for `prefix`, with the wrapper-level options of `config`
     /// (codec, disable, suppress, limits); the backend part of `config` is ignored. This is how
     /// a custom backend, or a memory backend on a manual [`Clock`](crate::Clock), is plugged in.
+    /// A memory backend on a manual clock also becomes the cache's [`Cache::clock`], so
+    /// time-based strategies and the backend see the same time.
     ///
     /// # Errors
     ///
@@ -98,7 +100,12 @@ impl Cache {
     ) -> Result<()> {
         let any: &dyn std::any::Any = &backend;
         let engine = match any.downcast_ref::<MemoryBackend>() {
-            Some(mem) => Engine::Memory(mem.clone()),
+            Some(mem) => {
+                if mem.clock().is_manual() {
+                    self.set_clock(mem.clock());
+                }
+                Engine::Memory(mem.clone())
+            }
             None => Engine::Dyn(Arc::new(backend)),
         };
         self.install(prefix, engine, config)
