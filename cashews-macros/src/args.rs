@@ -1,4 +1,6 @@
-//! Attribute arguments: `name = value` pairs, parsed into a typed model with spanned errors.
+//! Attribute arguments: `name = value` pairs, checked against the names an attribute accepts,
+//! then read as typed values with spanned errors. Every bad argument of one attribute is
+//! reported in one compilation.
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
@@ -6,27 +8,6 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Path, Token};
 
 use crate::ttl::TtlArg;
-
-/// The `condition` argument.
-pub(crate) enum ConditionArg {
-    /// `condition = not_none`.
-    NotNone,
-}
-
-/// The arguments of `#[cashews::cache(...)]`.
-#[derive(Default)]
-pub(crate) struct CacheArgs {
-    pub(crate) ttl: Option<TtlArg>,
-    pub(crate) key: Option<LitStr>,
-    pub(crate) prefix: Option<LitStr>,
-    pub(crate) condition: Option<ConditionArg>,
-    pub(crate) time_condition: Option<TtlArg>,
-    pub(crate) cache: Option<Expr>,
-    pub(crate) filters: Vec<Ident>,
-    pub(crate) krate: Option<Path>,
-}
-
-const CACHE_ARGS: &str = "ttl, key, prefix, condition, time_condition, cache, filters, crate";
 
 /// Collects errors so one compilation reports every bad argument.
 #[derive(Default)]
@@ -45,111 +26,190 @@ impl Errors {
     }
 }
 
-impl CacheArgs {
-    pub(crate) fn parse(attr: TokenStream) -> syn::Result<Self> {
-        let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated.parse2(attr)?;
-        let mut out = Self::default();
+/// The raw arguments of one attribute, by name.
+pub(crate) struct Args {
+    attribute: &'static str,
+    pairs: Vec<(Ident, Expr)>,
+    pub(crate) errors: Errors,
+}
+
+impl Args {
+    /// Parses `name = value, …` and checks every name against `accepted`.
+    pub(crate) fn parse(
+        attribute: &'static str,
+        accepted: &[&str],
+        attr: TokenStream,
+    ) -> syn::Result<Self> {
+        let parsed = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated.parse2(attr)?;
         let mut errors = Errors::default();
-        let mut seen: Vec<String> = Vec::new();
-        for pair in pairs {
-            let Some(name) = pair.path.get_ident().map(ToString::to_string) else {
-                errors.push(syn::Error::new_spanned(
-                    &pair.path,
-                    format!("unknown argument: `#[cashews::cache]` accepts {CACHE_ARGS}"),
-                ));
-                continue;
-            };
-            if seen.contains(&name) {
-                errors.push(syn::Error::new_spanned(
-                    &pair.path,
-                    format!("duplicate argument `{name}`: give it once"),
-                ));
-                continue;
-            }
-            seen.push(name.clone());
-            let value = pair.value;
-            let result = match name.as_str() {
-                "ttl" => TtlArg::parse(value).map(|t| out.ttl = Some(t)),
-                "time_condition" => TtlArg::parse(value).map(|t| out.time_condition = Some(t)),
-                "key" => string(&value, "key").map(|s| out.key = Some(s)),
-                "prefix" => string(&value, "prefix").map(|s| out.prefix = Some(s)),
-                "condition" => condition(&value).map(|c| out.condition = Some(c)),
-                "cache" => {
-                    out.cache = Some(value);
-                    Ok(())
+        let mut pairs: Vec<(Ident, Expr)> = Vec::new();
+        let list = accepted.join(", ");
+        for pair in parsed {
+            let name = match pair.path.get_ident() {
+                Some(ident) => ident.clone(),
+                None if pair.path.is_ident("crate") => Ident::new("crate", Span::call_site()),
+                None => {
+                    errors.push(syn::Error::new_spanned(
+                        &pair.path,
+                        format!("unknown argument: `#[cashews::{attribute}]` accepts {list}"),
+                    ));
+                    continue;
                 }
-                "filters" => filters(&value).map(|f| out.filters = f),
-                "crate" => path(&value).map(|p| out.krate = Some(p)),
-                other => Err(syn::Error::new_spanned(
-                    &pair.path,
-                    format!("unknown argument `{other}`: `#[cashews::cache]` accepts {CACHE_ARGS}"),
-                )),
             };
-            if let Err(error) = result {
-                errors.push(error);
+            let text = name.to_string();
+            if !accepted.contains(&text.as_str()) {
+                errors.push(syn::Error::new_spanned(
+                    &pair.path,
+                    format!("unknown argument `{text}`: `#[cashews::{attribute}]` accepts {list}"),
+                ));
+            } else if pairs.iter().any(|(n, _)| *n == text) {
+                errors.push(syn::Error::new_spanned(
+                    &pair.path,
+                    format!("duplicate argument `{text}`: give it once"),
+                ));
+            } else {
+                pairs.push((name, pair.value));
             }
         }
-        if out.ttl.is_none() && !seen.iter().any(|n| n == "ttl") {
-            errors.push(syn::Error::new(
+        Ok(Self {
+            attribute,
+            pairs,
+            errors,
+        })
+    }
+
+    /// Whether the argument was written (even if its value was bad).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    fn get(&self, name: &str) -> Option<&Expr> {
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, e)| e)
+    }
+
+    /// A required argument is missing: record the error with `hint`.
+    pub(crate) fn require(&mut self, name: &str, hint: &str) {
+        if !self.has(name) {
+            let attribute = self.attribute;
+            self.errors.push(syn::Error::new(
                 Span::call_site(),
-                "`#[cashews::cache]` needs a `ttl`: a string such as \"1h30m\", whole seconds, \
-                 a `Duration`, or an expression of the arguments",
+                format!("`#[cashews::{attribute}]` needs `{name}`: {hint}"),
             ));
         }
-        errors.finish().map(|()| out)
     }
-}
 
-fn string(value: &Expr, name: &str) -> syn::Result<LitStr> {
-    match value {
-        Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(text),
-            ..
-        }) => Ok(text.clone()),
-        other => Err(syn::Error::new_spanned(
-            other,
-            format!("`{name}` must be a string literal (checked at compile time)"),
-        )),
+    pub(crate) fn ttl(&mut self, name: &str) -> Option<TtlArg> {
+        let expr = self.get(name)?.clone();
+        match TtlArg::parse(expr) {
+            Ok(ttl) => Some(ttl),
+            Err(error) => {
+                self.errors.push(error);
+                None
+            }
+        }
     }
-}
 
-fn condition(value: &Expr) -> syn::Result<ConditionArg> {
-    match value {
-        Expr::Path(p) if p.path.is_ident("not_none") => Ok(ConditionArg::NotNone),
-        other => Err(syn::Error::new_spanned(
-            other,
-            "unknown condition: `condition` accepts `not_none` (results are stored unless \
-             `None`; `Err` results are never stored)",
-        )),
+    pub(crate) fn string(&mut self, name: &str) -> Option<LitStr> {
+        match self.get(name)? {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(text),
+                ..
+            }) => Some(text.clone()),
+            other => {
+                let error = syn::Error::new_spanned(
+                    other,
+                    format!("`{name}` must be a string literal (checked at compile time)"),
+                );
+                self.errors.push(error);
+                None
+            }
+        }
     }
-}
 
-fn filters(value: &Expr) -> syn::Result<Vec<Ident>> {
-    let err = || {
-        syn::Error::new_spanned(
-            value,
-            "`filters` lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
-        )
-    };
-    let Expr::Array(array) = value else {
-        return Err(err());
-    };
-    array
-        .elems
-        .iter()
-        .map(|e| match e {
-            Expr::Path(p) => p.path.get_ident().cloned().ok_or_else(err),
-            _ => Err(err()),
-        })
-        .collect()
-}
+    /// Any expression, evaluated in the function's scope.
+    pub(crate) fn expr(&self, name: &str) -> Option<Expr> {
+        self.get(name).cloned()
+    }
 
-fn path(value: &Expr) -> syn::Result<Path> {
-    match value {
-        Expr::Path(p) => Ok(p.path.clone()),
-        other => Err(syn::Error::new_spanned(
-            other,
-            "`crate` must be a path to the cashews crate, e.g. `crate = ::my_reexport::cashews`",
-        )),
+    /// A bare identifier among `choices` (e.g. `condition = not_none`).
+    pub(crate) fn word(&mut self, name: &str, choices: &[&str], hint: &str) -> Option<Ident> {
+        let expr = self.get(name)?;
+        if let Expr::Path(p) = expr
+            && let Some(ident) = p.path.get_ident()
+            && choices.contains(&ident.to_string().as_str())
+        {
+            return Some(ident.clone());
+        }
+        let error = syn::Error::new_spanned(
+            expr,
+            format!("`{name}` accepts {}: {hint}", choices.join(", ")),
+        );
+        self.errors.push(error);
+        None
+    }
+
+    /// A `bool` literal.
+    pub(crate) fn flag(&mut self, name: &str) -> Option<bool> {
+        match self.get(name)? {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Bool(b),
+                ..
+            }) => Some(b.value),
+            other => {
+                let error =
+                    syn::Error::new_spanned(other, format!("`{name}` must be `true` or `false`"));
+                self.errors.push(error);
+                None
+            }
+        }
+    }
+
+    /// A list of identifiers: `filters = [a, b]`.
+    pub(crate) fn idents(&mut self, name: &str, hint: &str) -> Vec<Ident> {
+        let Some(expr) = self.get(name).cloned() else {
+            return Vec::new();
+        };
+        let err = |e: &Expr| syn::Error::new_spanned(e, format!("`{name}` {hint}"));
+        let Expr::Array(array) = &expr else {
+            self.errors.push(err(&expr));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in &array.elems {
+            match e {
+                Expr::Path(p) if p.path.get_ident().is_some() => {
+                    out.extend(p.path.get_ident().cloned());
+                }
+                other => self.errors.push(err(other)),
+            }
+        }
+        out
+    }
+
+    /// A path (`crate = ::my::cashews`), or a string holding one.
+    pub(crate) fn path(&mut self, name: &str) -> Option<Path> {
+        let parsed = match self.get(name)? {
+            Expr::Path(p) => Ok(p.path.clone()),
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(text),
+                ..
+            }) => text.parse::<Path>(),
+            other => Err(syn::Error::new_spanned(other, "expected a path")),
+        };
+        match parsed {
+            Ok(path) => Some(path),
+            Err(e) => {
+                self.errors.push(syn::Error::new(
+                    e.span(),
+                    format!("`{name}` must be a path to the cashews crate, e.g. `crate = ::my_reexport::cashews`"),
+                ));
+                None
+            }
+        }
+    }
+
+    /// The errors so far, or the attribute's arguments checked.
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.errors.finish()
     }
 }

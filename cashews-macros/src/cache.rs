@@ -4,8 +4,9 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::ItemFn;
 
-use crate::args::{CacheArgs, ConditionArg};
+use crate::args::Args;
 use crate::signature::Function;
+use crate::ttl::TtlArg;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: ItemFn = match syn::parse2(item.clone()) {
@@ -28,6 +29,62 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn with_original(error: syn::Error, item: TokenStream) -> TokenStream {
     let error = error.to_compile_error();
     quote! { #error #item }
+}
+
+/// The arguments of `#[cashews::cache(...)]`.
+struct CacheArgs {
+    ttl: Option<TtlArg>,
+    key: Option<syn::LitStr>,
+    prefix: Option<syn::LitStr>,
+    not_none: bool,
+    time_condition: Option<TtlArg>,
+    cache: Option<syn::Expr>,
+    filters: Vec<syn::Ident>,
+    protected: Option<bool>,
+    krate: Option<syn::Path>,
+}
+
+const ACCEPTED: &[&str] = &[
+    "ttl",
+    "key",
+    "prefix",
+    "condition",
+    "time_condition",
+    "cache",
+    "filters",
+    "protected",
+    "crate",
+];
+
+impl CacheArgs {
+    fn parse(attr: TokenStream) -> syn::Result<Self> {
+        let mut args = Args::parse("cache", ACCEPTED, attr)?;
+        args.require(
+            "ttl",
+            "a string such as \"1h30m\", whole seconds, a `Duration`, or an expression of the arguments",
+        );
+        let out = Self {
+            ttl: args.ttl("ttl"),
+            key: args.string("key"),
+            prefix: args.string("prefix"),
+            not_none: args
+                .word(
+                    "condition",
+                    &["not_none"],
+                    "results are stored unless `None`; `Err` results are never stored",
+                )
+                .is_some(),
+            time_condition: args.ttl("time_condition"),
+            cache: args.expr("cache"),
+            filters: args.idents(
+                "filters",
+                "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+            ),
+            protected: args.flag("protected"),
+            krate: args.path("crate"),
+        };
+        args.finish().map(|()| out)
+    }
 }
 
 fn build(attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream> {
@@ -57,7 +114,10 @@ fn build(attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream> {
         None => quote! { ::core::option::Option::None },
     };
     let mut options = quote! { #private::CacheOptions::new() };
-    if let Some(ConditionArg::NotNone) = args.condition {
+    if args.protected == Some(false) {
+        options = quote! { #options.protected(false) };
+    }
+    if args.not_none {
         options = quote! { #options.condition(#private::StoreCondition::NotNone) };
     }
     let time_condition = args.time_condition.as_ref().map(|t| t.tokens(&private));

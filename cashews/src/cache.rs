@@ -78,6 +78,8 @@ struct Shared {
     /// The time strategies read (windows, early and soft expiry): the system clock, or the
     /// manual clock of a memory backend given to `setup_backend`.
     clock: ArcSwap<crate::Clock>,
+    /// Keys being computed by strategies in this process (thunder protection).
+    gates: crate::strategy::Gates,
 }
 
 impl std::fmt::Debug for Cache {
@@ -151,6 +153,7 @@ impl Cache {
                 setup_lock: Mutex::new(()),
                 flights: flight::Flights::default(),
                 clock: ArcSwap::from_pointee(crate::Clock::system()),
+                gates: crate::strategy::Gates::default(),
             }),
         }
     }
@@ -166,6 +169,11 @@ impl Cache {
     #[must_use]
     pub fn clock(&self) -> crate::Clock {
         crate::Clock::clone(&self.inner.clock.load())
+    }
+
+    /// The in-process coalescing gates of the strategies.
+    pub(crate) fn gates(&self) -> &crate::strategy::Gates {
+        &self.inner.gates
     }
 
     /// Makes strategies read `clock` (a manual clock lets tests move time without sleeping).

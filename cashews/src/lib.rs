@@ -45,6 +45,7 @@ pub mod __private;
 /// | `time_condition` | store only results that took at least this long |
 /// | `cache` | a [`Cache`] to use instead of the default [`cache()`](fn@cache) (an expression, e.g. a `static`) |
 /// | `filters` | custom key filters the template uses (registered with [`key::filter::register_filter`]) |
+/// | `protected` | `true` (default): concurrent misses of one key in this process run the body once |
 /// | `crate` | the path to this crate, for re-exporters |
 ///
 /// Arguments are rendered into keys with [`key::KeyPart`]; `self` is left out of the default

@@ -9,9 +9,11 @@
 //! | `#[cashews::cache]` | [`cache()`] | plain caching with a TTL |
 
 mod cache;
+mod gate;
 mod outcome;
 
 pub use cache::{CacheOptions, StoreCondition, cache};
+pub(crate) use gate::Gates;
 pub use outcome::{
     Fallible, Optional, Outcome, Plain, Shape, ShapeFallible, ShapeOptional, ShapePlain,
 };

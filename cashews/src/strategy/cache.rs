@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::Outcome;
+use super::gate::{self, Ended, Turn};
 use crate::error::shorten;
 use crate::{Cache, Ttl};
 
@@ -33,23 +34,39 @@ pub enum StoreCondition {
 ///     .time_condition(Duration::from_millis(100));
 /// assert_eq!(OPTIONS.store_condition, StoreCondition::NotNone);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheOptions {
     /// Which results are stored.
     pub store_condition: StoreCondition,
     /// Store only results whose computation took at least this long (`time_condition`).
     pub time_condition: Option<Duration>,
+    /// Coalesce concurrent misses of one key in this process (`protected`, on by default).
+    pub protected: bool,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl CacheOptions {
-    /// The defaults: store every storable result, however fast.
+    /// The defaults: store every storable result, however fast; coalesce concurrent misses.
     #[must_use]
     pub const fn new() -> Self {
         Self {
             store_condition: StoreCondition::Always,
             time_condition: None,
+            protected: true,
         }
+    }
+
+    /// With or without in-process coalescing of concurrent misses.
+    #[must_use]
+    pub const fn protected(mut self, protected: bool) -> Self {
+        self.protected = protected;
+        self
     }
 
     /// With this store condition.
@@ -81,12 +98,21 @@ impl CacheOptions {
 ///
 /// # Concurrent calls
 ///
-/// Concurrent misses on one key each run `origin` (use `lock = true` or `protected` for a
-/// single computation).
+/// With `protected` (the default), concurrent misses of one key in this process run `origin`
+/// once: the first caller leads, the others wait for it and then read what it stored. When
+/// the leader's result is not stored (an `Err`, a condition), each waiter runs its own
+/// `origin`, so every caller gets a real result of its own and nothing needs to be `Clone`.
+/// Without `protected`, each miss runs `origin`.
 ///
 /// # Cancellation
 ///
-/// Dropping the returned future drops `origin` with it; nothing is stored.
+/// Dropping the returned future drops `origin` with it; nothing is stored. If it was leading,
+/// one of the waiters leads next (none hangs).
+///
+/// # Panics
+///
+/// A panic in `origin` unwinds through the caller that ran it; its waiters are released and
+/// one of them runs `origin` again.
 ///
 /// ```
 /// use cashews::strategy::{cache, CacheOptions, Fallible};
@@ -113,22 +139,81 @@ where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    match cache.get::<S::Stored>(key).await {
-        Ok(Some(stored)) => return shape.restore(stored),
-        Ok(None) => {}
-        Err(error) => {
-            tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
+    if let Some(hit) = lookup(cache, key, &shape).await {
+        return hit;
+    }
+    if !options.protected {
+        return compute(cache, key, ttl, options, &shape, origin).await.0;
+    }
+    loop {
+        match cache.gates().enter(key) {
+            Turn::Lead(leader) => {
+                // Another leader may have stored the value between our miss and our turn.
+                if let Some(hit) = lookup(cache, key, &shape).await {
+                    leader.finish(Ended::Stored);
+                    return hit;
+                }
+                let (result, stored) = compute(cache, key, ttl, options, &shape, origin).await;
+                leader.finish(if stored {
+                    Ended::Stored
+                } else {
+                    Ended::NotStored
+                });
+                return result;
+            }
+            Turn::Follow(receiver) => match gate::follow(receiver).await {
+                Ended::Stored => {
+                    if let Some(hit) = lookup(cache, key, &shape).await {
+                        return hit;
+                    }
+                }
+                // The leader's result was not cacheable: compute our own, concurrently.
+                Ended::NotStored => {
+                    return compute(cache, key, ttl, options, &shape, origin).await.0;
+                }
+                // The leader was cancelled or panicked: take a turn again.
+                Ended::Running => {}
+            },
         }
     }
+}
+
+/// A hit, restored; `None` on a miss or a read failure (logged).
+async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option<R> {
+    match cache.get::<S::Stored>(key).await {
+        Ok(Some(stored)) => Some(shape.restore(stored)),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
+            None
+        }
+    }
+}
+
+/// Runs the origin and stores what may be stored; returns the result and whether it was
+/// stored.
+async fn compute<R, S: Outcome<R>, F: Future<Output = R>>(
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    options: &CacheOptions,
+    shape: &S,
+    origin: F,
+) -> (R, bool) {
     let started = tokio::time::Instant::now();
     let result = origin.await;
-    if let Some(stored) = shape.stored(&result)
-        && admits(options, &shape, &result, started.elapsed())
-        && let Err(error) = cache.set(key, stored, ttl).await
+    let mut stored = false;
+    if let Some(value) = shape.stored(&result)
+        && admits(options, shape, &result, started.elapsed())
     {
-        tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
+        match cache.set(key, value, ttl).await {
+            Ok(written) => stored = written,
+            Err(error) => {
+                tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
+            }
+        }
     }
-    result
+    (result, stored)
 }
 
 /// Whether the options let this result be stored.

@@ -378,3 +378,101 @@ async fn a_manual_clock_cache_expires_entries() {
     .await;
     assert_eq!(runs.load(Ordering::SeqCst), 2, "a hit, then an expiry");
 }
+
+test_cache!(STAMPEDE);
+
+static STAMPEDE_RUNS: AtomicUsize = AtomicUsize::new(0);
+static UNPROTECTED_RUNS: AtomicUsize = AtomicUsize::new(0);
+static FAILING_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::cache(ttl = "1h", key = "stampede:{id}", cache = STAMPEDE)]
+async fn report(id: u32) -> Result<String, String> {
+    STAMPEDE_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(format!("report {id}"))
+}
+
+#[cashews::cache(ttl = "1h", key = "unprotected:{id}", protected = false, cache = STAMPEDE)]
+async fn unprotected(id: u32) -> u32 {
+    UNPROTECTED_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    id
+}
+
+#[cashews::cache(ttl = "1h", key = "failing:{id}", cache = STAMPEDE)]
+async fn failing(id: u32) -> Result<u32, String> {
+    FAILING_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    Err(format!("origin {id} failed"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_callers_run_the_body_once() {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..1_000 {
+        tasks.spawn(report(1));
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap().unwrap(), "report 1");
+    }
+    assert_eq!(STAMPEDE_RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_protection_concurrent_misses_each_run() {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        tasks.spawn(unprotected(1));
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap(), 1);
+    }
+    assert!(UNPROTECTED_RUNS.load(Ordering::SeqCst) > 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_a_failed_leader_get_their_own_real_error() {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        tasks.spawn(failing(3));
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap(), Err("origin 3 failed".to_owned()));
+    }
+    let runs = FAILING_RUNS.load(Ordering::SeqCst);
+    assert!((1..=50).contains(&runs), "{runs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_leader_hands_over_and_nobody_hangs() {
+    static HANDOVER: AtomicUsize = AtomicUsize::new(0);
+    #[cashews::cache(ttl = "1h", key = "handover", cache = STAMPEDE)]
+    async fn slow() -> u32 {
+        let n = HANDOVER.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            // The first leader never finishes: its caller gives up.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        7
+    }
+    let leader = tokio::spawn(slow());
+    // The leader is the one running the body that never finishes.
+    while HANDOVER.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let mut waiters = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        waiters.spawn(slow());
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    leader.abort();
+    while let Some(done) = waiters.join_next().await {
+        assert_eq!(done.unwrap(), 7);
+    }
+    assert_eq!(
+        HANDOVER.load(Ordering::SeqCst),
+        2,
+        "one new leader ran after the cancel"
+    );
+}
