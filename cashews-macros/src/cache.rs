@@ -158,8 +158,12 @@ fn build(attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream> {
                 ::core::option::Option::Some(__cashews_ttl) => {
                     let __cashews_shape = {
                         #[allow(unused_imports)]
-                        use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
-                        (&&&#private::Shape::<#output>::new()).shape()
+                        use #private::{
+                            ModeDecoded as _, ModeShared as _, ShapeFallible as _,
+                            ShapeOptional as _, ShapePlain as _,
+                        };
+                        let __shape = (&&&#private::Shape::<#output>::new()).shape();
+                        (&&#private::Mode::<#output, _>::new(__shape)).mode()
                     };
                     #private::cache(
                         #cache,

@@ -9,7 +9,8 @@ pub use crate::Ttl;
 pub use crate::key::filter;
 pub use crate::key::{KeyBuf, render};
 pub use crate::strategy::{
-    CacheOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain, StoreCondition, cache,
+    CacheOptions, Mode, ModeDecoded, ModeShared, Shape, ShapeFallible, ShapeOptional, ShapePlain,
+    StoreCondition, cache,
 };
 
 /// The process-wide cache, used when no `cache = ...` argument is given.

@@ -15,5 +15,6 @@ mod outcome;
 pub use cache::{CacheOptions, StoreCondition, cache};
 pub(crate) use gate::Gates;
 pub use outcome::{
-    Fallible, Optional, Outcome, Plain, Shape, ShapeFallible, ShapeOptional, ShapePlain,
+    Fallible, Mode, ModeDecoded, ModeShared, Optional, Outcome, Plain, Shape, ShapeFallible,
+    ShapeOptional, ShapePlain, Shared,
 };

@@ -180,6 +180,16 @@ where
 
 /// A hit, restored; `None` on a miss or a read failure (logged).
 async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option<R> {
+    if S::SHARED {
+        return match cache.get_shared::<S::Stored>(key).await {
+            Ok(Some(stored)) => shape.restore_shared(&stored),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
+                None
+            }
+        };
+    }
     match cache.get::<S::Stored>(key).await {
         Ok(Some(stored)) => Some(shape.restore(stored)),
         Ok(None) => None,

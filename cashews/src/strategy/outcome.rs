@@ -37,6 +37,114 @@ pub trait Outcome<R> {
         let _ = result;
         false
     }
+
+    /// Whether hits read a shared, decoded-once object ([`Cache::get_shared`](crate::Cache::get_shared))
+    /// and rebuild the result from a clone of it, instead of decoding per hit. True for
+    /// [`Shared`] shapes.
+    const SHARED: bool = false;
+
+    /// The result a shared hit stands for (a clone of `stored`); `None` when this shape does
+    /// not read shared objects.
+    fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
+        let _ = stored;
+        None
+    }
+}
+
+/// Any shape, reading hits as shared objects: on `mem://` the stored value is decoded once per
+/// write and each hit clones it, which beats decoding when `Stored: Clone` is cheap.
+///
+/// ```
+/// use cashews::strategy::{Outcome, Plain, Shared};
+/// let shape = Shared(Plain::<String>::new());
+/// assert_eq!(shape.restore_shared(&"x".to_owned()), Some("x".to_owned()));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shared<S>(pub S);
+
+impl<R, S> Outcome<R> for Shared<S>
+where
+    S: Outcome<R>,
+    S::Stored: Clone,
+{
+    type Stored = S::Stored;
+
+    const SHARED: bool = true;
+
+    fn stored<'a>(&self, result: &'a R) -> Option<&'a Self::Stored> {
+        self.0.stored(result)
+    }
+
+    fn restore(&self, stored: Self::Stored) -> R {
+        self.0.restore(stored)
+    }
+
+    fn is_none(&self, result: &R) -> bool {
+        self.0.is_none(result)
+    }
+
+    fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
+        Some(self.0.restore(stored.clone()))
+    }
+}
+
+/// Picks how a shape reads hits, for the attribute macros: [`Shared`] when the stored type is
+/// `Clone`, the shape itself otherwise (auto-ref, as [`Shape`]).
+///
+/// ```
+/// use cashews::strategy::{Mode, ModeDecoded, ModeShared, Outcome, Plain};
+/// fn shares<R, S: Outcome<R>>(_: &S) -> bool { S::SHARED }
+///
+/// let cloneable = (&&Mode::new(Plain::<String>::new())).mode();
+/// assert!(shares::<String, _>(&cloneable));
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct NotClone(u8);
+/// let decoded = (&&Mode::new(Plain::<NotClone>::new())).mode();
+/// assert!(!shares::<NotClone, _>(&decoded));
+/// ```
+pub struct Mode<R, S>(S, PhantomData<fn() -> R>);
+
+impl<R, S> Mode<R, S> {
+    /// The selector for shape `shape` of results `R`.
+    #[must_use]
+    pub const fn new(shape: S) -> Self {
+        Self(shape, PhantomData)
+    }
+}
+
+impl<R, S: fmt::Debug> fmt::Debug for Mode<R, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Mode").field(&self.0).finish()
+    }
+}
+
+/// Selects [`Shared`] when the stored type is `Clone` (see [`Mode`]).
+pub trait ModeShared<S> {
+    /// The shape reading shared objects.
+    fn mode(&self) -> Shared<S>;
+}
+
+impl<R, S> ModeShared<S> for &Mode<R, S>
+where
+    S: Outcome<R> + Copy,
+    S::Stored: Clone,
+{
+    fn mode(&self) -> Shared<S> {
+        Shared(self.0)
+    }
+}
+
+/// Keeps the shape (decoding per hit) when the stored type is not `Clone` (see [`Mode`]).
+pub trait ModeDecoded<S> {
+    /// The shape itself.
+    fn mode(&self) -> S;
+}
+
+impl<R, S: Copy> ModeDecoded<S> for Mode<R, S> {
+    fn mode(&self) -> S {
+        self.0
+    }
 }
 
 macro_rules! shape {
