@@ -12,18 +12,19 @@ use crate::signature::Function;
 pub(crate) fn tokens(
     func: &Function,
     template: Option<&LitStr>,
-    prefix: Option<&LitStr>,
+    prefix: Option<&str>,
     custom_filters: &[Ident],
     private: &TokenStream,
+    with_args: bool,
 ) -> syn::Result<TokenStream> {
     let mut body = Vec::new();
-    if let Some(prefix) = prefix {
-        let text = format!("{}:", prefix.value());
+    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+        let text = format!("{prefix}:");
         body.push(quote! { __key.literal(#text); });
     }
     match template {
         Some(lit) => body.extend(template_tokens(func, lit, custom_filters, private)?),
-        None => body.extend(default_tokens(func)?),
+        None => body.extend(default_tokens(func, with_args)?),
     }
     Ok(quote! {{
         let mut __key = #private::KeyBuf::with_capacity(64);
@@ -32,8 +33,8 @@ pub(crate) fn tokens(
     }})
 }
 
-fn default_tokens(func: &Function) -> syn::Result<Vec<TokenStream>> {
-    if let Some(span) = func.unnamed.first() {
+fn default_tokens(func: &Function, with_args: bool) -> syn::Result<Vec<TokenStream>> {
+    if with_args && let Some(span) = func.unnamed.first() {
         return Err(syn::Error::new(
             *span,
             "the default key names every argument, and this one is a pattern: give the \
@@ -54,7 +55,7 @@ fn default_tokens(func: &Function) -> syn::Result<Vec<TokenStream>> {
         let text = format!(":{name}");
         out.push(quote! { __key.literal(#text); });
     }
-    for arg in &func.args {
+    for arg in func.args.iter().filter(|_| with_args) {
         let text = format!(":{arg}:");
         out.push(quote_spanned! {arg.span()=>
             __key.literal(#text);

@@ -6,16 +6,58 @@
 //! TTL strings and key templates are checked here, at compile time, by `cashews-syntax`.
 
 mod args;
-mod cache;
 mod key;
 mod signature;
+mod strategy;
 mod ttl;
 
 use proc_macro::TokenStream;
 
-/// Caches an async function's result: see `cashews::cache` (the attribute) in the `cashews`
-/// crate for the arguments and examples.
-#[proc_macro_attribute]
-pub fn cache(attr: TokenStream, item: TokenStream) -> TokenStream {
-    cache::expand(attr.into(), item.into()).into()
+use strategy::Kind;
+
+macro_rules! attribute {
+    ($(#[$doc:meta])* $name:ident => $kind:ident) => {
+        $(#[$doc])*
+        #[proc_macro_attribute]
+        pub fn $name(attr: TokenStream, item: TokenStream) -> TokenStream {
+            strategy::expand(Kind::$kind, attr.into(), item.into()).into()
+        }
+    };
+}
+
+attribute! {
+    /// Caches an async function's result: see the `cashews` crate (`cashews::cache`).
+    cache => Cache
+}
+attribute! {
+    /// Serves the last good result when the function fails: see `cashews::failover`.
+    failover => Failover
+}
+attribute! {
+    /// Recomputes after a soft TTL, serving the stale value if that fails: see `cashews::soft`.
+    soft => Soft
+}
+attribute! {
+    /// Refreshes ahead of expiry, one caller at a time: see `cashews::early`.
+    early => Early
+}
+attribute! {
+    /// Recomputes after a number of hits: see `cashews::hit`.
+    hit => Hit
+}
+attribute! {
+    /// `hit` with dynamic defaults: see `cashews::dynamic`.
+    dynamic => Dynamic
+}
+attribute! {
+    /// At most `limit` calls per fixed window: see `cashews::rate_limit`.
+    rate_limit => RateLimit
+}
+attribute! {
+    /// At most `limit` calls in any sliding window: see `cashews::slice_rate_limit`.
+    slice_rate_limit => SliceRateLimit
+}
+attribute! {
+    /// Refuses calls while their error rate is high: see `cashews::circuit_breaker`.
+    circuit_breaker => CircuitBreaker
 }

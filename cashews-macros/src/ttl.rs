@@ -57,6 +57,30 @@ impl TtlArg {
     }
 }
 
+impl TtlArg {
+    /// Tokens of a `Duration` for an argument that must be a constant (a window, a period);
+    /// `name` names it in the error.
+    pub(crate) fn constant_duration(&self, name: &str) -> syn::Result<TokenStream> {
+        match self {
+            Self::Constant(0, span) => Err(syn::Error::new(
+                *span,
+                format!("`{name}` must be longer than zero"),
+            )),
+            Self::Constant(nanos, span) => {
+                let secs = (nanos / 1_000_000_000) as u64;
+                let sub = (nanos % 1_000_000_000) as u32;
+                Ok(quote_spanned! {*span=> ::core::time::Duration::new(#secs, #sub) })
+            }
+            Self::Expr(expr) => Err(syn::Error::new_spanned(
+                expr,
+                format!(
+                    "`{name}` must be a literal such as \"1m\" or 60 (checked at compile time)"
+                ),
+            )),
+        }
+    }
+}
+
 fn secs_span(expr: &Expr) -> proc_macro2::Span {
     syn::spanned::Spanned::span(expr)
 }

@@ -74,3 +74,195 @@ pub mod __private;
 /// ```
 #[cfg(feature = "macros")]
 pub use cashews_macros::cache;
+
+/// Serves the last good result when the function fails:
+/// `#[cashews::failover(ttl = ..., when = ApiError::is_transient)]`.
+///
+/// Expands to [`strategy::failover()`]. `Ok` results are stored under `fail:<key>` for
+/// `ttl`; an `Err` for which `when` holds (default: every error) returns the stored value as
+/// `Ok` when there is one, else the error. Arguments: `ttl` (required), `key`, `prefix`
+/// (default `fail`), `when`, `time_condition`, `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[cashews::failover(ttl = "1h")]
+/// async fn status(name: &str) -> Result<String, std::io::Error> {
+///     Ok(format!("{name}: up"))
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(status("db").await.unwrap(), "db: up");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::failover;
+
+/// Recomputes after a soft TTL and serves the stale value if that fails:
+/// `#[cashews::soft(ttl = "1h", soft_ttl = "1m")]`.
+///
+/// Expands to [`strategy::soft()`]. Arguments: `ttl` (required, the hard TTL), `soft_ttl`,
+/// `key`, `prefix` (default `soft`), `condition`, `time_condition`, `protected`, `cache`,
+/// `filters`, `crate`.
+///
+/// ```
+/// #[cashews::soft(ttl = "1h", soft_ttl = "1m")]
+/// async fn rate(currency: &str) -> Result<u32, std::io::Error> {
+///     Ok(if currency == "EUR" { 108 } else { 100 })
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(rate("EUR").await.unwrap(), 108);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::soft;
+
+/// Refreshes ahead of expiry: `#[cashews::early(ttl = "10m", early_ttl = "7m")]`.
+///
+/// Expands to [`strategy::early()`]: after `early_ttl` one caller recomputes while the others
+/// keep getting the stored value. Arguments: `ttl` (required), `early_ttl`, `key`, `prefix`
+/// (default `early:v2`), `condition`, `time_condition`, `protected`, `cache`, `filters`,
+/// `crate`.
+///
+/// ```
+/// #[cashews::early(ttl = "10m", early_ttl = "7m")]
+/// async fn report(day: u32) -> String {
+///     format!("report for day {day}")
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(report(3).await, "report for day 3");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::early;
+
+/// Recomputes after a number of hits: `#[cashews::hit(ttl = "1h", cache_hits = 100)]`.
+///
+/// Expands to [`strategy::hit()`]. Arguments: `ttl` and `cache_hits` (required),
+/// `update_after`, `key`, `prefix` (default `hit`), `condition`, `time_condition`, `cache`,
+/// `filters`, `crate`.
+///
+/// ```
+/// #[cashews::hit(ttl = "1h", cache_hits = 100)]
+/// async fn popular(page: u32) -> Vec<u32> {
+///     vec![page; 3]
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(popular(2).await, vec![2, 2, 2]);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::hit;
+
+/// [`hit`](macro@hit) with dynamic defaults (a one-day TTL unless given):
+/// `#[cashews::dynamic]`.
+///
+/// Expands to [`strategy::dynamic()`]. Arguments: `ttl`, `key`, `prefix` (default
+/// `dynamic`), `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[cashews::dynamic]
+/// async fn trending(tag: &str) -> String {
+///     format!("#{tag}")
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(trending("rust").await, "#rust");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::dynamic;
+
+/// At most `limit` calls per fixed window: `#[cashews::rate_limit(limit = 100, period = "1m")]`.
+///
+/// Expands to [`strategy::rate_limited()`]. A refused call does not run the body and returns
+/// [`Error::RateLimited`] converted into the function's error type, which must implement
+/// `From<cashews::Error>`. Arguments: `limit` and `period` (required; `period` a literal
+/// checked at compile time), `ttl` (a ban after the first overflow), `key`, `prefix` (default
+/// `rate_limit`), `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct ApiError(String);
+/// impl From<cashews::Error> for ApiError {
+///     fn from(e: cashews::Error) -> Self { Self(e.to_string()) }
+/// }
+///
+/// #[cashews::rate_limit(limit = 1, period = "1m", key = "login:{user}")]
+/// async fn login(user: &str) -> Result<(), ApiError> {
+///     Ok(())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert!(login("ann").await.is_ok());
+/// assert!(login("ann").await.is_err()); // the second call in the minute is refused
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::rate_limit;
+
+/// At most `limit` calls in any sliding window:
+/// `#[cashews::slice_rate_limit(limit = 10, period = "1m")]`.
+///
+/// Expands to [`strategy::slice_rate_limited()`]; refusals as [`rate_limit`](macro@rate_limit).
+/// Arguments: `limit` and `period` (required), `key`, `prefix` (default `srl`), `cache`,
+/// `filters`, `crate`.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct ApiError(String);
+/// impl From<cashews::Error> for ApiError {
+///     fn from(e: cashews::Error) -> Self { Self(e.to_string()) }
+/// }
+///
+/// #[cashews::slice_rate_limit(limit = 2, period = "10s")]
+/// async fn search(query: &str) -> Result<usize, ApiError> {
+///     Ok(query.len())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert!(search("a").await.is_ok());
+/// assert!(search("a").await.is_ok());
+/// assert!(search("a").await.is_err());
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::slice_rate_limit;
+
+/// Refuses calls while their error rate is high:
+/// `#[cashews::circuit_breaker(errors_rate = 10, period = "1m", ttl = "5m", half_open_ttl = "1m")]`.
+///
+/// Expands to [`strategy::circuit_breaker()`]. While open, calls return
+/// [`Error::CircuitOpen`] converted into the function's error type (`From<cashews::Error>`)
+/// without running the body. The circuit is per function unless `key` names arguments.
+/// Arguments: `errors_rate` (percent), `period` and `ttl` (required), `half_open_ttl`,
+/// `min_calls`, `when` (which errors count; default all), `key`, `prefix` (default
+/// `circuit_breaker`), `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct ApiError(String);
+/// impl From<cashews::Error> for ApiError {
+///     fn from(e: cashews::Error) -> Self { Self(e.to_string()) }
+/// }
+///
+/// #[cashews::circuit_breaker(errors_rate = 50, period = "1m", ttl = "5m", min_calls = 10)]
+/// async fn upstream() -> Result<u32, ApiError> {
+///     Ok(1)
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(upstream().await.unwrap(), 1);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::circuit_breaker;

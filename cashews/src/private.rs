@@ -9,8 +9,10 @@ pub use crate::Ttl;
 pub use crate::key::filter;
 pub use crate::key::{KeyBuf, render};
 pub use crate::strategy::{
-    CacheOptions, Mode, ModeDecoded, ModeShared, Shape, ShapeFallible, ShapeOptional, ShapePlain,
-    StoreCondition, cache,
+    CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions, Mode,
+    ModeDecoded, ModeShared, RateLimitOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain,
+    SliceRateLimitOptions, SoftOptions, StoreCondition, any_error, cache, circuit_breaker, dynamic,
+    early, failover, hit, rate_limited, slice_rate_limited, soft,
 };
 
 /// The process-wide cache, used when no `cache = ...` argument is given.
@@ -131,3 +133,17 @@ impl<T: KeyLookup + ?Sized> KeyLookup for &T {
         (**self).key_lookup(key)
     }
 }
+
+/// The result of a refusal strategy (rate limit, circuit breaker): a `Result` whose error can
+/// carry a [`crate::Error`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry a cashews refusal",
+    label = "this function's result",
+    note = "return `Result<T, E>` with `impl From<cashews::Error> for E`: a rate limit or an open circuit reaches the caller as that error"
+)]
+pub trait CarriesRefusal {}
+
+impl<T, E: From<crate::Error>> CarriesRefusal for Result<T, E> {}
+
+/// A compile-time check that `R` can carry a refusal (expanded by the refusal attributes).
+pub const fn assert_refusal<R: CarriesRefusal>() {}

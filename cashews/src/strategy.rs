@@ -7,14 +7,36 @@
 //! | Attribute | Function | Use it for |
 //! |---|---|---|
 //! | `#[cashews::cache]` | [`cache()`] | plain caching with a TTL |
+//! | `#[cashews::failover]` | [`failover()`] | the last good result when the function fails |
+//! | `#[cashews::soft]` | [`soft()`] ([`soft_when()`] chooses the failures) | recompute after a soft TTL, the stale value when that fails |
+//! | `#[cashews::early]` | [`early()`] ([`early_detached()`] refreshes in the background) | refresh ahead: one caller recomputes, the others get the stored value |
+//! | `#[cashews::hit]` | [`hit()`] ([`hit_detached()`] recomputes in the background) | recompute after a number of hits |
+//! | `#[cashews::dynamic]` | [`dynamic()`] | [`hit()`] with [`HitOptions::dynamic()`]: refresh on every hit |
+//! | `#[cashews::rate_limit]` | [`rate_limited()`] ([`rate_limit()`] checks only) | at most `limit` calls per fixed window, optional ban |
+//! | `#[cashews::slice_rate_limit]` | [`slice_rate_limited()`] ([`slice_rate_limit()`] checks only) | at most `limit` calls in any sliding window |
+//! | `#[cashews::circuit_breaker]` | [`circuit_breaker()`] | refuse calls while their error rate is high |
 
 mod cache;
+mod circuit_breaker;
+mod early;
+mod failover;
 mod gate;
+mod hit;
 mod outcome;
+mod rate_limit;
+mod slice_rate_limit;
+mod soft;
 
 pub use cache::{CacheOptions, StoreCondition, cache};
+pub use circuit_breaker::{CircuitBreakerOptions, circuit_breaker};
+pub use early::{EarlyOptions, early, early_detached};
+pub use failover::{FailoverOptions, any_error, failover};
 pub(crate) use gate::Gates;
+pub use hit::{HitOptions, dynamic, hit, hit_detached};
 pub use outcome::{
     Fallible, Mode, ModeDecoded, ModeShared, Optional, Outcome, Plain, Shape, ShapeFallible,
     ShapeOptional, ShapePlain, Shared,
 };
+pub use rate_limit::{RateLimitOptions, rate_limit, rate_limited};
+pub use slice_rate_limit::{SliceRateLimitOptions, slice_rate_limit, slice_rate_limited};
+pub use soft::{SoftOptions, soft, soft_when};

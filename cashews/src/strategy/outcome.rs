@@ -95,12 +95,12 @@ where
 /// use cashews::strategy::{Mode, ModeDecoded, ModeShared, Outcome, Plain};
 /// fn shares<R, S: Outcome<R>>(_: &S) -> bool { S::SHARED }
 ///
-/// let cloneable = (&&Mode::new(Plain::<String>::new())).mode();
+/// let cloneable = (&&Mode::<String, _>::new(Plain::<String>::new())).mode();
 /// assert!(shares::<String, _>(&cloneable));
 ///
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct NotClone(u8);
-/// let decoded = (&&Mode::new(Plain::<NotClone>::new())).mode();
+/// let decoded = (&&Mode::<NotClone, _>::new(Plain::<NotClone>::new())).mode();
 /// assert!(!shares::<NotClone, _>(&decoded));
 /// ```
 pub struct Mode<R, S>(S, PhantomData<fn() -> R>);

@@ -13,5 +13,8 @@ mod config;
 mod conformance;
 mod keys;
 mod macros;
+mod macros_strategies;
 mod shared;
+mod strategies_caching;
+mod strategies_refusal;
 mod ui;

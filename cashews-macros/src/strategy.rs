@@ -1,0 +1,510 @@
+//! The expansion every strategy attribute shares: the key is rendered once, TTLs and options
+//! are built, the body becomes an `async move` block with the function's own return type (so
+//! `return` and `?` keep their meaning), and one call of the runtime function runs it.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Expr, ItemFn};
+
+use crate::args::Args;
+use crate::signature::Function;
+use crate::ttl::TtlArg;
+
+/// The attributes, by what their expansion calls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Cache,
+    Failover,
+    Soft,
+    Early,
+    Hit,
+    Dynamic,
+    RateLimit,
+    SliceRateLimit,
+    CircuitBreaker,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Failover => "failover",
+            Self::Soft => "soft",
+            Self::Early => "early",
+            Self::Hit => "hit",
+            Self::Dynamic => "dynamic",
+            Self::RateLimit => "rate_limit",
+            Self::SliceRateLimit => "slice_rate_limit",
+            Self::CircuitBreaker => "circuit_breaker",
+        }
+    }
+
+    /// The key prefix when none is given (SPEC §3.0.2).
+    fn default_prefix(self) -> Option<&'static str> {
+        match self {
+            Self::Cache => None,
+            Self::Failover => Some("fail"),
+            Self::Soft => Some("soft"),
+            Self::Early => Some("early:v2"),
+            Self::Hit => Some("hit"),
+            Self::Dynamic => Some("dynamic"),
+            Self::RateLimit => Some("rate_limit"),
+            Self::SliceRateLimit => Some("srl"),
+            Self::CircuitBreaker => Some("circuit_breaker"),
+        }
+    }
+
+    fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimit | Self::SliceRateLimit | Self::CircuitBreaker
+        )
+    }
+
+    fn accepted(self) -> &'static [&'static str] {
+        match self {
+            Self::Cache => &[
+                "ttl",
+                "key",
+                "prefix",
+                "condition",
+                "time_condition",
+                "protected",
+                "cache",
+                "filters",
+                "crate",
+            ],
+            Self::Failover => &[
+                "ttl",
+                "key",
+                "prefix",
+                "when",
+                "time_condition",
+                "cache",
+                "filters",
+                "crate",
+            ],
+            Self::Soft => &[
+                "ttl",
+                "soft_ttl",
+                "key",
+                "prefix",
+                "condition",
+                "time_condition",
+                "protected",
+                "cache",
+                "filters",
+                "crate",
+            ],
+            Self::Early => &[
+                "ttl",
+                "early_ttl",
+                "key",
+                "prefix",
+                "condition",
+                "time_condition",
+                "protected",
+                "cache",
+                "filters",
+                "crate",
+            ],
+            Self::Hit => &[
+                "ttl",
+                "cache_hits",
+                "update_after",
+                "key",
+                "prefix",
+                "condition",
+                "time_condition",
+                "cache",
+                "filters",
+                "crate",
+            ],
+            Self::Dynamic => &["ttl", "key", "prefix", "cache", "filters", "crate"],
+            Self::RateLimit => &[
+                "limit", "period", "ttl", "key", "prefix", "cache", "filters", "crate",
+            ],
+            Self::SliceRateLimit => &[
+                "limit", "period", "key", "prefix", "cache", "filters", "crate",
+            ],
+            Self::CircuitBreaker => &[
+                "errors_rate",
+                "period",
+                "ttl",
+                "half_open_ttl",
+                "min_calls",
+                "when",
+                "key",
+                "prefix",
+                "cache",
+                "filters",
+                "crate",
+            ],
+        }
+    }
+}
+
+const TTL_HINT: &str =
+    "a string such as \"1h30m\", whole seconds, a `Duration`, or an expression of the arguments";
+
+pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let error = syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!("`#[cashews::{}]` goes on an `async fn`", kind.name()),
+            );
+            return with_original(error, item);
+        }
+    };
+    match build(kind, attr, item_fn) {
+        Ok(tokens) => tokens,
+        Err(error) => with_original(error, item),
+    }
+}
+
+/// On a validation error: the error and the function unchanged, so callers see no cascade.
+fn with_original(error: syn::Error, item: TokenStream) -> TokenStream {
+    let error = error.to_compile_error();
+    quote! { #error #item }
+}
+
+/// Statements that adjust `__options` from a TTL-like argument (`.time_condition(d)`).
+fn duration_option(ttl: Option<&TtlArg>, method: &str, private: &TokenStream) -> TokenStream {
+    let Some(ttl) = ttl else {
+        return quote! {};
+    };
+    let tokens = ttl.tokens(private);
+    let method = syn::Ident::new(method, proc_macro2::Span::call_site());
+    quote! {
+        if let ::core::option::Option::Some(__d) =
+            (#tokens).and_then(|__t: #private::Ttl| __t.duration())
+        {
+            __options = __options.#method(__d);
+        }
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream> {
+    let name = kind.name();
+    let args = Args::parse(name, kind.accepted(), attr);
+    let func = Function::parse(item, name);
+    let (mut args, func) = match (args, func) {
+        (Ok(a), Ok(f)) => (a, f),
+        (Err(mut a), Err(f)) => {
+            a.combine(f);
+            return Err(a);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    if kind.is_refusal() {
+        return build_refusal(kind, args, &func);
+    }
+    if kind != Kind::Dynamic {
+        args.require("ttl", TTL_HINT);
+    }
+    if kind == Kind::Hit {
+        args.require(
+            "cache_hits",
+            "how many hits a computed value serves, e.g. `cache_hits = 100`",
+        );
+    }
+    let ttl = args.ttl("ttl");
+    let key = args.string("key");
+    let prefix = args.string("prefix");
+    let not_none = args
+        .word(
+            "condition",
+            &["not_none"],
+            "results are stored unless `None`; `Err` results are never stored",
+        )
+        .is_some();
+    let time_condition = args.ttl("time_condition");
+    let soft_ttl = args.ttl("soft_ttl");
+    let early_ttl = args.ttl("early_ttl");
+    let protected = args.flag("protected");
+    let cache_hits = args.expr("cache_hits");
+    let update_after = args.expr("update_after");
+    let when = args.expr("when");
+    let cache = args.expr("cache");
+    let filters = args.idents(
+        "filters",
+        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    );
+    let krate = args.path("crate");
+    args.finish()?;
+
+    let private = match &krate {
+        Some(path) => quote! { #path::__private },
+        None => quote! { ::cashews::__private },
+    };
+    let prefix_text = match (&prefix, kind.default_prefix()) {
+        (Some(p), _) => Some(p.value()),
+        (None, Some(default)) => Some(default.to_owned()),
+        (None, None) => None,
+    };
+    let key = crate::key::tokens(
+        &func,
+        key.as_ref(),
+        prefix_text.as_deref(),
+        &filters,
+        &private,
+        true,
+    )?;
+    let ttl = match (&ttl, kind) {
+        (Some(ttl), _) => ttl.tokens(&private),
+        (None, Kind::Dynamic) => {
+            quote! { ::core::option::Option::Some(#private::HitOptions::DYNAMIC_TTL) }
+        }
+        (None, _) => quote! { ::core::option::Option::None },
+    };
+    let cache = match &cache {
+        Some(expr) => quote! { &#expr },
+        None => quote! { #private::default_cache() },
+    };
+
+    let mut options = match kind {
+        Kind::Cache => quote! { #private::CacheOptions::new() },
+        Kind::Failover => quote! { #private::FailoverOptions::new() },
+        Kind::Soft => quote! { #private::SoftOptions::new() },
+        Kind::Early => quote! { #private::EarlyOptions::new() },
+        Kind::Hit => {
+            let hits = cache_hits.map_or_else(|| quote! { 0 }, |e| quote! { #e });
+            quote! { #private::HitOptions::new(#hits) }
+        }
+        // Refusals are expanded by `build_refusal`, before this point.
+        Kind::Dynamic | Kind::RateLimit | Kind::SliceRateLimit | Kind::CircuitBreaker => {
+            quote! { () }
+        }
+    };
+    if not_none {
+        options = quote! { #options.condition(#private::StoreCondition::NotNone) };
+    }
+    if protected == Some(false) {
+        options = quote! { #options.protected(false) };
+    }
+    if let Some(n) = &update_after {
+        options = quote! { #options.update_after(#n) };
+    }
+    let mut adjust = duration_option(time_condition.as_ref(), "time_condition", &private);
+    adjust.extend(duration_option(soft_ttl.as_ref(), "soft_ttl", &private));
+    adjust.extend(duration_option(early_ttl.as_ref(), "early_ttl", &private));
+
+    let output = &func.output;
+    let shape = quote! {{
+        #[allow(unused_imports)]
+        use #private::{
+            ModeDecoded as _, ModeShared as _, ShapeFallible as _, ShapeOptional as _,
+            ShapePlain as _,
+        };
+        let __shape = (&&&#private::Shape::<#output>::new()).shape();
+        (&&#private::Mode::<#output, _>::new(__shape)).mode()
+    }};
+    let call = match kind {
+        Kind::Cache => quote! {
+            #private::cache(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+        },
+        Kind::Soft => quote! {
+            #private::soft(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+        },
+        Kind::Early => quote! {
+            #private::early(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+        },
+        Kind::Hit => quote! {
+            #private::hit(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+        },
+        Kind::Dynamic => quote! {
+            #private::dynamic(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin).await
+        },
+        Kind::RateLimit | Kind::SliceRateLimit | Kind::CircuitBreaker => {
+            quote! { __cashews_origin.await }
+        }
+        Kind::Failover => {
+            let when: Expr = when.unwrap_or_else(|| syn::parse_quote!(#private::any_error));
+            quote! {
+                #private::failover(
+                    #cache, &__cashews_key, __cashews_ttl, &__options,
+                    |__e| (#when)(__e),
+                    __cashews_origin,
+                ).await
+            }
+        }
+    };
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = &func.item;
+    let defaultness = &modifiers.defaultness;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            let __cashews_key: ::std::string::String = #key;
+            let __cashews_ttl: ::core::option::Option<#private::Ttl> = #ttl;
+            #[allow(unused_mut)]
+            let mut __options = #options;
+            #adjust
+            let __cashews_origin = async move {
+                let __cashews_result: #output = #block;
+                __cashews_result
+            };
+            match __cashews_ttl {
+                ::core::option::Option::Some(__cashews_ttl) => #call,
+                ::core::option::Option::None => __cashews_origin.await,
+            }
+        }
+    })
+}
+
+/// Rate limits and the circuit breaker: refusals reach the caller through the function's
+/// error type (`E: From<cashews::Error>`); the body runs only when the call is let through.
+fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<TokenStream> {
+    match kind {
+        Kind::CircuitBreaker => {
+            args.require(
+                "errors_rate",
+                "the failure percentage that opens the circuit, e.g. `errors_rate = 10`",
+            );
+            args.require(
+                "period",
+                "the window errors are counted over, e.g. `period = \"1m\"`",
+            );
+            args.require(
+                "ttl",
+                "how long the circuit stays open, e.g. `ttl = \"5m\"`",
+            );
+        }
+        _ => {
+            args.require(
+                "limit",
+                "the number of calls allowed per period, e.g. `limit = 100`",
+            );
+            args.require(
+                "period",
+                "the window the limit applies to, e.g. `period = \"1m\"`",
+            );
+        }
+    }
+    let period = args.ttl("period");
+    let ttl = args.ttl("ttl");
+    let half_open_ttl = args.ttl("half_open_ttl");
+    let limit = args.expr("limit");
+    let errors_rate = args.expr("errors_rate");
+    let min_calls = args.expr("min_calls");
+    let when = args.expr("when");
+    let key = args.string("key");
+    let prefix = args.string("prefix");
+    let cache = args.expr("cache");
+    let filters = args.idents(
+        "filters",
+        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    );
+    let krate = args.path("crate");
+    args.finish()?;
+    let private = match &krate {
+        Some(path) => quote! { #path::__private },
+        None => quote! { ::cashews::__private },
+    };
+    let mut errors = crate::args::Errors::default();
+    let mut duration = |arg: Option<&TtlArg>, name: &str| -> Option<TokenStream> {
+        match arg.map(|a| a.constant_duration(name)) {
+            Some(Ok(tokens)) => Some(tokens),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+            None => None,
+        }
+    };
+    let period = duration(period.as_ref(), "period");
+    let ttl = duration(ttl.as_ref(), "ttl");
+    let half_open_ttl = duration(half_open_ttl.as_ref(), "half_open_ttl");
+    errors.finish()?;
+    let period = period.unwrap_or_default();
+    let prefix_text = match (&prefix, kind.default_prefix()) {
+        (Some(p), _) => Some(p.value()),
+        (None, default) => default.map(str::to_owned),
+    };
+    // A circuit is per function by default, not per argument (SPEC §3.10).
+    let with_args = kind != Kind::CircuitBreaker;
+    let key = crate::key::tokens(
+        func,
+        key.as_ref(),
+        prefix_text.as_deref(),
+        &filters,
+        &private,
+        with_args,
+    )?;
+    let cache = match &cache {
+        Some(expr) => quote! { &#expr },
+        None => quote! { #private::default_cache() },
+    };
+    let (options, call) = match kind {
+        Kind::RateLimit => {
+            let mut options = quote! { #private::RateLimitOptions::new(#limit, #period) };
+            if let Some(ban) = ttl {
+                options = quote! { #options.ttl(#ban) };
+            }
+            (
+                options,
+                quote! { #private::rate_limited(#cache, &__cashews_key, &__OPTIONS, __cashews_origin).await },
+            )
+        }
+        Kind::SliceRateLimit => (
+            quote! { #private::SliceRateLimitOptions::new(#limit, #period) },
+            quote! { #private::slice_rate_limited(#cache, &__cashews_key, &__OPTIONS, __cashews_origin).await },
+        ),
+        _ => {
+            let ttl = ttl.unwrap_or_default();
+            let mut options =
+                quote! { #private::CircuitBreakerOptions::new(#errors_rate, #period, #ttl) };
+            if let Some(half) = half_open_ttl {
+                options = quote! { #options.half_open_ttl(#half) };
+            }
+            if let Some(n) = &min_calls {
+                options = quote! { #options.min_calls(#n) };
+            }
+            let when: Expr = when.unwrap_or_else(|| syn::parse_quote!(|_| true));
+            (
+                options,
+                quote! {
+                    #private::circuit_breaker(
+                        #cache, &__cashews_key, &__OPTIONS, |__e| (#when)(__e), __cashews_origin,
+                    ).await
+                },
+            )
+        }
+    };
+    let options_type = match kind {
+        Kind::RateLimit => quote! { #private::RateLimitOptions },
+        Kind::SliceRateLimit => quote! { #private::SliceRateLimitOptions },
+        _ => quote! { #private::CircuitBreakerOptions },
+    };
+    let output = &func.output;
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = &func.item;
+    let defaultness = &modifiers.defaultness;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            const _: () = #private::assert_refusal::<#output>();
+            // Built at compile time: a bad limit or window is a compile error.
+            const __OPTIONS: #options_type = #options;
+            let __cashews_key: ::std::string::String = #key;
+            let __cashews_origin = async move {
+                let __cashews_result: #output = #block;
+                __cashews_result
+            };
+            #call
+        }
+    })
+}

@@ -1,0 +1,373 @@
+//! [`circuit_breaker`]: refuse calls while their error rate is high
+//! (`#[cashews::circuit_breaker]`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::slice_rate_limit::{window, window_length};
+use crate::Cache;
+use crate::backend::Expiry;
+use crate::error::{Error, Result, shorten};
+
+/// The most calls (and failures) a window counts, unless `min_calls` needs more: it bounds
+/// the memory a window takes. Past it, the error rate is measured on the calls counted.
+const WINDOW_CAP: u64 = 9999;
+
+/// Options of the [`circuit_breaker`] strategy; the attribute macro builds them as a
+/// constant.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::CircuitBreakerOptions;
+/// const OPTIONS: CircuitBreakerOptions =
+///     CircuitBreakerOptions::new(50, Duration::from_secs(10), Duration::from_secs(30))
+///         .min_calls(20)
+///         .half_open_ttl(Duration::from_secs(5));
+/// assert_eq!(OPTIONS.errors_rate, 50);
+/// assert_eq!(OPTIONS.half_open_share, 50);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct CircuitBreakerOptions {
+    /// The error rate, in percent of the calls of the last `period`, that opens the circuit
+    /// (strictly between 0 and 100).
+    pub errors_rate: u8,
+    /// The sliding window over which calls and failures are counted (millisecond resolution).
+    pub period: Duration,
+    /// How long the circuit stays open (every call refused).
+    pub ttl: Duration,
+    /// How long the circuit stays half-open after the open time: `None` (the default) closes
+    /// it as soon as `ttl` ends.
+    pub half_open_ttl: Option<Duration>,
+    /// How many calls the window must hold before the error rate can open the circuit
+    /// (default 1).
+    pub min_calls: u64,
+    /// The share of calls, in percent, let through while half-open (default 50: the coin flip
+    /// of cashews for Python). `0` and `100` make the half-open state deterministic.
+    pub half_open_share: u8,
+}
+
+impl CircuitBreakerOptions {
+    /// The prefix `#[cashews::circuit_breaker]` puts before its keys unless told otherwise
+    /// (`circuit_breaker:<key>:total`, …).
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::CircuitBreakerOptions::DEFAULT_PREFIX, "circuit_breaker");
+    /// ```
+    pub const DEFAULT_PREFIX: &'static str = "circuit_breaker";
+
+    /// Opens for `ttl` when `errors_rate` percent of the calls of the last `period` failed;
+    /// `min_calls` 1, no half-open state.
+    ///
+    /// # Panics
+    ///
+    /// If `errors_rate` is 0 or 100 and above, or `period` or `ttl` is zero (a compile error
+    /// when built as a constant).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::CircuitBreakerOptions;
+    /// let options = CircuitBreakerOptions::new(5, Duration::from_secs(1), Duration::from_secs(10));
+    /// assert_eq!((options.min_calls, options.half_open_ttl), (1, None));
+    /// ```
+    #[must_use]
+    pub const fn new(errors_rate: u8, period: Duration, ttl: Duration) -> Self {
+        assert!(
+            errors_rate > 0 && errors_rate < 100,
+            "circuit_breaker: errors_rate is a percentage strictly between 0 and 100"
+        );
+        assert!(
+            !period.is_zero(),
+            "circuit_breaker: the period must be longer than zero"
+        );
+        assert!(
+            !ttl.is_zero(),
+            "circuit_breaker: the ttl must be longer than zero"
+        );
+        Self {
+            errors_rate,
+            period,
+            ttl,
+            half_open_ttl: None,
+            min_calls: 1,
+            half_open_share: 50,
+        }
+    }
+
+    /// Requires `min_calls` calls in the window before the error rate can open the circuit
+    /// (`0` behaves as `1`: a window with no call has no rate).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::CircuitBreakerOptions;
+    /// let options = CircuitBreakerOptions::new(5, Duration::from_secs(1), Duration::from_secs(1))
+    ///     .min_calls(10);
+    /// assert_eq!(options.min_calls, 10);
+    /// ```
+    #[must_use]
+    pub const fn min_calls(mut self, min_calls: u64) -> Self {
+        self.min_calls = min_calls;
+        self
+    }
+
+    /// After the open time, stays half-open for `half_open_ttl`: a share of calls
+    /// ([`CircuitBreakerOptions::half_open_share`]) is let through as trials, the rest
+    /// refused.
+    ///
+    /// # Panics
+    ///
+    /// If `half_open_ttl` is zero (a compile error when built as a constant).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::CircuitBreakerOptions;
+    /// let options = CircuitBreakerOptions::new(5, Duration::from_secs(1), Duration::from_secs(1))
+    ///     .half_open_ttl(Duration::from_secs(2));
+    /// assert_eq!(options.half_open_ttl, Some(Duration::from_secs(2)));
+    /// ```
+    #[must_use]
+    pub const fn half_open_ttl(mut self, half_open_ttl: Duration) -> Self {
+        assert!(
+            !half_open_ttl.is_zero(),
+            "circuit_breaker: half_open_ttl must be longer than zero"
+        );
+        self.half_open_ttl = Some(half_open_ttl);
+        self
+    }
+
+    /// Lets `percent` of the calls through while half-open (default 50).
+    ///
+    /// # Panics
+    ///
+    /// If `percent` is above 100 (a compile error when built as a constant).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::CircuitBreakerOptions;
+    /// let options = CircuitBreakerOptions::new(5, Duration::from_secs(1), Duration::from_secs(1))
+    ///     .half_open_share(10);
+    /// assert_eq!(options.half_open_share, 10);
+    /// ```
+    #[must_use]
+    pub const fn half_open_share(mut self, percent: u8) -> Self {
+        assert!(
+            percent <= 100,
+            "circuit_breaker: half_open_share is a percentage, at most 100"
+        );
+        self.half_open_share = percent;
+        self
+    }
+
+    /// The most events a window holds: enough for `min_calls` to be reachable.
+    fn cap(&self) -> u64 {
+        WINDOW_CAP.max(self.min_calls.saturating_add(1))
+    }
+
+    /// The half-open time, ignoring a zero written into the field.
+    fn half_open(&self) -> Option<Duration> {
+        self.half_open_ttl.filter(|d| !d.is_zero())
+    }
+}
+
+/// Runs `origin` unless the circuit of `key` is open; counts its failures (the errors `when`
+/// accepts) and opens the circuit when they reach `errors_rate` percent of the calls of the
+/// last `period`, with at least `min_calls` calls.
+///
+/// This is what `#[cashews::circuit_breaker]` expands to; `when` is its `exceptions` filter
+/// (`|_| true` counts every error). Errors `when` rejects count as calls, not failures.
+///
+/// Per call, with `K` the key as given (the macro puts `circuit_breaker:` before it):
+///
+/// 1. If `K:open` exists, the call is refused with [`Error::CircuitOpen`], `retry_after`
+///    being what is left of the open time.
+/// 2. If `K:halfopen` exists, the call is refused with `retry_after: None` unless it wins the
+///    draw ([`CircuitBreakerOptions::half_open_share`], ½ by default).
+/// 3. The call is counted in the sliding window `K:total` (times in milliseconds, on the
+///    cache's manual [`Clock`](crate::Clock) when it has one, otherwise Unix time), then
+///    `origin` runs.
+/// 4. On an error `when` accepts, the call is counted in `K:fails`; if the window holds at
+///    least `min_calls` calls and `fails × 100 ≥ errors_rate × total`, the circuit opens:
+///    `K:open` is set for `ttl` (NX) and, with `half_open_ttl`, `K:halfopen` for
+///    `ttl + half_open_ttl`.
+///
+/// Differences from cashews for Python, on purpose: the half-open time starts when the open
+/// time ends (Python starts it at the first refused call, so a `half_open_ttl` shorter than
+/// `ttl` often gave no half-open state at all); a failure while half-open re-opens the
+/// circuit at once, whatever `min_calls` says; the share let through is configurable; once
+/// a window holds 9999 calls (or `min_calls`), further calls count neither as calls nor as
+/// failures, so a busy window measures the rate on a sample instead of reporting 100 %.
+/// Successful trials do not close the circuit early: it closes when the half-open time ends
+/// without a failure.
+///
+/// # Errors
+///
+/// `E::from(Error::CircuitOpen { .. })` when refused; `origin`'s result unchanged otherwise.
+/// A failing backend never breaks the call: if the state cannot be read, the call runs
+/// unchecked; if a failure cannot be recorded, `origin`'s result is still returned; both are
+/// logged with `tracing::error!`. In safe mode and when the cache is disabled the circuit
+/// never opens. Errors a retry cannot fix (no backend configured, a bad key) come back
+/// through `E::from` without running `origin`.
+///
+/// # Concurrent calls
+///
+/// Counting is atomic per window, so concurrent calls, in this process or others sharing the
+/// backend, are all counted; the circuit opens once (the open flag is set only if absent).
+/// Calls already past the check when the circuit opens still run.
+///
+/// # Cancellation
+///
+/// Dropping the returned future drops `origin` with it; a call dropped while `origin` runs
+/// is counted as a call, not as a failure.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::{circuit_breaker, CircuitBreakerOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let options = CircuitBreakerOptions::new(50, Duration::from_secs(10), Duration::from_secs(30));
+/// let call = |ok: bool| {
+///     circuit_breaker(&cache, "circuit_breaker:payments", &options, |_: &cashews::Error| true, async move {
+///         if ok { Ok("paid") } else { Err(cashews::Error::Locked { key: "upstream".into() }) }
+///     })
+/// };
+/// assert_eq!(call(true).await?, "paid");
+/// assert!(call(false).await.is_err()); // 1 failure in 2 calls: 50 %, the circuit opens
+/// assert!(matches!(call(true).await, Err(cashews::Error::CircuitOpen { retry_after: Some(_) })));
+/// # Ok(()) }
+/// ```
+pub async fn circuit_breaker<T, E, W, F>(
+    cache: &Cache,
+    key: &str,
+    options: &CircuitBreakerOptions,
+    when: W,
+    origin: F,
+) -> Result<T, E>
+where
+    E: From<Error>,
+    W: Fn(&E) -> bool,
+    F: Future<Output = Result<T, E>>,
+{
+    let keys = Keys::new(key);
+    let admitted = match admit(cache, &keys, options).await {
+        Ok(Admission::Refused(retry_after)) => {
+            return Err(E::from(Error::CircuitOpen { retry_after }));
+        }
+        Ok(Admission::Admitted(admitted)) => admitted,
+        Err(error) if error.is_backend() => {
+            tracing::error!(key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
+            return origin.await;
+        }
+        Err(error) => return Err(E::from(error)),
+    };
+    let result = origin.await;
+    if let Err(failure) = &result
+        && when(failure)
+        && let Err(error) = record_failure(cache, &keys, options, admitted).await
+    {
+        tracing::error!(key = %shorten(key), %error, "circuit_breaker could not record a failure");
+    }
+    result
+}
+
+/// The keys of one breaker (SPEC §3.0.6).
+struct Keys {
+    open: String,
+    half_open: String,
+    total: String,
+    fails: String,
+}
+
+impl Keys {
+    fn new(key: &str) -> Self {
+        Self {
+            open: format!("{key}:open"),
+            half_open: format!("{key}:halfopen"),
+            total: format!("{key}:total"),
+            fails: format!("{key}:fails"),
+        }
+    }
+}
+
+enum Admission {
+    /// Refused, with the time the circuit stays open if known.
+    Refused(Option<Duration>),
+    Admitted(Admitted),
+}
+
+/// What the check learnt about an admitted call.
+#[derive(Clone, Copy)]
+struct Admitted {
+    /// The circuit was half-open: this call is a trial.
+    trial: bool,
+    /// The calls in the window, this one included.
+    total: u64,
+    /// Whether this call was counted (the window was not full), so its failure may be.
+    counted: bool,
+}
+
+async fn admit(cache: &Cache, keys: &Keys, options: &CircuitBreakerOptions) -> Result<Admission> {
+    match cache.get_expire(&keys.open).await? {
+        Expiry::In(left) => return Ok(Admission::Refused(Some(left))),
+        Expiry::Persistent => return Ok(Admission::Refused(None)),
+        Expiry::Missing => {}
+    }
+    let trial = options.half_open().is_some() && cache.exists(&keys.half_open).await?;
+    if trial && !rand::random_ratio(u32::from(options.half_open_share.min(100)), 100) {
+        return Ok(Admission::Refused(None));
+    }
+    let period = window_length(options.period);
+    let (start, end) = window(cache, period);
+    let cap = options.cap();
+    let total = cache
+        .slice_incr(&keys.total, start, end, cap, period)
+        .await?;
+    Ok(Admission::Admitted(Admitted {
+        trial,
+        total,
+        // A full window answers `cap` without recording; the call that filled it answers
+        // `cap` too and is left out of the failures, a negligible bias.
+        counted: total > 0 && total < cap,
+    }))
+}
+
+async fn record_failure(
+    cache: &Cache,
+    keys: &Keys,
+    options: &CircuitBreakerOptions,
+    admitted: Admitted,
+) -> Result<()> {
+    let fails = if admitted.counted {
+        let period = window_length(options.period);
+        let (start, end) = window(cache, period);
+        cache
+            .slice_incr(&keys.fails, start, end, options.cap(), period)
+            .await?
+    } else {
+        0
+    };
+    let min_calls = options.min_calls.max(1);
+    let rate_reached = admitted.total >= min_calls
+        && u128::from(fails) * 100 >= u128::from(options.errors_rate) * u128::from(admitted.total);
+    if admitted.trial || rate_reached {
+        open(cache, keys, options).await?;
+    }
+    Ok(())
+}
+
+/// Opens the circuit for `ttl`, then half-open for `half_open_ttl`, unless another call
+/// opened it first.
+async fn open(cache: &Cache, keys: &Keys, options: &CircuitBreakerOptions) -> Result<()> {
+    let ttl = window_length(options.ttl);
+    if !cache.set_lock(&keys.open, "1", ttl).await? {
+        return Ok(());
+    }
+    tracing::warn!(key = %shorten(&keys.open), open_for_ms = ttl.as_millis(), "circuit breaker opened");
+    if let Some(half_open) = options.half_open() {
+        cache
+            .set(&keys.half_open, &1u8, ttl.saturating_add(half_open))
+            .await?;
+    }
+    Ok(())
+}

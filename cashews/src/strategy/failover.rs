@@ -1,0 +1,137 @@
+//! [`failover`]: serve the last good result when the function fails (`#[cashews::failover]`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::shorten;
+use crate::{Cache, Ttl};
+
+/// Options of the [`failover`] strategy; the attribute macro builds them as a constant.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::FailoverOptions;
+/// const OPTIONS: FailoverOptions = FailoverOptions::new().time_condition(Duration::from_millis(50));
+/// assert_eq!(OPTIONS.time_condition, Some(Duration::from_millis(50)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct FailoverOptions {
+    /// Store only results whose computation took at least this long (`time_condition`).
+    pub time_condition: Option<Duration>,
+}
+
+impl FailoverOptions {
+    /// The defaults: store every `Ok`, however fast.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            time_condition: None,
+        }
+    }
+
+    /// Store only results that took at least `at_least` to compute.
+    #[must_use]
+    pub const fn time_condition(mut self, at_least: Duration) -> Self {
+        self.time_condition = Some(at_least);
+        self
+    }
+}
+
+/// The default `when` of [`failover`]: every error falls back.
+///
+/// ```
+/// assert!(cashews::strategy::any_error(&"any error"));
+/// ```
+#[must_use]
+pub fn any_error<E: ?Sized>(error: &E) -> bool {
+    let _ = error;
+    true
+}
+
+/// Runs `origin` on every call: an `Ok` is stored under `key` for `ttl` and returned; an
+/// `Err` for which `when` holds returns the last stored value as `Ok` if there is one, else
+/// the error itself; any other `Err` is returned as it is (and never stored).
+///
+/// This is what `#[cashews::failover]` expands to: the caller passes the full key, and the
+/// macro adds the `fail:` prefix to it (key `fail:<key>`). Pass [`any_error`] as `when` to
+/// fall back on every error. Serving the fallback refreshes nothing: its TTL runs from the
+/// last success.
+///
+/// # Storage
+///
+/// `key` holds the last `Ok` value itself, as [`cache`](super::cache()) stores it, for
+/// `ttl`. A value that does not decode as `T` is no fallback.
+///
+/// # Errors
+///
+/// The function's own error: when `when` rejects it, or when no fallback is stored. The cache
+/// never adds one: a backend failure on write is skipped, and on the fallback read returns
+/// the function's error, each logged with `tracing::error!`.
+///
+/// # Concurrent calls
+///
+/// Every call runs `origin`, concurrently; the last success to be written is the fallback.
+///
+/// # Cancellation
+///
+/// Dropping the returned future drops `origin` with it; nothing is stored.
+///
+/// ```
+/// use cashews::strategy::{any_error, failover, FailoverOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("1h")?;
+/// let options = FailoverOptions::new();
+/// let ok: Result<u32, String> = failover(&store, "fail:rate", ttl, &options, any_error, async { Ok(7) }).await;
+/// let down = failover(&store, "fail:rate", ttl, &options, any_error, async { Err("down".to_owned()) }).await;
+/// assert_eq!((ok, down), (Ok(7), Ok(7)));
+/// // A predicate chooses which errors fall back.
+/// let fatal: Result<u32, String> = failover(&store, "fail:rate", ttl, &options, |e: &String| e != "fatal", async { Err("fatal".to_owned()) }).await;
+/// assert_eq!(fatal, Err("fatal".to_owned()));
+/// # Ok(()) }
+/// ```
+pub async fn failover<T, E, W, F>(
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    options: &FailoverOptions,
+    when: W,
+    origin: F,
+) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    W: FnOnce(&E) -> bool,
+    F: Future<Output = Result<T, E>>,
+{
+    let started = tokio::time::Instant::now();
+    match origin.await {
+        Ok(value) => {
+            if options
+                .time_condition
+                .is_none_or(|at_least| started.elapsed() >= at_least)
+                && let Err(error) = cache.set(key, &value, ttl).await
+            {
+                tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
+            }
+            Ok(value)
+        }
+        Err(failure) if when(&failure) => match cache.get::<T>(key).await {
+            Ok(Some(fallback)) => {
+                tracing::debug!(key = %shorten(key), "the function failed; serving the last good result");
+                Ok(fallback)
+            }
+            Ok(None) => Err(failure),
+            Err(error) => {
+                tracing::error!(key = %shorten(key), %error, "cache read failed; returning the function's error");
+                Err(failure)
+            }
+        },
+        Err(failure) => Err(failure),
+    }
+}

@@ -1,0 +1,216 @@
+//! [`slice_rate_limit`] and [`slice_rate_limited`]: the sliding-window rate limit
+//! (`#[cashews::slice_rate_limit]`).
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::rate_limit::let_through;
+use crate::Cache;
+use crate::backend::Expiry;
+use crate::error::{Error, Result, shorten};
+
+/// Options of the [`slice_rate_limit`] strategy; the attribute macro builds them as a
+/// constant.
+///
+/// At most `limit` calls pass in any window of `period` ending now.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::SliceRateLimitOptions;
+/// const OPTIONS: SliceRateLimitOptions = SliceRateLimitOptions::new(5, Duration::from_secs(10));
+/// assert_eq!(OPTIONS.limit, 5);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SliceRateLimitOptions {
+    /// How many calls pass in any window (`0` refuses every call).
+    pub limit: u64,
+    /// The length of the sliding window (millisecond resolution).
+    pub period: Duration,
+}
+
+impl SliceRateLimitOptions {
+    /// The prefix `#[cashews::slice_rate_limit]` puts before its keys unless told otherwise
+    /// (`srl:<key>`).
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::SliceRateLimitOptions::DEFAULT_PREFIX, "srl");
+    /// ```
+    pub const DEFAULT_PREFIX: &'static str = "srl";
+
+    /// `limit` calls in any window of `period`.
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero (a compile error when built as a constant).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = cashews::strategy::SliceRateLimitOptions::new(10, Duration::from_secs(1));
+    /// assert_eq!(options.period, Duration::from_secs(1));
+    /// ```
+    #[must_use]
+    pub const fn new(limit: u64, period: Duration) -> Self {
+        assert!(
+            !period.is_zero(),
+            "slice_rate_limit: the period must be longer than zero"
+        );
+        Self { limit, period }
+    }
+}
+
+/// Counts one call against the sliding-window limit of `key`; `Ok(())` lets it through,
+/// [`Error::RateLimited`] refuses it.
+///
+/// One atomic [`Cache::slice_incr`] per call: the key holds the times of the calls of the
+/// last `period`, in milliseconds, and a call passes if fewer than `limit` lie in
+/// `(now − period, now]`. Calls at the same millisecond count separately. The key is used
+/// as given (`#[cashews::slice_rate_limit]` puts `srl:` before it).
+///
+/// "Now" is the cache's manual [`Clock`](crate::Clock) when it has one (tests move time
+/// without sleeping), and otherwise the Unix time, so every process sharing a backend places
+/// events on the same time line.
+///
+/// As in cashews for Python, the first refused call of a full window is recorded too (the
+/// window holds at most `limit + 1` events, so refusals cannot grow it); later refusals are
+/// not. `retry_after` is the window key's remaining lifetime: by then every event now in it
+/// has left it. It is an upper bound: a call may pass earlier, when the oldest events slide
+/// out.
+///
+/// Use [`slice_rate_limited`] to wrap a call; call this one to answer a refusal differently.
+///
+/// # Errors
+///
+/// [`Error::RateLimited`] when over the limit. A failing backend lets calls through, logged
+/// with `tracing::error!`, as in safe mode and when the cache is disabled; errors a retry
+/// cannot fix (no backend configured, a bad key) are returned.
+///
+/// # Concurrent calls
+///
+/// Exactly `limit` calls pass per window however many run at once, across every process
+/// sharing the backend: counting and recording are one atomic command.
+///
+/// # Cancellation
+///
+/// The call counts as soon as the command is done; dropping the future after that does not
+/// give the slot back.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::{slice_rate_limit, SliceRateLimitOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let options = SliceRateLimitOptions::new(1, Duration::from_secs(60));
+/// slice_rate_limit(&cache, "srl:search", &options).await?;
+/// let refused = slice_rate_limit(&cache, "srl:search", &options).await.unwrap_err();
+/// assert!(matches!(refused, cashews::Error::RateLimited { .. }));
+/// # Ok(()) }
+/// ```
+pub async fn slice_rate_limit(
+    cache: &Cache,
+    key: &str,
+    options: &SliceRateLimitOptions,
+) -> Result<()> {
+    let period = window_length(options.period);
+    let (start, end) = window(cache, period);
+    let max = options.limit.saturating_add(1);
+    let count = match cache.slice_incr(key, start, end, max, period).await {
+        Ok(count) => count,
+        Err(error) => return let_through("slice_rate_limit", key, error),
+    };
+    if count <= options.limit {
+        return Ok(());
+    }
+    let retry_after = match cache.get_expire(key).await {
+        Ok(Expiry::In(left)) => Some(left),
+        Ok(Expiry::Persistent | Expiry::Missing) => None,
+        Err(error) => {
+            tracing::error!(key = %shorten(key), %error, "slice_rate_limit could not read the window's expiry; refused without retry_after");
+            None
+        }
+    };
+    Err(Error::RateLimited { retry_after })
+}
+
+/// Runs `origin` if the sliding-window limit of `key` lets the call through; otherwise
+/// returns [`Error::RateLimited`] converted into the caller's error type, without running
+/// `origin`.
+///
+/// This is what `#[cashews::slice_rate_limit]` expands to (without `action`); see
+/// [`slice_rate_limit`] for the window and `retry_after`.
+///
+/// # Errors
+///
+/// `E::from(Error::RateLimited { .. })` when refused; `origin`'s own errors unchanged. A
+/// failing backend lets the call through, as described on [`slice_rate_limit`].
+///
+/// # Concurrent calls
+///
+/// Exactly `limit` calls run `origin` in any window, across every process sharing the
+/// backend.
+///
+/// # Cancellation
+///
+/// Dropping the returned future drops `origin` with it; a call counted before the drop stays
+/// counted.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::{slice_rate_limited, SliceRateLimitOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let options = SliceRateLimitOptions::new(1, Duration::from_secs(60));
+/// let first: cashews::Result<&str> = slice_rate_limited(&cache, "k", &options, async { Ok("ran") }).await;
+/// let second: cashews::Result<&str> = slice_rate_limited(&cache, "k", &options, async { Ok("ran") }).await;
+/// assert_eq!(first?, "ran");
+/// assert!(matches!(second, Err(cashews::Error::RateLimited { .. })));
+/// # Ok(()) }
+/// ```
+pub async fn slice_rate_limited<T, E, F>(
+    cache: &Cache,
+    key: &str,
+    options: &SliceRateLimitOptions,
+    origin: F,
+) -> Result<T, E>
+where
+    E: From<Error>,
+    F: Future<Output = Result<T, E>>,
+{
+    slice_rate_limit(cache, key, options)
+        .await
+        .map_err(E::from)?;
+    origin.await
+}
+
+/// A window length usable as a TTL and in milliseconds: at least 1 ms (the fields are
+/// public, so a zero may have been written).
+pub(super) fn window_length(period: Duration) -> Duration {
+    period.max(Duration::from_millis(1))
+}
+
+/// The sliding window `(now − period, now]` as inclusive millisecond bounds for
+/// [`Cache::slice_incr`]: events exactly `period` old have left it.
+pub(super) fn window(cache: &Cache, period: Duration) -> (u64, u64) {
+    let now = now_ms(cache);
+    let period = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+    (now.saturating_add(1).saturating_sub(period), now)
+}
+
+/// Event time in milliseconds: the cache's manual clock when it has one, otherwise Unix time
+/// (the system clock's origin is per process, so it cannot order events that several
+/// processes record in one backend).
+pub(super) fn now_ms(cache: &Cache) -> u64 {
+    let clock = cache.clock();
+    let now = if clock.is_manual() {
+        clock.now()
+    } else {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    };
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
