@@ -186,6 +186,29 @@ impl Args {
         out
     }
 
+    /// A list of string literals: `tags = ["all", "user:{id}"]`.
+    pub(crate) fn strings(&mut self, name: &str, hint: &str) -> Vec<LitStr> {
+        let Some(expr) = self.get(name).cloned() else {
+            return Vec::new();
+        };
+        let err = |e: &Expr| syn::Error::new_spanned(e, format!("`{name}` {hint}"));
+        let Expr::Array(array) = &expr else {
+            self.errors.push(err(&expr));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in &array.elems {
+            match e {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(text),
+                    ..
+                }) => out.push(text.clone()),
+                other => self.errors.push(err(other)),
+            }
+        }
+        out
+    }
+
     /// A path (`crate = ::my::cashews`), or a string holding one.
     pub(crate) fn path(&mut self, name: &str) -> Option<Path> {
         let parsed = match self.get(name)? {

@@ -66,6 +66,7 @@ impl Kind {
             Self::Cache => &[
                 "ttl",
                 "key",
+                "tags",
                 "prefix",
                 "condition",
                 "time_condition",
@@ -88,6 +89,7 @@ impl Kind {
                 "ttl",
                 "soft_ttl",
                 "key",
+                "tags",
                 "prefix",
                 "condition",
                 "time_condition",
@@ -100,6 +102,7 @@ impl Kind {
                 "ttl",
                 "early_ttl",
                 "key",
+                "tags",
                 "prefix",
                 "condition",
                 "time_condition",
@@ -113,6 +116,7 @@ impl Kind {
                 "cache_hits",
                 "update_after",
                 "key",
+                "tags",
                 "prefix",
                 "condition",
                 "time_condition",
@@ -120,7 +124,7 @@ impl Kind {
                 "filters",
                 "crate",
             ],
-            Self::Dynamic => &["ttl", "key", "prefix", "cache", "filters", "crate"],
+            Self::Dynamic => &["ttl", "key", "tags", "prefix", "cache", "filters", "crate"],
             Self::RateLimit => &[
                 "limit", "period", "ttl", "key", "prefix", "cache", "filters", "crate",
             ],
@@ -233,6 +237,10 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         "filters",
         "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
     );
+    let tags = args.strings(
+        "tags",
+        "lists tag templates, e.g. `tags = [\"users\", \"user:{id}\"]`",
+    );
     let krate = args.path("crate");
     args.finish()?;
 
@@ -240,6 +248,17 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         Some(path) => quote! { #path::__private },
         None => quote! { ::cashews::__private },
     };
+    let mut tag_exprs = Vec::new();
+    for tag in &tags {
+        tag_exprs.push(crate::key::tokens(
+            &func,
+            Some(tag),
+            None,
+            &filters,
+            &private,
+            true,
+        )?);
+    }
     let prefix_text = match (&prefix, kind.default_prefix()) {
         (Some(p), _) => Some(p.value()),
         (None, Some(default)) => Some(default.to_owned()),
@@ -332,6 +351,24 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             }
         }
     };
+    let (tagging, call) = if tag_exprs.is_empty() {
+        (quote! {}, call)
+    } else {
+        (
+            quote! {
+                let __cashews_tags: ::std::vec::Vec<::std::string::String> =
+                    ::std::vec![#(#tag_exprs),*];
+            },
+            quote! {
+                #private::tagged(
+                    ::std::clone::Clone::clone(&__cashews_key),
+                    __cashews_tags,
+                    async { #call },
+                )
+                .await
+            },
+        )
+    };
     let ItemFn {
         attrs,
         vis,
@@ -344,6 +381,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         #(#attrs)*
         #vis #defaultness #sig {
             let __cashews_key: ::std::string::String = #key;
+            #tagging
             let __cashews_ttl: ::core::option::Option<#private::Ttl> = #ttl;
             #[allow(unused_mut)]
             let mut __options = #options;

@@ -37,9 +37,11 @@ mod router;
 mod setup;
 mod structures;
 mod switch;
+mod tags;
 
 pub use default::cache;
 use router::{ALL_COMMANDS, Engine, Route, Router};
+pub use tags::{TAG_PREFIX, tagged};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
@@ -535,6 +537,20 @@ impl Cache {
         condition: Condition,
     ) -> Result<bool> {
         let ttl = ttl.into_ttl()?;
+        let written = self.set_untagged(key, value, ttl, condition).await?;
+        if written {
+            self.tag_if_scoped(key, ttl.duration()).await;
+        }
+        Ok(written)
+    }
+
+    async fn set_untagged<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: crate::Ttl,
+        condition: Condition,
+    ) -> Result<bool> {
         let options = SetOptions::ttl(ttl.duration()).condition(condition);
         {
             let router = self.inner.routes.load();

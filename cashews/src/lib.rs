@@ -16,7 +16,7 @@ pub mod ttl;
 
 pub use backend::{Backend, MemoryBackend};
 pub use bytes::Bytes;
-pub use cache::{Cache, cache};
+pub use cache::{Cache, TAG_PREFIX, cache, tagged};
 pub use clock::Clock;
 pub use command::Command;
 pub use error::{Error, Result};
@@ -46,6 +46,7 @@ pub mod __private;
 /// | `cache` | a [`Cache`] to use instead of the default [`cache()`](fn@cache) (an expression, e.g. a `static`) |
 /// | `filters` | custom key filters the template uses (registered with [`key::filter::register_filter`]) |
 /// | `protected` | `true` (default): concurrent misses of one key in this process run the body once |
+/// | `tags` | tag templates, e.g. `["users", "user:{id}"]`: the stored key joins these tags, and [`Cache::delete_tags`] deletes it |
 /// | `crate` | the path to this crate, for re-exporters |
 ///
 /// Arguments are rendered into keys with [`key::KeyPart`]; `self` is left out of the default
@@ -101,7 +102,7 @@ pub use cashews_macros::failover;
 /// `#[cashews::soft(ttl = "1h", soft_ttl = "1m")]`.
 ///
 /// Expands to [`strategy::soft()`]. Arguments: `ttl` (required, the hard TTL), `soft_ttl`,
-/// `key`, `prefix` (default `soft`), `condition`, `time_condition`, `protected`, `cache`,
+/// `key`, `tags`, `prefix` (default `soft`), `condition`, `time_condition`, `protected`, `cache`,
 /// `filters`, `crate`.
 ///
 /// ```
@@ -121,7 +122,7 @@ pub use cashews_macros::soft;
 /// Refreshes ahead of expiry: `#[cashews::early(ttl = "10m", early_ttl = "7m")]`.
 ///
 /// Expands to [`strategy::early()`]: after `early_ttl` one caller recomputes while the others
-/// keep getting the stored value. Arguments: `ttl` (required), `early_ttl`, `key`, `prefix`
+/// keep getting the stored value. Arguments: `ttl` (required), `early_ttl`, `key`, `tags`, `prefix`
 /// (default `early:v2`), `condition`, `time_condition`, `protected`, `cache`, `filters`,
 /// `crate`.
 ///
@@ -142,7 +143,7 @@ pub use cashews_macros::early;
 /// Recomputes after a number of hits: `#[cashews::hit(ttl = "1h", cache_hits = 100)]`.
 ///
 /// Expands to [`strategy::hit()`]. Arguments: `ttl` and `cache_hits` (required),
-/// `update_after`, `key`, `prefix` (default `hit`), `condition`, `time_condition`, `cache`,
+/// `update_after`, `key`, `tags`, `prefix` (default `hit`), `condition`, `time_condition`, `cache`,
 /// `filters`, `crate`.
 ///
 /// ```
@@ -162,7 +163,7 @@ pub use cashews_macros::hit;
 /// [`hit`](macro@hit) with dynamic defaults (a one-day TTL unless given):
 /// `#[cashews::dynamic]`.
 ///
-/// Expands to [`strategy::dynamic()`]. Arguments: `ttl`, `key`, `prefix` (default
+/// Expands to [`strategy::dynamic()`]. Arguments: `ttl`, `key`, `tags`, `prefix` (default
 /// `dynamic`), `cache`, `filters`, `crate`.
 ///
 /// ```

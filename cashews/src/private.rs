@@ -14,6 +14,7 @@ pub use crate::strategy::{
     SliceRateLimitOptions, SoftOptions, StoreCondition, any_error, cache, circuit_breaker, dynamic,
     early, failover, hit, rate_limited, slice_rate_limited, soft,
 };
+pub use crate::tagged;
 
 /// The process-wide cache, used when no `cache = ...` argument is given.
 #[must_use]

@@ -15,6 +15,7 @@ mod keys;
 mod macros;
 mod macros_strategies;
 mod shared;
+mod tags;
 mod strategies_caching;
 mod strategies_refusal;
 mod ui;
