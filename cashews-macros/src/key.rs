@@ -17,6 +17,46 @@ pub(crate) fn tokens(
     private: &TokenStream,
     with_args: bool,
 ) -> syn::Result<TokenStream> {
+    build(
+        func,
+        template,
+        prefix,
+        custom_filters,
+        private,
+        with_args,
+        false,
+    )
+}
+
+/// Tokens of an expression of type `String`: a glob pattern from `template`, whose values
+/// are escaped (user input can never widen the pattern) while the template's own `*`, `?`
+/// and `[...]` stay wildcards.
+pub(crate) fn pattern_tokens(
+    func: &Function,
+    template: &LitStr,
+    custom_filters: &[Ident],
+    private: &TokenStream,
+) -> syn::Result<TokenStream> {
+    build(
+        func,
+        Some(template),
+        None,
+        custom_filters,
+        private,
+        true,
+        true,
+    )
+}
+
+fn build(
+    func: &Function,
+    template: Option<&LitStr>,
+    prefix: Option<&str>,
+    custom_filters: &[Ident],
+    private: &TokenStream,
+    with_args: bool,
+    pattern: bool,
+) -> syn::Result<TokenStream> {
     let mut body = Vec::new();
     if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
         let text = format!("{prefix}:");
@@ -26,8 +66,13 @@ pub(crate) fn tokens(
         Some(lit) => body.extend(template_tokens(func, lit, custom_filters, private)?),
         None => body.extend(default_tokens(func, with_args)?),
     }
+    let buf = if pattern {
+        quote! { #private::KeyBuf::for_pattern() }
+    } else {
+        quote! { #private::KeyBuf::with_capacity(64) }
+    };
     Ok(quote! {{
-        let mut __key = #private::KeyBuf::with_capacity(64);
+        let mut __key = #buf;
         #(#body)*
         __key.finish()
     }})

@@ -61,3 +61,7 @@ attribute! {
     /// Refuses calls while their error rate is high: see `cashews::circuit_breaker`.
     circuit_breaker => CircuitBreaker
 }
+attribute! {
+    /// Deletes the matching keys after a successful call: see `cashews::invalidate`.
+    invalidate => Invalidate
+}

@@ -22,6 +22,7 @@ pub(crate) enum Kind {
     RateLimit,
     SliceRateLimit,
     CircuitBreaker,
+    Invalidate,
 }
 
 impl Kind {
@@ -36,6 +37,7 @@ impl Kind {
             Self::RateLimit => "rate_limit",
             Self::SliceRateLimit => "slice_rate_limit",
             Self::CircuitBreaker => "circuit_breaker",
+            Self::Invalidate => "invalidate",
         }
     }
 
@@ -51,6 +53,7 @@ impl Kind {
             Self::RateLimit => Some("rate_limit"),
             Self::SliceRateLimit => Some("srl"),
             Self::CircuitBreaker => Some("circuit_breaker"),
+            Self::Invalidate => None,
         }
     }
 
@@ -131,6 +134,7 @@ impl Kind {
             Self::SliceRateLimit => &[
                 "limit", "period", "key", "prefix", "cache", "filters", "crate",
             ],
+            Self::Invalidate => &["key", "cache", "filters", "crate"],
             Self::CircuitBreaker => &[
                 "errors_rate",
                 "period",
@@ -205,6 +209,9 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     };
     if kind.is_refusal() {
         return build_refusal(kind, args, &func);
+    }
+    if kind == Kind::Invalidate {
+        return build_invalidate(args, &func);
     }
     if kind != Kind::Dynamic {
         args.require("ttl", TTL_HINT);
@@ -293,8 +300,12 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             let hits = cache_hits.map_or_else(|| quote! { 0 }, |e| quote! { #e });
             quote! { #private::HitOptions::new(#hits) }
         }
-        // Refusals are expanded by `build_refusal`, before this point.
-        Kind::Dynamic | Kind::RateLimit | Kind::SliceRateLimit | Kind::CircuitBreaker => {
+        // Refusals and invalidate are expanded by their own functions, before this point.
+        Kind::Dynamic
+        | Kind::RateLimit
+        | Kind::SliceRateLimit
+        | Kind::CircuitBreaker
+        | Kind::Invalidate => {
             quote! { () }
         }
     };
@@ -337,7 +348,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         Kind::Dynamic => quote! {
             #private::dynamic(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin).await
         },
-        Kind::RateLimit | Kind::SliceRateLimit | Kind::CircuitBreaker => {
+        Kind::RateLimit | Kind::SliceRateLimit | Kind::CircuitBreaker | Kind::Invalidate => {
             quote! { __cashews_origin.await }
         }
         Kind::Failover => {
@@ -543,6 +554,62 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
                 __cashews_result
             };
             #call
+        }
+    })
+}
+
+/// `invalidate`: after a successful call, deletes the keys matching the rendered pattern.
+fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
+    args.require(
+        "key",
+        "the key template or pattern to delete after a successful call, e.g. `key = \"user:{id}:*\"`",
+    );
+    let key = args.string("key");
+    let cache = args.expr("cache");
+    let filters = args.idents(
+        "filters",
+        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    );
+    let krate = args.path("crate");
+    args.finish()?;
+    let private = match &krate {
+        Some(path) => quote! { #path::__private },
+        None => quote! { ::cashews::__private },
+    };
+    let Some(key) = key else {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "`key` is required",
+        ));
+    };
+    let pattern = crate::key::pattern_tokens(func, &key, &filters, &private)?;
+    let cache = match &cache {
+        Some(expr) => quote! { &#expr },
+        None => quote! { #private::default_cache() },
+    };
+    let output = &func.output;
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = &func.item;
+    let defaultness = &modifiers.defaultness;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            let __cashews_pattern: ::std::string::String = #pattern;
+            let __cashews_origin = async move {
+                let __cashews_result: #output = #block;
+                __cashews_result
+            };
+            let __cashews_shape = {
+                #[allow(unused_imports)]
+                use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
+                (&&&#private::Shape::<#output>::new()).shape()
+            };
+            #private::invalidate(#cache, &__cashews_pattern, __cashews_shape, __cashews_origin).await
         }
     })
 }

@@ -267,3 +267,33 @@ pub use cashews_macros::slice_rate_limit;
 /// ```
 #[cfg(feature = "macros")]
 pub use cashews_macros::circuit_breaker;
+
+/// Deletes the keys matching a pattern after a successful call:
+/// `#[cashews::invalidate(key = "user:{id}:*")]`.
+///
+/// Expands to [`strategy::invalidate()`]. The pattern is a key template: argument values are
+/// glob-escaped (a user id of `*` deletes nothing more than the literal key), the template's
+/// own `*`, `?` and `[...]` stay wildcards. Nothing is deleted when the function returns
+/// `Err`. Arguments: `key` (required), `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[cashews::cache(ttl = "1h", key = "user:{id}:profile")]
+/// async fn profile(id: u64) -> String {
+///     format!("profile {id}")
+/// }
+///
+/// #[cashews::invalidate(key = "user:{id}:*")]
+/// async fn rename(id: u64, name: &str) -> Result<(), std::io::Error> {
+///     let _ = name;
+///     Ok(())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// profile(1).await;
+/// rename(1, "ann").await.unwrap();
+/// assert!(!cashews::cache().exists("user:1:profile").await?);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::invalidate;

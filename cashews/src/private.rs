@@ -12,7 +12,7 @@ pub use crate::strategy::{
     CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions, Mode,
     ModeDecoded, ModeShared, RateLimitOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain,
     SliceRateLimitOptions, SoftOptions, StoreCondition, any_error, cache, circuit_breaker, dynamic,
-    early, failover, hit, rate_limited, slice_rate_limited, soft,
+    early, failover, hit, invalidate, rate_limited, slice_rate_limited, soft,
 };
 pub use crate::tagged;
 

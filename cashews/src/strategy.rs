@@ -27,7 +27,7 @@ mod rate_limit;
 mod slice_rate_limit;
 mod soft;
 
-pub use cache::{CacheOptions, StoreCondition, cache};
+pub use cache::{CacheOptions, StoreCondition, cache, invalidate};
 pub use circuit_breaker::{CircuitBreakerOptions, circuit_breaker};
 pub use early::{EarlyOptions, early, early_detached};
 pub use failover::{FailoverOptions, any_error, failover};

@@ -242,3 +242,36 @@ pub(crate) fn admits<R, S: Outcome<R>>(
             .time_condition
             .is_none_or(|at_least| took >= at_least)
 }
+
+/// Runs `origin`; when its result is a success (`shape` would store it: not an `Err`),
+/// deletes every key matching `pattern` (SPEC §6.2). Returns the result either way.
+///
+/// This is what `#[cashews::invalidate(key = ...)]` expands to; the macro renders the
+/// pattern with argument values escaped, so user input never widens the delete. A failure
+/// to delete is logged with `tracing::error!` and does not fail the call.
+///
+/// ```
+/// use cashews::strategy::{Plain, invalidate};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// store.set("items:page:1", "a", "1h").await?;
+/// store.set("items:page:2", "b", "1h").await?;
+/// invalidate(&store, "items:page:*", Plain::<()>::new(), async {}).await;
+/// assert_eq!(store.get_keys_count().await?, 0);
+/// # Ok(()) }
+/// ```
+pub async fn invalidate<R, S, F>(cache: &Cache, pattern: &str, shape: S, origin: F) -> R
+where
+    S: Outcome<R>,
+    F: Future<Output = R>,
+{
+    let result = origin.await;
+    if shape.stored(&result).is_some()
+        && let Err(error) = cache.delete_match(pattern).await
+    {
+        tracing::error!(pattern = %shorten(pattern), %error, "invalidation failed; stale keys may remain");
+    }
+    result
+}

@@ -230,3 +230,44 @@ async fn the_circuit_opens_on_errors_and_closes_after_ttl() {
     BREAKER.clock.advance(Duration::from_secs(6 * 60));
     assert_eq!(upstream(5).await, Ok(5), "closed again after ttl");
 }
+
+static INVALIDATE: LazyLock<Clocked> = LazyLock::new(clocked);
+static PROFILE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::cache(ttl = "1h", key = "user:{id}:profile", cache = INVALIDATE.cache)]
+async fn user_profile(id: &str) -> String {
+    PROFILE_RUNS.fetch_add(1, Ordering::SeqCst);
+    format!("profile {id}")
+}
+
+#[cashews::invalidate(key = "user:{id}:*", cache = INVALIDATE.cache)]
+async fn rename(id: &str, fail: bool) -> Result<(), ApiError> {
+    if fail {
+        return Err(ApiError::Down);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalidate_deletes_after_success_and_escapes_argument_values() {
+    user_profile("1").await;
+    user_profile("2").await;
+    assert!(rename("1", true).await.is_err());
+    assert!(
+        INVALIDATE.cache.exists("user:1:profile").await.unwrap(),
+        "an error invalidates nothing"
+    );
+    rename("1", false).await.unwrap();
+    assert!(!INVALIDATE.cache.exists("user:1:profile").await.unwrap());
+    assert!(INVALIDATE.cache.exists("user:2:profile").await.unwrap());
+    user_profile("1").await;
+    assert_eq!(
+        PROFILE_RUNS.load(Ordering::SeqCst),
+        3,
+        "recomputed after invalidation"
+    );
+    // A hostile id: `*` from the caller must not widen the delete to every user.
+    rename("*", false).await.unwrap();
+    assert!(INVALIDATE.cache.exists("user:1:profile").await.unwrap());
+    assert!(INVALIDATE.cache.exists("user:2:profile").await.unwrap());
+}
