@@ -7,7 +7,7 @@
 
 use std::hint::black_box;
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cashews::Cache;
 use cashews_benches::{User, runtime};
@@ -120,8 +120,41 @@ fn miss(c: &mut Criterion) {
         });
     });
     group.finish();
-    let _ = Duration::ZERO;
 }
 
-criterion_group!(benches, hit, miss);
+#[derive(Debug)]
+struct Refused;
+
+impl From<cashews::Error> for Refused {
+    fn from(_: cashews::Error) -> Self {
+        Self
+    }
+}
+
+#[cashews::rate_limit(limit = 1_000_000_000, period = "1h", key = "rl", cache = CACHE)]
+async fn limited() -> Result<u64, Refused> {
+    Ok(1)
+}
+
+#[cashews::circuit_breaker(errors_rate = 50, period = "1m", ttl = "1m", cache = CACHE)]
+async fn guarded() -> Result<u64, Refused> {
+    Ok(1)
+}
+
+fn refusal(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("strategy/refusal_pass");
+    group.bench_function(BenchmarkId::new("cashews", "bare_incr"), |b| {
+        b.iter_custom(|iters| timed!(rt, iters, |_i| CACHE.incr("bare").await.unwrap()));
+    });
+    group.bench_function(BenchmarkId::new("cashews", "rate_limit"), |b| {
+        b.iter_custom(|iters| timed!(rt, iters, |_i| limited().await.unwrap()));
+    });
+    group.bench_function(BenchmarkId::new("cashews", "circuit_breaker"), |b| {
+        b.iter_custom(|iters| timed!(rt, iters, |_i| guarded().await.unwrap()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hit, miss, refusal);
 criterion_main!(benches);

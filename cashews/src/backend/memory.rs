@@ -789,49 +789,42 @@ impl Backend for MemoryBackend {
         max: u64,
         ttl: Option<Duration>,
     ) -> Result<u64> {
+        // In place: the window is sorted, so forgetting old events drains a prefix and a new
+        // event (time moves forward) lands at the end; no copy of the window per call.
         self.rmw(key, |current, now| {
-            let (mut events, expires_at) = match current {
-                None => (Vec::new(), 0),
-                Some(entry) => match &entry.value {
-                    Value::Structured(s) => match &**s {
-                        Structured::Window(events) => (events.clone(), entry.expires_at),
-                        Structured::Set(_) | Structured::Shared(_) => {
-                            return Op::Keep(Err(wrong_type(
-                                Command::SliceIncr,
-                                key,
-                                "a sliding window",
-                            )));
-                        }
-                    },
-                    Value::Bytes(_) => {
-                        return Op::Keep(Err(wrong_type(
-                            Command::SliceIncr,
-                            key,
-                            "a sliding window",
-                        )));
-                    }
-                },
-            };
-            events.retain(|&t| t >= start);
-            let count = events.iter().filter(|&&t| t <= end).count() as u64;
-            if count >= max {
+            let Some(entry) = current else {
+                if max == 0 {
+                    return Op::Keep(Ok(0));
+                }
+                let window = Structured::Window(vec![end]);
                 let entry = Entry {
-                    value: Value::Structured(Arc::new(Structured::Window(events))),
-                    expires_at,
+                    value: Value::Structured(Arc::new(window)),
+                    expires_at: deadline(ttl, now),
                 };
-                return Op::Put(entry, Ok(count));
+                return Op::Put(entry, Ok(1));
+            };
+            let is_window = matches!(&entry.value, Value::Structured(s) if matches!(**s, Structured::Window(_)));
+            let Value::Structured(s) = &mut entry.value else {
+                return Op::Keep(Err(wrong_type(Command::SliceIncr, key, "a sliding window")));
+            };
+            if !is_window {
+                return Op::Keep(Err(wrong_type(Command::SliceIncr, key, "a sliding window")));
             }
+            let Structured::Window(events) = Arc::make_mut(s) else {
+                return Op::Keep(Err(wrong_type(Command::SliceIncr, key, "a sliding window")));
+            };
+            let forgotten = events.partition_point(|&t| t < start);
+            events.drain(..forgotten);
             let at = events.partition_point(|&t| t <= end);
+            let count = at as u64;
+            if count >= max {
+                return Op::Keep(Ok(count));
+            }
             events.insert(at, end);
-            let expires_at = match ttl {
-                Some(ttl) => deadline(Some(ttl), now),
-                None => expires_at,
-            };
-            let entry = Entry {
-                value: Value::Structured(Arc::new(Structured::Window(events))),
-                expires_at,
-            };
-            Op::Put(entry, Ok(count + 1))
+            if let Some(ttl) = ttl {
+                entry.expires_at = deadline(Some(ttl), now);
+            }
+            Op::Keep(Ok(count + 1))
         })
     }
 
