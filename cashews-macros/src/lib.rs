@@ -65,3 +65,28 @@ attribute! {
     /// Deletes the matching keys after a successful call: see `cashews::invalidate`.
     invalidate => Invalidate
 }
+attribute! {
+    /// Caches a stream's items: see `cashews::iterator`.
+    iterator => Iterator
+}
+attribute! {
+    /// Answers "definitely not" from a Bloom filter without calling: see `cashews::bloom`.
+    bloom => Bloom
+}
+attribute! {
+    /// Two Bloom filters, for `true` and `false` answers: see `cashews::dual_bloom`.
+    dual_bloom => DualBloom
+}
+attribute! {
+    /// Refuses calls while the function is abnormally slow: see `cashews::perf`.
+    perf => Perf
+}
+attribute! {
+    /// One call at a time per key, across processes: see `cashews::locked`.
+    locked => Locked
+}
+attribute! {
+    /// Concurrent calls in this process share one run and its result: see
+    /// `cashews::thunder_protection`.
+    thunder_protection => ThunderProtection
+}

@@ -18,7 +18,23 @@ pub(crate) struct Function {
 
 impl Function {
     pub(crate) fn parse(item: ItemFn, attribute: &str) -> syn::Result<Self> {
-        if item.sig.asyncness.is_none() {
+        Self::parse_with(item, attribute, false)
+    }
+
+    /// For `iterator`: a plain `fn` returning `impl Stream<Item = T>`.
+    pub(crate) fn parse_stream(item: ItemFn) -> syn::Result<Self> {
+        if item.sig.asyncness.is_some() {
+            return Err(syn::Error::new_spanned(
+                item.sig.asyncness,
+                "`#[cashews::iterator]` goes on a plain `fn` returning `impl Stream<Item = T>` \
+                 (the stream is what is awaited): remove `async`",
+            ));
+        }
+        Self::parse_with(item, "iterator", true)
+    }
+
+    fn parse_with(item: ItemFn, attribute: &str, stream: bool) -> syn::Result<Self> {
+        if !stream && item.sig.asyncness.is_none() {
             return Err(syn::Error::new_spanned(
                 item.sig.fn_token,
                 format!("`#[cashews::{attribute}]` needs an `async fn`: the cache is asynchronous"),
@@ -39,7 +55,7 @@ impl Function {
         let output = match &item.sig.output {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => {
-                if let Type::ImplTrait(_) = &**ty {
+                if !stream && let Type::ImplTrait(_) = &**ty {
                     return Err(syn::Error::new_spanned(
                         ty,
                         format!(

@@ -23,6 +23,12 @@ pub(crate) enum Kind {
     SliceRateLimit,
     CircuitBreaker,
     Invalidate,
+    Iterator,
+    Bloom,
+    DualBloom,
+    Perf,
+    Locked,
+    ThunderProtection,
 }
 
 impl Kind {
@@ -38,6 +44,12 @@ impl Kind {
             Self::SliceRateLimit => "slice_rate_limit",
             Self::CircuitBreaker => "circuit_breaker",
             Self::Invalidate => "invalidate",
+            Self::Iterator => "iterator",
+            Self::Bloom => "bloom",
+            Self::DualBloom => "dual_bloom",
+            Self::Perf => "perf",
+            Self::Locked => "locked",
+            Self::ThunderProtection => "thunder_protection",
         }
     }
 
@@ -53,7 +65,12 @@ impl Kind {
             Self::RateLimit => Some("rate_limit"),
             Self::SliceRateLimit => Some("srl"),
             Self::CircuitBreaker => Some("circuit_breaker"),
-            Self::Invalidate => None,
+            Self::Invalidate | Self::Iterator => None,
+            Self::Bloom => Some("bloom"),
+            Self::DualBloom => Some("dual_bloom"),
+            Self::Perf => Some("perf"),
+            Self::Locked => Some("locked"),
+            Self::ThunderProtection => None,
         }
     }
 
@@ -74,6 +91,7 @@ impl Kind {
                 "condition",
                 "time_condition",
                 "protected",
+                "lock",
                 "cache",
                 "filters",
                 "crate",
@@ -135,6 +153,40 @@ impl Kind {
                 "limit", "period", "key", "prefix", "cache", "filters", "crate",
             ],
             Self::Invalidate => &["key", "cache", "filters", "crate"],
+            Self::Iterator => &["ttl", "key", "condition", "cache", "filters", "crate"],
+            Self::Bloom => &[
+                "capacity",
+                "name",
+                "false_positives",
+                "check_false_positive",
+                "prefix",
+                "cache",
+                "filters",
+                "crate",
+            ],
+            Self::DualBloom => &[
+                "capacity",
+                "name",
+                "false_positives",
+                "no_collisions",
+                "prefix",
+                "cache",
+                "filters",
+                "crate",
+            ],
+            Self::Locked => &["ttl", "wait", "key", "prefix", "cache", "filters", "crate"],
+            Self::ThunderProtection => &["key", "cache", "filters", "crate"],
+            Self::Perf => &[
+                "ttl",
+                "key",
+                "trace_size",
+                "window",
+                "perf_condition",
+                "prefix",
+                "cache",
+                "filters",
+                "crate",
+            ],
             Self::CircuitBreaker => &[
                 "errors_rate",
                 "period",
@@ -198,7 +250,11 @@ fn duration_option(ttl: Option<&TtlArg>, method: &str, private: &TokenStream) ->
 fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream> {
     let name = kind.name();
     let args = Args::parse(name, kind.accepted(), attr);
-    let func = Function::parse(item, name);
+    let func = if kind == Kind::Iterator {
+        Function::parse_stream(item)
+    } else {
+        Function::parse(item, name)
+    };
     let (mut args, func) = match (args, func) {
         (Ok(a), Ok(f)) => (a, f),
         (Err(mut a), Err(f)) => {
@@ -212,6 +268,15 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     }
     if kind == Kind::Invalidate {
         return build_invalidate(args, &func);
+    }
+    if kind == Kind::Iterator {
+        return build_iterator(args, &func);
+    }
+    if matches!(kind, Kind::Bloom | Kind::DualBloom | Kind::Perf) {
+        return build_guard(kind, args, &func);
+    }
+    if matches!(kind, Kind::Locked | Kind::ThunderProtection) {
+        return build_locking(kind, args, &func);
     }
     if kind != Kind::Dynamic {
         args.require("ttl", TTL_HINT);
@@ -236,6 +301,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     let soft_ttl = args.ttl("soft_ttl");
     let early_ttl = args.ttl("early_ttl");
     let protected = args.flag("protected");
+    let lock = args.flag("lock").unwrap_or(false);
     let cache_hits = args.expr("cache_hits");
     let update_after = args.expr("update_after");
     let when = args.expr("when");
@@ -305,7 +371,13 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         | Kind::RateLimit
         | Kind::SliceRateLimit
         | Kind::CircuitBreaker
-        | Kind::Invalidate => {
+        | Kind::Invalidate
+        | Kind::Iterator
+        | Kind::Bloom
+        | Kind::DualBloom
+        | Kind::Perf
+        | Kind::Locked
+        | Kind::ThunderProtection => {
             quote! { () }
         }
     };
@@ -333,6 +405,9 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         (&&#private::Mode::<#output, _>::new(__shape)).mode()
     }};
     let call = match kind {
+        Kind::Cache if lock => quote! {
+            #private::cache_locked(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+        },
         Kind::Cache => quote! {
             #private::cache(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
         },
@@ -348,7 +423,16 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         Kind::Dynamic => quote! {
             #private::dynamic(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin).await
         },
-        Kind::RateLimit | Kind::SliceRateLimit | Kind::CircuitBreaker | Kind::Invalidate => {
+        Kind::RateLimit
+        | Kind::SliceRateLimit
+        | Kind::CircuitBreaker
+        | Kind::Invalidate
+        | Kind::Iterator
+        | Kind::Bloom
+        | Kind::DualBloom
+        | Kind::Perf
+        | Kind::Locked
+        | Kind::ThunderProtection => {
             quote! { __cashews_origin.await }
         }
         Kind::Failover => {
@@ -610,6 +694,332 @@ fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream>
                 (&&&#private::Shape::<#output>::new()).shape()
             };
             #private::invalidate(#cache, &__cashews_pattern, __cashews_shape, __cashews_origin).await
+        }
+    })
+}
+
+/// `iterator`: a plain `fn` returning a stream; the stream's items are cached one by one.
+fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
+    args.require("ttl", TTL_HINT);
+    let ttl = args.ttl("ttl");
+    let key = args.string("key");
+    let not_none = args
+        .word(
+            "condition",
+            &["not_none"],
+            "`None` items are not stored; `Err` items end caching for that run",
+        )
+        .is_some();
+    let cache = args.expr("cache");
+    let filters = args.idents(
+        "filters",
+        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    );
+    let krate = args.path("crate");
+    args.finish()?;
+    let private = match &krate {
+        Some(path) => quote! { #path::__private },
+        None => quote! { ::cashews::__private },
+    };
+    let key = crate::key::tokens(func, key.as_ref(), None, &filters, &private, true)?;
+    let ttl = ttl.map_or_else(
+        || quote! { ::core::option::Option::None },
+        |t| t.tokens(&private),
+    );
+    let cache = match &cache {
+        Some(expr) => quote! { &#expr },
+        None => quote! { #private::default_cache() },
+    };
+    let mut options = quote! { #private::IteratorOptions::new() };
+    if not_none {
+        options = quote! { #options.condition(#private::StoreCondition::NotNone) };
+    }
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = &func.item;
+    let defaultness = &modifiers.defaultness;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            let __cashews_key: ::std::string::String = #key;
+            let __cashews_ttl: ::core::option::Option<#private::Ttl> = #ttl;
+            // A closure, so a `return` in the body returns the stream, not the function.
+            #[allow(clippy::redundant_closure_call)]
+            let __cashews_origin = (move || #block)();
+            let __cashews_items = #private::item_shape(&__cashews_origin);
+            let __cashews_shape = {
+                #[allow(unused_imports)]
+                use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
+                (&&&__cashews_items).shape()
+            };
+            match __cashews_ttl {
+                ::core::option::Option::Some(__cashews_ttl) => #private::Either::Left(
+                    #private::iterator(
+                        #cache,
+                        &__cashews_key,
+                        __cashews_ttl,
+                        &#options,
+                        __cashews_shape,
+                        __cashews_origin,
+                    ),
+                ),
+                ::core::option::Option::None => #private::Either::Right(__cashews_origin),
+            }
+        }
+    })
+}
+
+/// `bloom`, `dual_bloom` (functions returning `bool`) and `perf` (refusals through
+/// `E: From<cashews::Error>`): options built as constants, one runtime call.
+fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<TokenStream> {
+    if kind == Kind::Perf {
+        args.require(
+            "ttl",
+            "how long calls are refused once slowness is detected, e.g. `ttl = \"1m\"`",
+        );
+    } else {
+        args.require(
+            "capacity",
+            "how many members the filter is sized for, e.g. `capacity = 10_000`",
+        );
+    }
+    let ttl = args.ttl("ttl");
+    let window = args.ttl("window");
+    let key = args.string("key");
+    let name = args.string("name");
+    let capacity = args.expr("capacity");
+    let false_positives = args.expr("false_positives");
+    let check = args.flag("check_false_positive");
+    let no_collisions = args.flag("no_collisions");
+    let trace_size = args.expr("trace_size");
+    let perf_condition = args.expr("perf_condition");
+    let prefix = args.string("prefix");
+    let cache = args.expr("cache");
+    let filters = args.idents(
+        "filters",
+        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    );
+    let krate = args.path("crate");
+    args.finish()?;
+    let private = match &krate {
+        Some(path) => quote! { #path::__private },
+        None => quote! { ::cashews::__private },
+    };
+    let cache = match &cache {
+        Some(expr) => quote! { &#expr },
+        None => quote! { #private::default_cache() },
+    };
+    let prefix_text = prefix
+        .map(|p| p.value())
+        .or_else(|| kind.default_prefix().map(str::to_owned))
+        .unwrap_or_default();
+    let output = &func.output;
+    let (setup, call) = if kind == Kind::Perf {
+        let mut errors = crate::args::Errors::default();
+        let ttl = match ttl.as_ref().map(|t| t.constant_duration("ttl")) {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => {
+                errors.push(e);
+                quote! { ::core::time::Duration::ZERO }
+            }
+            None => quote! { ::core::time::Duration::ZERO },
+        };
+        let mut options = quote! { #private::PerfOptions::new(#ttl) };
+        if let Some(n) = &trace_size {
+            options = quote! { #options.trace_size(#n) };
+        }
+        match window.as_ref().map(|w| w.constant_duration("window")) {
+            Some(Ok(w)) => options = quote! { #options.window(#w) },
+            Some(Err(e)) => errors.push(e),
+            None => {}
+        }
+        if let Some(f) = &perf_condition {
+            options = quote! { #options.condition(#f) };
+        }
+        errors.finish()?;
+        let key = crate::key::tokens(
+            func,
+            key.as_ref(),
+            Some(prefix_text.as_str()),
+            &filters,
+            &private,
+            true,
+        )?;
+        (
+            quote! {
+                const _: () = #private::assert_refusal::<#output>();
+                const __OPTIONS: #private::PerfOptions = #options;
+                let __cashews_key: ::std::string::String = #key;
+            },
+            quote! { #private::perf(#cache, &__cashews_key, &__OPTIONS, __cashews_origin).await },
+        )
+    } else {
+        // The filter is per function; the member is the rendered name (default: the arguments).
+        let fn_name = func.item.sig.ident.to_string();
+        let filter_key = quote! {
+            ::core::concat!(#prefix_text, ":", ::core::module_path!(), ":", #fn_name)
+        };
+        let member = crate::key::tokens(func, name.as_ref(), None, &filters, &private, true)?;
+        let capacity = capacity.map_or_else(|| quote! { 1 }, |c| quote! { #c });
+        let (options, options_type, function) = if kind == Kind::Bloom {
+            let mut o = quote! { #private::BloomOptions::new(#capacity) };
+            if let Some(fp) = &false_positives {
+                o = quote! { #o.false_positives(#fp) };
+            }
+            if let Some(c) = check {
+                o = quote! { #o.check_false_positive(#c) };
+            }
+            (
+                o,
+                quote! { #private::BloomOptions },
+                quote! { #private::bloom },
+            )
+        } else {
+            let mut o = quote! { #private::DualBloomOptions::new(#capacity) };
+            if let Some(fp) = &false_positives {
+                o = quote! { #o.false_positives(#fp) };
+            }
+            if let Some(n) = no_collisions {
+                o = quote! { #o.no_collisions(#n) };
+            }
+            (
+                o,
+                quote! { #private::DualBloomOptions },
+                quote! { #private::dual_bloom },
+            )
+        };
+        (
+            quote! {
+                const __OPTIONS: #options_type = #options;
+                let __cashews_member: ::std::string::String = #member;
+            },
+            quote! {
+                #function(#cache, #filter_key, &__cashews_member, &__OPTIONS, __cashews_origin).await
+            },
+        )
+    };
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = &func.item;
+    let defaultness = &modifiers.defaultness;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            #setup
+            let __cashews_origin = async move {
+                let __cashews_result: #output = #block;
+                __cashews_result
+            };
+            #call
+        }
+    })
+}
+
+/// `locked` (one call at a time per key, across processes) and `thunder_protection`
+/// (concurrent calls in this process share one run and its result).
+fn build_locking(kind: Kind, mut args: Args, func: &Function) -> syn::Result<TokenStream> {
+    if kind == Kind::Locked {
+        args.require(
+            "ttl",
+            "how long the lock is held at most, e.g. `ttl = \"30s\"`",
+        );
+    }
+    let ttl = args.ttl("ttl");
+    let wait = args.get_expr_raw("wait");
+    let key = args.string("key");
+    let prefix = args.string("prefix");
+    let cache = args.expr("cache");
+    let filters = args.idents(
+        "filters",
+        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    );
+    let krate = args.path("crate");
+    args.finish()?;
+    let private = match &krate {
+        Some(path) => quote! { #path::__private },
+        None => quote! { ::cashews::__private },
+    };
+    let cache = match &cache {
+        Some(expr) => quote! { &#expr },
+        None => quote! { #private::default_cache() },
+    };
+    let prefix_text = prefix
+        .map(|p| p.value())
+        .or_else(|| kind.default_prefix().map(str::to_owned));
+    let key = crate::key::tokens(
+        func,
+        key.as_ref(),
+        prefix_text.as_deref(),
+        &filters,
+        &private,
+        true,
+    )?;
+    let output = &func.output;
+    let call = if kind == Kind::ThunderProtection {
+        quote! { #private::thunder_protection(#cache, &__cashews_key, __cashews_origin).await }
+    } else {
+        let ttl = ttl.map_or_else(
+            || quote! { ::core::option::Option::None },
+            |t| t.tokens(&private),
+        );
+        // `wait = false`: refuse at once; `wait = "5s"`: refuse after that; none: wait as long
+        // as it takes (any return type).
+        let wait_options = match &wait {
+            None => None,
+            Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Bool(b),
+                ..
+            })) if !b.value => Some(quote! { #private::LockedOptions::new().no_wait() }),
+            Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Bool(b),
+                ..
+            })) => {
+                let _ = b;
+                None
+            }
+            Some(expr) => {
+                let duration = TtlArg::parse(expr.clone())?.constant_duration("wait")?;
+                Some(quote! { #private::LockedOptions::new().wait(#duration) })
+            }
+        };
+        match wait_options {
+            Some(options) => quote! {{
+                const _: () = #private::assert_refusal::<#output>();
+                const __OPTIONS: #private::LockedOptions = #options;
+                let __cashews_ttl = (#ttl).unwrap_or(#private::Ttl::NONE);
+                #private::locked(#cache, &__cashews_key, __cashews_ttl, &__OPTIONS, __cashews_origin).await
+            }},
+            None => quote! {{
+                let __cashews_ttl = (#ttl).unwrap_or(#private::Ttl::NONE);
+                #private::locked_always(#cache, &__cashews_key, __cashews_ttl, __cashews_origin).await
+            }},
+        }
+    };
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = &func.item;
+    let defaultness = &modifiers.defaultness;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #defaultness #sig {
+            let __cashews_key: ::std::string::String = #key;
+            let __cashews_origin = async move {
+                let __cashews_result: #output = #block;
+                __cashews_result
+            };
+            #call
         }
     })
 }

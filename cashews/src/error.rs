@@ -175,6 +175,15 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// The `perf` strategy detected a latency degradation of this key and refuses calls for a
+    /// while.
+    #[error("performance of `{key}` degraded; calls are refused{}", retry_message(.retry_after))]
+    PerformanceDegraded {
+        /// The key whose calls degraded (as given to the strategy, shortened if long).
+        key: String,
+        /// When calls may run again, if known.
+        retry_after: Option<Duration>,
+    },
 }
 
 fn not_configured_message(key: &Option<String>) -> String {
@@ -211,10 +220,12 @@ impl Error {
                 | Self::RateLimited { .. }
                 | Self::CircuitOpen { .. }
                 | Self::OriginFailed { .. }
+                | Self::PerformanceDegraded { .. }
         )
     }
 
-    /// Whether this is a refusal by a strategy (locked, rate limited, circuit open) rather than a failure.
+    /// Whether this is a refusal by a strategy (locked, rate limited, circuit open, performance
+    /// degraded) rather than a failure.
     ///
     /// ```
     /// let err = cashews::Error::Locked { key: "job".into() };
@@ -224,7 +235,10 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Self::Locked { .. } | Self::RateLimited { .. } | Self::CircuitOpen { .. }
+            Self::Locked { .. }
+                | Self::RateLimited { .. }
+                | Self::CircuitOpen { .. }
+                | Self::PerformanceDegraded { .. }
         )
     }
 

@@ -46,6 +46,7 @@ pub mod __private;
 /// | `cache` | a [`Cache`] to use instead of the default [`cache()`](fn@cache) (an expression, e.g. a `static`) |
 /// | `filters` | custom key filters the template uses (registered with [`key::filter::register_filter`]) |
 /// | `protected` | `true` (default): concurrent misses of one key in this process run the body once |
+/// | `lock` | `true`: misses run once across processes too, under the lock `lock:<key>` (needs a TTL) |
 /// | `tags` | tag templates, e.g. `["users", "user:{id}"]`: the stored key joins these tags, and [`Cache::delete_tags`] deletes it |
 /// | `crate` | the path to this crate, for re-exporters |
 ///
@@ -297,3 +298,147 @@ pub use cashews_macros::circuit_breaker;
 /// ```
 #[cfg(feature = "macros")]
 pub use cashews_macros::invalidate;
+
+/// Caches a stream's items one by one: `#[cashews::iterator(ttl = "10m", key = ...)]` on a
+/// plain `fn` returning `impl Stream<Item = T>`.
+///
+/// Expands to [`strategy::iterator()`]: a complete pass stores every item and then a marker;
+/// later calls replay the items without polling the body's stream. A pass that is dropped
+/// midway or hits an `Err` item stores no marker, so the next call streams from the source.
+/// The body itself still runs on each call (only polling is skipped): build the stream lazily.
+/// Arguments: `ttl` (required), `key`, `condition` (`not_none`), `cache`, `filters`, `crate`.
+///
+/// ```
+/// use futures_util::StreamExt;
+///
+/// #[cashews::iterator(ttl = "10m", key = "squares:{n}")]
+/// fn squares(n: u64) -> impl futures_core::Stream<Item = u64> {
+///     futures_util::stream::iter((1..=n).map(|i| i * i))
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// let first: Vec<u64> = squares(3).collect().await;
+/// let replay: Vec<u64> = squares(3).collect().await;
+/// assert_eq!((first, replay), (vec![1, 4, 9], vec![1, 4, 9]));
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::iterator;
+
+/// Answers `false` from a Bloom filter without calling when the member is definitely absent:
+/// `#[cashews::bloom(capacity = 10_000, name = "{email}")]` on an async fn returning `bool`.
+///
+/// Expands to [`strategy::bloom()`]. The filter is per function
+/// (`bloom:<module>:<function>:<m>`); the member is the rendered `name` (default: the
+/// arguments). Add members with [`strategy::bloom_add`] under the same key. Arguments:
+/// `capacity` (required), `name`, `false_positives` (percent, default 1),
+/// `check_false_positive`, `prefix`, `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[cashews::bloom(capacity = 1000, name = "{email}")]
+/// async fn registered(email: &str) -> bool {
+///     email.ends_with("@example.com")
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert!(!registered("eve@elsewhere.org").await);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::bloom;
+
+/// Two Bloom filters, remembering `true` and `false` answers:
+/// `#[cashews::dual_bloom(capacity = 10_000)]` on an async fn returning `bool`.
+///
+/// Expands to [`strategy::dual_bloom()`]. Arguments: `capacity` (required), `name`,
+/// `false_positives`, `no_collisions`, `prefix`, `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[cashews::dual_bloom(capacity = 1000)]
+/// async fn is_even(n: u64) -> bool {
+///     n % 2 == 0
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert!(is_even(4).await);
+/// assert!(!is_even(3).await);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::dual_bloom;
+
+/// Refuses calls for `ttl` once the function turns abnormally slow (SPEC §3.14):
+/// `#[cashews::perf(ttl = "1m")]` on an async fn returning `Result<T, E>` with
+/// `E: From<cashews::Error>`.
+///
+/// Expands to [`strategy::perf()`]: latencies are kept per key in the cache; a call slower
+/// than the condition (default: twice the mean of the last `trace_size`) locks the key and
+/// calls are refused with [`Error::PerformanceDegraded`]. Arguments: `ttl` (required), `key`,
+/// `trace_size`, `window`, `perf_condition` (a `fn(Duration, &[Duration]) -> bool`), `prefix`,
+/// `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct ApiError(String);
+/// impl From<cashews::Error> for ApiError {
+///     fn from(e: cashews::Error) -> Self { Self(e.to_string()) }
+/// }
+///
+/// #[cashews::perf(ttl = "1m", key = "search")]
+/// async fn search(query: &str) -> Result<usize, ApiError> {
+///     Ok(query.len())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(search("rust").await.unwrap(), 4);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::perf;
+
+/// One call at a time per key, across processes: `#[cashews::locked(ttl = "30s")]`.
+///
+/// Without `wait`, expands to [`strategy::locked_always()`] (any return type; callers wait,
+/// woken when the holder releases). With `wait = false` or `wait = "5s"`, expands to
+/// [`strategy::locked()`]: after the wait the call is refused with [`Error::Locked`]
+/// through the function's error type (`From<cashews::Error>`). Arguments: `ttl` (required,
+/// the longest hold), `wait`, `key`, `prefix` (default `locked`), `cache`, `filters`,
+/// `crate`.
+///
+/// ```
+/// #[cashews::locked(ttl = "30s", key = "job:{id}")]
+/// async fn run_job(id: u32) -> u32 {
+///     id * 2
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(run_job(21).await, 42);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::locked;
+
+/// Concurrent calls with the same key in this process share one run and all get a clone of
+/// its result: `#[cashews::thunder_protection]`.
+///
+/// Expands to [`strategy::thunder_protection()`]; the result type must be `Clone + Send +
+/// 'static`. Nothing is stored. Arguments: `key`, `cache`, `filters`, `crate`.
+///
+/// ```
+/// #[cashews::thunder_protection(key = "config")]
+/// async fn load_config() -> String {
+///     "mode=fast".to_owned()
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(load_config().await, "mode=fast");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::thunder_protection;

@@ -1,9 +1,34 @@
-//! [`LockGuard`]: a distributed lock held on a cache backend, released on drop or explicitly.
+//! [`LockGuard`]: a distributed lock held on a cache backend, released on drop or explicitly;
+//! and how this process waits for locks without polling.
+//!
+//! Waiting is driven by wake-ups. Every lock key that someone in this process holds or waits
+//! for has a *slot* here (per [`Cache`], by key): a release through [`Cache::unlock`] (which
+//! [`LockGuard`] uses) signals it, and a holder in this process writes down when its TTL
+//! lapses, so a waiter sleeps until the release or that instant, whichever comes first. A lock
+//! held by another process (or another `Cache` handle on the same backend) cannot signal us:
+//! the waiter then sleeps until the lock's remaining TTL (`get_expire`), at most a bounded
+//! backoff ([`FIRST_BACKOFF`] doubling up to [`MAX_BACKOFF`]), and tries again. Cross-process
+//! wake-ups (Redis keyspace notifications or pub/sub) come with the Redis backend.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::backend::Expiry;
 use crate::cache::Cache;
 use crate::error::Result;
+
+/// The first pause of a waiter on a lock this process cannot be told about.
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+/// The longest pause of a waiter on a lock this process cannot be told about.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(250);
+/// The shortest pause: a lock that vanished between two commands is retried almost at once,
+/// without spinning if a backend keeps answering so.
+const MIN_PAUSE: Duration = Duration::from_millis(1);
 
 /// A held lock: a random token stored at the lock key with a TTL.
 ///
@@ -11,6 +36,10 @@ use crate::error::Result;
 /// runtime). Release is compare-and-delete: it never frees a lock that expired and was taken
 /// by someone else. When the backend is down (safe mode) or disabled, the guard is *degraded*:
 /// the caller runs without a lock, as Python cashews does.
+///
+/// Releasing wakes the callers of this process waiting for the lock ([`Cache::lock`],
+/// [`Cache::lock_wait`], [`Cache::is_locked_wait`] and the locking strategies) at once; they
+/// do not poll.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -31,16 +60,31 @@ pub struct LockGuard {
     token: String,
     degraded: bool,
     released: bool,
+    /// This holder, written in the key's slot (none when degraded).
+    interest: Option<Interest>,
 }
 
 impl LockGuard {
-    pub(crate) fn new(cache: Cache, key: String, token: String, degraded: bool) -> Self {
+    /// A guard for a lock just taken (`interest` set: the holder is written down in the slot
+    /// until release, with the instant its TTL lapses) or a degraded one (`interest` unset).
+    pub(crate) fn new(
+        cache: Cache,
+        key: String,
+        token: String,
+        held: Option<(Interest, Duration)>,
+    ) -> Self {
+        let degraded = held.is_none();
+        let interest = held.map(|(interest, ttl)| {
+            interest.hold(&token, Instant::now() + ttl);
+            interest
+        });
         Self {
             cache,
             key,
             token,
             degraded,
             released: false,
+            interest,
         }
     }
 
@@ -115,7 +159,12 @@ impl LockGuard {
         if held.as_deref() != Some(self.token.as_bytes()) {
             return Ok(false);
         }
-        self.cache.expire(&self.key, ttl).await
+        let extended = self.cache.expire(&self.key, ttl).await?;
+        if extended && let Some(interest) = &self.interest {
+            // Waiters in this process now sleep until the new expiry.
+            interest.hold(&self.token, Instant::now() + ttl);
+        }
+        Ok(extended)
     }
 
     /// Releases the lock now; returns whether it was still held by this guard.
@@ -137,6 +186,11 @@ impl LockGuard {
         if self.degraded {
             return Ok(false);
         }
+        // Forget the holder first: a waiter woken by the release must not wait for its TTL.
+        if let Some(interest) = &self.interest {
+            interest.forget(&self.token);
+        }
+        // `unlock` wakes this process's waiters, whatever it answers.
         self.cache.unlock(&self.key, &self.token).await
     }
 }
@@ -146,17 +200,253 @@ impl Drop for LockGuard {
         if self.released || self.degraded {
             return;
         }
+        if let Some(interest) = &self.interest {
+            interest.forget(&self.token);
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(key = %self.key, "lock guard dropped outside a Tokio runtime: the lock is freed by its TTL");
+            // Waiters in this process stop counting on a release and wait for the TTL.
+            if let Some(interest) = &self.interest {
+                interest.signal();
+            }
             return;
         };
         let cache = self.cache.clone();
         let key = std::mem::take(&mut self.key);
         let token = std::mem::take(&mut self.token);
+        // The slot stays alive until the release is done, so it is not recreated meanwhile.
+        let interest = self.interest.take();
         runtime.spawn(async move {
             if let Err(error) = cache.unlock(&key, &token).await {
                 tracing::error!(%key, %error, "releasing a dropped lock failed: it is freed by its TTL");
             }
+            drop(interest);
         });
+    }
+}
+
+// ----- wake-ups ----------------------------------------------------------------------------
+
+/// The slots of this process, by cache (its registry id) and lock key. A slot exists while
+/// someone holds a guard on the key or waits for it, so the map stays as small as the number
+/// of contended keys. A plain mutex: it is held for a map operation, never across an await.
+static SLOTS: LazyLock<Mutex<HashMap<usize, HashMap<String, Arc<Slot>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// One lock key of one cache, as this process sees it.
+#[derive(Debug)]
+struct Slot {
+    /// Bumped on every release: waiters subscribed before their attempt see it.
+    released: watch::Sender<()>,
+    /// The guards of this process holding the key (token, instant their TTL lapses). Usually
+    /// one; two when a lock lapsed and was taken again before its old guard was dropped.
+    holders: Mutex<Vec<(String, Instant)>>,
+}
+
+/// A share in a slot: creating it makes the slot exist, dropping the last one removes it.
+#[derive(Debug)]
+pub(crate) struct Interest {
+    cache_id: usize,
+    key: String,
+    /// Always `Some` until dropped (taken out so the last share is seen under the map lock).
+    slot: Option<Arc<Slot>>,
+}
+
+impl Interest {
+    /// A share in the slot of `key` in the cache `cache_id`, creating it if needed.
+    pub(crate) fn new(cache_id: usize, key: &str) -> Self {
+        let mut slots = SLOTS.lock();
+        let keys = slots.entry(cache_id).or_default();
+        let slot = match keys.get(key) {
+            Some(slot) => Arc::clone(slot),
+            None => {
+                let slot = Arc::new(Slot {
+                    released: watch::Sender::new(()),
+                    holders: Mutex::new(Vec::new()),
+                });
+                keys.insert(key.to_owned(), Arc::clone(&slot));
+                slot
+            }
+        };
+        Self {
+            cache_id,
+            key: key.to_owned(),
+            slot: Some(slot),
+        }
+    }
+
+    /// Another share in the same slot.
+    pub(crate) fn share(&self) -> Self {
+        // No map lock needed: this share keeps the count above 2 while it is copied, and
+        // counts only fall under the map lock (see `drop`).
+        Self {
+            cache_id: self.cache_id,
+            key: self.key.clone(),
+            slot: self.slot.clone(),
+        }
+    }
+
+    fn slot(&self) -> Option<&Slot> {
+        self.slot.as_deref()
+    }
+
+    /// A receiver of release signals; [`watch::Receiver::borrow_and_update`] marks the
+    /// signals so far as seen.
+    pub(crate) fn subscribe(&self) -> Option<watch::Receiver<()>> {
+        self.slot().map(|slot| slot.released.subscribe())
+    }
+
+    /// Wakes every waiter of the slot.
+    pub(crate) fn signal(&self) {
+        if let Some(slot) = self.slot() {
+            slot.released.send_replace(());
+        }
+    }
+
+    /// Writes down (or moves) the expiry of the holder `token`.
+    fn hold(&self, token: &str, expires: Instant) {
+        if let Some(slot) = self.slot() {
+            let mut holders = slot.holders.lock();
+            match holders.iter_mut().find(|(t, _)| t == token) {
+                Some(holder) => holder.1 = expires,
+                None => holders.push((token.to_owned(), expires)),
+            }
+        }
+    }
+
+    /// Forgets the holder `token`.
+    fn forget(&self, token: &str) {
+        if let Some(slot) = self.slot() {
+            slot.holders.lock().retain(|(t, _)| t != token);
+        }
+    }
+
+    /// When the lock held in this process lapses, if a holder here has a TTL still running.
+    pub(crate) fn held_until(&self, now: Instant) -> Option<Instant> {
+        let slot = self.slot()?;
+        let holders = slot.holders.lock();
+        holders
+            .iter()
+            .map(|(_, expires)| *expires)
+            .filter(|expires| *expires > now)
+            .max()
+    }
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        let mut slots = SLOTS.lock();
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        // The map holds one reference and this share another: nobody else is interested.
+        if Arc::strong_count(&slot) == 2
+            && let Some(keys) = slots.get_mut(&self.cache_id)
+        {
+            keys.remove(&self.key);
+            if keys.is_empty() {
+                slots.remove(&self.cache_id);
+            }
+        }
+        drop(slot);
+        drop(slots);
+    }
+}
+
+/// Wakes the waiters of `key` in the cache `cache_id`, if any (after a release).
+pub(crate) fn signal_released(cache_id: usize, key: &str) {
+    let slots = SLOTS.lock();
+    if let Some(slot) = slots.get(&cache_id).and_then(|keys| keys.get(key)) {
+        slot.released.send_replace(());
+    }
+}
+
+/// A caller waiting for a lock key: attempts and waits alternate, each wait ending on a
+/// release in this process, the lapse of a holder's TTL, or a backoff for holders elsewhere.
+#[derive(Debug)]
+pub(crate) struct LockWaiter {
+    cache: Cache,
+    key: String,
+    interest: Interest,
+    receiver: Option<watch::Receiver<()>>,
+    backoff: Duration,
+}
+
+impl LockWaiter {
+    /// A waiter on `key`; it shares the key's slot until dropped.
+    pub(crate) fn new(cache: &Cache, key: &str) -> Self {
+        let interest = Interest::new(cache.registry_id(), key);
+        let receiver = interest.subscribe();
+        Self {
+            cache: cache.clone(),
+            key: key.to_owned(),
+            interest,
+            receiver,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// Marks the releases so far as seen: call it just before looking at the lock, so that a
+    /// release after the look ends the next [`LockWaiter::wait`] at once.
+    pub(crate) fn arm(&mut self) {
+        if let Some(receiver) = &mut self.receiver {
+            receiver.borrow_and_update();
+        }
+    }
+
+    /// One attempt at the lock for `ttl` (armed first): the guard, or `None` when someone else
+    /// holds it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::lock`].
+    pub(crate) async fn attempt(&mut self, ttl: Duration) -> Result<Option<LockGuard>> {
+        self.arm();
+        self.cache
+            .lock_attempt(&self.key, ttl, &self.interest)
+            .await
+    }
+
+    /// Sleeps until the lock is released in this process, a holder's TTL lapses, the backoff
+    /// for a holder elsewhere runs out, or `deadline` comes, whichever is first.
+    pub(crate) async fn wait(&mut self, deadline: Option<Instant>) {
+        let now = Instant::now();
+        let until = match self.interest.held_until(now) {
+            Some(expires) => {
+                self.backoff = FIRST_BACKOFF;
+                expires
+            }
+            None => now + self.elsewhere().await,
+        };
+        let until = deadline.map_or(until, |deadline| deadline.min(until));
+        let sleep = tokio::time::sleep_until(until);
+        let mut sleep = std::pin::pin!(sleep);
+        if let Some(receiver) = &mut self.receiver {
+            tokio::select! {
+                changed = receiver.changed() => {
+                    if changed.is_ok() {
+                        return;
+                    }
+                    // The slot's sender is gone (it cannot be while we share the slot):
+                    // sleep instead of spinning.
+                }
+                () = sleep.as_mut() => return,
+            }
+        }
+        sleep.await;
+    }
+
+    /// How long to sleep for a holder this process cannot hear from: the lock's remaining
+    /// TTL, at most the current backoff (which then doubles).
+    async fn elsewhere(&mut self) -> Duration {
+        let backoff = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let pause = match self.cache.get_expire(&self.key).await {
+            Ok(Expiry::In(left)) => left.min(backoff),
+            // Released meanwhile: try again almost at once.
+            Ok(Expiry::Missing) => Duration::ZERO,
+            Ok(Expiry::Persistent) | Err(_) => backoff,
+        };
+        pause.max(MIN_PAUSE)
     }
 }

@@ -9,12 +9,23 @@ pub use crate::Ttl;
 pub use crate::key::filter;
 pub use crate::key::{KeyBuf, render};
 pub use crate::strategy::{
+    BloomOptions, DualBloomOptions, IteratorOptions, PerfOptions, bloom, dual_bloom, iterator, perf,
+};
+pub use crate::strategy::{
     CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions, Mode,
     ModeDecoded, ModeShared, RateLimitOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain,
     SliceRateLimitOptions, SoftOptions, StoreCondition, any_error, cache, circuit_breaker, dynamic,
     early, failover, hit, invalidate, rate_limited, slice_rate_limited, soft,
 };
+pub use crate::strategy::{LockedOptions, cache_locked, locked, locked_always, thunder_protection};
 pub use crate::tagged;
+pub use futures_util::future::Either;
+
+/// The item shape of a stream, for `iterator`'s shape selection (auto-ref on `Shape<Item>`).
+#[must_use]
+pub fn item_shape<St: futures_core::Stream>(_: &St) -> Shape<St::Item> {
+    Shape::new()
+}
 
 /// The process-wide cache, used when no `cache = ...` argument is given.
 #[must_use]

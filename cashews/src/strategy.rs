@@ -12,31 +12,50 @@
 //! | `#[cashews::early]` | [`early()`] ([`early_detached()`] refreshes in the background) | refresh ahead: one caller recomputes, the others get the stored value |
 //! | `#[cashews::hit]` | [`hit()`] ([`hit_detached()`] recomputes in the background) | recompute after a number of hits |
 //! | `#[cashews::dynamic]` | [`dynamic()`] | [`hit()`] with [`HitOptions::dynamic()`]: refresh on every hit |
+//! | `#[cashews::iterator]` | [`iterator()`] | a stream cached item by item, replayed once a full pass is stored |
 //! | `#[cashews::rate_limit]` | [`rate_limited()`] ([`rate_limit()`] checks only) | at most `limit` calls per fixed window, optional ban |
 //! | `#[cashews::slice_rate_limit]` | [`slice_rate_limited()`] ([`slice_rate_limit()`] checks only) | at most `limit` calls in any sliding window |
 //! | `#[cashews::circuit_breaker]` | [`circuit_breaker()`] | refuse calls while their error rate is high |
+//! | `#[cashews::locked]` | [`locked_always()`] ([`locked()`] refuses after `wait`) | one call at a time per key, across processes |
+//! | `#[cashews::cache(lock = true)]` | [`cache_locked()`] | [`cache()`] whose misses run once across processes, under a lock |
+//! | `#[cashews::thunder_protection]` | [`thunder_protection()`] | concurrent calls in this process share one run and its result |
+//! | `#[cashews::bloom]` | [`bloom()`] ([`bloom_set()`] trains it; [`bloom_add()`] and [`bloom_contains()`] work without a function) | answer `false` without calling when a Bloom filter rules the argument out |
+//! | `#[cashews::dual_bloom]` | [`dual_bloom()`] | answer repeated `bool` questions from two Bloom filters learnt from the calls |
+//! | `#[cashews::perf]` | [`perf()`] | refuse calls for a while once their latency degrades |
 
+mod bloom;
 mod cache;
 mod circuit_breaker;
 mod early;
 mod failover;
 mod gate;
 mod hit;
+mod iterator;
+mod locked;
 mod outcome;
+mod perf;
 mod rate_limit;
 mod slice_rate_limit;
 mod soft;
+mod thunder;
 
+pub use bloom::{
+    BloomOptions, DualBloomOptions, bloom, bloom_add, bloom_contains, bloom_set, dual_bloom,
+};
 pub use cache::{CacheOptions, StoreCondition, cache, invalidate};
 pub use circuit_breaker::{CircuitBreakerOptions, circuit_breaker};
 pub use early::{EarlyOptions, early, early_detached};
 pub use failover::{FailoverOptions, any_error, failover};
 pub(crate) use gate::Gates;
 pub use hit::{HitOptions, dynamic, hit, hit_detached};
+pub use iterator::{IteratorOptions, iterator};
+pub use locked::{LockedOptions, cache_locked, locked, locked_always};
 pub use outcome::{
     Fallible, Mode, ModeDecoded, ModeShared, Optional, Outcome, Plain, Shape, ShapeFallible,
     ShapeOptional, ShapePlain, Shared,
 };
+pub use perf::{PerfOptions, perf};
 pub use rate_limit::{RateLimitOptions, rate_limit, rate_limited};
 pub use slice_rate_limit::{SliceRateLimitOptions, slice_rate_limit, slice_rate_limited};
 pub use soft::{SoftOptions, soft, soft_when};
+pub use thunder::thunder_protection;

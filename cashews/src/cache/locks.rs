@@ -7,13 +7,35 @@ use super::{Cache, new_token};
 use crate::backend::Backend;
 use crate::command::Command;
 use crate::error::{Error, Result, shorten};
-use crate::lock::LockGuard;
+use crate::lock::{Interest, LockGuard, LockWaiter};
 use crate::ttl::IntoTtl;
 
 impl Cache {
     // ----- locks -----------------------------------------------------------------------------
 
-    /// Takes the lock `key` for `ttl`, waiting (with backoff) while someone else holds it.
+    /// Takes the lock `key` for `ttl`, waiting as long as someone else holds it.
+    ///
+    /// A TTL of "no expiry" means 60 seconds: a lock always expires, so a crashed holder
+    /// cannot keep it forever.
+    ///
+    /// # Concurrent calls
+    ///
+    /// Waiters do not poll. A lock held in this process (through this `Cache` or a clone of
+    /// it) wakes its waiters when its guard releases it, or when its TTL lapses; they then
+    /// race for it, and one wins. A lock held by another process (or another `Cache` handle
+    /// on the same backend) cannot wake anyone here: its waiters sleep until its remaining
+    /// TTL, at most a backoff that starts at 2 ms and doubles up to 250 ms, and try again.
+    /// Each attempt is one `set_lock`, plus a `ping` when it fails (which tells a held lock
+    /// from a backend that is down). Cross-process wake-ups (Redis keyspace notifications or
+    /// pub/sub) come with the Redis backend.
+    ///
+    /// Locks are not re-entrant: a task that takes a lock it already holds waits for its own
+    /// release, until the TTL lapses.
+    ///
+    /// # Safe mode and disabled caches
+    ///
+    /// When the backend is disabled, or down in safe mode, the guard is
+    /// [degraded](LockGuard::is_degraded): the caller runs without the lock.
     ///
     /// # Cancellation
     ///
@@ -37,7 +59,11 @@ impl Cache {
         self.lock_inner(key, ttl.into_ttl()?, None).await
     }
 
-    /// Takes the lock `key` for `ttl`, waiting at most `wait`.
+    /// Takes the lock `key` for `ttl`, waiting at most `wait` (zero: do not wait, as
+    /// [`Cache::try_lock`]).
+    ///
+    /// Waiters are woken, not polling, as described on [`Cache::lock`]; when `wait` runs out
+    /// the lock is tried once more before giving up.
     ///
     /// # Errors
     ///
@@ -90,39 +116,66 @@ impl Cache {
         wait: Option<Duration>,
     ) -> Result<LockGuard> {
         let ttl = ttl.duration().unwrap_or(Duration::from_secs(60));
-        let token = new_token();
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
-        let mut pause = Duration::from_millis(2);
+        let mut waiter = LockWaiter::new(self, key);
         loop {
-            let route = self.route_for(key)?;
-            Self::check_key(&route, key)?;
-            if self.is_off(&route, Command::SetLock) {
-                return Ok(LockGuard::new(self.clone(), key.to_owned(), token, true));
+            if let Some(guard) = waiter.attempt(ttl).await? {
+                return Ok(guard);
             }
-            match call!(route, set_lock(key, &token, ttl)) {
-                Ok(true) => return Ok(LockGuard::new(self.clone(), key.to_owned(), token, false)),
-                Ok(false) => {}
-                Err(error) if route.suppress && error.is_backend() => {
-                    tracing::error!(backend = route.name(), %key, %error, "lock backend failed; safe mode runs without the lock");
-                    return Ok(LockGuard::new(self.clone(), key.to_owned(), token, true));
-                }
-                Err(error) => return Err(error),
-            }
-            if let Err(error) = call!(route, ping(b"LOCK")) {
-                if route.suppress {
-                    tracing::error!(backend = route.name(), %key, %error, "lock backend is down; safe mode runs without the lock");
-                    return Ok(LockGuard::new(self.clone(), key.to_owned(), token, true));
-                }
-                return Err(error);
-            }
-            let now = tokio::time::Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 return Err(Error::Locked { key: shorten(key) });
             }
-            let sleep = deadline.map_or(pause, |d| pause.min(d - now));
-            tokio::time::sleep(sleep).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
+            waiter.wait(deadline).await;
         }
+    }
+
+    /// One attempt at the lock `key` for `ttl`: `set_lock`, and on refusal a `ping` to tell a
+    /// held lock from a backend that is down or disabled (then the guard is degraded, as in
+    /// Python cashews). `None` when someone else holds the lock.
+    pub(crate) async fn lock_attempt(
+        &self,
+        key: &str,
+        ttl: Duration,
+        interest: &Interest,
+    ) -> Result<Option<LockGuard>> {
+        let route = self.route_for(key)?;
+        Self::check_key(&route, key)?;
+        let token = new_token();
+        let degraded = || LockGuard::new(self.clone(), key.to_owned(), token.clone(), None);
+        if self.is_off(&route, Command::SetLock) {
+            return Ok(Some(degraded()));
+        }
+        match call!(route, set_lock(key, &token, ttl)) {
+            Ok(true) => {
+                let held = Some((interest.share(), ttl));
+                return Ok(Some(LockGuard::new(
+                    self.clone(),
+                    key.to_owned(),
+                    token.clone(),
+                    held,
+                )));
+            }
+            Ok(false) => {}
+            Err(error) if route.suppress && error.is_backend() => {
+                tracing::error!(backend = route.name(), %key, %error, "lock backend failed; safe mode runs without the lock");
+                return Ok(Some(degraded()));
+            }
+            Err(error) => return Err(error),
+        }
+        if let Err(error) = call!(route, ping(b"LOCK")) {
+            if route.suppress {
+                tracing::error!(backend = route.name(), %key, %error, "lock backend is down; safe mode runs without the lock");
+                return Ok(Some(degraded()));
+            }
+            return Err(error);
+        }
+        Ok(None)
+    }
+
+    /// This cache's number in the process-wide registries of lock waiters and in-flight
+    /// computations.
+    pub(crate) fn registry_id(&self) -> usize {
+        self.inner.id
     }
 
     /// Stores `token` at `key` with `ttl` if the key is absent (the lock primitive).
@@ -168,10 +221,15 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     pub async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
-        self.keyed(Command::Unlock, key, |route| async move {
-            call!(route, unlock(key, token))
-        })
-        .await
+        let unlocked = self
+            .keyed(Command::Unlock, key, |route| async move {
+                call!(route, unlock(key, token))
+            })
+            .await;
+        // Waiters of this process look again, whatever the answer: a wasted look is cheap,
+        // a missed release is not.
+        crate::lock::signal_released(self.inner.id, key);
+        unlocked
     }
 
     /// Whether the lock `key` is held.
@@ -197,6 +255,9 @@ impl Cache {
 
     /// Waits up to `wait` for the lock `key` to be released; returns whether it is still held.
     ///
+    /// Wakes when a holder in this process releases the lock or its TTL lapses; a lock held
+    /// elsewhere is looked at again after its remaining TTL or a backoff (see [`Cache::lock`]).
+    ///
     /// # Errors
     ///
     /// As [`Cache::get`].
@@ -212,17 +273,16 @@ impl Cache {
     /// ```
     pub async fn is_locked_wait(&self, key: &str, wait: Duration) -> Result<bool> {
         let deadline = tokio::time::Instant::now() + wait;
-        let mut pause = Duration::from_millis(2);
+        let mut waiter = LockWaiter::new(self, key);
         loop {
+            waiter.arm();
             if !self.is_locked(key).await? {
                 return Ok(false);
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if tokio::time::Instant::now() >= deadline {
                 return Ok(true);
             }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
+            waiter.wait(Some(deadline)).await;
         }
     }
 }

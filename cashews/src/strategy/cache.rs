@@ -142,8 +142,12 @@ where
     if let Some(hit) = lookup(cache, key, &shape).await {
         return hit;
     }
+    // The origin is boxed on a miss (one allocation beside the origin's own work) so this
+    // future does not hold several copies of it: nested cached calls stay small.
     if !options.protected {
-        return compute(cache, key, ttl, options, &shape, origin).await.0;
+        return compute(cache, key, ttl, options, &shape, Box::pin(origin))
+            .await
+            .0;
     }
     loop {
         match cache.gates().enter(key) {
@@ -153,7 +157,8 @@ where
                     leader.finish(Ended::Stored);
                     return hit;
                 }
-                let (result, stored) = compute(cache, key, ttl, options, &shape, origin).await;
+                let (result, stored) =
+                    compute(cache, key, ttl, options, &shape, Box::pin(origin)).await;
                 leader.finish(if stored {
                     Ended::Stored
                 } else {
@@ -169,7 +174,9 @@ where
                 }
                 // The leader's result was not cacheable: compute our own, concurrently.
                 Ended::NotStored => {
-                    return compute(cache, key, ttl, options, &shape, origin).await.0;
+                    return compute(cache, key, ttl, options, &shape, Box::pin(origin))
+                        .await
+                        .0;
                 }
                 // The leader was cancelled or panicked: take a turn again.
                 Ended::Running => {}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cashews::config::{CacheConfig, MemoryOptions};
 use cashews::{Cache, Clock, MemoryBackend};
+use futures_util::StreamExt;
 
 /// A cache on a manual clock, shared by the strategies and the backend.
 struct Clocked {
@@ -270,4 +271,171 @@ async fn invalidate_deletes_after_success_and_escapes_argument_values() {
     rename("*", false).await.unwrap();
     assert!(INVALIDATE.cache.exists("user:1:profile").await.unwrap());
     assert!(INVALIDATE.cache.exists("user:2:profile").await.unwrap());
+}
+
+static STREAMS: LazyLock<Clocked> = LazyLock::new(clocked);
+static POLLED: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::iterator(ttl = "10m", key = "rows:{n}", cache = STREAMS.cache)]
+fn rows(n: u32) -> impl futures_core::Stream<Item = Result<u32, ApiError>> {
+    futures_util::stream::iter(0..n).map(|i| {
+        POLLED.fetch_add(1, Ordering::SeqCst);
+        if i == 99 { Err(ApiError::Down) } else { Ok(i) }
+    })
+}
+
+#[tokio::test]
+async fn iterator_replays_a_complete_stream_without_polling_the_source() {
+    let first: Vec<_> = rows(3).collect().await;
+    assert_eq!(first, vec![Ok(0), Ok(1), Ok(2)]);
+    let replay: Vec<_> = rows(3).collect().await;
+    assert_eq!(replay, first);
+    assert_eq!(
+        POLLED.load(Ordering::SeqCst),
+        3,
+        "the replay polled nothing"
+    );
+    let half: Vec<_> = rows(5).take(2).collect().await;
+    assert_eq!(half.len(), 2);
+    let full: Vec<_> = rows(5).collect().await;
+    assert_eq!(full.len(), 5, "a half-read stream left no marker");
+    assert_eq!(POLLED.load(Ordering::SeqCst), 3 + 2 + 5);
+    STREAMS.clock.advance(Duration::from_secs(601));
+    let _: Vec<_> = rows(3).collect().await;
+    assert_eq!(POLLED.load(Ordering::SeqCst), 13, "expired: streamed again");
+}
+
+static BLOOMS: LazyLock<Clocked> = LazyLock::new(clocked);
+static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::bloom(capacity = 1000, name = "{email}", cache = BLOOMS.cache)]
+async fn known(email: &str) -> bool {
+    LOOKUPS.fetch_add(1, Ordering::SeqCst);
+    email.starts_with("ann")
+}
+
+#[tokio::test]
+async fn bloom_answers_definitely_not_without_calling() {
+    // Nothing is in the filter yet: every member is "definitely not".
+    assert!(!known("ann@example.com").await);
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst), 0);
+    let key = concat!("bloom:", module_path!(), ":known");
+    cashews::strategy::bloom_add(
+        &BLOOMS.cache,
+        key,
+        "ann@example.com",
+        &cashews::strategy::BloomOptions::new(1000),
+    )
+    .await
+    .unwrap();
+    assert!(known("ann@example.com").await, "a member asks the function");
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst), 1);
+}
+
+static PERF: LazyLock<Clocked> = LazyLock::new(clocked);
+
+#[cashews::perf(ttl = "1m", key = "slow:{id}", trace_size = 3, cache = PERF.cache)]
+async fn sometimes_slow(id: u32, ms: u64) -> Result<u32, ApiError> {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn perf_refuses_after_a_slow_call_then_recovers() {
+    for _ in 0..3 {
+        assert_eq!(sometimes_slow(1, 10).await, Ok(1));
+    }
+    assert_eq!(
+        sometimes_slow(1, 500).await,
+        Ok(1),
+        "the slow call itself returns"
+    );
+    let refused = sometimes_slow(1, 10).await;
+    assert!(matches!(refused, Err(ApiError::Refused(_))), "{refused:?}");
+    assert_eq!(
+        sometimes_slow(2, 10).await,
+        Ok(2),
+        "another key is not refused"
+    );
+    PERF.clock.advance(Duration::from_secs(61));
+    assert_eq!(sometimes_slow(1, 10).await, Ok(1), "the lock expired");
+}
+
+static LOCKS: LazyLock<Clocked> = LazyLock::new(clocked);
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static MAX_RUNNING: AtomicUsize = AtomicUsize::new(0);
+static COLD_RUNS: AtomicUsize = AtomicUsize::new(0);
+static SHARED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::locked(ttl = "30s", key = "job", cache = LOCKS.cache)]
+async fn job() -> u32 {
+    let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+    MAX_RUNNING.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    RUNNING.fetch_sub(1, Ordering::SeqCst);
+    7
+}
+
+#[cashews::locked(ttl = "30s", key = "exclusive", wait = false, cache = LOCKS.cache)]
+async fn exclusive() -> Result<u32, ApiError> {
+    Ok(1)
+}
+
+#[cashews::cache(ttl = "1h", key = "cold", lock = true, protected = false, cache = LOCKS.cache)]
+async fn cold() -> u32 {
+    COLD_RUNS.fetch_add(1, Ordering::SeqCst);
+    // Long enough that every caller has arrived while the first one runs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    3
+}
+
+#[cashews::thunder_protection(key = "shared:{n}", cache = LOCKS.cache)]
+async fn shared(n: u32) -> Result<u32, String> {
+    SHARED_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Err(format!("failed {n}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_runs_one_at_a_time_and_refuses_without_wait() {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        tasks.spawn(job());
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap(), 7);
+    }
+    assert_eq!(MAX_RUNNING.load(Ordering::SeqCst), 1);
+    let guard = LOCKS.cache.lock("locked:exclusive", "30s").await.unwrap();
+    assert!(matches!(exclusive().await, Err(ApiError::Refused(_))));
+    guard.release().await.unwrap();
+    assert_eq!(exclusive().await, Ok(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_true_and_thunder_protection_run_the_body_once() {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        tasks.spawn(cold());
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done.unwrap(), 3);
+    }
+    assert_eq!(
+        COLD_RUNS.load(Ordering::SeqCst),
+        1,
+        "lock = true without in-process coalescing"
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        tasks.spawn(shared(1));
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(
+            done.unwrap(),
+            Err("failed 1".to_owned()),
+            "every caller gets the one run's error"
+        );
+    }
+    assert_eq!(SHARED_RUNS.load(Ordering::SeqCst), 1);
 }

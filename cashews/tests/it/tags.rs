@@ -138,7 +138,7 @@ async fn attribute_tags_invalidate_by_argument_and_only_their_own_key() {
     cached(1, 1).await;
     assert_eq!(RUNS.load(Ordering::SeqCst), runs + 1, "a=1 was invalidated");
 
-    outer(7).await;
+    Box::pin(outer(7)).await; // nested decorated futures are large: see the issue note
     TAGGED.delete_tags(&["outer"]).await.unwrap();
     assert!(
         TAGGED.exists("key:7:0").await.unwrap(),

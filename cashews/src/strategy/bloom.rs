@@ -1,0 +1,807 @@
+//! [`bloom`] and [`dual_bloom`]: Bloom filters in the cache's bit fields
+//! (`#[cashews::bloom]`, `#[cashews::dual_bloom]`).
+//!
+//! A Bloom filter answers "is this member in the set?" with *definitely not* or *maybe*; its
+//! bit array lives in the cache, shared by every process using the backend. Sizing and bit
+//! positions are documented on [`BloomOptions`].
+
+use std::future::Future;
+
+use crate::error::{Result, shorten};
+use crate::{Cache, Command};
+
+/// The most bits a filter may have: 2³² (512 MiB), the largest bit array Redis holds.
+const MAX_BITS: u64 = 1 << 32;
+
+/// Options of the [`bloom`] strategy (and of each filter of [`dual_bloom`]); the attribute
+/// macro builds them as a constant.
+///
+/// A Bloom filter answers "is this member in the set?" with *definitely not* or *maybe*. It
+/// is a bit array of `m` bits; a member sets `k` of them, and a member whose `k` bits are not
+/// all set was never added. The array lives in the cache ([`Cache::incr_bits`],
+/// [`Cache::get_bits`]), so every process sharing the backend shares the filter.
+///
+/// # Sizing
+///
+/// With `n` the capacity (how many members are expected) and `p` the false-positive
+/// probability wanted (`false_positives / 100`):
+///
+/// - `m = ceil(−n · ln p / (ln 2)²)` bits ([`BloomOptions::bits`]),
+/// - `k = round(m / n · ln 2)` bit positions per member, ties to even
+///   ([`BloomOptions::hashes`]).
+///
+/// For `p` = 1 %: `n` = 100 gives `m` = 959 and `k` = 7; `n` = 10,000 gives `m` = 95,851; `n` =
+/// 1,000,000 gives `m` = 9,585,059 (1.2 MB). With `n` members added, about `p` of the
+/// non-members are answered *maybe*; past `n`, the rate grows.
+///
+/// # Positions
+///
+/// The `k` positions of a member ([`BloomOptions::positions`]) are CRC-32 (IEEE, as zlib) of
+/// the UTF-8 text `<member>_<i>` modulo `m`, for `i` = 0, 1, …; a position already chosen is
+/// skipped and `i` goes on, so the `k` positions are distinct. The hash is fixed, not seeded
+/// per process: every process (and cashews for Python, without its `speedup` extra) finds the
+/// same bits for the same member.
+///
+/// ```
+/// use cashews::strategy::BloomOptions;
+/// const OPTIONS: BloomOptions = BloomOptions::new(10_000).false_positives(0.1);
+/// assert_eq!((OPTIONS.capacity, OPTIONS.false_positives), (10_000, 0.1));
+/// assert_eq!((OPTIONS.bits(), OPTIONS.hashes()), (143_776, 10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct BloomOptions {
+    /// How many members the filter is sized for (`n`).
+    pub capacity: u64,
+    /// The false-positive rate wanted at `capacity` members, in percent (default 1), strictly
+    /// between 0 and 100.
+    pub false_positives: f64,
+    /// When the filter answers *maybe*, run the function to confirm (the default); `false`
+    /// answers `true` without running it, accepting false positives.
+    pub check_false_positive: bool,
+}
+
+impl BloomOptions {
+    /// The prefix `#[cashews::bloom]` puts before its key unless told otherwise
+    /// (`bloom:<name>:<m>`).
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::BloomOptions::DEFAULT_PREFIX, "bloom");
+    /// ```
+    pub const DEFAULT_PREFIX: &'static str = "bloom";
+
+    /// A filter for `capacity` members with 1 % false positives, confirming every *maybe*.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is zero, or so large that the filter would need more than 2³² bits (a
+    /// compile error when built as a constant).
+    ///
+    /// ```
+    /// let options = cashews::strategy::BloomOptions::new(100);
+    /// assert_eq!((options.bits(), options.hashes()), (959, 7));
+    /// assert!(options.check_false_positive);
+    /// ```
+    #[must_use]
+    pub const fn new(capacity: u64) -> Self {
+        assert!(capacity > 0, "bloom: the capacity must be at least 1");
+        Self::checked(Self {
+            capacity,
+            false_positives: 1.0,
+            check_false_positive: true,
+        })
+    }
+
+    /// With a false-positive rate of `percent` at full capacity.
+    ///
+    /// # Panics
+    ///
+    /// If `percent` is not strictly between 0 and 100, or so high that a member would set no
+    /// bit ("too high false positive value": `k` would be 0, from about 71 % up), or so low
+    /// that the filter would need more than 2³² bits (a compile error when built as a
+    /// constant).
+    ///
+    /// ```
+    /// let options = cashews::strategy::BloomOptions::new(100).false_positives(50.0);
+    /// assert_eq!((options.bits(), options.hashes()), (145, 1));
+    /// ```
+    #[must_use]
+    pub const fn false_positives(mut self, percent: f64) -> Self {
+        assert!(
+            percent > 0.0 && percent < 100.0,
+            "bloom: false_positives is a percentage strictly between 0 and 100"
+        );
+        self.false_positives = percent;
+        Self::checked(self)
+    }
+
+    /// Whether a *maybe* runs the function to confirm (`true`, the default) or answers `true`
+    /// at once.
+    ///
+    /// ```
+    /// let options = cashews::strategy::BloomOptions::new(100).check_false_positive(false);
+    /// assert!(!options.check_false_positive);
+    /// ```
+    #[must_use]
+    pub const fn check_false_positive(mut self, check: bool) -> Self {
+        self.check_false_positive = check;
+        self
+    }
+
+    /// The size of the bit array, `m = ceil(−n · ln p / (ln 2)²)`.
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::BloomOptions::new(1_000_000).bits(), 9_585_059);
+    /// ```
+    #[must_use]
+    pub const fn bits(&self) -> u64 {
+        self.params().0
+    }
+
+    /// How many bits each member sets, `k = round(m / n · ln 2)`.
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::BloomOptions::new(10).hashes(), 7);
+    /// ```
+    #[must_use]
+    pub const fn hashes(&self) -> u32 {
+        self.params().1
+    }
+
+    /// The bit positions of `member`, in the order they are chosen (see
+    /// [Positions](BloomOptions#positions)): the same in every process.
+    ///
+    /// ```
+    /// let options = cashews::strategy::BloomOptions::new(100);
+    /// let mut positions = options.positions("name:5");
+    /// positions.sort_unstable();
+    /// assert_eq!(positions, [92, 179, 359, 497, 617, 684, 770]);
+    /// ```
+    #[must_use]
+    pub fn positions(&self, member: &str) -> Vec<u64> {
+        let (m, k) = self.params();
+        positions(member.as_bytes(), m, k)
+    }
+
+    /// The key of the bit array for the key `key` as given: `<key>:<m>`, so a filter resized
+    /// by new options starts empty instead of reading bits laid out for another size.
+    ///
+    /// ```
+    /// let options = cashews::strategy::BloomOptions::new(100);
+    /// assert_eq!(options.filter_key("bloom:users"), "bloom:users:959");
+    /// ```
+    #[must_use]
+    pub fn filter_key(&self, key: &str) -> String {
+        format!("{key}:{}", self.bits())
+    }
+
+    /// Checks the options the constructors build: a usable `k` and `m`.
+    const fn checked(self) -> Self {
+        let (m, k) = raw_params(self.capacity, self.false_positives);
+        assert!(
+            k >= 1.0,
+            "bloom: too high false positive value: a member would set no bit (k = 0)"
+        );
+        assert!(
+            m <= MAX_BITS as f64,
+            "bloom: the filter would need more than 2^32 bits; lower the capacity or raise false_positives"
+        );
+        self
+    }
+
+    /// `(m, k)`, kept usable whatever was written into the public fields.
+    const fn params(&self) -> (u64, u32) {
+        let capacity = if self.capacity == 0 { 1 } else { self.capacity };
+        let percent = if self.false_positives > 0.0 && self.false_positives < 100.0 {
+            self.false_positives
+        } else {
+            1.0
+        };
+        let (m, k) = raw_params(capacity, percent);
+        let m = if m < 1.0 {
+            1
+        } else if m > MAX_BITS as f64 {
+            MAX_BITS
+        } else {
+            m as u64
+        };
+        let k = if k < 1.0 {
+            1
+        } else if k > m as f64 {
+            m as u32
+        } else {
+            k as u32
+        };
+        (m, k)
+    }
+}
+
+/// `m` and `k` as floats, computed as cashews for Python does.
+const fn raw_params(capacity: u64, percent: f64) -> (f64, f64) {
+    let n = capacity as f64;
+    let ln2 = std::f64::consts::LN_2;
+    let m = (-(n * ln(percent / 100.0)) / (ln2 * ln2)).ceil();
+    let k = (m / n * ln2).round_ties_even();
+    (m, k)
+}
+
+/// The natural logarithm of a positive, finite `x`, usable in constants (`f64::ln` is not
+/// `const`): `ln x = e · ln 2 + 2 · atanh((y − 1) / (y + 1))` with `x = y · 2^e` and
+/// `y` in `[√½, √2]`, where the series converges to full precision within 30 terms.
+const fn ln(x: f64) -> f64 {
+    let mut x = x;
+    let mut exponent: i64 = 0;
+    if x < f64::MIN_POSITIVE {
+        x *= 18_014_398_509_481_984.0; // 2^54: subnormals become normal
+        exponent -= 54;
+    }
+    let bits = x.to_bits();
+    exponent += ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut y = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    if y > std::f64::consts::SQRT_2 {
+        y /= 2.0;
+        exponent += 1;
+    }
+    let s = (y - 1.0) / (y + 1.0);
+    let s2 = s * s;
+    // Sum the smallest terms first: s^(2j+1) / (2j+1) for j = 29 down to 0.
+    let mut powers = [0.0f64; 30];
+    let mut power = s;
+    let mut j = 0;
+    while j < 30 {
+        powers[j] = power;
+        power *= s2;
+        j += 1;
+    }
+    let mut sum = 0.0;
+    let mut j = 30;
+    while j > 0 {
+        j -= 1;
+        sum += powers[j] / (2 * j + 1) as f64;
+    }
+    2.0 * sum + exponent as f64 * std::f64::consts::LN_2
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib and Python's `binascii.crc32`), one table.
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            bit += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// Feeds `bytes` into a CRC-32 register (start from `!0`, finish with `!`).
+fn crc_update(mut crc: u32, bytes: &[u8]) -> u32 {
+    for &byte in bytes {
+        crc = CRC_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
+    }
+    crc
+}
+
+/// `k` distinct positions below `m`: CRC-32 of `<member>_<i>` modulo `m`.
+fn positions(member: &[u8], m: u64, k: u32) -> Vec<u64> {
+    let k = usize::try_from(k).unwrap_or(usize::MAX);
+    let k = k.min(usize::try_from(m).unwrap_or(usize::MAX));
+    let prefix = crc_update(crc_update(!0, member), b"_");
+    // Far more draws than distinct residues ever need; past it (never seen in practice),
+    // the next free position is taken, so the loop always ends, the same way everywhere.
+    let draws = u64::try_from(k)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(64)
+        .saturating_add(1024);
+    let mut chosen: Vec<u64> = Vec::with_capacity(k);
+    let mut i: u64 = 0;
+    while chosen.len() < k {
+        let crc = !crc_update(prefix, itoa(i).as_slice());
+        let mut position = u64::from(crc) % m;
+        if i >= draws {
+            while chosen.contains(&position) {
+                position = (position + 1) % m;
+            }
+        }
+        if !chosen.contains(&position) {
+            chosen.push(position);
+        }
+        i += 1;
+    }
+    chosen
+}
+
+/// Decimal digits of `n`, without allocating.
+fn itoa(mut n: u64) -> Digits {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Digits { buf, start }
+}
+
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+/// One filter: the key of its bit array and a member's positions in it.
+struct Filter {
+    key: String,
+    positions: Vec<u64>,
+}
+
+impl Filter {
+    fn new(key: String, member: &str, options: &BloomOptions) -> Self {
+        Self {
+            key,
+            positions: options.positions(member),
+        }
+    }
+
+    /// The member's bits; `None` when the filter cannot be read (its `get_bits` disabled, or
+    /// the backend failed: logged), so the caller must not conclude anything.
+    async fn read(&self, cache: &Cache, strategy: &'static str) -> Option<Vec<u64>> {
+        match cache.is_disabled_prefix(&self.key, &[Command::GetBits]) {
+            Ok(false) => {}
+            Ok(true) => return None,
+            Err(error) => {
+                tracing::error!(strategy, key = %shorten(&self.key), %error, "bloom filter cannot be read; the function runs");
+                return None;
+            }
+        }
+        match cache.get_bits(&self.key, &self.positions, 1).await {
+            Ok(bits) => Some(bits),
+            Err(error) => {
+                tracing::error!(strategy, key = %shorten(&self.key), %error, "bloom filter cannot be read; the function runs");
+                None
+            }
+        }
+    }
+
+    /// Sets the member's bits (saturating: a set bit stays 1).
+    async fn add(&self, cache: &Cache) -> Result<()> {
+        cache
+            .incr_bits(&self.key, &self.positions, 1, 1)
+            .await
+            .map(drop)
+    }
+
+    /// [`Filter::add`], logging a failure instead of returning it.
+    async fn record(&self, cache: &Cache, strategy: &'static str) {
+        if let Err(error) = self.add(cache).await {
+            tracing::error!(strategy, key = %shorten(&self.key), %error, "bloom filter could not record a member");
+        }
+    }
+}
+
+/// Whether every bit read is set.
+fn all_set(bits: &[u64]) -> bool {
+    bits.iter().all(|&bit| bit != 0)
+}
+
+/// Whether every bit read is clear.
+fn none_set(bits: &[u64]) -> bool {
+    bits.iter().all(|&bit| bit == 0)
+}
+
+/// Answers `false` without running `origin` when the filter at `key` says `member` was never
+/// added; otherwise runs `origin` to confirm (or answers `true` at once without
+/// [`BloomOptions::check_false_positive`]).
+///
+/// This is what `#[cashews::bloom]` expands to, for a function returning `bool`. The bit
+/// array is at `<key>:<m>` ([`BloomOptions::filter_key`]), `key` as given (the macro passes
+/// `bloom:<name template>`, unrendered: one filter per function) and `member` the rendered
+/// name. Only [`bloom_set`] (the macro's `set`) adds members: a call records nothing, so a
+/// filter nobody trained answers `false` to everything.
+///
+/// Per call: read the member's `k` bits ([`Cache::get_bits`]); one clear → `false`, `origin`
+/// not run; all set → `origin` runs and its answer is returned (a false positive comes back
+/// `false` from `origin`).
+///
+/// # Safe behaviour
+///
+/// The cache never breaks the function: when the filter cannot be read, `origin` runs and its
+/// answer is returned. That covers a backend failure and a missing backend (logged with
+/// `tracing::error!`) and a disabled `get_bits`. When the cache is fully disabled, no bit
+/// command is issued and `origin` runs.
+///
+/// # Concurrent calls
+///
+/// Calls only read; concurrent calls, in this process or others sharing the backend, see the
+/// members added before their read. No coalescing: each *maybe* runs its own `origin`.
+///
+/// # Cancellation
+///
+/// Dropping the returned future drops `origin` with it; nothing is written either way.
+///
+/// ```
+/// use cashews::strategy::{bloom, bloom_set, BloomOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let options = BloomOptions::new(1000);
+/// let is_user = |name: &str| { let known = name == "ada"; async move { known } };
+/// assert!(bloom_set(&cache, "bloom:users", "ada", &options, is_user("ada")).await);
+///
+/// assert!(bloom(&cache, "bloom:users", "ada", &options, is_user("ada")).await); // confirmed
+/// let not_run = async { unreachable!("the filter answers alone") };
+/// assert!(!bloom(&cache, "bloom:users", "bob", &options, not_run).await);
+/// # Ok(()) }
+/// ```
+pub async fn bloom<F>(
+    cache: &Cache,
+    key: &str,
+    member: &str,
+    options: &BloomOptions,
+    origin: F,
+) -> bool
+where
+    F: Future<Output = bool>,
+{
+    if cache.is_full_disabled() {
+        return origin.await;
+    }
+    let filter = Filter::new(options.filter_key(key), member, options);
+    match filter.read(cache, "bloom").await {
+        Some(bits) if !all_set(&bits) => false,
+        Some(_) if !options.check_false_positive => true,
+        _ => origin.await,
+    }
+}
+
+/// Runs `origin` and, when it answers `true`, adds `member` to the filter at `key`; returns
+/// the answer.
+///
+/// This is the `set` of a `#[cashews::bloom]` function: train the filter with it. Keys and
+/// members as for [`bloom`].
+///
+/// # Safe behaviour
+///
+/// The answer is returned even when it cannot be recorded (logged with `tracing::error!`).
+/// When the cache is fully disabled, no bit command is issued.
+///
+/// # Concurrent calls
+///
+/// Adding is one atomic [`Cache::incr_bits`] of the `k` bits (saturating at 1), so
+/// concurrent adders never lose a member.
+///
+/// # Cancellation
+///
+/// Dropping the returned future before `origin` finishes records nothing.
+///
+/// ```
+/// use cashews::strategy::{bloom_contains, bloom_set, BloomOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let options = BloomOptions::new(100);
+/// assert!(!bloom_set(&cache, "bloom:even", "3", &options, async { false }).await);
+/// assert!(bloom_set(&cache, "bloom:even", "4", &options, async { true }).await);
+/// assert!(bloom_contains(&cache, "bloom:even", "4", &options).await?);
+/// assert!(!bloom_contains(&cache, "bloom:even", "3", &options).await?);
+/// # Ok(()) }
+/// ```
+pub async fn bloom_set<F>(
+    cache: &Cache,
+    key: &str,
+    member: &str,
+    options: &BloomOptions,
+    origin: F,
+) -> bool
+where
+    F: Future<Output = bool>,
+{
+    let answer = origin.await;
+    if answer && !cache.is_full_disabled() {
+        Filter::new(options.filter_key(key), member, options)
+            .record(cache, "bloom")
+            .await;
+    }
+    answer
+}
+
+/// Adds `member` to the filter at `key` (the bit array `<key>:<m>`), without a function.
+///
+/// # Errors
+///
+/// As [`Cache::incr_bits`]: no backend configured, a bad key, a backend failure outside safe
+/// mode, or a key holding something other than bits. A disabled `incr_bits` adds nothing and
+/// returns `Ok`.
+///
+/// # Concurrent calls
+///
+/// One atomic command: concurrent adders, in any process, never lose a member.
+///
+/// # Cancellation
+///
+/// Dropping the future before the command is sent adds nothing; once sent, the `k` bits are
+/// set together or not at all.
+///
+/// ```
+/// use cashews::strategy::{bloom_add, bloom_contains, BloomOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let options = BloomOptions::new(10_000).false_positives(0.1);
+/// bloom_add(&cache, "seen", "https://example.org/", &options).await?;
+/// assert!(bloom_contains(&cache, "seen", "https://example.org/", &options).await?);
+/// # Ok(()) }
+/// ```
+pub async fn bloom_add(
+    cache: &Cache,
+    key: &str,
+    member: &str,
+    options: &BloomOptions,
+) -> Result<()> {
+    Filter::new(options.filter_key(key), member, options)
+        .add(cache)
+        .await
+}
+
+/// Whether `member` may be in the filter at `key`: `false` means it was never added, `true`
+/// means it probably was (about [`BloomOptions::false_positives`] percent of non-members
+/// answer `true` at full capacity).
+///
+/// A filter that cannot be read answers `true` (maybe), never a wrong `false`: when
+/// `get_bits` is disabled, or the cache fully disabled.
+///
+/// # Errors
+///
+/// As [`Cache::get_bits`]: no backend configured, a bad key, a backend failure outside safe
+/// mode.
+///
+/// # Concurrent calls
+///
+/// A read: it sees the members added before it.
+///
+/// # Cancellation
+///
+/// Nothing is written; dropping the future is harmless.
+///
+/// ```
+/// use cashews::strategy::{bloom_contains, BloomOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// assert!(!bloom_contains(&cache, "seen", "anything", &BloomOptions::new(100)).await?);
+/// # Ok(()) }
+/// ```
+pub async fn bloom_contains(
+    cache: &Cache,
+    key: &str,
+    member: &str,
+    options: &BloomOptions,
+) -> Result<bool> {
+    let filter = Filter::new(options.filter_key(key), member, options);
+    if cache.is_full_disabled() || cache.is_disabled_prefix(&filter.key, &[Command::GetBits])? {
+        return Ok(true);
+    }
+    let bits = cache.get_bits(&filter.key, &filter.positions, 1).await?;
+    Ok(all_set(&bits))
+}
+
+/// Options of the [`dual_bloom`] strategy; the attribute macro builds them as a constant.
+///
+/// Two filters: one of the members whose answer was `true`, one of those whose answer was
+/// `false`, each sized as a [`BloomOptions`] (their `check_false_positive` is not used).
+///
+/// ```
+/// use cashews::strategy::{BloomOptions, DualBloomOptions};
+/// const OPTIONS: DualBloomOptions = DualBloomOptions::new(1000).no_collisions(true);
+/// assert_eq!(OPTIONS.true_filter, BloomOptions::new(1000));
+/// const PAIR: DualBloomOptions =
+///     DualBloomOptions::with_filters(BloomOptions::new(100), BloomOptions::new(10_000));
+/// assert_eq!(PAIR.false_filter.capacity, 10_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct DualBloomOptions {
+    /// The filter of members answered `true` (stored at `<key>:true`).
+    pub true_filter: BloomOptions,
+    /// The filter of members answered `false` (stored at `<key>:false`).
+    pub false_filter: BloomOptions,
+    /// Record a `true` answer only when none of its bits was set yet, so members never share
+    /// bits in the true filter (default `false`).
+    pub no_collisions: bool,
+}
+
+impl DualBloomOptions {
+    /// The prefix `#[cashews::dual_bloom]` puts before its key unless told otherwise
+    /// (`dual_bloom:<name>:true`, `…:false`).
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::DualBloomOptions::DEFAULT_PREFIX, "dual_bloom");
+    /// ```
+    pub const DEFAULT_PREFIX: &'static str = "dual_bloom";
+
+    /// Two filters for `capacity` members each, 1 % false positives.
+    ///
+    /// # Panics
+    ///
+    /// As [`BloomOptions::new`].
+    ///
+    /// ```
+    /// let options = cashews::strategy::DualBloomOptions::new(100);
+    /// assert_eq!(options.false_filter.bits(), 959);
+    /// ```
+    #[must_use]
+    pub const fn new(capacity: u64) -> Self {
+        Self::with_filters(BloomOptions::new(capacity), BloomOptions::new(capacity))
+    }
+
+    /// Filters sized apart (SPEC's pairs of `capacity` and `false`).
+    ///
+    /// ```
+    /// use cashews::strategy::{BloomOptions, DualBloomOptions};
+    /// let options = DualBloomOptions::with_filters(
+    ///     BloomOptions::new(100),
+    ///     BloomOptions::new(1000).false_positives(5.0),
+    /// );
+    /// assert_eq!(options.true_filter.capacity, 100);
+    /// ```
+    #[must_use]
+    pub const fn with_filters(true_filter: BloomOptions, false_filter: BloomOptions) -> Self {
+        Self {
+            true_filter,
+            false_filter,
+            no_collisions: false,
+        }
+    }
+
+    /// The same false-positive rate, in percent, for both filters.
+    ///
+    /// # Panics
+    ///
+    /// As [`BloomOptions::false_positives`].
+    ///
+    /// ```
+    /// let options = cashews::strategy::DualBloomOptions::new(100).false_positives(0.1);
+    /// assert_eq!(options.true_filter.false_positives, 0.1);
+    /// ```
+    #[must_use]
+    pub const fn false_positives(mut self, percent: f64) -> Self {
+        self.true_filter = self.true_filter.false_positives(percent);
+        self.false_filter = self.false_filter.false_positives(percent);
+        self
+    }
+
+    /// Whether a `true` answer is recorded only when its bits were all clear.
+    ///
+    /// ```
+    /// let options = cashews::strategy::DualBloomOptions::new(100).no_collisions(true);
+    /// assert!(options.no_collisions);
+    /// ```
+    #[must_use]
+    pub const fn no_collisions(mut self, no_collisions: bool) -> Self {
+        self.no_collisions = no_collisions;
+        self
+    }
+}
+
+/// Answers from two filters, learning from the calls it makes: `true` without running
+/// `origin` when only the true filter knows `member`, `false` when only the false filter
+/// does; otherwise `origin` runs.
+///
+/// This is what `#[cashews::dual_bloom]` expands to, for a function returning `bool`. The bit
+/// arrays are at `<key>:true` and `<key>:false`, `key` as given (the macro passes
+/// `dual_bloom:<name template>`, unrendered); `member` is the rendered name *with* the
+/// prefix (`dual_bloom:<rendered name>`, as cashews for Python). The positions are those of
+/// `<member>true` in the true filter and `<member>false` in the false filter.
+///
+/// Per call, after reading both filters:
+///
+/// - neither knows `member`: `origin` runs; a `true` answer is added to the true filter
+///   (with [`DualBloomOptions::no_collisions`], only if none of its bits was set), a `false`
+///   answer to the false filter;
+/// - only the true filter knows it: `true`, `origin` not run;
+/// - only the false filter knows it: `false`, `origin` not run;
+/// - both know it (a false positive in one): `origin` runs, nothing is recorded.
+///
+/// # Safe behaviour
+///
+/// When a filter cannot be read (backend failure, missing backend: logged; `get_bits`
+/// disabled), `origin` runs and nothing is recorded. A failure to record is logged and the
+/// answer returned. When the cache is fully disabled, no bit command is issued and `origin`
+/// runs.
+///
+/// # Concurrent calls
+///
+/// The two filters are read together, then written with one atomic command; concurrent
+/// first calls for a member may each run `origin` and record it. With `no_collisions`, the
+/// check of the bits and the write are two commands: two concurrent members may still share
+/// bits.
+///
+/// # Cancellation
+///
+/// Dropping the returned future drops `origin` with it; nothing is recorded.
+///
+/// ```
+/// use cashews::strategy::{dual_bloom, DualBloomOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let options = DualBloomOptions::new(100);
+/// let key = "dual_bloom:is_prime:{n}";
+/// assert!(dual_bloom(&cache, key, "dual_bloom:is_prime:7", &options, async { true }).await);
+/// assert!(!dual_bloom(&cache, key, "dual_bloom:is_prime:8", &options, async { false }).await);
+/// // Learnt: the answers come from the filters.
+/// let not_run = async { unreachable!() };
+/// assert!(dual_bloom(&cache, key, "dual_bloom:is_prime:7", &options, not_run).await);
+/// let not_run = async { unreachable!() };
+/// assert!(!dual_bloom(&cache, key, "dual_bloom:is_prime:8", &options, not_run).await);
+/// # Ok(()) }
+/// ```
+pub async fn dual_bloom<F>(
+    cache: &Cache,
+    key: &str,
+    member: &str,
+    options: &DualBloomOptions,
+    origin: F,
+) -> bool
+where
+    F: Future<Output = bool>,
+{
+    if cache.is_full_disabled() {
+        return origin.await;
+    }
+    let trues = Filter::new(
+        format!("{key}:true"),
+        &format!("{member}true"),
+        &options.true_filter,
+    );
+    let falses = Filter::new(
+        format!("{key}:false"),
+        &format!("{member}false"),
+        &options.false_filter,
+    );
+    let (true_bits, false_bits) = tokio::join!(
+        trues.read(cache, "dual_bloom"),
+        falses.read(cache, "dual_bloom")
+    );
+    let (Some(true_bits), Some(false_bits)) = (true_bits, false_bits) else {
+        return origin.await;
+    };
+    match (all_set(&true_bits), all_set(&false_bits)) {
+        (true, false) => true,
+        (false, true) => false,
+        (true, true) => origin.await,
+        (false, false) => {
+            let answer = origin.await;
+            if answer {
+                if !options.no_collisions || none_set(&true_bits) {
+                    trues.record(cache, "dual_bloom").await;
+                }
+            } else {
+                falses.record(cache, "dual_bloom").await;
+            }
+            answer
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! [`locked`] and [`locked_always`]: one caller at a time per key, across every process
+//! sharing the backend (`#[cashews::locked]`); [`cache_locked`]: the `cache` strategy under a
+//! distributed lock (`#[cashews::cache(lock = true)]`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::Outcome;
+use super::cache::{CacheOptions, admits};
+use super::gate::{self, Ended, Turn};
+use crate::error::{Error, shorten};
+use crate::lock::{LockGuard, LockWaiter};
+use crate::{Cache, Ttl};
+use reentry::Held;
+
+/// Options of the [`locked`] strategy; the attribute macro builds them as a constant.
+///
+/// Python's `check_interval` has no counterpart: waiters are woken when the lock is released
+/// (see [`Cache::lock`] for how, and for locks held by other processes).
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::LockedOptions;
+/// const WAIT_5S: LockedOptions = LockedOptions::new().wait(Duration::from_secs(5));
+/// const NO_WAIT: LockedOptions = LockedOptions::new().no_wait();
+/// assert_eq!(WAIT_5S.wait, Some(Duration::from_secs(5)));
+/// assert_eq!(NO_WAIT.wait, Some(Duration::ZERO));
+/// assert_eq!(LockedOptions::new().wait, None); // as long as it takes
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct LockedOptions {
+    /// How long a call waits for the lock before it is refused with [`Error::Locked`]:
+    /// `None` (the default, SPEC's `wait=true`) waits as long as it takes; zero (SPEC's
+    /// `wait=false`) refuses at once when the lock is held.
+    pub wait: Option<Duration>,
+}
+
+impl LockedOptions {
+    /// The prefix `#[cashews::locked]` puts before its keys unless told otherwise
+    /// (`locked:<key>`).
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::LockedOptions::DEFAULT_PREFIX, "locked");
+    /// ```
+    pub const DEFAULT_PREFIX: &'static str = "locked";
+
+    /// The prefix of the lock [`cache_locked`] takes: `lock:<cache key>` (SPEC §3.0.6).
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::LockedOptions::CACHE_LOCK_PREFIX, "lock");
+    /// ```
+    pub const CACHE_LOCK_PREFIX: &'static str = "lock";
+
+    /// The lock TTL used when the call's TTL is "no expiry": a lock always expires, so that a
+    /// holder that crashed cannot keep it forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(cashews::strategy::LockedOptions::DEFAULT_TTL, Duration::from_secs(60));
+    /// ```
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+    /// The defaults: wait for the lock as long as it takes.
+    ///
+    /// ```
+    /// assert_eq!(cashews::strategy::LockedOptions::new().wait, None);
+    /// ```
+    #[must_use]
+    pub const fn new() -> Self {
+        Self { wait: None }
+    }
+
+    /// Wait at most `wait` for the lock, then refuse the call (zero: do not wait).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = cashews::strategy::LockedOptions::new().wait(Duration::from_millis(500));
+    /// assert_eq!(options.wait, Some(Duration::from_millis(500)));
+    /// ```
+    #[must_use]
+    pub const fn wait(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
+    /// Refuse the call at once when the lock is held (SPEC's `wait=false`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = cashews::strategy::LockedOptions::new().no_wait();
+    /// assert_eq!(options.wait, Some(Duration::ZERO));
+    /// ```
+    #[must_use]
+    pub const fn no_wait(self) -> Self {
+        self.wait(Duration::ZERO)
+    }
+}
+
+/// The lock TTL of a call: its TTL, or [`LockedOptions::DEFAULT_TTL`] for "no expiry".
+fn lock_ttl(ttl: Ttl) -> Duration {
+    ttl.duration()
+        .filter(|ttl| !ttl.is_zero())
+        .unwrap_or(LockedOptions::DEFAULT_TTL)
+}
+
+/// Runs `origin` while holding the distributed lock `key` for at most `ttl`, waiting for it
+/// as `options` says; when the wait runs out, the call is refused with
+/// `E::from(Error::Locked { .. })` and `origin` does not run.
+///
+/// This is what `#[cashews::locked(wait = ...)]` expands to (the macro adds the `locked:`
+/// prefix to the key); [`locked_always`] is the variant for any result type, waiting as long
+/// as it takes. Nothing is cached: calls are serialised, not deduplicated (every caller runs
+/// `origin`, one at a time). The lock is `key` = a random token, taken if absent for `ttl`
+/// ("no expiry" means [`LockedOptions::DEFAULT_TTL`]) and deleted, only if it still holds
+/// that token, when `origin` ends.
+///
+/// # Errors
+///
+/// `E::from(Error::Locked { .. })` when the lock is still held after `options.wait`;
+/// `origin`'s result unchanged otherwise. Errors of the lock itself come back through
+/// `E::from` without running `origin`: no backend configured, a bad key, a backend failure
+/// outside safe mode. In safe mode (backend down) and when the cache is disabled, `origin`
+/// runs without the lock, as Python cashews does. A failure to release is logged; the lock
+/// then lapses with its TTL.
+///
+/// # Concurrent calls
+///
+/// At most one call per key runs `origin` at a time, across every process sharing the
+/// backend, as long as `origin` ends within `ttl` (after that the lock lapses and the next
+/// waiter takes it). Waiters do not poll: see [`Cache::lock`] for how they are woken, in this
+/// process and across processes. Who gets the lock next is not first-come, first-served.
+///
+/// A call made from inside `origin` (the same task) with the same key runs at once: it
+/// already holds the lock, so it neither waits for itself nor is refused.
+///
+/// # Cancellation
+///
+/// Dropping the returned future while it waits takes nothing; while `origin` runs, it drops
+/// `origin` and releases the lock (from a spawned task), which wakes the next waiter.
+///
+/// # Panics
+///
+/// A panic in `origin` unwinds through this call; the lock is released on the way, as for a
+/// cancellation.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::{locked, LockedOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("10s")?;
+/// let options = LockedOptions::new().no_wait();
+/// let job: cashews::Result<u32> = locked(&cache, "locked:report", ttl, &options, async { Ok(1) }).await;
+/// assert_eq!(job?, 1);
+///
+/// // While someone holds the lock, a call that does not wait is refused.
+/// let _held = cache.lock("locked:report", "10s").await?;
+/// let refused: cashews::Result<u32> = locked(&cache, "locked:report", ttl, &options, async { Ok(2) }).await;
+/// assert!(matches!(refused, Err(cashews::Error::Locked { .. })));
+/// # Ok(()) }
+/// ```
+pub async fn locked<T, E, F>(
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    options: &LockedOptions,
+    origin: F,
+) -> Result<T, E>
+where
+    E: From<Error>,
+    F: Future<Output = Result<T, E>>,
+{
+    // Boxed once: the origin then takes its own size in this future, not a multiple of it
+    // (one allocation, beside two backend round trips).
+    let origin = Box::pin(origin);
+    if reentry::is_inside(cache, Held::Lock, key) {
+        return origin.await;
+    }
+    let ttl = lock_ttl(ttl);
+    let guard = match options.wait {
+        None => cache.lock(key, ttl).await,
+        Some(wait) => cache.lock_wait(key, ttl, wait).await,
+    }
+    .map_err(E::from)?;
+    let result = reentry::inside(cache, Held::Lock, key, origin).await;
+    release(guard).await;
+    result
+}
+
+/// Runs `origin` while holding the distributed lock `key` for at most `ttl`, waiting for the
+/// lock as long as it takes; `origin` always runs and its result is returned as it is.
+///
+/// This is what `#[cashews::locked]` without `wait` expands to, for any result type (use
+/// [`locked`] to refuse calls that would wait too long; that needs a `Result`). Storage and
+/// [`LockedOptions::DEFAULT_TTL`] as in [`locked`].
+///
+/// # Errors and safe behaviour
+///
+/// The lock never fails the call: when it cannot be taken (no backend configured, a backend
+/// failure, a disabled cache), the error is logged with `tracing::error!` and `origin` runs
+/// without it.
+///
+/// # Concurrent calls
+///
+/// As [`locked`]: one call per key at a time, across processes, each waiting its turn (for a
+/// holder that crashed, until its lock's TTL lapses).
+///
+/// # Cancellation
+///
+/// As [`locked`].
+///
+/// # Panics
+///
+/// As [`locked`].
+///
+/// ```
+/// use cashews::strategy::locked_always;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::new();
+/// cache.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("10s")?;
+/// let total = locked_always(&cache, "locked:ledger", ttl, async { 40 + 2 }).await;
+/// assert_eq!(total, 42);
+/// assert!(!cache.is_locked("locked:ledger").await?);
+/// # Ok(()) }
+/// ```
+pub async fn locked_always<R, F>(cache: &Cache, key: &str, ttl: Ttl, origin: F) -> R
+where
+    F: Future<Output = R>,
+{
+    // Boxed once, as in `locked`.
+    let origin = Box::pin(origin);
+    if reentry::is_inside(cache, Held::Lock, key) {
+        return origin.await;
+    }
+    let guard = match cache.lock(key, lock_ttl(ttl)).await {
+        Ok(guard) => Some(guard),
+        Err(error) => {
+            tracing::error!(key = %shorten(key), %error, "taking the lock failed; the function runs without it");
+            None
+        }
+    };
+    let result = reentry::inside(cache, Held::Lock, key, origin).await;
+    if let Some(guard) = guard {
+        release(guard).await;
+    }
+    result
+}
+
+/// [`cache`](super::cache()) under a distributed lock: a miss takes the lock
+/// `lock:<key>` for `ttl`, looks in the cache again, runs `origin`, stores what `shape`
+/// allows, and releases the lock; callers waiting for the lock are woken by the release and
+/// read the stored value.
+///
+/// This is what `#[cashews::cache(lock = true)]` expands to (SPEC §3.0.1 step 3): `origin`
+/// runs once per miss across every process sharing the backend, not only in this one. A hit
+/// takes no lock (Python cashews locks every call, hits included; the answer is the same).
+/// Options, shapes and storage as in [`cache`](super::cache()); the lock is
+/// `lock:<key>` ([`LockedOptions::CACHE_LOCK_PREFIX`]) = a random token, for `ttl` ("no
+/// expiry" means [`LockedOptions::DEFAULT_TTL`]; the attribute rejects it).
+///
+/// # Errors and safe behaviour
+///
+/// The cache never breaks the function, as in [`cache`](super::cache()); a lock that cannot
+/// be taken (a backend failure, a disabled cache) is logged and `origin` runs without it.
+///
+/// # Concurrent calls
+///
+/// Layered as SPEC §3.0.1 says, outermost first. With `protected` (the default),
+/// concurrent misses of one key in this process coalesce first, so one caller per process
+/// goes for the lock. The lock holder runs `origin`; the waiters (in this process, or in
+/// other processes sharing the backend) wake when it releases the lock and return the value
+/// it stored, without running `origin`. If it stored nothing (an `Err`, a condition), the
+/// next waiter takes the lock and runs `origin` itself, so every caller gets a real result
+/// and nothing needs to be `Clone`. A waiter on a holder in another process wakes after the
+/// lock's remaining TTL or a backoff (see [`Cache::lock`]); a holder that crashed makes
+/// waiters wait until its lock lapses, that is up to `ttl`.
+///
+/// A call from inside `origin` (the same task) with the same key computes directly instead
+/// of waiting for itself.
+///
+/// # Cancellation
+///
+/// Dropping the returned future drops `origin` with it; nothing is stored and the lock is
+/// released (from a spawned task), so a waiter takes over and none hangs.
+///
+/// # Panics
+///
+/// A panic in `origin` unwinds through the caller that ran it; the lock is released on the
+/// way and a waiter runs `origin` again.
+///
+/// ```
+/// use cashews::strategy::{cache_locked, CacheOptions, Plain};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("1h")?;
+/// let shape = Plain::<u32>::new();
+/// let first = cache_locked(&store, "rates", ttl, &CacheOptions::new(), shape, async { 7 }).await;
+/// let hit = cache_locked(&store, "rates", ttl, &CacheOptions::new(), shape, async { 0 }).await;
+/// assert_eq!((first, hit), (7, 7));
+/// assert!(!store.is_locked("lock:rates").await?); // released
+/// # Ok(()) }
+/// ```
+pub async fn cache_locked<R, S, F>(
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    options: &CacheOptions,
+    shape: S,
+    origin: F,
+) -> R
+where
+    S: Outcome<R>,
+    F: Future<Output = R>,
+{
+    if let Some(hit) = lookup(cache, key, &shape).await {
+        return hit;
+    }
+    // A miss: box the origin once, so that it takes its own size in this future rather
+    // than a multiple of it (it moves through several layers below).
+    let origin = Box::pin(origin);
+    let run = LockedRun {
+        cache,
+        key,
+        lock_key: format!("{}:{key}", LockedOptions::CACHE_LOCK_PREFIX),
+        ttl,
+        options,
+        shape: &shape,
+    };
+    if reentry::is_inside(cache, Held::Lock, &run.lock_key) {
+        return run.compute(origin).await.0;
+    }
+    if !options.protected {
+        return run.run(origin).await.0;
+    }
+    loop {
+        match cache.gates().enter(key) {
+            Turn::Lead(leader) => {
+                if let Some(hit) = lookup(cache, key, &shape).await {
+                    leader.finish(Ended::Stored);
+                    return hit;
+                }
+                let (result, stored) = run.run(origin).await;
+                leader.finish(if stored {
+                    Ended::Stored
+                } else {
+                    Ended::NotStored
+                });
+                return result;
+            }
+            Turn::Follow(receiver) => match gate::follow(receiver).await {
+                Ended::Stored => {
+                    if let Some(hit) = lookup(cache, key, &shape).await {
+                        return hit;
+                    }
+                }
+                // Not cacheable: go for the lock ourselves, concurrently with other followers.
+                Ended::NotStored => return run.run(origin).await.0,
+                // The leader was cancelled or panicked: take a turn again.
+                Ended::Running => {}
+            },
+        }
+    }
+}
+
+/// One miss of [`cache_locked`].
+struct LockedRun<'a, S> {
+    cache: &'a Cache,
+    key: &'a str,
+    lock_key: String,
+    ttl: Ttl,
+    options: &'a CacheOptions,
+    shape: &'a S,
+}
+
+impl<S> LockedRun<'_, S> {
+    /// Takes the lock (or waits for the holder's result), then computes and stores; returns
+    /// the result and whether it is in the cache.
+    async fn run<R, F>(&self, origin: F) -> (R, bool)
+    where
+        S: Outcome<R>,
+        F: Future<Output = R>,
+    {
+        let mut waiter = LockWaiter::new(self.cache, &self.lock_key);
+        loop {
+            match waiter.attempt(lock_ttl(self.ttl)).await {
+                Ok(Some(guard)) => {
+                    drop(waiter);
+                    // The holder we waited for (or raced) may have stored the value.
+                    if let Some(hit) = lookup(self.cache, self.key, self.shape).await {
+                        release(guard).await;
+                        return (hit, true);
+                    }
+                    let computed = reentry::inside(
+                        self.cache,
+                        Held::Lock,
+                        &self.lock_key,
+                        self.compute(origin),
+                    )
+                    .await;
+                    release(guard).await;
+                    return computed;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(key = %shorten(&self.lock_key), %error, "taking the cache lock failed; the function runs without it");
+                    return self.compute(origin).await;
+                }
+            }
+            waiter.wait(None).await;
+            if let Some(hit) = lookup(self.cache, self.key, self.shape).await {
+                return (hit, true);
+            }
+        }
+    }
+
+    /// Runs the origin and stores what may be stored; returns the result and whether it was
+    /// stored.
+    async fn compute<R, F>(&self, origin: F) -> (R, bool)
+    where
+        S: Outcome<R>,
+        F: Future<Output = R>,
+    {
+        let started = tokio::time::Instant::now();
+        let result = origin.await;
+        let mut stored = false;
+        if let Some(value) = self.shape.stored(&result)
+            && admits(self.options, self.shape, &result, started.elapsed())
+        {
+            match self.cache.set(self.key, value, self.ttl).await {
+                Ok(written) => stored = written,
+                Err(error) => {
+                    tracing::error!(key = %shorten(self.key), %error, "cache write failed; the result is returned unstored");
+                }
+            }
+        }
+        (result, stored)
+    }
+}
+
+/// A hit, restored; `None` on a miss or a read failure (logged).
+async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option<R> {
+    let read = if S::SHARED {
+        cache
+            .get_shared::<S::Stored>(key)
+            .await
+            .map(|hit| hit.and_then(|stored| shape.restore_shared(&stored)))
+    } else {
+        cache
+            .get::<S::Stored>(key)
+            .await
+            .map(|hit| hit.map(|stored| shape.restore(stored)))
+    };
+    read.unwrap_or_else(|error| {
+        tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
+        None
+    })
+}
+
+/// Releases a lock at the end of a call; a failure is logged (the lock lapses with its TTL).
+async fn release(guard: LockGuard) {
+    let key = shorten(guard.key());
+    if let Err(error) = guard.release().await {
+        tracing::error!(%key, %error, "releasing the lock failed; it lapses with its TTL");
+    }
+}
+
+/// What the current task is running under a lock or as a thunder leader, so that a nested
+/// call with the same key runs at once instead of waiting for itself (cachebox#54).
+pub(super) mod reentry {
+    use std::future::Future;
+
+    use crate::Cache;
+
+    /// What a task holds a key as.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(in crate::strategy) enum Held {
+        /// A distributed lock (`locked`, `cache_locked`).
+        Lock,
+        /// The lead of a thunder-protected run.
+        Thunder,
+    }
+
+    tokio::task_local! {
+        /// `(cache registry id, kind, key)` of what the current task holds, outermost first.
+        static INSIDE: Vec<(usize, Held, String)>;
+    }
+
+    /// Whether the current task is running inside `key` of `cache`, held as `held`.
+    pub(in crate::strategy) fn is_inside(cache: &Cache, held: Held, key: &str) -> bool {
+        let id = cache.registry_id();
+        INSIDE
+            .try_with(|inside| {
+                inside
+                    .iter()
+                    .any(|(i, h, k)| *i == id && *h == held && k == key)
+            })
+            .unwrap_or(false)
+    }
+
+    /// `future`, run marked as inside `key` of `cache`, held as `held`.
+    pub(in crate::strategy) fn inside<F: Future>(
+        cache: &Cache,
+        held: Held,
+        key: &str,
+        future: F,
+    ) -> impl Future<Output = F::Output> {
+        let mut keys = INSIDE.try_with(Clone::clone).unwrap_or_default();
+        keys.push((cache.registry_id(), held, key.to_owned()));
+        INSIDE.scope(keys, future)
+    }
+}
