@@ -464,33 +464,21 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             },
         )
     };
-    let ItemFn {
-        attrs,
-        vis,
-        modifiers,
-        sig,
-        block,
-    } = &func.item;
-    let defaultness = &modifiers.defaultness;
-    Ok(quote! {
-        #(#attrs)*
-        #vis #defaultness #sig {
-            let __cashews_key: ::std::string::String = #key;
-            #tagging
-            let __cashews_ttl: ::core::option::Option<#private::Ttl> = #ttl;
-            #[allow(unused_mut)]
-            let mut __options = #options;
-            #adjust
-            let __cashews_origin = async move {
-                let __cashews_result: #output = #block;
-                __cashews_result
-            };
-            match __cashews_ttl {
-                ::core::option::Option::Some(__cashews_ttl) => #call,
-                ::core::option::Option::None => __cashews_origin.await,
-            }
+    let setup = quote! {
+        let __cashews_key: ::std::string::String = #key;
+        #tagging
+        let __cashews_ttl: ::core::option::Option<#private::Ttl> = #ttl;
+        #[allow(unused_mut)]
+        let mut __options = #options;
+        #adjust
+    };
+    let call = quote! {
+        match __cashews_ttl {
+            ::core::option::Option::Some(__cashews_ttl) => #call,
+            ::core::option::Option::None => __cashews_origin.await,
         }
-    })
+    };
+    Ok(wrap(&func, &setup, &call))
 }
 
 /// Rate limits and the circuit breaker: refusals reach the caller through the function's
@@ -618,28 +606,13 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
         _ => quote! { #private::CircuitBreakerOptions },
     };
     let output = &func.output;
-    let ItemFn {
-        attrs,
-        vis,
-        modifiers,
-        sig,
-        block,
-    } = &func.item;
-    let defaultness = &modifiers.defaultness;
-    Ok(quote! {
-        #(#attrs)*
-        #vis #defaultness #sig {
-            const _: () = #private::assert_refusal::<#output>();
-            // Built at compile time: a bad limit or window is a compile error.
-            const __OPTIONS: #options_type = #options;
-            let __cashews_key: ::std::string::String = #key;
-            let __cashews_origin = async move {
-                let __cashews_result: #output = #block;
-                __cashews_result
-            };
-            #call
-        }
-    })
+    let setup = quote! {
+        const _: () = #private::assert_refusal::<#output>();
+        // Built at compile time: a bad limit or window is a compile error.
+        const __OPTIONS: #options_type = #options;
+        let __cashews_key: ::std::string::String = #key;
+    };
+    Ok(wrap(func, &setup, &call))
 }
 
 /// `invalidate`: after a successful call, deletes the keys matching the rendered pattern.
@@ -672,30 +645,18 @@ fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream>
         None => quote! { #private::default_cache() },
     };
     let output = &func.output;
-    let ItemFn {
-        attrs,
-        vis,
-        modifiers,
-        sig,
-        block,
-    } = &func.item;
-    let defaultness = &modifiers.defaultness;
-    Ok(quote! {
-        #(#attrs)*
-        #vis #defaultness #sig {
-            let __cashews_pattern: ::std::string::String = #pattern;
-            let __cashews_origin = async move {
-                let __cashews_result: #output = #block;
-                __cashews_result
-            };
-            let __cashews_shape = {
-                #[allow(unused_imports)]
-                use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
-                (&&&#private::Shape::<#output>::new()).shape()
-            };
-            #private::invalidate(#cache, &__cashews_pattern, __cashews_shape, __cashews_origin).await
-        }
-    })
+    let setup = quote! {
+        let __cashews_pattern: ::std::string::String = #pattern;
+    };
+    let call = quote! {
+        let __cashews_shape = {
+            #[allow(unused_imports)]
+            use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
+            (&&&#private::Shape::<#output>::new()).shape()
+        };
+        #private::invalidate(#cache, &__cashews_pattern, __cashews_shape, __cashews_origin).await
+    };
+    Ok(wrap(func, &setup, &call))
 }
 
 /// `iterator`: a plain `fn` returning a stream; the stream's items are cached one by one.
@@ -902,25 +863,7 @@ fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Token
             },
         )
     };
-    let ItemFn {
-        attrs,
-        vis,
-        modifiers,
-        sig,
-        block,
-    } = &func.item;
-    let defaultness = &modifiers.defaultness;
-    Ok(quote! {
-        #(#attrs)*
-        #vis #defaultness #sig {
-            #setup
-            let __cashews_origin = async move {
-                let __cashews_result: #output = #block;
-                __cashews_result
-            };
-            #call
-        }
-    })
+    Ok(wrap(func, &setup, &call))
 }
 
 /// `locked` (one call at a time per key, across processes) and `thunder_protection`
@@ -1003,6 +946,17 @@ fn build_locking(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
             }},
         }
     };
+    let setup = quote! {
+        let __cashews_key: ::std::string::String = #key;
+    };
+    Ok(wrap(func, &setup, &call))
+}
+
+/// The decorated function: its signature, attributes and docs unchanged; `setup` (key,
+/// options, …) runs first, while the arguments are still borrowed; the body becomes an
+/// `async move` origin with the function's own return type (so `return` and `?` keep their
+/// meaning); then `call` runs it through the strategy.
+fn wrap(func: &Function, setup: &TokenStream, call: &TokenStream) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -1011,15 +965,16 @@ fn build_locking(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
         block,
     } = &func.item;
     let defaultness = &modifiers.defaultness;
-    Ok(quote! {
+    let output = &func.output;
+    quote! {
         #(#attrs)*
         #vis #defaultness #sig {
-            let __cashews_key: ::std::string::String = #key;
+            #setup
             let __cashews_origin = async move {
                 let __cashews_result: #output = #block;
                 __cashews_result
             };
             #call
         }
-    })
+    }
 }
