@@ -142,10 +142,23 @@ macro_rules! display_parts {
     };
 }
 
-display_parts!(
-    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, IpAddr, Ipv4Addr,
-    Ipv6Addr, SocketAddr,
-);
+display_parts!(f32, f64, IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr);
+
+// Integers are the most common key part: `itoa` (already in the tree through serde_json)
+// formats them without the `fmt` machinery.
+macro_rules! integer_parts {
+    ($($ty:ty),* $(,)?) => {
+        $(
+            impl KeyPart for $ty {
+                fn write_key(&self, out: &mut String) {
+                    out.push_str(itoa::Buffer::new().format(*self));
+                }
+            }
+        )*
+    };
+}
+
+integer_parts!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
 
 impl KeyPart for Path {
     fn write_key(&self, out: &mut String) {
