@@ -158,7 +158,9 @@ macro_rules! integer_parts {
     };
 }
 
-integer_parts!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+integer_parts!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
 
 impl KeyPart for Path {
     fn write_key(&self, out: &mut String) {

@@ -20,5 +20,6 @@ mod strategies_caching;
 mod strategies_iterator;
 mod strategies_locking;
 mod strategies_refusal;
+mod support;
 mod tags;
 mod ui;

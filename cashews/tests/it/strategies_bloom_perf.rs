@@ -6,34 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{manual_cache as cache_on_manual_clock, ms, secs};
 use cashews::backend::{Backend, BoxStream, Expiry, SetOptions};
 use cashews::strategy::{
     BloomOptions, DualBloomOptions, PerfOptions, bloom, bloom_add, bloom_contains, bloom_set,
     dual_bloom, perf,
 };
 use cashews::{Bytes, Cache, Clock, Command, Error, MemoryBackend};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A memory cache whose strategies and backend read the same manual clock.
-fn cache_on_manual_clock() -> (Cache, Clock) {
-    let clock = Clock::manual();
-    let cache = Cache::new();
-    cache
-        .setup_backend(
-            "",
-            MemoryBackend::with_clock(Default::default(), clock.clone()),
-            Default::default(),
-        )
-        .unwrap();
-    (cache, clock)
-}
 
 /// Counts how often an origin ran.
 #[derive(Debug, Default, Clone)]

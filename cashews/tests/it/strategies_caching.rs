@@ -7,30 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{manual_cache as mem, ms};
 use cashews::strategy::{
     EarlyOptions, FailoverOptions, Fallible, HitOptions, Optional, Plain, SoftOptions,
     StoreCondition, any_error, dynamic, early, early_detached, failover, hit, hit_detached, soft,
     soft_when,
 };
-use cashews::{Cache, Clock, MemoryBackend, Ttl};
+use cashews::{Cache, Ttl};
 use tokio::sync::{Barrier, Notify};
-
-fn mem() -> (Cache, Clock) {
-    let clock = Clock::manual();
-    let cache = Cache::new();
-    cache
-        .setup_backend(
-            "",
-            MemoryBackend::with_clock(Default::default(), clock.clone()),
-            Default::default(),
-        )
-        .unwrap();
-    (cache, clock)
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 fn ttl_ms(n: u64) -> Ttl {
     Ttl::new(ms(n))

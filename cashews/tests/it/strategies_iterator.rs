@@ -7,31 +7,14 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
 
+use crate::support::{manual_cache as mem, secs};
 use cashews::backend::Expiry;
 use cashews::config::MemoryOptions;
 use cashews::strategy::{Fallible, IteratorOptions, Optional, Plain, StoreCondition, iterator};
 use cashews::{Cache, Clock, MemoryBackend, Ttl};
 use futures_core::Stream;
 use futures_util::{StreamExt, stream};
-
-fn mem() -> (Cache, Clock) {
-    let clock = Clock::manual();
-    let cache = Cache::new();
-    cache
-        .setup_backend(
-            "",
-            MemoryBackend::with_clock(Default::default(), clock.clone()),
-            Default::default(),
-        )
-        .unwrap();
-    (cache, clock)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 const OPTIONS: IteratorOptions = IteratorOptions::new();
 

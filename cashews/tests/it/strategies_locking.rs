@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::manual_cache as cache_on_manual_clock;
 use cashews::backend::{BoxStream, Expiry, SetOptions};
 use cashews::config::CacheConfig;
 use cashews::strategy::{
@@ -23,21 +24,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 const HOUR: Ttl = Ttl::secs(3_600);
-
-/// A memory cache on a manual clock that no test advances unless it says so: locks never
-/// lapse by themselves.
-fn cache_on_manual_clock() -> (Cache, Clock) {
-    let clock = Clock::manual();
-    let cache = Cache::new();
-    cache
-        .setup_backend(
-            "",
-            MemoryBackend::with_clock(Default::default(), clock.clone()),
-            Default::default(),
-        )
-        .unwrap();
-    (cache, clock)
-}
 
 /// The caller's own error type: refusals reach it through `From<cashews::Error>`.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{manual_cache as cache_on_manual_clock, ms, secs};
 use cashews::backend::Expiry;
 use cashews::config::CacheConfig;
 use cashews::strategy::{
@@ -12,28 +13,6 @@ use cashews::strategy::{
     rate_limited, slice_rate_limit, slice_rate_limited,
 };
 use cashews::{Cache, Clock, Error, MemoryBackend};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-/// A memory cache whose strategies and backend read the same manual clock.
-fn cache_on_manual_clock() -> (Cache, Clock) {
-    let clock = Clock::manual();
-    let cache = Cache::new();
-    cache
-        .setup_backend(
-            "",
-            MemoryBackend::with_clock(Default::default(), clock.clone()),
-            Default::default(),
-        )
-        .unwrap();
-    (cache, clock)
-}
 
 /// The caller's own error type: refusals reach it through `From<cashews::Error>`.
 #[derive(Debug, Clone, PartialEq)]
