@@ -288,8 +288,12 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         );
     }
     let ttl = args.ttl("ttl");
-    let key = args.string("key");
-    let prefix = args.string("prefix");
+    let common = Common::parse(&mut args);
+    let (key, prefix, filters) = (
+        common.key.clone(),
+        common.prefix.clone(),
+        common.filters.clone(),
+    );
     let not_none = args
         .word(
             "condition",
@@ -305,22 +309,13 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     let cache_hits = args.expr("cache_hits");
     let update_after = args.expr("update_after");
     let when = args.expr("when");
-    let cache = args.expr("cache");
-    let filters = args.idents(
-        "filters",
-        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
-    );
     let tags = args.strings(
         "tags",
         "lists tag templates, e.g. `tags = [\"users\", \"user:{id}\"]`",
     );
-    let krate = args.path("crate");
     args.finish()?;
 
-    let private = match &krate {
-        Some(path) => quote! { #path::__private },
-        None => quote! { ::cashews::__private },
-    };
+    let private = common.private();
     let mut tag_exprs = Vec::new();
     for tag in &tags {
         tag_exprs.push(crate::key::tokens(
@@ -352,10 +347,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         }
         (None, _) => quote! { ::core::option::Option::None },
     };
-    let cache = match &cache {
-        Some(expr) => quote! { &#expr },
-        None => quote! { #private::default_cache() },
-    };
+    let cache = common.cache(&private);
 
     let mut options = match kind {
         Kind::Cache => quote! { #private::CacheOptions::new() },
@@ -517,19 +509,14 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let errors_rate = args.expr("errors_rate");
     let min_calls = args.expr("min_calls");
     let when = args.expr("when");
-    let key = args.string("key");
-    let prefix = args.string("prefix");
-    let cache = args.expr("cache");
-    let filters = args.idents(
-        "filters",
-        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    let common = Common::parse(&mut args);
+    let (key, prefix, filters) = (
+        common.key.clone(),
+        common.prefix.clone(),
+        common.filters.clone(),
     );
-    let krate = args.path("crate");
     args.finish()?;
-    let private = match &krate {
-        Some(path) => quote! { #path::__private },
-        None => quote! { ::cashews::__private },
-    };
+    let private = common.private();
     let mut errors = crate::args::Errors::default();
     let mut duration = |arg: Option<&TtlArg>, name: &str| -> Option<TokenStream> {
         match arg.map(|a| a.constant_duration(name)) {
@@ -560,10 +547,7 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
         &private,
         with_args,
     )?;
-    let cache = match &cache {
-        Some(expr) => quote! { &#expr },
-        None => quote! { #private::default_cache() },
-    };
+    let cache = common.cache(&private);
     let (options, call) = match kind {
         Kind::RateLimit => {
             let mut options = quote! { #private::RateLimitOptions::new(#limit, #period) };
@@ -621,18 +605,10 @@ fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream>
         "key",
         "the key template or pattern to delete after a successful call, e.g. `key = \"user:{id}:*\"`",
     );
-    let key = args.string("key");
-    let cache = args.expr("cache");
-    let filters = args.idents(
-        "filters",
-        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
-    );
-    let krate = args.path("crate");
+    let common = Common::parse(&mut args);
+    let (key, filters) = (common.key.clone(), common.filters.clone());
     args.finish()?;
-    let private = match &krate {
-        Some(path) => quote! { #path::__private },
-        None => quote! { ::cashews::__private },
-    };
+    let private = common.private();
     let Some(key) = key else {
         return Err(syn::Error::new(
             proc_macro2::Span::call_site(),
@@ -640,10 +616,7 @@ fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream>
         ));
     };
     let pattern = crate::key::pattern_tokens(func, &key, &filters, &private)?;
-    let cache = match &cache {
-        Some(expr) => quote! { &#expr },
-        None => quote! { #private::default_cache() },
-    };
+    let cache = common.cache(&private);
     let output = &func.output;
     let setup = quote! {
         let __cashews_pattern: ::std::string::String = #pattern;
@@ -663,7 +636,8 @@ fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream>
 fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
     args.require("ttl", TTL_HINT);
     let ttl = args.ttl("ttl");
-    let key = args.string("key");
+    let common = Common::parse(&mut args);
+    let (key, filters) = (common.key.clone(), common.filters.clone());
     let not_none = args
         .word(
             "condition",
@@ -671,26 +645,14 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
             "`None` items are not stored; `Err` items end caching for that run",
         )
         .is_some();
-    let cache = args.expr("cache");
-    let filters = args.idents(
-        "filters",
-        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
-    );
-    let krate = args.path("crate");
     args.finish()?;
-    let private = match &krate {
-        Some(path) => quote! { #path::__private },
-        None => quote! { ::cashews::__private },
-    };
+    let private = common.private();
     let key = crate::key::tokens(func, key.as_ref(), None, &filters, &private, true)?;
     let ttl = ttl.map_or_else(
         || quote! { ::core::option::Option::None },
         |t| t.tokens(&private),
     );
-    let cache = match &cache {
-        Some(expr) => quote! { &#expr },
-        None => quote! { #private::default_cache() },
-    };
+    let cache = common.cache(&private);
     let mut options = quote! { #private::IteratorOptions::new() };
     if not_none {
         options = quote! { #options.condition(#private::StoreCondition::NotNone) };
@@ -750,7 +712,6 @@ fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Token
     }
     let ttl = args.ttl("ttl");
     let window = args.ttl("window");
-    let key = args.string("key");
     let name = args.string("name");
     let capacity = args.expr("capacity");
     let false_positives = args.expr("false_positives");
@@ -758,22 +719,15 @@ fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Token
     let no_collisions = args.flag("no_collisions");
     let trace_size = args.expr("trace_size");
     let perf_condition = args.expr("perf_condition");
-    let prefix = args.string("prefix");
-    let cache = args.expr("cache");
-    let filters = args.idents(
-        "filters",
-        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    let common = Common::parse(&mut args);
+    let (key, prefix, filters) = (
+        common.key.clone(),
+        common.prefix.clone(),
+        common.filters.clone(),
     );
-    let krate = args.path("crate");
     args.finish()?;
-    let private = match &krate {
-        Some(path) => quote! { #path::__private },
-        None => quote! { ::cashews::__private },
-    };
-    let cache = match &cache {
-        Some(expr) => quote! { &#expr },
-        None => quote! { #private::default_cache() },
-    };
+    let private = common.private();
+    let cache = common.cache(&private);
     let prefix_text = prefix
         .map(|p| p.value())
         .or_else(|| kind.default_prefix().map(str::to_owned))
@@ -877,23 +831,15 @@ fn build_locking(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     }
     let ttl = args.ttl("ttl");
     let wait = args.get_expr_raw("wait");
-    let key = args.string("key");
-    let prefix = args.string("prefix");
-    let cache = args.expr("cache");
-    let filters = args.idents(
-        "filters",
-        "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+    let common = Common::parse(&mut args);
+    let (key, prefix, filters) = (
+        common.key.clone(),
+        common.prefix.clone(),
+        common.filters.clone(),
     );
-    let krate = args.path("crate");
     args.finish()?;
-    let private = match &krate {
-        Some(path) => quote! { #path::__private },
-        None => quote! { ::cashews::__private },
-    };
-    let cache = match &cache {
-        Some(expr) => quote! { &#expr },
-        None => quote! { #private::default_cache() },
-    };
+    let private = common.private();
+    let cache = common.cache(&private);
     let prefix_text = prefix
         .map(|p| p.value())
         .or_else(|| kind.default_prefix().map(str::to_owned));
@@ -975,6 +921,46 @@ fn wrap(func: &Function, setup: &TokenStream, call: &TokenStream) -> TokenStream
                 __cashews_result
             };
             #call
+        }
+    }
+}
+
+/// The arguments every strategy attribute takes: `key`, `prefix`, `cache`, `filters`, `crate`.
+struct Common {
+    key: Option<syn::LitStr>,
+    prefix: Option<syn::LitStr>,
+    cache: Option<Expr>,
+    filters: Vec<syn::Ident>,
+    krate: Option<syn::Path>,
+}
+
+impl Common {
+    fn parse(args: &mut Args) -> Self {
+        Self {
+            key: args.string("key"),
+            prefix: args.string("prefix"),
+            cache: args.expr("cache"),
+            filters: args.idents(
+                "filters",
+                "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
+            ),
+            krate: args.path("crate"),
+        }
+    }
+
+    /// The path generated code names the runtime through.
+    fn private(&self) -> TokenStream {
+        match &self.krate {
+            Some(path) => quote! { #path::__private },
+            None => quote! { ::cashews::__private },
+        }
+    }
+
+    /// A `&Cache` expression: the one given, or the process-wide default.
+    fn cache(&self, private: &TokenStream) -> TokenStream {
+        match &self.cache {
+            Some(expr) => quote! { &#expr },
+            None => quote! { #private::default_cache() },
         }
     }
 }
