@@ -92,6 +92,7 @@ impl Kind {
                 "time_condition",
                 "protected",
                 "lock",
+                "upper",
                 "cache",
                 "filters",
                 "crate",
@@ -306,6 +307,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     let early_ttl = args.ttl("early_ttl");
     let protected = args.flag("protected");
     let lock = args.flag("lock").unwrap_or(false);
+    let upper = args.flag("upper").unwrap_or(false);
     let cache_hits = args.expr("cache_hits");
     let update_after = args.expr("update_after");
     let when = args.expr("when");
@@ -378,6 +380,9 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     }
     if protected == Some(false) {
         options = quote! { #options.protected(false) };
+    }
+    if upper {
+        options = quote! { #options.upper(true) };
     }
     if let Some(n) = &update_after {
         options = quote! { #options.update_after(#n) };

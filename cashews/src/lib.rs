@@ -7,6 +7,7 @@ pub mod clock;
 pub mod codec;
 pub mod command;
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod key;
 mod lock;
@@ -19,6 +20,7 @@ pub use bytes::Bytes;
 pub use cache::{Cache, TAG_PREFIX, cache, tagged};
 pub use clock::Clock;
 pub use command::Command;
+pub use detect::detect;
 pub use error::{Error, Result};
 pub use lock::LockGuard;
 pub use ttl::{IntoTtl, Ttl};
@@ -47,6 +49,7 @@ pub mod __private;
 /// | `filters` | custom key filters the template uses (registered with [`key::filter::register_filter`]) |
 /// | `protected` | `true` (default): concurrent misses of one key in this process run the body once |
 /// | `lock` | `true`: misses run once across processes too, under the lock `lock:<key>` (needs a TTL) |
+/// | `upper` | `true`: do not store a result that an inner cached function served (stacked caches) |
 /// | `tags` | tag templates, e.g. `["users", "user:{id}"]`: the stored key joins these tags, and [`Cache::delete_tags`] deletes it |
 /// | `crate` | the path to this crate, for re-exporters |
 ///

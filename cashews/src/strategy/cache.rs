@@ -43,6 +43,9 @@ pub struct CacheOptions {
     pub time_condition: Option<Duration>,
     /// Coalesce concurrent misses of one key in this process (`protected`, on by default).
     pub protected: bool,
+    /// Do not store a result that an inner cached call served (`upper`, SPEC §3.0.1): for a
+    /// cache stacked over other cached functions. Ignores `protected`.
+    pub upper: bool,
 }
 
 impl Default for CacheOptions {
@@ -59,7 +62,15 @@ impl CacheOptions {
             store_condition: StoreCondition::Always,
             time_condition: None,
             protected: true,
+            upper: false,
         }
+    }
+
+    /// Skip storing results an inner cached call served (`upper`).
+    #[must_use]
+    pub const fn upper(mut self, upper: bool) -> Self {
+        self.upper = upper;
+        self
     }
 
     /// With or without in-process coalescing of concurrent misses.
@@ -144,7 +155,7 @@ where
     }
     // The origin is boxed on a miss (one allocation beside the origin's own work) so this
     // future does not hold several copies of it: nested cached calls stay small.
-    if !options.protected {
+    if !options.protected || options.upper {
         return compute(cache, key, ttl, options, &shape, Box::pin(origin))
             .await
             .0;
@@ -189,7 +200,10 @@ where
 async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option<R> {
     if S::SHARED {
         return match cache.get_shared::<S::Stored>(key).await {
-            Ok(Some(stored)) => shape.restore_shared(&stored),
+            Ok(Some(stored)) => {
+                crate::detect::record(key, "simple");
+                shape.restore_shared(&stored)
+            }
             Ok(None) => None,
             Err(error) => {
                 tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
@@ -198,7 +212,10 @@ async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option
         };
     }
     match cache.get::<S::Stored>(key).await {
-        Ok(Some(stored)) => Some(shape.restore(stored)),
+        Ok(Some(stored)) => {
+            crate::detect::record(key, "simple");
+            Some(shape.restore(stored))
+        }
         Ok(None) => None,
         Err(error) => {
             tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
@@ -218,9 +235,15 @@ async fn compute<R, S: Outcome<R>, F: Future<Output = R>>(
     origin: F,
 ) -> (R, bool) {
     let started = tokio::time::Instant::now();
-    let result = origin.await;
+    let (result, served_inside) = if options.upper {
+        let (result, inner) = crate::detect::detect(origin).await;
+        (result, !inner.is_empty())
+    } else {
+        (origin.await, false)
+    };
     let mut stored = false;
     if let Some(value) = shape.stored(&result)
+        && !served_inside
         && admits(options, shape, &result, started.elapsed())
     {
         match cache.set(key, value, ttl).await {

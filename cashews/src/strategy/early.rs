@@ -172,8 +172,12 @@ where
         store: store_options(options.store_condition, options.time_condition),
     };
     match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
-        Some(entry) if entry.at_ms >= now_ms(cache) => shape.restore(entry.value),
+        Some(entry) if entry.at_ms >= now_ms(cache) => {
+            crate::detect::record(key, "early");
+            shape.restore(entry.value)
+        }
         Some(entry) => {
+            crate::detect::record(key, "early");
             if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
                 refresh.run(cache, &shape, origin).await;
                 lock.release().await;
@@ -241,6 +245,7 @@ where
     let Some(entry) = read_stamped::<EarlyStamp, S::Stored>(cache, key).await else {
         return cold(cache, &refresh, options.protected, &shape, origin).await;
     };
+    crate::detect::record(key, "early");
     if entry.at_ms >= now_ms(cache) {
         return shape.restore(entry.value);
     }

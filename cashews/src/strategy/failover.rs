@@ -110,11 +110,15 @@ where
     F: Future<Output = Result<T, E>>,
 {
     let started = tokio::time::Instant::now();
-    match origin.await {
+    // Failover always behaves as `upper` (SPEC §3.0.1): a result an inner cache served is
+    // not stored again here.
+    let (result, inner) = crate::detect::detect(origin).await;
+    match result {
         Ok(value) => {
-            if options
-                .time_condition
-                .is_none_or(|at_least| started.elapsed() >= at_least)
+            if inner.is_empty()
+                && options
+                    .time_condition
+                    .is_none_or(|at_least| started.elapsed() >= at_least)
                 && let Err(error) = cache.set(key, &value, ttl).await
             {
                 tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
@@ -123,6 +127,7 @@ where
         }
         Err(failure) if when(&failure) => match cache.get::<T>(key).await {
             Ok(Some(fallback)) => {
+                crate::detect::record(key, "failover");
                 tracing::debug!(key = %shorten(key), "the function failed; serving the last good result");
                 Ok(fallback)
             }

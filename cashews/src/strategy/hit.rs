@@ -144,7 +144,10 @@ where
 {
     let counter = format!("{key}:counter");
     match served::<R, S>(cache, key, &counter, ttl, options).await {
-        Serve::Stored(value) => shape.restore(value),
+        Serve::Stored(value) => {
+            crate::detect::record(key, "hit");
+            shape.restore(value)
+        }
         Serve::Update(value) => {
             let (result, _) = compute(cache, key, &counter, ttl, options, &shape, origin).await;
             if shape.stored(&result).is_none() {
@@ -204,7 +207,10 @@ where
 {
     let counter = format!("{key}:counter");
     match served::<R, S>(cache, key, &counter, ttl, options).await {
-        Serve::Stored(value) => shape.restore(value),
+        Serve::Stored(value) => {
+            crate::detect::record(key, "hit");
+            shape.restore(value)
+        }
         Serve::Update(value) => {
             let old = shape.restore(value);
             match tokio::runtime::Handle::try_current() {

@@ -312,6 +312,7 @@ impl<S> Run<S> {
             }
             start = end;
         }
+        crate::detect::record(&self.key, "iterator");
         Some(items)
     }
 

@@ -261,7 +261,10 @@ enum Look<R, T> {
 
 async fn look<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Look<R, S::Stored> {
     match read_stamped::<SoftStamp, S::Stored>(cache, key).await {
-        Some(entry) if entry.at_ms > now_ms(cache) => Look::Fresh(shape.restore(entry.value)),
+        Some(entry) if entry.at_ms > now_ms(cache) => {
+            crate::detect::record(key, "soft");
+            Look::Fresh(shape.restore(entry.value))
+        }
         Some(entry) => Look::Stale(Some(entry.value)),
         None => Look::Stale(None),
     }

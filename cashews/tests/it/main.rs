@@ -11,6 +11,7 @@ mod cache;
 mod codec;
 mod config;
 mod conformance;
+mod detect;
 mod keys;
 mod macros;
 mod macros_strategies;
