@@ -31,6 +31,7 @@ mod admin;
 mod control;
 mod default;
 mod flight;
+mod further;
 mod locks;
 mod patterns;
 mod router;
@@ -40,6 +41,7 @@ mod switch;
 mod tags;
 
 pub use default::cache;
+pub use further::invalidate_further;
 use router::{ALL_COMMANDS, Engine, Route, Router};
 pub use tags::{TAG_PREFIX, tagged};
 
@@ -295,6 +297,10 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        if further::active() {
+            self.forget(&[key]).await?;
+            return Ok(None);
+        }
         // Fast path: a memory route answers synchronously, with no boxed future and no
         // reference-count traffic on the route.
         let raw = {
@@ -351,6 +357,10 @@ impl Cache {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
+        if further::active() {
+            self.forget(&[key]).await?;
+            return Ok(None);
+        }
         let route = {
             let router = self.inner.routes.load();
             let Some(route) = router.find(key) else {
@@ -415,6 +425,10 @@ impl Cache {
     /// ```
     pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
         let mut out: Vec<Option<T>> = keys.iter().map(|_| None).collect();
+        if further::active() {
+            self.forget(keys).await?;
+            return Ok(out);
+        }
         for (route, indexes) in self.split(keys)? {
             if self.is_off(&route, Command::GetMany) {
                 continue;

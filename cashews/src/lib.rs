@@ -17,7 +17,7 @@ pub mod ttl;
 
 pub use backend::{Backend, MemoryBackend};
 pub use bytes::Bytes;
-pub use cache::{Cache, TAG_PREFIX, cache, tagged};
+pub use cache::{Cache, TAG_PREFIX, cache, invalidate_further, tagged};
 pub use clock::Clock;
 pub use command::Command;
 pub use detect::detect;

@@ -122,6 +122,19 @@ impl Cache {
         if self.is_off(&route, Command::GetMatch) {
             return Box::pin(futures_util::stream::empty());
         }
+        if super::further::active() {
+            // Inside `invalidate_further`: delete the matches and yield nothing.
+            let cache = self.clone();
+            let pattern = pattern.to_owned();
+            return Box::pin(
+                futures_util::stream::once(async move {
+                    if let Err(error) = cache.delete_match(&pattern).await {
+                        tracing::error!(%error, "invalidate_further could not delete the matches");
+                    }
+                })
+                .filter_map(|()| async { None }),
+            );
+        }
         let keys = self.scan(pattern);
         Box::pin(
             keys.chunks(100)

@@ -108,3 +108,46 @@ async fn failover_behaves_as_upper() {
         "served by the inner cache: not stored"
     );
 }
+
+static FURTHER: LazyLock<(Cache, Clock)> = LazyLock::new(manual_cache);
+static FURTHER_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::cache(ttl = "1h", key = "further", cache = FURTHER.0)]
+async fn counted() -> usize {
+    FURTHER_RUNS.fetch_add(1, Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn invalidate_further_recomputes_inside_and_keeps_the_fresh_value() {
+    use futures_util::StreamExt;
+    let cache = &FURTHER.0;
+    assert_eq!(counted().await, 0);
+    assert_eq!(counted().await, 0);
+    let fresh = cashews::invalidate_further(counted()).await;
+    assert_eq!(fresh, 1, "inside: recomputed");
+    assert_eq!(
+        counted().await,
+        1,
+        "afterwards the fresh value stays cached"
+    );
+
+    cache.set("key", "value", "1h").await.unwrap();
+    let inside = cashews::invalidate_further(async {
+        cache.set("key", "value2", "1h").await.unwrap();
+        cache.set("key2", "value2", "1h").await.unwrap();
+        let got: Option<String> = cache.get("key").await.unwrap();
+        let many: Vec<Option<String>> = cache.get_many(&["key"]).await.unwrap();
+        let matched: Vec<_> = cache.get_match::<String>("key2*").collect().await;
+        (got, many, matched.len())
+    })
+    .await;
+    assert_eq!(inside, (None, vec![None], 0));
+    let after: Vec<Option<String>> = cache.get_many(&["key", "key2"]).await.unwrap();
+    assert_eq!(after, vec![None, None], "every key read inside was deleted");
+    cache.set("key3", "value3", "1h").await.unwrap();
+    assert_eq!(
+        cache.get::<String>("key3").await.unwrap(),
+        Some("value3".to_owned()),
+        "outside: normal reads"
+    );
+}
