@@ -295,13 +295,27 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         common.prefix.clone(),
         common.filters.clone(),
     );
-    let not_none = args
+    let condition = args
         .word(
             "condition",
-            &["not_none"],
-            "results are stored unless `None`; `Err` results are never stored",
+            &["not_none", "with_errors", "only_errors"],
+            "`not_none` skips `None`; `with_errors` stores `Err` too and replays it on a hit \
+             (the error type must be `Serialize` and `Deserialize`); `only_errors` stores only `Err`",
         )
-        .is_some();
+        .map(|c| c.to_string());
+    let not_none = condition.as_deref() == Some("not_none");
+    if kind == Kind::Soft && condition.as_deref().is_some_and(|c| c != "not_none") {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "`#[cashews::soft]` serves the stale value on errors, so it cannot cache them: \
+             `condition` accepts only `not_none` here",
+        ));
+    }
+    let errors_mode = match condition.as_deref() {
+        Some("with_errors") => Some(false),
+        Some("only_errors") => Some(true),
+        _ => None,
+    };
     let time_condition = args.ttl("time_condition");
     let soft_ttl = args.ttl("soft_ttl");
     let early_ttl = args.ttl("early_ttl");
@@ -392,13 +406,17 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     adjust.extend(duration_option(early_ttl.as_ref(), "early_ttl", &private));
 
     let output = &func.output;
+    let base_shape = match errors_mode {
+        Some(only) => quote! { #private::Shape::<#output>::new().with_errors(#only) },
+        None => quote! { (&&&#private::Shape::<#output>::new()).shape() },
+    };
     let shape = quote! {{
         #[allow(unused_imports)]
         use #private::{
             ModeDecoded as _, ModeShared as _, ShapeFallible as _, ShapeOptional as _,
             ShapePlain as _,
         };
-        let __shape = (&&&#private::Shape::<#output>::new()).shape();
+        let __shape = #base_shape;
         (&&#private::Mode::<#output, _>::new(__shape)).mode()
     }};
     let call = match kind {

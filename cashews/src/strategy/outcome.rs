@@ -264,6 +264,81 @@ where
     }
 }
 
+/// `Result<T, E>` with errors cached too (`condition = with_errors`), or only errors
+/// (`condition = only_errors`): the whole `Result` is stored, and a hit replays an `Err`
+/// as the function would have returned it. Needs `E: Serialize + Deserialize`.
+///
+/// ```
+/// use cashews::strategy::{Outcome, WithErrors};
+/// let both = WithErrors::<u8, String>::new(false);
+/// assert_eq!(both.stored(&Err("x".to_owned())), Some(&Err("x".to_owned())));
+/// let only = WithErrors::<u8, String>::new(true);
+/// assert_eq!(only.stored(&Ok(1)), None);
+/// ```
+pub struct WithErrors<T, E> {
+    only_errors: bool,
+    types: PhantomData<fn() -> (T, E)>,
+}
+
+impl<T, E> WithErrors<T, E> {
+    /// Errors and values (`only_errors = false`), or errors only.
+    #[must_use]
+    pub const fn new(only_errors: bool) -> Self {
+        Self {
+            only_errors,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<T, E> Clone for WithErrors<T, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T, E> Copy for WithErrors<T, E> {}
+
+impl<T, E> fmt::Debug for WithErrors<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithErrors")
+            .field("only_errors", &self.only_errors)
+            .finish()
+    }
+}
+
+impl<T, E> Outcome<Result<T, E>> for WithErrors<T, E>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    E: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    type Stored = Result<T, E>;
+
+    fn stored<'a>(&self, result: &'a Result<T, E>) -> Option<&'a Result<T, E>> {
+        (!self.only_errors || result.is_err()).then_some(result)
+    }
+
+    fn restore(&self, stored: Result<T, E>) -> Result<T, E> {
+        stored
+    }
+}
+
+impl<T, E> Shape<Result<T, E>> {
+    /// The shape caching errors too (`condition = with_errors`; `only_errors` to cache
+    /// nothing else). Exists only for `Result` outputs, so the attribute on another return
+    /// type is a compile error.
+    ///
+    /// ```
+    /// use cashews::strategy::{Outcome, Shape};
+    /// let shape = Shape::<Result<u8, String>>::new().with_errors(false);
+    /// assert!(shape.stored(&Err("down".to_owned())).is_some());
+    /// ```
+    #[must_use]
+    pub const fn with_errors(&self, only_errors: bool) -> WithErrors<T, E> {
+        WithErrors::new(only_errors)
+    }
+}
+
 /// Picks the shape of a result type at compile time, for the attribute macros: `Result` and
 /// `Option` get theirs, every other type is [`Plain`]. (Method resolution through auto-ref:
 /// the impls for `&&Shape<Result<..>>` and `&&Shape<Option<..>>` win over the one for

@@ -439,3 +439,53 @@ async fn lock_true_and_thunder_protection_run_the_body_once() {
     }
     assert_eq!(SHARED_RUNS.load(Ordering::SeqCst), 1);
 }
+
+static ERRORS: LazyLock<Clocked> = LazyLock::new(clocked);
+static ERROR_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+enum LookupError {
+    NotFound(u32),
+}
+
+#[cashews::cache(ttl = "1m", key = "user:{id}", condition = with_errors, cache = ERRORS.cache)]
+async fn find_user(id: u32) -> Result<String, LookupError> {
+    ERROR_RUNS.fetch_add(1, Ordering::SeqCst);
+    if id == 0 {
+        Err(LookupError::NotFound(id))
+    } else {
+        Ok(format!("user {id}"))
+    }
+}
+
+#[cashews::cache(ttl = "1m", key = "only:{id}", condition = only_errors, cache = ERRORS.cache)]
+async fn only_errors(id: u32) -> Result<String, LookupError> {
+    ERROR_RUNS.fetch_add(1, Ordering::SeqCst);
+    if id == 0 {
+        Err(LookupError::NotFound(id))
+    } else {
+        Ok(format!("user {id}"))
+    }
+}
+
+#[tokio::test]
+async fn with_errors_replays_a_cached_error_and_only_errors_skips_values() {
+    assert_eq!(find_user(0).await, Err(LookupError::NotFound(0)));
+    assert_eq!(
+        find_user(0).await,
+        Err(LookupError::NotFound(0)),
+        "replayed from the cache"
+    );
+    assert_eq!(find_user(1).await, Ok("user 1".to_owned()));
+    assert_eq!(find_user(1).await, Ok("user 1".to_owned()));
+    assert_eq!(ERROR_RUNS.load(Ordering::SeqCst), 2);
+    assert_eq!(only_errors(0).await, Err(LookupError::NotFound(0)));
+    assert_eq!(only_errors(0).await, Err(LookupError::NotFound(0)));
+    assert_eq!(only_errors(1).await, Ok("user 1".to_owned()));
+    assert_eq!(only_errors(1).await, Ok("user 1".to_owned()));
+    assert_eq!(
+        ERROR_RUNS.load(Ordering::SeqCst),
+        5,
+        "errors cached once, values never"
+    );
+}
