@@ -37,7 +37,10 @@ async fn search(user: &str) -> Result<&'static str, ApiError> {
 /// Remembers both answers: a repeated question is answered by a filter.
 #[cashews::dual_bloom(capacity = 1000)]
 async fn is_prime(n: u64) -> bool {
-    n > 1 && (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    n > 1
+        && (2..n)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 #[tokio::main]
