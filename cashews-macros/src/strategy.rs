@@ -295,14 +295,37 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         common.prefix.clone(),
         common.filters.clone(),
     );
-    let condition = args
-        .word(
+    // A keyword, or a path to `fn(&R) -> bool` deciding which results are stored.
+    let condition_expr = args.expr("condition");
+    let custom_condition = match &condition_expr {
+        Some(Expr::Path(p))
+            if p.path.get_ident().is_some_and(|i| {
+                ["not_none", "with_errors", "only_errors"].contains(&i.to_string().as_str())
+            }) =>
+        {
+            None
+        }
+        Some(Expr::Path(p)) => Some(p.clone()),
+        _ => None,
+    };
+    let condition = if custom_condition.is_some() {
+        None
+    } else {
+        args.word(
             "condition",
             &["not_none", "with_errors", "only_errors"],
             "`not_none` skips `None`; `with_errors` stores `Err` too and replays it on a hit \
-             (the error type must be `Serialize` and `Deserialize`); `only_errors` stores only `Err`",
+             (the error type must be `Serialize` and `Deserialize`); `only_errors` stores only \
+             `Err`; or a path to `fn(&R) -> bool` deciding which results are stored",
         )
-        .map(|c| c.to_string());
+        .map(|c| c.to_string())
+    };
+    if custom_condition.is_some() && matches!(kind, Kind::Soft | Kind::Failover) {
+        return Err(syn::Error::new_spanned(
+            &condition_expr,
+            "a custom `condition` applies to `cache`, `early`, `hit` and `dynamic`",
+        ));
+    }
     let not_none = condition.as_deref() == Some("not_none");
     if kind == Kind::Soft && condition.as_deref().is_some_and(|c| c != "not_none") {
         return Err(syn::Error::new(
@@ -406,10 +429,15 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     adjust.extend(duration_option(early_ttl.as_ref(), "early_ttl", &private));
 
     let output = &func.output;
-    let base_shape = match errors_mode {
+    let mut base_shape = match errors_mode {
         Some(only) => quote! { #private::Shape::<#output>::new().with_errors(#only) },
         None => quote! { (&&&#private::Shape::<#output>::new()).shape() },
     };
+    if let Some(predicate) = &custom_condition {
+        base_shape = quote! {
+            #private::When(#base_shape, |__r: &#output| -> bool { (#predicate)(__r) })
+        };
+    }
     let shape = quote! {{
         #[allow(unused_imports)]
         use #private::{

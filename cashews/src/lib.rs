@@ -43,7 +43,7 @@ pub mod __private;
 /// | `ttl` (required) | `"1h30m"` (checked at compile time), whole seconds, or any expression of the arguments implementing [`IntoTtl`] |
 /// | `key` | a template such as `"user:{user.id}:{lang:lower}"`, checked at compile time against the arguments; default: module path, function name and every argument |
 /// | `prefix` | text put before the key, with a `:` |
-/// | `condition` | `not_none`: do not store `None`; `with_errors`: store `Err` too and replay it on a hit (`E: Serialize + Deserialize`); `only_errors`: store only `Err` |
+/// | `condition` | `not_none`: do not store `None`; `with_errors`: store `Err` too and replay it on a hit (`E: Serialize + Deserialize`); `only_errors`: store only `Err`; or a path to `fn(&R) -> bool` deciding which results are stored |
 /// | `time_condition` | store only results that took at least this long |
 /// | `cache` | a [`Cache`] to use instead of the default [`cache()`](fn@cache) (an expression, e.g. a `static`) |
 /// | `filters` | custom key filters the template uses (registered with [`key::filter::register_filter`]) |

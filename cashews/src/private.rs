@@ -14,8 +14,8 @@ pub use crate::strategy::{
 pub use crate::strategy::{
     CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions, Mode,
     ModeDecoded, ModeShared, RateLimitOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain,
-    SliceRateLimitOptions, SoftOptions, StoreCondition, any_error, cache, circuit_breaker, dynamic,
-    early, failover, hit, invalidate, rate_limited, slice_rate_limited, soft,
+    SliceRateLimitOptions, SoftOptions, StoreCondition, When, any_error, cache, circuit_breaker,
+    dynamic, early, failover, hit, invalidate, rate_limited, slice_rate_limited, soft,
 };
 pub use crate::strategy::{LockedOptions, cache_locked, locked, locked_always, thunder_protection};
 pub use crate::tagged;

@@ -339,6 +339,48 @@ impl<T, E> Shape<Result<T, E>> {
     }
 }
 
+/// Any shape with a store condition: results for which `condition` is false are not stored
+/// (`condition = my_fn` on the attributes, with `fn my_fn(result: &R) -> bool`).
+///
+/// ```
+/// use cashews::strategy::{Outcome, Plain, When};
+/// let shape = When(Plain::<u32>::new(), |n: &u32| *n > 10);
+/// assert_eq!(shape.stored(&5), None);
+/// assert_eq!(shape.stored(&50), Some(&50));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct When<S, P>(pub S, pub P);
+
+impl<R, S, P> Outcome<R> for When<S, P>
+where
+    S: Outcome<R>,
+    P: Fn(&R) -> bool,
+{
+    type Stored = S::Stored;
+
+    const SHARED: bool = S::SHARED;
+
+    fn stored<'a>(&self, result: &'a R) -> Option<&'a Self::Stored> {
+        if (self.1)(result) {
+            self.0.stored(result)
+        } else {
+            None
+        }
+    }
+
+    fn restore(&self, stored: Self::Stored) -> R {
+        self.0.restore(stored)
+    }
+
+    fn is_none(&self, result: &R) -> bool {
+        self.0.is_none(result)
+    }
+
+    fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
+        self.0.restore_shared(stored)
+    }
+}
+
 /// Picks the shape of a result type at compile time, for the attribute macros: `Result` and
 /// `Option` get theirs, every other type is [`Plain`]. (Method resolution through auto-ref:
 /// the impls for `&&Shape<Result<..>>` and `&&Shape<Option<..>>` win over the one for

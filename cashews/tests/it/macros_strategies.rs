@@ -489,3 +489,30 @@ async fn with_errors_replays_a_cached_error_and_only_errors_skips_values() {
         "errors cached once, values never"
     );
 }
+
+static CONDITIONS: LazyLock<Clocked> = LazyLock::new(clocked);
+static CONDITION_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+fn worth_keeping(result: &Result<u32, ApiError>) -> bool {
+    matches!(result, Ok(n) if *n >= 10)
+}
+
+#[cashews::cache(ttl = "1h", key = "score:{n}", condition = worth_keeping, cache = CONDITIONS.cache)]
+async fn score(n: u32) -> Result<u32, ApiError> {
+    CONDITION_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(n)
+}
+
+#[tokio::test]
+async fn a_custom_condition_decides_what_is_stored() {
+    score(5).await.unwrap();
+    score(5).await.unwrap();
+    assert_eq!(
+        CONDITION_RUNS.load(Ordering::SeqCst),
+        2,
+        "5 is not worth keeping"
+    );
+    score(50).await.unwrap();
+    score(50).await.unwrap();
+    assert_eq!(CONDITION_RUNS.load(Ordering::SeqCst), 3, "50 is stored");
+}
