@@ -290,11 +290,6 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     }
     let ttl = args.ttl("ttl");
     let common = Common::parse(&mut args);
-    let (key, prefix, filters) = (
-        common.key.clone(),
-        common.prefix.clone(),
-        common.filters.clone(),
-    );
     // A keyword, or a path to `fn(&R) -> bool` deciding which results are stored.
     let condition_expr = args.expr("condition");
     let custom_condition = match &condition_expr {
@@ -361,21 +356,17 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             &func,
             Some(tag),
             None,
-            &filters,
+            &common.filters,
             &private,
             true,
         )?);
     }
-    let prefix_text = match (&prefix, kind.default_prefix()) {
-        (Some(p), _) => Some(p.value()),
-        (None, Some(default)) => Some(default.to_owned()),
-        (None, None) => None,
-    };
+    let prefix_text = common.prefix_for(kind);
     let key = crate::key::tokens(
         &func,
-        key.as_ref(),
+        common.key.as_ref(),
         prefix_text.as_deref(),
-        &filters,
+        &common.filters,
         &private,
         true,
     )?;
@@ -561,11 +552,6 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let min_calls = args.expr("min_calls");
     let when = args.expr("when");
     let common = Common::parse(&mut args);
-    let (key, prefix, filters) = (
-        common.key.clone(),
-        common.prefix.clone(),
-        common.filters.clone(),
-    );
     args.finish()?;
     let private = common.private();
     let mut errors = crate::args::Errors::default();
@@ -584,17 +570,14 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let half_open_ttl = duration(half_open_ttl.as_ref(), "half_open_ttl");
     errors.finish()?;
     let period = period.unwrap_or_default();
-    let prefix_text = match (&prefix, kind.default_prefix()) {
-        (Some(p), _) => Some(p.value()),
-        (None, default) => default.map(str::to_owned),
-    };
+    let prefix_text = common.prefix_for(kind);
     // A circuit is per function by default, not per argument (SPEC §3.10).
     let with_args = kind != Kind::CircuitBreaker;
     let key = crate::key::tokens(
         func,
-        key.as_ref(),
+        common.key.as_ref(),
         prefix_text.as_deref(),
-        &filters,
+        &common.filters,
         &private,
         with_args,
     )?;
@@ -657,16 +640,15 @@ fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream>
         "the key template or pattern to delete after a successful call, e.g. `key = \"user:{id}:*\"`",
     );
     let common = Common::parse(&mut args);
-    let (key, filters) = (common.key.clone(), common.filters.clone());
     args.finish()?;
     let private = common.private();
-    let Some(key) = key else {
+    let Some(key) = &common.key else {
         return Err(syn::Error::new(
             proc_macro2::Span::call_site(),
             "`key` is required",
         ));
     };
-    let pattern = crate::key::pattern_tokens(func, &key, &filters, &private)?;
+    let pattern = crate::key::pattern_tokens(func, key, &common.filters, &private)?;
     let cache = common.cache(&private);
     let output = &func.output;
     let setup = quote! {
@@ -688,7 +670,6 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
     args.require("ttl", TTL_HINT);
     let ttl = args.ttl("ttl");
     let common = Common::parse(&mut args);
-    let (key, filters) = (common.key.clone(), common.filters.clone());
     let not_none = args
         .word(
             "condition",
@@ -698,7 +679,14 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
         .is_some();
     args.finish()?;
     let private = common.private();
-    let key = crate::key::tokens(func, key.as_ref(), None, &filters, &private, true)?;
+    let key = crate::key::tokens(
+        func,
+        common.key.as_ref(),
+        None,
+        &common.filters,
+        &private,
+        true,
+    )?;
     let ttl = ttl.map_or_else(
         || quote! { ::core::option::Option::None },
         |t| t.tokens(&private),
@@ -771,18 +759,10 @@ fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Token
     let trace_size = args.expr("trace_size");
     let perf_condition = args.expr("perf_condition");
     let common = Common::parse(&mut args);
-    let (key, prefix, filters) = (
-        common.key.clone(),
-        common.prefix.clone(),
-        common.filters.clone(),
-    );
     args.finish()?;
     let private = common.private();
     let cache = common.cache(&private);
-    let prefix_text = prefix
-        .map(|p| p.value())
-        .or_else(|| kind.default_prefix().map(str::to_owned))
-        .unwrap_or_default();
+    let prefix_text = common.prefix_for(kind).unwrap_or_default();
     let output = &func.output;
     let (setup, call) = if kind == Kind::Perf {
         let mut errors = crate::args::Errors::default();
@@ -809,9 +789,9 @@ fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Token
         errors.finish()?;
         let key = crate::key::tokens(
             func,
-            key.as_ref(),
+            common.key.as_ref(),
             Some(prefix_text.as_str()),
-            &filters,
+            &common.filters,
             &private,
             true,
         )?;
@@ -829,7 +809,8 @@ fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Token
         let filter_key = quote! {
             ::core::concat!(#prefix_text, ":", ::core::module_path!(), ":", #fn_name)
         };
-        let member = crate::key::tokens(func, name.as_ref(), None, &filters, &private, true)?;
+        let member =
+            crate::key::tokens(func, name.as_ref(), None, &common.filters, &private, true)?;
         let capacity = capacity.map_or_else(|| quote! { 1 }, |c| quote! { #c });
         let (options, options_type, function) = if kind == Kind::Bloom {
             let mut o = quote! { #private::BloomOptions::new(#capacity) };
@@ -883,22 +864,15 @@ fn build_locking(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let ttl = args.ttl("ttl");
     let wait = args.get_expr_raw("wait");
     let common = Common::parse(&mut args);
-    let (key, prefix, filters) = (
-        common.key.clone(),
-        common.prefix.clone(),
-        common.filters.clone(),
-    );
     args.finish()?;
     let private = common.private();
     let cache = common.cache(&private);
-    let prefix_text = prefix
-        .map(|p| p.value())
-        .or_else(|| kind.default_prefix().map(str::to_owned));
+    let prefix_text = common.prefix_for(kind);
     let key = crate::key::tokens(
         func,
-        key.as_ref(),
+        common.key.as_ref(),
         prefix_text.as_deref(),
-        &filters,
+        &common.filters,
         &private,
         true,
     )?;
@@ -996,6 +970,14 @@ impl Common {
                 "lists the custom key filters the template uses, e.g. `filters = [prefix4]`",
             ),
             krate: args.path("crate"),
+        }
+    }
+
+    /// The key prefix: the one given (`prefix = ""` for none), else the attribute's default.
+    fn prefix_for(&self, kind: Kind) -> Option<String> {
+        match &self.prefix {
+            Some(prefix) => Some(prefix.value()),
+            None => kind.default_prefix().map(str::to_owned),
         }
     }
 

@@ -82,8 +82,12 @@ struct Shared {
     /// The time strategies read (windows, early and soft expiry): the system clock, or the
     /// manual clock of a memory backend given to `setup_backend`.
     clock: ArcSwap<crate::Clock>,
-    /// Keys being computed by strategies in this process (thunder protection).
+    /// Keys being computed by strategies in this process (`cache`'s coalescing).
     gates: crate::strategy::Gates,
+    /// Lock keys held or waited for in this process (waiters are woken on release).
+    lock_slots: crate::lock::Slots,
+    /// `thunder_protection` runs in flight.
+    thunder_flights: crate::strategy::Flights,
 }
 
 impl std::fmt::Debug for Cache {
@@ -158,6 +162,8 @@ impl Cache {
                 flights: flight::Flights::default(),
                 clock: ArcSwap::from_pointee(crate::Clock::system()),
                 gates: crate::strategy::Gates::default(),
+                lock_slots: crate::lock::Slots::default(),
+                thunder_flights: crate::strategy::Flights::default(),
             }),
         }
     }
@@ -298,7 +304,7 @@ impl Cache {
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         if further::active() {
-            self.forget(&[key]).await?;
+            self.forget(&[key]).await;
             return Ok(None);
         }
         // Fast path: a memory route answers synchronously, with no boxed future and no
@@ -358,7 +364,7 @@ impl Cache {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         if further::active() {
-            self.forget(&[key]).await?;
+            self.forget(&[key]).await;
             return Ok(None);
         }
         let route = {
@@ -426,7 +432,7 @@ impl Cache {
     pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
         let mut out: Vec<Option<T>> = keys.iter().map(|_| None).collect();
         if further::active() {
-            self.forget(keys).await?;
+            self.forget(keys).await;
             return Ok(out);
         }
         for (route, indexes) in self.split(keys)? {

@@ -11,7 +11,7 @@
 //! wake-ups (Redis keyspace notifications or pub/sub) come with the Redis backend.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -227,11 +227,21 @@ impl Drop for LockGuard {
 
 // ----- wake-ups ----------------------------------------------------------------------------
 
-/// The slots of this process, by cache (its registry id) and lock key. A slot exists while
-/// someone holds a guard on the key or waits for it, so the map stays as small as the number
-/// of contended keys. A plain mutex: it is held for a map operation, never across an await.
-static SLOTS: LazyLock<Mutex<HashMap<usize, HashMap<String, Arc<Slot>>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// One cache's lock slots in this process, by lock key (owned by the `Cache`). A slot exists
+/// while someone holds a guard on the key or waits for it, so the map stays as small as the
+/// number of contended keys. A plain mutex: it is held for a map operation, never across an
+/// await.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slots(Arc<Mutex<HashMap<String, Arc<Slot>>>>);
+
+impl Slots {
+    /// Wakes the waiters of `key`, if any (after a release).
+    pub(crate) fn signal_released(&self, key: &str) {
+        if let Some(slot) = self.0.lock().get(key) {
+            slot.released.send_replace(());
+        }
+    }
+}
 
 /// One lock key of one cache, as this process sees it.
 #[derive(Debug)]
@@ -246,17 +256,16 @@ struct Slot {
 /// A share in a slot: creating it makes the slot exist, dropping the last one removes it.
 #[derive(Debug)]
 pub(crate) struct Interest {
-    cache_id: usize,
+    slots: Slots,
     key: String,
     /// Always `Some` until dropped (taken out so the last share is seen under the map lock).
     slot: Option<Arc<Slot>>,
 }
 
 impl Interest {
-    /// A share in the slot of `key` in the cache `cache_id`, creating it if needed.
-    pub(crate) fn new(cache_id: usize, key: &str) -> Self {
-        let mut slots = SLOTS.lock();
-        let keys = slots.entry(cache_id).or_default();
+    /// A share in the slot of `key` among `slots`, creating it if needed.
+    pub(crate) fn new(slots: &Slots, key: &str) -> Self {
+        let mut keys = slots.0.lock();
         let slot = match keys.get(key) {
             Some(slot) => Arc::clone(slot),
             None => {
@@ -268,8 +277,9 @@ impl Interest {
                 slot
             }
         };
+        drop(keys);
         Self {
-            cache_id,
+            slots: slots.clone(),
             key: key.to_owned(),
             slot: Some(slot),
         }
@@ -280,7 +290,7 @@ impl Interest {
         // No map lock needed: this share keeps the count above 2 while it is copied, and
         // counts only fall under the map lock (see `drop`).
         Self {
-            cache_id: self.cache_id,
+            slots: self.slots.clone(),
             key: self.key.clone(),
             slot: self.slot.clone(),
         }
@@ -335,29 +345,16 @@ impl Interest {
 
 impl Drop for Interest {
     fn drop(&mut self) {
-        let mut slots = SLOTS.lock();
+        let mut keys = self.slots.0.lock();
         let Some(slot) = self.slot.take() else {
             return;
         };
         // The map holds one reference and this share another: nobody else is interested.
-        if Arc::strong_count(&slot) == 2
-            && let Some(keys) = slots.get_mut(&self.cache_id)
-        {
+        if Arc::strong_count(&slot) == 2 {
             keys.remove(&self.key);
-            if keys.is_empty() {
-                slots.remove(&self.cache_id);
-            }
         }
         drop(slot);
-        drop(slots);
-    }
-}
-
-/// Wakes the waiters of `key` in the cache `cache_id`, if any (after a release).
-pub(crate) fn signal_released(cache_id: usize, key: &str) {
-    let slots = SLOTS.lock();
-    if let Some(slot) = slots.get(&cache_id).and_then(|keys| keys.get(key)) {
-        slot.released.send_replace(());
+        drop(keys);
     }
 }
 
@@ -375,7 +372,7 @@ pub(crate) struct LockWaiter {
 impl LockWaiter {
     /// A waiter on `key`; it shares the key's slot until dropped.
     pub(crate) fn new(cache: &Cache, key: &str) -> Self {
-        let interest = Interest::new(cache.registry_id(), key);
+        let interest = Interest::new(cache.lock_slots(), key);
         let receiver = interest.subscribe();
         Self {
             cache: cache.clone(),

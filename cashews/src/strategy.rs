@@ -58,4 +58,5 @@ pub use perf::{PerfOptions, perf};
 pub use rate_limit::{RateLimitOptions, rate_limit, rate_limited};
 pub use slice_rate_limit::{SliceRateLimitOptions, slice_rate_limit, slice_rate_limited};
 pub use soft::{SoftOptions, soft, soft_when};
+pub(crate) use thunder::Flights;
 pub use thunder::thunder_protection;

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Cache;
-use crate::error::{Result, shorten};
+use crate::error::shorten;
 
 /// Open scopes in the process: reads check the task-local only when one is open.
 static OPEN: AtomicUsize = AtomicUsize::new(0);
@@ -51,10 +51,9 @@ pub(crate) fn active() -> bool {
 
 impl Cache {
     /// Inside [`invalidate_further`]: deletes `keys` (a failure is logged).
-    pub(crate) async fn forget(&self, keys: &[&str]) -> Result<()> {
+    pub(crate) async fn forget(&self, keys: &[&str]) {
         if let Err(error) = self.delete_many(keys).await {
             tracing::error!(key = %shorten(keys.first().copied().unwrap_or_default()), %error, "invalidate_further could not delete");
         }
-        Ok(())
     }
 }

@@ -172,10 +172,19 @@ impl Cache {
         Ok(None)
     }
 
-    /// This cache's number in the process-wide registries of lock waiters and in-flight
-    /// computations.
+    /// This cache's identity, for task-scoped re-entry records.
     pub(crate) fn registry_id(&self) -> usize {
         self.inner.id
+    }
+
+    /// The lock keys this process holds or waits for, on this cache.
+    pub(crate) fn lock_slots(&self) -> &crate::lock::Slots {
+        &self.inner.lock_slots
+    }
+
+    /// The `thunder_protection` runs in flight on this cache.
+    pub(crate) fn thunder_flights(&self) -> &crate::strategy::Flights {
+        &self.inner.thunder_flights
     }
 
     /// Stores `token` at `key` with `ttl` if the key is absent (the lock primitive).
@@ -228,7 +237,7 @@ impl Cache {
             .await;
         // Waiters of this process look again, whatever the answer: a wasted look is cheap,
         // a missed release is not.
-        crate::lock::signal_released(self.inner.id, key);
+        self.inner.lock_slots.signal_released(key);
         unlocked
     }
 

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -78,9 +78,9 @@ where
     if reentry::is_inside(cache, Held::Thunder, key) {
         return origin.await;
     }
-    let id = cache.registry_id();
+    let flights = cache.thunder_flights();
     loop {
-        match enter::<R>(id, key) {
+        match enter::<R>(flights, key) {
             Turn::Lead(leader) => {
                 let result = reentry::inside(cache, Held::Thunder, key, origin).await;
                 leader.finish(&result);
@@ -100,10 +100,18 @@ where
     }
 }
 
-/// The runs in flight in this process, by cache (its registry id) and key; each value is an
-/// `Arc<Flight<R>>` for the caller's `R`. A plain mutex: held for a map operation only.
-static FLIGHTS: LazyLock<Mutex<HashMap<usize, HashMap<String, Arc<dyn Any + Send + Sync>>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// One cache's runs in flight in this process, by key (owned by the `Cache`); each value is
+/// an `Arc<Flight<R>>` for the caller's `R`. A plain mutex: held for a map operation only.
+#[derive(Default)]
+pub(crate) struct Flights(Arc<Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>>);
+
+impl std::fmt::Debug for Flights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flights")
+            .field("keys", &self.0.lock().len())
+            .finish()
+    }
+}
 
 /// One run of an origin, as its waiters see it.
 struct Flight<R> {
@@ -130,14 +138,13 @@ enum Turn<R> {
 }
 
 struct Leader<R> {
-    id: usize,
+    flights: Arc<Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>>,
     key: String,
     flight: Arc<Flight<R>>,
 }
 
-fn enter<R: Send + 'static>(id: usize, key: &str) -> Turn<R> {
-    let mut flights = FLIGHTS.lock();
-    let keys = flights.entry(id).or_default();
+fn enter<R: Send + 'static>(flights: &Flights, key: &str) -> Turn<R> {
+    let mut keys = flights.0.lock();
     if let Some(flight) = keys.get(key) {
         return match Arc::clone(flight).downcast::<Flight<R>>() {
             Ok(flight) => {
@@ -155,8 +162,9 @@ fn enter<R: Send + 'static>(id: usize, key: &str) -> Turn<R> {
         key.to_owned(),
         Arc::clone(&flight) as Arc<dyn Any + Send + Sync>,
     );
+    drop(keys);
     Turn::Lead(Leader {
-        id,
+        flights: Arc::clone(&flights.0),
         key: key.to_owned(),
         flight,
     })
@@ -177,17 +185,12 @@ impl<R: Clone> Leader<R> {
 impl<R> Leader<R> {
     /// Takes the run out of the map (if it is still this one).
     fn unregister(&self) {
-        let mut flights = FLIGHTS.lock();
-        if let Some(keys) = flights.get_mut(&self.id) {
-            let ours = keys.get(&self.key).is_some_and(|flight| {
-                std::ptr::addr_eq(Arc::as_ptr(flight), Arc::as_ptr(&self.flight))
-            });
-            if ours {
-                keys.remove(&self.key);
-                if keys.is_empty() {
-                    flights.remove(&self.id);
-                }
-            }
+        let mut keys = self.flights.lock();
+        let ours = keys.get(&self.key).is_some_and(|flight| {
+            std::ptr::addr_eq(Arc::as_ptr(flight), Arc::as_ptr(&self.flight))
+        });
+        if ours {
+            keys.remove(&self.key);
         }
     }
 }
