@@ -7,9 +7,10 @@
 
 use std::hint::black_box;
 use std::sync::LazyLock;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cashews::Cache;
+use cashews::backend::Expiry;
 use cashews_benches::{User, runtime};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -153,6 +154,26 @@ fn refusal(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("cashews", "circuit_breaker"), |b| {
         b.iter_custom(|iters| timed!(rt, iters, |_i| guarded().await.unwrap()));
     });
+    // The floor a breaker's pass sits on: its two commands (read `K:open`, count in the
+    // `K:total` window over Unix milliseconds), nothing else.
+    group.bench_function(
+        BenchmarkId::new("cashews", "circuit_breaker_by_hand"),
+        |b| {
+            b.iter_custom(|iters| {
+                timed!(rt, iters, |_i| {
+                    let open = CACHE.get_expire("by_hand:guarded:open").await.unwrap();
+                    assert_eq!(open, Expiry::Missing);
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+                    let now = u64::try_from(now.as_millis()).unwrap();
+                    let (start, period) = (now + 1 - 60_000, Duration::from_secs(60));
+                    CACHE
+                        .slice_incr("by_hand:guarded:total", start, now, 9999, period)
+                        .await
+                        .unwrap()
+                })
+            });
+        },
+    );
     group.finish();
 }
 

@@ -64,7 +64,7 @@ fn build(
     }
     match template {
         Some(lit) => body.extend(template_tokens(func, lit, custom_filters, private)?),
-        None => body.extend(default_tokens(func, with_args)?),
+        None => body.extend(default_tokens(func, with_args, private)?),
     }
     let buf = if pattern {
         quote! { #private::KeyBuf::for_pattern() }
@@ -78,7 +78,11 @@ fn build(
     }})
 }
 
-fn default_tokens(func: &Function, with_args: bool) -> syn::Result<Vec<TokenStream>> {
+fn default_tokens(
+    func: &Function,
+    with_args: bool,
+    private: &TokenStream,
+) -> syn::Result<Vec<TokenStream>> {
     if with_args && let Some(span) = func.unnamed.first() {
         return Err(syn::Error::new(
             *span,
@@ -92,7 +96,7 @@ fn default_tokens(func: &Function, with_args: bool) -> syn::Result<Vec<TokenStre
         // Methods of two types in one module must not share keys.
         out.push(quote! {
             __key.literal(":");
-            __key.literal(::core::any::type_name::<Self>());
+            __key.literal(&#private::type_label(::core::any::type_name::<Self>()));
             __key.literal(".");
             __key.literal(#name);
         });

@@ -148,10 +148,10 @@ impl Kind {
             ],
             Self::Dynamic => &["ttl", "key", "tags", "prefix", "cache", "filters", "crate"],
             Self::RateLimit => &[
-                "limit", "period", "ttl", "key", "prefix", "cache", "filters", "crate",
+                "limit", "period", "ttl", "action", "key", "prefix", "cache", "filters", "crate",
             ],
             Self::SliceRateLimit => &[
-                "limit", "period", "key", "prefix", "cache", "filters", "crate",
+                "limit", "period", "action", "key", "prefix", "cache", "filters", "crate",
             ],
             Self::Invalidate => &["key", "cache", "filters", "crate"],
             Self::Iterator => &["ttl", "key", "condition", "cache", "filters", "crate"],
@@ -292,7 +292,26 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     let common = Common::parse(&mut args);
     // A keyword, or a path to `fn(&R) -> bool` deciding which results are stored.
     let condition_expr = args.expr("condition");
+    // `with_errors(pred)` / `only_errors(pred)`: cache only the errors `pred` accepts.
+    let mut error_filter: Option<(bool, Expr)> = None;
+    if let Some(Expr::Call(call)) = &condition_expr
+        && let Expr::Path(func) = &*call.func
+        && let Some(ident) = func.path.get_ident()
+        && (ident == "with_errors" || ident == "only_errors")
+    {
+        if call.args.len() != 1 {
+            return Err(syn::Error::new_spanned(
+                call,
+                format!(
+                    "`{ident}(...)` takes one predicate over the error, e.g. \
+                     `{ident}(ApiError::is_not_found)`"
+                ),
+            ));
+        }
+        error_filter = Some((ident == "only_errors", call.args[0].clone()));
+    }
     let custom_condition = match &condition_expr {
+        _ if error_filter.is_some() => None,
         Some(Expr::Path(p))
             if p.path.get_ident().is_some_and(|i| {
                 ["not_none", "with_errors", "only_errors"].contains(&i.to_string().as_str())
@@ -303,7 +322,9 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         Some(Expr::Path(p)) => Some(p.clone()),
         _ => None,
     };
-    let condition = if custom_condition.is_some() {
+    let condition = if let Some((only, _)) = &error_filter {
+        Some(if *only { "only_errors" } else { "with_errors" }.to_owned())
+    } else if custom_condition.is_some() {
         None
     } else {
         args.word(
@@ -339,6 +360,13 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     let early_ttl = args.ttl("early_ttl");
     let protected = args.flag("protected");
     let lock = args.flag("lock").unwrap_or(false);
+    if lock && let Some(TtlArg::Constant(0, span)) = &ttl {
+        // SPEC §9 #77: the lock lives as long as the TTL, so "no expiry" cannot lock.
+        args.errors.push(syn::Error::new(
+            *span,
+            "`lock = true` needs a TTL longer than zero: the lock `lock:<key>` expires with it",
+        ));
+    }
     let upper = args.flag("upper").unwrap_or(false);
     let cache_hits = args.expr("cache_hits");
     let update_after = args.expr("update_after");
@@ -370,7 +398,23 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         &private,
         true,
     )?;
+    // `ttl = |value| ...` on the strategies that store a known result: the shape computes
+    // the TTL per value; the strategy's own TTL is then only a placeholder.
+    let ttl_of_result = match &ttl {
+        Some(TtlArg::OfResult(closure))
+            if matches!(kind, Kind::Cache | Kind::Soft | Kind::Hit | Kind::Dynamic) =>
+        {
+            Some(closure.clone())
+        }
+        Some(TtlArg::OfResult(closure)) => {
+            return Err(syn::Error::new_spanned(closure, crate::ttl::OF_RESULT_ONLY));
+        }
+        _ => None,
+    };
     let ttl = match (&ttl, kind) {
+        _ if ttl_of_result.is_some() => {
+            quote! { ::core::option::Option::Some(#private::Ttl::NONE) }
+        }
         (Some(ttl), _) => ttl.tokens(&private),
         (None, Kind::Dynamic) => {
             quote! { ::core::option::Option::Some(#private::HitOptions::DYNAMIC_TTL) }
@@ -403,6 +447,11 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             quote! { () }
         }
     };
+    if kind != Kind::Dynamic {
+        // What detect reports as the template of a hit.
+        let template = key_template(&func, common.key.as_ref(), prefix_text.as_deref());
+        options = quote! { #options.template(#template) };
+    }
     if not_none {
         options = quote! { #options.condition(#private::StoreCondition::NotNone) };
     }
@@ -420,15 +469,25 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     adjust.extend(duration_option(early_ttl.as_ref(), "early_ttl", &private));
 
     let output = &func.output;
-    let mut base_shape = match errors_mode {
-        Some(only) => quote! { #private::Shape::<#output>::new().with_errors(#only) },
-        None => quote! { (&&&#private::Shape::<#output>::new()).shape() },
+    let mut base_shape = match (errors_mode, &error_filter) {
+        (Some(only), Some((_, predicate))) => quote! {
+            #private::Shape::<#output>::new().with_errors(#only).matching(#predicate)
+        },
+        (Some(only), None) => {
+            quote! { #private::Shape::<#output>::new().with_errors(#only) }
+        }
+        (None, _) => quote! { (&&&#private::Shape::<#output>::new()).shape() },
     };
     if let Some(predicate) = &custom_condition {
         base_shape = quote! {
             #private::When(#base_shape, |__r: &#output| -> bool { (#predicate)(__r) })
         };
     }
+    let moded = quote! { (&&#private::Mode::<#output, _>::new(__shape)).mode() };
+    let moded = match &ttl_of_result {
+        Some(closure) => quote! { #private::ttl_by::<#output, _, _, _>(#moded, #closure) },
+        None => moded,
+    };
     let shape = quote! {{
         #[allow(unused_imports)]
         use #private::{
@@ -436,7 +495,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             ShapePlain as _,
         };
         let __shape = #base_shape;
-        (&&#private::Mode::<#output, _>::new(__shape)).mode()
+        #moded
     }};
     let call = match kind {
         Kind::Cache if lock => quote! {
@@ -483,8 +542,13 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     let (tagging, call) = if tag_exprs.is_empty() {
         (quote! {}, call)
     } else {
+        // The registry (SPEC §6.1) maps the full key template to the tag templates, so a
+        // delete of the key also takes it out of its tag sets.
+        let key_template = key_template(&func, common.key.as_ref(), prefix_text.as_deref());
+        let tag_literals = tags.iter();
         (
             quote! {
+                #private::register_tags(#cache, #key_template, &[#(#tag_literals),*]);
                 let __cashews_tags: ::std::vec::Vec<::std::string::String> =
                     ::std::vec![#(#tag_exprs),*];
             },
@@ -513,6 +577,31 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         }
     };
     Ok(wrap(&func, &setup, &call))
+}
+
+/// The full key template of a strategy as a `&'static str` expression: the prefix and the
+/// `key` template, or the default key's template (module, function and `{arg}` fields; a
+/// method's type is a field, since its name is known only at run time).
+fn key_template(func: &Function, key: Option<&syn::LitStr>, prefix: Option<&str>) -> TokenStream {
+    let prefix = prefix
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("{p}:"))
+        .unwrap_or_default();
+    if let Some(key) = key {
+        let text = format!("{prefix}{}", key.value());
+        return quote! { #text };
+    }
+    let mut rest = String::new();
+    let name = func.item.sig.ident.to_string();
+    if func.has_receiver {
+        rest.push_str(&format!(":{{__type}}.{name}"));
+    } else {
+        rest.push_str(&format!(":{name}"));
+    }
+    for arg in &func.args {
+        rest.push_str(&format!(":{arg}:{{{arg}}}"));
+    }
+    quote! { ::core::concat!(#prefix, ::core::module_path!(), #rest) }
 }
 
 /// Rate limits and the circuit breaker: refusals reach the caller through the function's
@@ -551,8 +640,21 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let errors_rate = args.expr("errors_rate");
     let min_calls = args.expr("min_calls");
     let when = args.expr("when");
+    let action = args.expr("action");
     let common = Common::parse(&mut args);
     args.finish()?;
+    if let Some(action) = &action
+        && let Some(span) = func.unnamed.first()
+    {
+        return Err(syn::Error::new(
+            *span,
+            format!(
+                "`action` is called with the function's arguments, so each needs a name \
+                 (found a pattern here); `action = {}` cannot receive it",
+                quote! { #action }
+            ),
+        ));
+    }
     let private = common.private();
     let mut errors = crate::args::Errors::default();
     let mut duration = |arg: Option<&TtlArg>, name: &str| -> Option<TokenStream> {
@@ -624,6 +726,25 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
         _ => quote! { #private::CircuitBreakerOptions },
     };
     let output = &func.output;
+    if let Some(action) = action {
+        // `action` (SPEC §3.9): a refused call returns `action(args…)` instead of an error, so
+        // the result type is free. The check runs before the body takes the arguments.
+        let check = if kind == Kind::RateLimit {
+            quote! { #private::rate_limit(#cache, &__cashews_key, &__OPTIONS).await }
+        } else {
+            quote! { #private::slice_rate_limit(#cache, &__cashews_key, &__OPTIONS).await }
+        };
+        let receiver = func.has_receiver.then(|| quote! { self, });
+        let names = &func.args;
+        let setup = quote! {
+            const __OPTIONS: #options_type = #options;
+            let __cashews_key: ::std::string::String = #key;
+            if #private::refused(#check) {
+                return (#action)(#receiver #(#names),*);
+            }
+        };
+        return Ok(wrap(func, &setup, &quote! { __cashews_origin.await }));
+    }
     let setup = quote! {
         const _: () = #private::assert_refusal::<#output>();
         // Built at compile time: a bad limit or window is a compile error.
@@ -692,7 +813,8 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
         |t| t.tokens(&private),
     );
     let cache = common.cache(&private);
-    let mut options = quote! { #private::IteratorOptions::new() };
+    let template = key_template(func, common.key.as_ref(), None);
+    let mut options = quote! { #private::IteratorOptions::new().template(#template) };
     if not_none {
         options = quote! { #options.condition(#private::StoreCondition::NotNone) };
     }

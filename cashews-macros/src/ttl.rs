@@ -5,12 +5,19 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{Expr, ExprLit, Lit};
 
+/// Where a TTL computed from the result is refused.
+pub(crate) const OF_RESULT_ONLY: &str = "a TTL computed from the result (a closure) applies to \
+     `cache`, `soft`, `hit` and `dynamic`, which know the result when they store it; here give a \
+     TTL such as \"10m\" or an expression of the arguments";
+
 /// A TTL as written in the attribute.
 pub(crate) enum TtlArg {
     /// A constant, already checked: its duration in nanoseconds (0 = no expiry).
     Constant(u128, proc_macro2::Span),
     /// An expression evaluated in the function's scope on each call.
     Expr(Box<Expr>),
+    /// A closure of the stored value (`ttl = |v| ...`): the TTL is computed from the result.
+    OfResult(Box<Expr>),
 }
 
 impl TtlArg {
@@ -36,6 +43,7 @@ impl TtlArg {
                     secs_span(&expr),
                 ))
             }
+            Expr::Closure(_) => Ok(Self::OfResult(Box::new(expr))),
             _ => Ok(Self::Expr(Box::new(expr))),
         }
     }
@@ -53,6 +61,9 @@ impl TtlArg {
                 }
             }
             Self::Expr(expr) => quote! { #private::runtime_ttl(#expr) },
+            Self::OfResult(closure) => {
+                syn::Error::new_spanned(closure, OF_RESULT_ONLY).to_compile_error()
+            }
         }
     }
 }
@@ -71,7 +82,7 @@ impl TtlArg {
                 let sub = (nanos % 1_000_000_000) as u32;
                 Ok(quote_spanned! {*span=> ::core::time::Duration::new(#secs, #sub) })
             }
-            Self::Expr(expr) => Err(syn::Error::new_spanned(
+            Self::Expr(expr) | Self::OfResult(expr) => Err(syn::Error::new_spanned(
                 expr,
                 format!(
                     "`{name}` must be a literal such as \"1m\" or 60 (checked at compile time)"

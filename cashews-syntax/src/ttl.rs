@@ -1,4 +1,4 @@
-//! TTL strings: `<digits><unit>` repeated, units `ms`, `s`, `m`, `h`, `d`, `w` (any case), or digits
+//! TTL strings: `<digits><unit>` repeated, units `ms`, `s`, `m`, `h`, `d` (any case; no weeks, as in Python: write `7d`), or digits
 //! alone for seconds. Surrounding whitespace is ignored.
 
 use std::fmt;
@@ -90,8 +90,8 @@ impl fmt::Display for TtlError {
         match self.kind {
             TtlErrorKind::Empty => f.write_str("empty string; write a duration such as \"10s\", \"1h30m\" or \"500ms\", or use no TTL"),
             TtlErrorKind::MissingNumber => f.write_str("a unit needs a number before it, as in \"5m\""),
-            TtlErrorKind::MissingUnit => f.write_str("number without a unit; add one of ms, s, m, h, d, w (\"1m10s\", not \"1m10\")"),
-            TtlErrorKind::UnexpectedChar(c) => write!(f, "unexpected `{c}`; accepted: whole numbers followed by ms, s, m, h, d or w"),
+            TtlErrorKind::MissingUnit => f.write_str("number without a unit; add one of ms, s, m, h, d (\"1m10s\", not \"1m10\")"),
+            TtlErrorKind::UnexpectedChar(c) => write!(f, "unexpected `{c}`; accepted: whole numbers followed by ms, s, m, h or d (write 7d for a week)"),
             TtlErrorKind::Overflow => f.write_str("duration too large"),
         }
     }
@@ -179,10 +179,6 @@ pub fn parse_ttl(input: &str) -> Result<Duration, TtlError> {
                 i += 1;
                 Duration::from_secs(86_400)
             }
-            'w' => {
-                i += 1;
-                Duration::from_secs(604_800)
-            }
             _ => {
                 return Err(TtlError::new(
                     input,
@@ -203,7 +199,8 @@ pub fn parse_ttl(input: &str) -> Result<Duration, TtlError> {
 }
 
 fn is_unit_start(c: char) -> bool {
-    matches!(c.to_ascii_lowercase(), 's' | 'm' | 'h' | 'd' | 'w')
+    // No `w`: SPEC §9 #68 rejects "1w" as Python does (write "7d").
+    matches!(c.to_ascii_lowercase(), 's' | 'm' | 'h' | 'd')
 }
 
 fn parse_number(digits: &str) -> Option<u64> {
@@ -228,7 +225,10 @@ mod tests {
         assert_eq!(secs("1m1m"), 120);
         assert_eq!(secs("1"), 1);
         assert_eq!(secs("80"), 80);
-        assert_eq!(secs("1w"), 604_800);
+        assert!(
+            parse_ttl("1w").is_err(),
+            "weeks are not a unit (SPEC §9 #68)"
+        );
         assert_eq!(parse_ttl("1s500ms").unwrap(), Duration::from_millis(1_500));
         assert_eq!(parse_ttl("500MS").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_ttl("0").unwrap(), Duration::ZERO);
@@ -250,7 +250,7 @@ mod tests {
             ("5é", 1, TtlErrorKind::UnexpectedChar('é')),
             ("99999999999999999999999s", 0, TtlErrorKind::Overflow),
             ("99999999999999999999999", 0, TtlErrorKind::Overflow),
-            ("9999999999w", 0, TtlErrorKind::Overflow),
+            ("9999999999d", 0, TtlErrorKind::Overflow),
         ];
         for (input, position, kind) in cases {
             let err = parse_ttl(input).unwrap_err();

@@ -1,16 +1,23 @@
 //! `#[cashews::cache]`: one attribute line caches an async function:
 //! `cargo run --example cache`.
 //!
-//! A slow lookup keyed by a template over the argument's fields, `Err` results not stored,
-//! `None` stored as a "not found", and the same strategy called without the macro.
+//! A slow profile lookup keyed by a template over the argument's fields: `Err` is not
+//! stored (a failing origin is retried), `None` is (an unknown user stays cheap), and the
+//! same strategy is called by hand through `cashews::strategy::cache`.
 #![allow(clippy::print_stdout)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cashews::strategy::{CacheOptions, Fallible};
 use serde::{Deserialize, Serialize};
 
+/// How many times the origin really ran: what the cache saves.
 static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+fn lookups() -> usize {
+    LOOKUPS.load(Ordering::SeqCst)
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Profile {
@@ -24,16 +31,17 @@ struct Request {
     lang: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum ApiError {
     Unavailable,
 }
 
-/// Cached for an hour under `profile:<id>:<lang>`; an `Err` is never stored.
+/// Cached for an hour under `profile:<id>:<lang>` (the `lower` filter makes `EN` and `en`
+/// one entry); an `Err` is never stored, so the next call retries the origin.
 #[cashews::cache(ttl = "1h", key = "profile:{request.user_id}:{request.lang:lower}")]
 async fn profile(request: &Request) -> Result<Profile, ApiError> {
     LOOKUPS.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(100)).await; // the slow origin
+    tokio::time::sleep(Duration::from_millis(20)).await; // the slow origin
     if request.user_id == 0 {
         return Err(ApiError::Unavailable);
     }
@@ -43,8 +51,8 @@ async fn profile(request: &Request) -> Result<Profile, ApiError> {
     })
 }
 
-/// `None` ("no such user") is cached too, for a minute: lookups of unknown ids stay cheap.
-#[cashews::cache(ttl = "1m")]
+/// `None` ("no such user") is cached too: repeated lookups of unknown names stay cheap.
+#[cashews::cache(ttl = "1m", key = "user-id:{name}")]
 async fn find_user(name: &str) -> Option<u64> {
     LOOKUPS.fetch_add(1, Ordering::SeqCst);
     (name == "ann").then_some(7)
@@ -53,6 +61,7 @@ async fn find_user(name: &str) -> Option<u64> {
 #[tokio::main]
 async fn main() -> cashews::Result<()> {
     cashews::cache().setup("mem://")?;
+
     let request = Request {
         user_id: 42,
         lang: "EN".to_owned(),
@@ -60,11 +69,14 @@ async fn main() -> cashews::Result<()> {
     let first = profile(&request).await;
     let again = profile(&request).await;
     println!(
-        "{first:?} then {again:?}: the body ran {} time(s)",
-        LOOKUPS.load(Ordering::SeqCst)
+        "{first:?} then {again:?}: the origin ran {} time(s)",
+        lookups()
     );
+    assert_eq!(first, again);
+    assert_eq!(lookups(), 1);
     let stored: Option<Profile> = cashews::cache().get("profile:42:en").await?;
     println!("stored under `profile:42:en`: {stored:?}");
+    assert_eq!(stored.as_ref(), first.as_ref().ok());
 
     let down = Request {
         user_id: 0,
@@ -72,21 +84,32 @@ async fn main() -> cashews::Result<()> {
     };
     println!("an error is not stored: {:?}", profile(&down).await);
     println!("so the next call runs again: {:?}", profile(&down).await);
+    assert_eq!(lookups(), 3);
 
-    println!("find_user(\"bob\") = {:?}, twice:", find_user("bob").await);
-    find_user("bob").await;
-    println!("lookups so far: {}", LOOKUPS.load(Ordering::SeqCst));
+    assert_eq!(find_user("bob").await, None);
+    assert_eq!(find_user("bob").await, None); // the cached `None`
+    println!(
+        "find_user(\"bob\") twice: None, origin runs so far: {}",
+        lookups()
+    );
+    assert_eq!(lookups(), 4);
 
-    // The same strategy without the macro: for closures, trait methods, generic code.
-    let value = cashews::strategy::cache(
+    // What the attribute expands to, callable by hand (closures, trait methods, generic
+    // code): same cache, key, TTL and shape, so it reads what `profile` stored.
+    let by_hand = cashews::strategy::cache(
         cashews::cache(),
-        "by-hand",
-        cashews::Ttl::parse("5m")?,
-        &cashews::strategy::CacheOptions::new(),
-        cashews::strategy::Plain::<String>::new(),
-        async { "computed once".to_owned() },
+        "profile:42:en",
+        cashews::Ttl::parse("1h")?,
+        &CacheOptions::new(),
+        Fallible::<Profile, ApiError>::new(),
+        async {
+            LOOKUPS.fetch_add(1, Ordering::SeqCst);
+            Err(ApiError::Unavailable)
+        },
     )
     .await;
-    println!("by hand: {value}");
+    println!("by hand, same key: {by_hand:?} (a hit: the origin did not run)");
+    assert_eq!(by_hand, first);
+    assert_eq!(lookups(), 4);
     Ok(())
 }

@@ -88,6 +88,8 @@ struct Shared {
     lock_slots: crate::lock::Slots,
     /// `thunder_protection` runs in flight.
     thunder_flights: crate::strategy::Flights,
+    /// Registered tags (SPEC §6.1): which tag sets a deleted key leaves.
+    tag_registry: tags::Registry,
 }
 
 impl std::fmt::Debug for Cache {
@@ -164,6 +166,7 @@ impl Cache {
                 gates: crate::strategy::Gates::default(),
                 lock_slots: crate::lock::Slots::default(),
                 thunder_flights: crate::strategy::Flights::default(),
+                tag_registry: tags::Registry::default(),
             }),
         }
     }
@@ -724,7 +727,13 @@ impl Cache {
         let flight = self.inner.flights.join_or_start(key, |id| {
             let cache = self.clone();
             let owned_key = key.to_owned();
-            let load = flight::loading(self.inner.id, owned_key.clone(), init());
+            // The load runs in its own task, with the caller's context (key context,
+            // disabled commands, detect scopes) as a task the caller spawned would have.
+            let load = crate::context::Context::current().scope(flight::loading(
+                self.inner.id,
+                owned_key.clone(),
+                init(),
+            ));
             let task = tokio::spawn(async move {
                 // Forget the flight when the task ends, even by panic.
                 let _landing = Landing {
@@ -828,6 +837,10 @@ impl Cache {
 
     /// Deletes a key; returns whether it existed.
     ///
+    /// When tags are registered ([`Cache::register_tag`]), the key also leaves the sets of
+    /// the tags [`Cache::get_key_tags`] gives for it; a failure there is logged and does not
+    /// fail the delete.
+    ///
     /// # Errors
     ///
     /// As [`Cache::get`].
@@ -843,13 +856,21 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        self.keyed(Command::Delete, key, |route| async move {
-            call!(route, delete(key))
-        })
-        .await
+        let deleted = self
+            .keyed(Command::Delete, key, |route| async move {
+                call!(route, delete(key))
+            })
+            .await?;
+        if self.inner.tag_registry.is_active() && self.runs(key, Command::Delete) {
+            // Boxed: keeps the tag-less delete's future small.
+            Box::pin(self.untag(&[key])).await;
+        }
+        Ok(deleted)
     }
 
     /// Deletes several keys; returns how many existed.
+    ///
+    /// With registered tags, the keys leave their tag sets as with [`Cache::delete`].
     ///
     /// # Errors
     ///
@@ -865,6 +886,8 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     pub async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let untag = self.inner.tag_registry.is_active();
+        let mut untagged: Vec<&str> = Vec::new();
         let mut deleted = 0;
         for (route, indexes) in self.split(keys)? {
             if self.is_off(&route, Command::DeleteMany) {
@@ -872,7 +895,23 @@ impl Cache {
             }
             let group: Vec<&str> = indexes.iter().map(|&i| keys[i]).collect();
             let result = call!(route, delete_many(&group));
-            deleted += Self::settle(&route, Command::DeleteMany, group[0], result)?;
+            match Self::settle(&route, Command::DeleteMany, group[0], result) {
+                Ok(n) => deleted += n,
+                Err(error) => {
+                    // The groups deleted before this one still leave their tags.
+                    if untag {
+                        Box::pin(self.untag(&untagged)).await;
+                    }
+                    return Err(error);
+                }
+            }
+            if untag {
+                untagged.extend(group);
+            }
+        }
+        if untag {
+            // Boxed: keeps the tag-less delete's future small.
+            Box::pin(self.untag(&untagged)).await;
         }
         Ok(deleted)
     }

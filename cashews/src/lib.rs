@@ -7,6 +7,7 @@ pub mod clock;
 pub mod codec;
 pub mod command;
 pub mod config;
+pub mod context;
 pub mod detect;
 pub mod error;
 pub mod key;
@@ -20,6 +21,7 @@ pub use bytes::Bytes;
 pub use cache::{Cache, TAG_PREFIX, cache, invalidate_further, tagged};
 pub use clock::Clock;
 pub use command::Command;
+pub use context::spawn;
 pub use detect::detect;
 pub use error::{Error, Result};
 pub use lock::LockGuard;
@@ -40,11 +42,11 @@ pub mod __private;
 ///
 /// | argument | value |
 /// |---|---|
-/// | `ttl` (required) | `"1h30m"` (checked at compile time), whole seconds, or any expression of the arguments implementing [`IntoTtl`] |
+/// | `ttl` (required) | `"1h30m"` (checked at compile time), whole seconds, any expression of the arguments implementing [`IntoTtl`], or a closure of the stored value, `\|p: &Profile\| if p.vip { "1d" } else { "1h" }` (also on `soft`, `hit`, `dynamic`; see [`strategy::TtlBy`]; on `hit` the hit counter then has no TTL of its own and lives until the next recompute) |
 /// | `key` | a template such as `"user:{user.id}:{lang:lower}"`, checked at compile time against the arguments; default: module path, function name and every argument |
 /// | `prefix` | text put before the key, with a `:` |
-/// | `condition` | `not_none`: do not store `None`; `with_errors`: store `Err` too and replay it on a hit (`E: Serialize + Deserialize`); `only_errors`: store only `Err`; or a path to `fn(&R) -> bool` deciding which results are stored |
-/// | `time_condition` | store only results that took at least this long |
+/// | `condition` | `not_none`: do not store `None`; `with_errors`: store `Err` too and replay it on a hit (`E: Serialize + Deserialize`); `only_errors`: store only `Err`; `with_errors(pred)` / `only_errors(pred)`: cache only the errors `pred: fn(&E) -> bool` accepts (e.g. `with_errors(ApiError::is_not_found)`); or a path to `fn(&R) -> bool` deciding which results are stored |
+/// | `time_condition` | store only results that took longer than this |
 /// | `cache` | a [`Cache`] to use instead of the default [`cache()`](fn@cache) (an expression, e.g. a `static`) |
 /// | `filters` | custom key filters the template uses (registered with [`key::filter::register_filter`]) |
 /// | `protected` | `true` (default): concurrent misses of one key in this process run the body once |
@@ -53,8 +55,9 @@ pub mod __private;
 /// | `tags` | tag templates, e.g. `["users", "user:{id}"]`: the stored key joins these tags, and [`Cache::delete_tags`] deletes it |
 /// | `crate` | the path to this crate, for re-exporters |
 ///
-/// Arguments are rendered into keys with [`key::KeyPart`]; `self` is left out of the default
-/// key (the type name stands in for it).
+/// Arguments are rendered into keys with [`key::KeyPart`]. On methods, `self` is left out of
+/// the default key and the type name stands in for it: Python's `noself` is the default here
+/// (name `{self.field}` in `key` to key on the receiver).
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -189,8 +192,30 @@ pub use cashews_macros::dynamic;
 /// Expands to [`strategy::rate_limited()`]. A refused call does not run the body and returns
 /// [`Error::RateLimited`] converted into the function's error type, which must implement
 /// `From<cashews::Error>`. Arguments: `limit` and `period` (required; `period` a literal
-/// checked at compile time), `ttl` (a ban after the first overflow), `key`, `prefix` (default
-/// `rate_limit`), `cache`, `filters`, `crate`.
+/// checked at compile time), `ttl` (a ban after the first overflow), `action`, `key`, `prefix`
+/// (default `rate_limit`), `cache`, `filters`, `crate`.
+///
+/// `action = path` answers refused calls instead of an error: `path` is called with the
+/// function's arguments (`self` first on methods) and returns the function's result type, so
+/// the result need not be a `Result` (SPEC §3.9). It is a plain (synchronous) function, as in
+/// Python.
+///
+/// ```
+/// fn busy(user: &str) -> String {
+///     format!("{user}: try again in a minute")
+/// }
+///
+/// #[cashews::rate_limit(limit = 1, period = "1m", key = "greet:{user}", action = busy)]
+/// async fn greet(user: &str) -> String {
+///     format!("hello {user}")
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// # cashews::cache().setup("mem://")?;
+/// assert_eq!(greet("ann").await, "hello ann");
+/// assert_eq!(greet("ann").await, "ann: try again in a minute");
+/// # Ok(()) }
+/// ```
 ///
 /// ```
 /// #[derive(Debug)]
@@ -217,8 +242,9 @@ pub use cashews_macros::rate_limit;
 /// `#[cashews::slice_rate_limit(limit = 10, period = "1m")]`.
 ///
 /// Expands to [`strategy::slice_rate_limited()`]; refusals as [`rate_limit`](macro@rate_limit).
-/// Arguments: `limit` and `period` (required), `key`, `prefix` (default `srl`), `cache`,
-/// `filters`, `crate`.
+/// Arguments: `limit` and `period` (required), `action` (as on
+/// [`rate_limit`](macro@rate_limit)), `key`, `prefix` (default `srl`), `cache`, `filters`,
+/// `crate`.
 ///
 /// ```
 /// #[derive(Debug)]

@@ -15,7 +15,8 @@ pub use crate::strategy::{
     CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions, Mode,
     ModeDecoded, ModeShared, RateLimitOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain,
     SliceRateLimitOptions, SoftOptions, StoreCondition, When, any_error, cache, circuit_breaker,
-    dynamic, early, failover, hit, invalidate, rate_limited, slice_rate_limited, soft,
+    dynamic, early, failover, hit, invalidate, rate_limit, rate_limited, slice_rate_limit,
+    slice_rate_limited, soft, ttl_by,
 };
 pub use crate::strategy::{LockedOptions, cache_locked, locked, locked_always, thunder_protection};
 pub use crate::tagged;
@@ -25,6 +26,48 @@ pub use futures_util::future::Either;
 #[must_use]
 pub fn item_shape<St: futures_core::Stream>(_: &St) -> Shape<St::Item> {
     Shape::new()
+}
+
+/// Whether a rate limit's check refused the call (for `action`): a refusal is `true`; any
+/// other error (a bad key, a configuration error) is logged and lets the call through.
+#[must_use]
+pub fn refused(check: crate::Result<()>) -> bool {
+    match check {
+        Ok(()) => false,
+        Err(crate::Error::RateLimited { .. }) => true,
+        Err(error) => {
+            tracing::error!(%error, "rate limit check failed; the call is let through");
+            false
+        }
+    }
+}
+
+/// A method's type in its default key (SPEC §4.2: `<module>:K.m`): `type_name` with every
+/// path shortened to its last segment, generic arguments kept (`app::Page<alloc::string::String>`
+/// → `Page<String>`), so methods of `Page<A>` and `Page<B>` do not share keys. No allocation
+/// for a type without generics.
+#[must_use]
+pub fn type_label(full: &'static str) -> std::borrow::Cow<'static, str> {
+    if !full.contains(['<', '(', '[', ' ', '&']) {
+        return std::borrow::Cow::Borrowed(full.rsplit("::").next().unwrap_or(full));
+    }
+    let mut out = String::with_capacity(full.len());
+    let mut rest = full;
+    while !rest.is_empty() {
+        let path_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        if path_len == 0 {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        } else {
+            let path = &rest[..path_len];
+            out.push_str(path.rsplit("::").next().unwrap_or(path));
+            rest = &rest[path_len..];
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The process-wide cache, used when no `cache = ...` argument is given.
@@ -159,3 +202,25 @@ impl<T, E: From<crate::Error>> CarriesRefusal for Result<T, E> {}
 
 /// A compile-time check that `R` can carry a refusal (expanded by the refusal attributes).
 pub const fn assert_refusal<R: CarriesRefusal>() {}
+
+// ----- tag registration (SPEC §6.1) ------------------------------------------------------
+
+/// Registers each of `tags` against the strategy's full `key_template` on `cache`, so deleting
+/// a key takes it out of its tag sets. Called on every decorated call: after the first call of
+/// a call site on a cache, it is a lookup in that cache's call-site table (a few plain loads, no
+/// lock, no write; about 3 ns). A template that does not parse is logged once and skipped.
+///
+/// ```
+/// let cache = cashews::Cache::new();
+/// cashews::__private::register_tags(&cache, "user:{id}", &["users", "user:{id}"]);
+/// cashews::__private::register_tags(&cache, "user:{id}", &["users", "user:{id}"]);
+/// assert_eq!(cache.get_key_tags("user:7"), ["users", "user:7"]);
+/// ```
+#[inline]
+pub fn register_tags(
+    cache: &crate::Cache,
+    key_template: &'static str,
+    tags: &'static [&'static str],
+) {
+    cache.register_static_tags(key_template, tags);
+}

@@ -52,7 +52,7 @@ pub use iterator::{IteratorOptions, iterator};
 pub use locked::{LockedOptions, cache_locked, locked, locked_always};
 pub use outcome::{
     Fallible, Mode, ModeDecoded, ModeShared, Optional, Outcome, Plain, Shape, ShapeFallible,
-    ShapeOptional, ShapePlain, Shared, When, WithErrors,
+    ShapeOptional, ShapePlain, Shared, TtlBy, TtlOf, When, WithErrors, ttl_by,
 };
 pub use perf::{PerfOptions, perf};
 pub use rate_limit::{RateLimitOptions, rate_limit, rate_limited};

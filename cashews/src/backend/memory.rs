@@ -17,7 +17,7 @@
 //! `ceil(bytes × size / max_bytes)` (at least 1), so both bounds hold at once: the total weight
 //! stays under `size`, hence the entry count under `size` and the bytes under `max_bytes`.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -120,7 +120,7 @@ enum Value {
 enum Structured {
     Set(HashSet<String, foldhash::fast::RandomState>),
     /// Sorted event instants of a sliding window.
-    Window(Vec<u64>),
+    Window(VecDeque<u64>),
     /// A string value that a typed read has decoded: the bytes stay the truth for every
     /// command; the object serves later typed reads through the same codec.
     Shared(Shared),
@@ -796,7 +796,7 @@ impl Backend for MemoryBackend {
                 if max == 0 {
                     return Op::Keep(Ok(0));
                 }
-                let window = Structured::Window(vec![end]);
+                let window = Structured::Window(VecDeque::from([end]));
                 let entry = Entry {
                     value: Value::Structured(Arc::new(window)),
                     expires_at: deadline(ttl, now),
@@ -813,9 +813,18 @@ impl Backend for MemoryBackend {
             let Structured::Window(events) = Arc::make_mut(s) else {
                 return Op::Keep(Err(wrong_type(Command::SliceIncr, key, "a sliding window")));
             };
-            let forgotten = events.partition_point(|&t| t < start);
-            events.drain(..forgotten);
-            let at = events.partition_point(|&t| t <= end);
+            // A ring buffer: forgetting the oldest events is O(forgotten), not a shift of the
+            // whole window; the common cases (nothing to forget, the new event is the latest)
+            // skip the searches.
+            if events.front().is_some_and(|&t| t < start) {
+                let forgotten = events.partition_point(|&t| t < start);
+                events.drain(..forgotten);
+            }
+            let at = if events.back().is_none_or(|&t| t <= end) {
+                events.len()
+            } else {
+                events.partition_point(|&t| t <= end)
+            };
             let count = at as u64;
             if count >= max {
                 return Op::Keep(Ok(count));

@@ -50,3 +50,25 @@ pub(crate) async fn disabling<F: Future>(cache_id: usize, mask: u32, fut: F) -> 
     let _open = OpenScope::new();
     SCOPE.scope(scopes, fut).await
 }
+
+// ----- Inherited at spawn (crate::context) ------------------------------------------------
+
+impl crate::context::Disabled {
+    /// The current task's disabled-command scopes; `None` outside any.
+    pub(crate) fn capture() -> Option<Self> {
+        if OPEN_SCOPES.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        SCOPE.try_with(|scopes| Self(scopes.clone())).ok()
+    }
+
+    /// Runs `fut` with these scopes, counted as open from now until it completes or is
+    /// dropped (so they hold after the scope they were captured in has ended).
+    pub(crate) fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        let open = OpenScope::new();
+        futures_util::FutureExt::map(SCOPE.scope(self.0, fut), move |output| {
+            drop(open);
+            output
+        })
+    }
+}

@@ -57,3 +57,22 @@ impl Cache {
         }
     }
 }
+
+// ----- Inherited at spawn (crate::context) ------------------------------------------------
+
+impl crate::context::Further {
+    /// The flag, when the current task is inside [`invalidate_further`].
+    pub(crate) fn capture() -> Option<Self> {
+        active().then_some(Self)
+    }
+
+    /// Runs `fut` inside the flag, counted as open from now until it completes or is dropped.
+    pub(crate) fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        OPEN.fetch_add(1, Ordering::Relaxed);
+        let open = Open;
+        futures_util::FutureExt::map(FURTHER.scope((), fut), move |output| {
+            drop(open);
+            output
+        })
+    }
+}

@@ -15,6 +15,10 @@ impl Cache {
     /// Deletes every key matching a Redis glob pattern (`*`, `?`, `[a-z]`, `\` escapes) on the
     /// backend that serves the pattern; returns how many were deleted.
     ///
+    /// With registered tags ([`Cache::register_tag`]) the matched keys are scanned and
+    /// deleted 100 at a time, each batch leaving its tag sets as with [`Cache::delete`];
+    /// without, the backend deletes the matches in one command.
+    ///
     /// # Errors
     ///
     /// As [`Cache::get`].
@@ -30,6 +34,9 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     pub async fn delete_match(&self, pattern: &str) -> Result<u64> {
+        if self.inner.tag_registry.is_active() {
+            return Box::pin(self.delete_match_untagging(pattern)).await;
+        }
         self.keyed(Command::DeleteMatch, pattern, |route| async move {
             call!(route, delete_match(pattern))
         })

@@ -150,8 +150,8 @@ impl Cache {
 
     /// Runs `fut` with `commands` (all, for an empty list) disabled for this cache in the
     /// current task only; other tasks and the caller after `fut` completes are unaffected.
-    /// Scopes nest. Tasks spawned inside do not inherit the scope (Tokio task-locals are not
-    /// inherited); wrap them in their own `disabling`.
+    /// Scopes nest. Tasks started with `tokio::spawn` inside do not inherit the scope (Tokio
+    /// task-locals are not inherited); tasks started with [`cashews::spawn`](crate::spawn) do.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

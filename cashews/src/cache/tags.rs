@@ -2,20 +2,44 @@
 //!
 //! Membership is a set at `_tag:<tag>`, routed like any key (so `setup_prefix("_tag:", url)`
 //! gives tags a backend of their own). A key joins its tags when it is written: by
-//! [`Cache::set_tagged`], or by a strategy running inside [`tagged`] (what the attribute
-//! macros' `tags = [...]` expands to), which tags exactly the strategy's own key and not the
-//! keys of other cached calls made inside it. A tag set lives as long as its longest-lived
-//! member ([PORT]: Python keeps the latest member's TTL).
+//! [`Cache::set_tagged`] or [`Cache::incr_tagged`], or by a strategy running inside
+//! [`tagged`] (what the attribute macros' `tags = [...]` expands to), which tags exactly the
+//! strategy's own key and not the keys of other cached calls made inside it. A tag set lives
+//! as long as its longest-lived member ([PORT]: Python keeps the latest member's TTL).
+//!
+//! # Cleanup on delete
+//!
+//! Tags need not be registered to be written. Registering them ([`Cache::register_tag`]; the
+//! attribute macros register theirs) tells the cache which tags a key belongs to
+//! ([`Cache::get_key_tags`]), so [`Cache::delete`], [`Cache::delete_many`] and
+//! [`Cache::delete_match`] take deleted keys out of their tag sets. Without that, a key
+//! deleted and then stored again *untagged* would still be deleted by its old tag. With
+//! nothing registered, a delete pays one atomic load for this.
+//!
+//! Keys that *expire* stay in their tag sets until the set itself expires (it lives as long
+//! as its longest member): Redis does not report expiries, and the memory backend drops an
+//! expired entry on read without calling back into the cache. That is harmless except in the
+//! case above: a tagged key that expired and was then stored again untagged is deleted by its
+//! old tag. Delete the key explicitly (or store it tagged again) if that matters.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+use foldhash::fast::FixedState;
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Cache;
-use crate::backend::Expiry;
+use super::router::{Engine, Route};
+use crate::backend::{Backend, Expiry};
+use crate::command::Command;
 use crate::error::{Result, shorten};
 use crate::ttl::IntoTtl;
+
+mod registry;
+
+pub(crate) use registry::Registry;
 
 /// The prefix of tag sets.
 pub const TAG_PREFIX: &str = "_tag:";
@@ -100,6 +124,123 @@ impl Cache {
         Ok(written)
     }
 
+    /// Adds `by` to the integer at `key` (as [`Cache::incr_by`]) and adds the key to each
+    /// tag's set, as [`Cache::set_tagged`] does for a value.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::incr_by`], or a failure to update a tag set.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert_eq!(cache.incr_tagged("visits:home", 1, "1h", &["visits"]).await?, 1);
+    /// cache.delete_tags(&["visits"]).await?;
+    /// assert_eq!(cache.get::<i64>("visits:home").await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn incr_tagged(
+        &self,
+        key: &str,
+        by: i64,
+        ttl: impl IntoTtl,
+        tags: &[&str],
+    ) -> Result<i64> {
+        let ttl = ttl.into_ttl()?;
+        let value = self.incr_by(key, by, ttl).await?;
+        // A disabled `incr` changed nothing, so it joins no tag either.
+        if !tags.is_empty() && self.runs(key, Command::Incr) {
+            self.add_to_tags(key, tags.iter().copied(), ttl.duration())
+                .await?;
+        }
+        Ok(value)
+    }
+
+    /// Registers `tag_template` for the keys that match `key_template`, so that deleting such
+    /// a key also takes it out of that tag's set (see [`Cache::get_key_tags`] for how a key
+    /// is matched and the tag rendered). Registering the same pair again does nothing.
+    ///
+    /// Tags do not have to be registered to be written or deleted with
+    /// [`Cache::delete_tags`]; registration only serves this cleanup. The attribute macros
+    /// register their `tags = [...]` against their full key template by themselves.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKeyTemplate`](crate::Error::InvalidKeyTemplate) when either template
+    /// does not parse, or the tag uses a filter that is neither built in nor registered
+    /// (register custom filters first).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.register_tag("user:{id}", "profile:{id}")?;
+    /// cache.set_tagged("profile:7", "ann", "1h", &["user:7"]).await?;
+    /// cache.delete("profile:7").await?; // also leaves the set `_tag:user:7`
+    /// cache.set("profile:7", "bob", "1h").await?; // stored again, untagged
+    /// cache.delete_tags(&["user:7"]).await?;
+    /// assert_eq!(cache.get::<String>("profile:7").await?.as_deref(), Some("bob"));
+    ///
+    /// assert!(cache.register_tag("user:{id", "profile:{id}").is_err());
+    /// assert!(cache.register_tag("user:{id:nope}", "profile:{id}").is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn register_tag(&self, tag_template: &str, key_template: &str) -> Result<()> {
+        self.inner
+            .tag_registry
+            .register(tag_template, key_template, true)
+    }
+
+    /// The registered tags `key` belongs to, rendered, in registration order (grouped by
+    /// tag, in the order tags were first registered), without repeats.
+    ///
+    /// Each key template is matched against the whole key:
+    ///
+    /// - literal text matches exactly (\[PORT\]: Python leaves `.` unescaped, so there it
+    ///   matches any character; here it is a dot);
+    /// - a field matches any text, possibly none; of several ways to split a key, the earlier
+    ///   field takes the most. A field is known by its name and path (`{data.first}` and
+    ///   `{data.second}` are distinct; `{m:get(k)}` is `m[k]`); its filters do not matter, so
+    ///   `{i:len}` captures what the key holds at that place as `i`;
+    /// - a key-context field (`{@:get(name)}`) matches any text and captures nothing.
+    ///
+    /// The tag template is then rendered: a field takes the text captured under its name
+    /// (empty when the field matched nothing) and applies the tag's own filters to it. A
+    /// field the key template does not have reads the key context: `{@:get(name)}`, and
+    /// also a plain `{name}` (as Python does); otherwise it renders empty.
+    ///
+    /// With nothing registered this is one atomic load.
+    ///
+    /// ```
+    /// use cashews::key::context::with_key_context;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.register_tag("tag", "key")?;
+    /// cache.register_tag("tag_template", "key{i}")?;
+    /// cache.register_tag("tag_test:{i}", "key{i:len}:test")?;
+    /// cache.register_tag("tag_func:{i:hash}", "key{i}:test")?;
+    /// cache.register_tag("tag_context:{@:get(val)}", "key{i}:test")?;
+    ///
+    /// let tags = with_key_context([("val", 10)], async { cache.get_key_tags("key1:test") }).await;
+    /// assert_eq!(tags, [
+    ///     "tag_template",
+    ///     "tag_test:1",
+    ///     "tag_func:c4ca4238a0b923820dcc509a6f75849b",
+    ///     "tag_context:10",
+    /// ]);
+    /// assert_eq!(cache.get_key_tags("key"), ["tag", "tag_template"]);
+    /// assert!(cache.get_key_tags("prefixkey").is_empty());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn get_key_tags(&self, key: &str) -> Vec<String> {
+        self.inner.tag_registry.key_tags(key)
+    }
+
     /// Deletes every key of these tags, and the tag sets; returns how many keys existed.
     ///
     /// Members are popped 100 at a time, so a tag with millions of keys never loads them at
@@ -169,6 +310,83 @@ impl Cache {
         Ok(())
     }
 
+    /// The macros' registration hook: `tags` against `key`, once per cache and call site.
+    #[inline]
+    pub(crate) fn register_static_tags(&self, key: &'static str, tags: &'static [&'static str]) {
+        self.inner.tag_registry.register_static(key, tags);
+    }
+
+    /// Whether `command` on `key` would run (routed and not disabled): a disabled delete or
+    /// incr must not touch tag sets either.
+    pub(crate) fn runs(&self, key: &str, command: Command) -> bool {
+        self.route_for(key)
+            .is_ok_and(|route| !self.is_off(&route, command))
+    }
+
+    /// After a delete: takes `keys` out of the sets of their registered tags, one
+    /// `set_remove` per tag. Failures are logged; the delete has happened either way.
+    pub(crate) async fn untag(&self, keys: &[&str]) {
+        let registry = &self.inner.tag_registry;
+        if keys.is_empty() || !registry.is_active() {
+            return;
+        }
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        let mut index: HashMap<String, usize, FixedState> = HashMap::default();
+        for &key in keys {
+            for tag in registry.key_tags(key) {
+                match index.get(&tag) {
+                    Some(&i) => groups[i].1.push(key),
+                    None => {
+                        index.insert(tag.clone(), groups.len());
+                        groups.push((tag, vec![key]));
+                    }
+                }
+            }
+        }
+        for (tag, members) in groups {
+            let set = format!("{TAG_PREFIX}{tag}");
+            if let Err(error) = self.set_remove(&set, &members).await {
+                tracing::error!(tag = %shorten(&tag), %error, "could not remove deleted keys from their tag set");
+            }
+        }
+    }
+
+    /// `delete_match` with registered tags: the matched keys are needed for cleanup, so scan
+    /// them and delete them in batches (deleting during a scan is safe on every backend: the
+    /// memory backend scans a snapshot, Redis SCAN tolerates deletes).
+    pub(crate) async fn delete_match_untagging(&self, pattern: &str) -> Result<u64> {
+        let route = self.route_for(pattern)?;
+        Self::check_key(&route, pattern)?;
+        if self.is_off(&route, Command::DeleteMatch) {
+            return Ok(0);
+        }
+        let result = self.delete_scanned(&route, pattern).await;
+        Self::settle(&route, Command::DeleteMatch, pattern, result)
+    }
+
+    async fn delete_scanned(&self, route: &Route, pattern: &str) -> Result<u64> {
+        let mut keys = match &route.engine {
+            Engine::Memory(b) => Backend::scan(b, pattern, BATCH),
+            Engine::Dyn(b) => b.scan(pattern, BATCH),
+        };
+        let mut deleted = 0;
+        let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+        loop {
+            let next = keys.next().await.transpose()?;
+            let done = next.is_none();
+            batch.extend(next);
+            if batch.len() == BATCH || (done && !batch.is_empty()) {
+                let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+                deleted += call!(route, delete_many(&refs))?;
+                self.untag(&refs).await;
+                batch.clear();
+            }
+            if done {
+                return Ok(deleted);
+            }
+        }
+    }
+
     /// After a write of `key` inside [`tagged`]: add it to the scope's tags.
     pub(crate) async fn tag_if_scoped(&self, key: &str, ttl: Option<Duration>) {
         let Some(tags) = scoped(key) else {
@@ -180,5 +398,28 @@ impl Cache {
         {
             tracing::error!(key = %shorten(key), %error, "could not add a key to its tags");
         }
+    }
+}
+
+// ----- Inherited at spawn (crate::context) ------------------------------------------------
+
+impl crate::context::Tagging {
+    /// The current task's tagging scope; `None` outside [`tagged`].
+    pub(crate) fn capture() -> Option<Self> {
+        TAGGING
+            .try_with(|tagging| Self {
+                key: tagging.key.clone(),
+                tags: tagging.tags.clone(),
+            })
+            .ok()
+    }
+
+    /// Runs `fut` inside this tagging scope.
+    pub(crate) fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
+        let tagging = Tagging {
+            key: self.key,
+            tags: self.tags,
+        };
+        TAGGING.scope(tagging, fut)
     }
 }

@@ -7,8 +7,10 @@
 //! # Difference from Python
 //!
 //! Python's context variables are copied into every task a coroutine creates. Tokio's task
-//! locals are not: a future passed to `tokio::spawn` starts with **no** key context. Carry it
-//! over explicitly with [`snapshot`] and [`scope`]:
+//! locals are not: a future passed to `tokio::spawn` starts with **no** key context. Spawn with
+//! [`cashews::spawn`](crate::spawn), which carries every cashews task value over (key context,
+//! disabled commands, detect scopes), or carry the key context alone with [`snapshot`] and
+//! [`scope`]:
 //!
 //! ```
 //! use cashews::key::context::{get, scope, snapshot, with_key_context};
@@ -148,8 +150,8 @@ impl KeyPart for KeyContext {
 /// overrides an outer value of the same name) when this function is called; the scope ends
 /// when `fut` completes. Await the result right away, in the task whose context it extends.
 ///
-/// Tasks started with `tokio::spawn` inside do not inherit the context: see the
-/// [module docs](self).
+/// Tasks started with `tokio::spawn` inside do not inherit the context; tasks started with
+/// [`cashews::spawn`](crate::spawn) (or under a [`Context`](crate::context::Context)) do.
 ///
 /// ```
 /// use cashews::key::KeyPart;

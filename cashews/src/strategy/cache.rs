@@ -1,10 +1,12 @@
 //! [`cache`]: the plain caching strategy (`#[cashews::cache]`).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Outcome;
 use super::gate::{self, Ended, Turn};
+use crate::detect::Served;
 use crate::error::shorten;
 use crate::{Cache, Ttl};
 
@@ -39,13 +41,16 @@ pub enum StoreCondition {
 pub struct CacheOptions {
     /// Which results are stored.
     pub store_condition: StoreCondition,
-    /// Store only results whose computation took at least this long (`time_condition`).
+    /// Store only results whose computation took longer than this (`time_condition`).
     pub time_condition: Option<Duration>,
     /// Coalesce concurrent misses of one key in this process (`protected`, on by default).
     pub protected: bool,
     /// Do not store a result that an inner cached call served (`upper`, SPEC §3.0.1): for a
     /// cache stacked over other cached functions. Ignores `protected`.
     pub upper: bool,
+    /// The key template the keys are rendered from, for [`detect`](crate::detect()) records
+    /// (the attribute macros set it).
+    pub template: Option<&'static str>,
 }
 
 impl Default for CacheOptions {
@@ -63,6 +68,7 @@ impl CacheOptions {
             time_condition: None,
             protected: true,
             upper: false,
+            template: None,
         }
     }
 
@@ -87,10 +93,23 @@ impl CacheOptions {
         self
     }
 
-    /// Store only results that took at least `at_least` to compute.
+    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
     #[must_use]
     pub const fn time_condition(mut self, at_least: Duration) -> Self {
         self.time_condition = Some(at_least);
+        self
+    }
+
+    /// Name the key template, for [`detect`](crate::detect()) records.
+    ///
+    /// ```
+    /// use cashews::strategy::CacheOptions;
+    /// const OPTIONS: CacheOptions = CacheOptions::new().template("user:{id}");
+    /// assert_eq!(OPTIONS.template, Some("user:{id}"));
+    /// ```
+    #[must_use]
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
         self
     }
 }
@@ -150,7 +169,13 @@ where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    if let Some(hit) = lookup(cache, key, &shape).await {
+    // What a hit records in a detect scope; built only inside one.
+    let served = || {
+        Served::new(key, "simple")
+            .with_ttl(ttl.duration())
+            .with_template(options.template)
+    };
+    if let Some(hit) = lookup(cache, key, &shape, &served).await {
         return hit;
     }
     // The origin is boxed on a miss (one allocation beside the origin's own work) so this
@@ -164,7 +189,7 @@ where
         match cache.gates().enter(key) {
             Turn::Lead(leader) => {
                 // Another leader may have stored the value between our miss and our turn.
-                if let Some(hit) = lookup(cache, key, &shape).await {
+                if let Some(hit) = lookup(cache, key, &shape, &served).await {
                     leader.finish(Ended::Stored);
                     return hit;
                 }
@@ -179,7 +204,7 @@ where
             }
             Turn::Follow(receiver) => match gate::follow(receiver).await {
                 Ended::Stored => {
-                    if let Some(hit) = lookup(cache, key, &shape).await {
+                    if let Some(hit) = lookup(cache, key, &shape, &served).await {
                         return hit;
                     }
                 }
@@ -196,12 +221,19 @@ where
     }
 }
 
-/// A hit, restored; `None` on a miss or a read failure (logged).
-async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option<R> {
+/// A hit, restored and recorded for detect (`served`); `None` on a miss or a read failure
+/// (logged).
+pub(super) async fn lookup<R, S: Outcome<R>>(
+    cache: &Cache,
+    key: &str,
+    shape: &S,
+    served: &impl Fn() -> Served,
+) -> Option<R> {
     if S::SHARED {
         return match cache.get_shared::<S::Stored>(key).await {
             Ok(Some(stored)) => {
-                crate::detect::record(key, "simple");
+                // The shared object itself, not a copy.
+                crate::detect::record_with(|| served().with_value(Arc::clone(&stored) as _));
                 shape.restore_shared(&stored)
             }
             Ok(None) => None,
@@ -212,10 +244,7 @@ async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option
         };
     }
     match cache.get::<S::Stored>(key).await {
-        Ok(Some(stored)) => {
-            crate::detect::record(key, "simple");
-            Some(shape.restore(stored))
-        }
+        Ok(Some(stored)) => Some(crate::detect::restore(shape, stored, served)),
         Ok(None) => None,
         Err(error) => {
             tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
@@ -245,6 +274,7 @@ async fn compute<R, S: Outcome<R>, F: Future<Output = R>>(
     if let Some(value) = shape.stored(&result)
         && !served_inside
         && admits(options, shape, &result, started.elapsed())
+        && let Some(ttl) = shape.store_ttl(value, ttl)
     {
         match cache.set(key, value, ttl).await {
             Ok(written) => stored = written,
@@ -270,7 +300,7 @@ pub(crate) fn admits<R, S: Outcome<R>>(
     condition
         && options
             .time_condition
-            .is_none_or(|at_least| took >= at_least)
+            .is_none_or(|at_least| took > at_least)
 }
 
 /// Runs `origin`; when its result is a success (`shape` would store it: not an `Err`),

@@ -249,8 +249,8 @@ where
     W: Fn(&E) -> bool,
     F: Future<Output = Result<T, E>>,
 {
-    let keys = Keys::new(key);
-    let admitted = match admit(cache, &keys, options).await {
+    let mut keys = Keys::new(key);
+    let admitted = match admit(cache, &mut keys, options).await {
         Ok(Admission::Refused(retry_after)) => {
             return Err(E::from(Error::CircuitOpen { retry_after }));
         }
@@ -264,29 +264,43 @@ where
     let result = origin.await;
     if let Err(failure) = &result
         && when(failure)
-        && let Err(error) = record_failure(cache, &keys, options, admitted).await
+        && let Err(error) = record_failure(cache, &mut keys, options, admitted).await
     {
         tracing::error!(key = %shorten(key), %error, "circuit_breaker could not record a failure");
     }
     result
 }
 
-/// The keys of one breaker (SPEC §3.0.6).
+/// The keys of one breaker (SPEC §3.0.6), each rendered when needed: a call that passes
+/// renders `K:open` and `K:total` only (`K:halfopen` with a half-open time, `K:fails` on a
+/// failure). `K` is written once into a buffer sized for the longest suffix and each suffix
+/// replaces the previous one: one allocation per call, where four `format!`s made eight and
+/// cost as much as a backend command.
 struct Keys {
-    open: String,
-    half_open: String,
-    total: String,
-    fails: String,
+    buf: String,
+    base: usize,
 }
+
+const OPEN: &str = ":open";
+const HALF_OPEN: &str = ":halfopen";
+const TOTAL: &str = ":total";
+const FAILS: &str = ":fails";
 
 impl Keys {
     fn new(key: &str) -> Self {
+        let mut buf = String::with_capacity(key.len() + HALF_OPEN.len());
+        buf.push_str(key);
         Self {
-            open: format!("{key}:open"),
-            half_open: format!("{key}:halfopen"),
-            total: format!("{key}:total"),
-            fails: format!("{key}:fails"),
+            buf,
+            base: key.len(),
         }
+    }
+
+    /// `K` followed by `suffix`, borrowed until the next suffix is written.
+    fn with(&mut self, suffix: &str) -> &str {
+        self.buf.truncate(self.base);
+        self.buf.push_str(suffix);
+        &self.buf
     }
 }
 
@@ -307,13 +321,17 @@ struct Admitted {
     counted: bool,
 }
 
-async fn admit(cache: &Cache, keys: &Keys, options: &CircuitBreakerOptions) -> Result<Admission> {
-    match cache.get_expire(&keys.open).await? {
+async fn admit(
+    cache: &Cache,
+    keys: &mut Keys,
+    options: &CircuitBreakerOptions,
+) -> Result<Admission> {
+    match cache.get_expire(keys.with(OPEN)).await? {
         Expiry::In(left) => return Ok(Admission::Refused(Some(left))),
         Expiry::Persistent => return Ok(Admission::Refused(None)),
         Expiry::Missing => {}
     }
-    let trial = options.half_open().is_some() && cache.exists(&keys.half_open).await?;
+    let trial = options.half_open().is_some() && cache.exists(keys.with(HALF_OPEN)).await?;
     if trial && !rand::random_ratio(u32::from(options.half_open_share.min(100)), 100) {
         return Ok(Admission::Refused(None));
     }
@@ -321,7 +339,7 @@ async fn admit(cache: &Cache, keys: &Keys, options: &CircuitBreakerOptions) -> R
     let (start, end) = window(cache, period);
     let cap = options.cap();
     let total = cache
-        .slice_incr(&keys.total, start, end, cap, period)
+        .slice_incr(keys.with(TOTAL), start, end, cap, period)
         .await?;
     Ok(Admission::Admitted(Admitted {
         trial,
@@ -334,7 +352,7 @@ async fn admit(cache: &Cache, keys: &Keys, options: &CircuitBreakerOptions) -> R
 
 async fn record_failure(
     cache: &Cache,
-    keys: &Keys,
+    keys: &mut Keys,
     options: &CircuitBreakerOptions,
     admitted: Admitted,
 ) -> Result<()> {
@@ -342,7 +360,7 @@ async fn record_failure(
         let period = window_length(options.period);
         let (start, end) = window(cache, period);
         cache
-            .slice_incr(&keys.fails, start, end, options.cap(), period)
+            .slice_incr(keys.with(FAILS), start, end, options.cap(), period)
             .await?
     } else {
         0
@@ -358,15 +376,16 @@ async fn record_failure(
 
 /// Opens the circuit for `ttl`, then half-open for `half_open_ttl`, unless another call
 /// opened it first.
-async fn open(cache: &Cache, keys: &Keys, options: &CircuitBreakerOptions) -> Result<()> {
+async fn open(cache: &Cache, keys: &mut Keys, options: &CircuitBreakerOptions) -> Result<()> {
     let ttl = window_length(options.ttl);
-    if !cache.set_lock(&keys.open, "1", ttl).await? {
+    let open = keys.with(OPEN);
+    if !cache.set_lock(open, "1", ttl).await? {
         return Ok(());
     }
-    tracing::warn!(key = %shorten(&keys.open), open_for_ms = ttl.as_millis(), "circuit breaker opened");
+    tracing::warn!(key = %shorten(open), open_for_ms = ttl.as_millis(), "circuit breaker opened");
     if let Some(half_open) = options.half_open() {
         cache
-            .set(&keys.half_open, &1u8, ttl.saturating_add(half_open))
+            .set(keys.with(HALF_OPEN), &1u8, ttl.saturating_add(half_open))
             .await?;
     }
     Ok(())

@@ -10,6 +10,7 @@ use super::gate::{self, Ended, Turn};
 use super::soft::{
     StampName, deadline_ms, now_ms, read_stamped, store_options, third, write_stamped,
 };
+use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::{Cache, Ttl};
 
@@ -31,11 +32,14 @@ pub struct EarlyOptions {
     pub early_ttl: Option<Duration>,
     /// Which results are stored.
     pub store_condition: StoreCondition,
-    /// Store only results whose computation took at least this long (`time_condition`).
+    /// Store only results whose computation took longer than this (`time_condition`).
     pub time_condition: Option<Duration>,
     /// Coalesce concurrent cold misses of one key in this process (`protected`, on by
     /// default). Refreshes need no coalescing: the refresh lock admits one.
     pub protected: bool,
+    /// The key template the keys are rendered from, for [`detect`](crate::detect()) records
+    /// (the attribute macros set it).
+    pub template: Option<&'static str>,
 }
 
 impl Default for EarlyOptions {
@@ -54,6 +58,7 @@ impl EarlyOptions {
             store_condition: StoreCondition::Always,
             time_condition: None,
             protected: true,
+            template: None,
         }
     }
 
@@ -71,7 +76,7 @@ impl EarlyOptions {
         self
     }
 
-    /// Store only results that took at least `at_least` to compute.
+    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
     #[must_use]
     pub const fn time_condition(mut self, at_least: Duration) -> Self {
         self.time_condition = Some(at_least);
@@ -83,6 +88,27 @@ impl EarlyOptions {
     pub const fn protected(mut self, protected: bool) -> Self {
         self.protected = protected;
         self
+    }
+
+    /// Name the key template, for [`detect`](crate::detect()) records.
+    ///
+    /// ```
+    /// use cashews::strategy::EarlyOptions;
+    /// const OPTIONS: EarlyOptions = EarlyOptions::new().template("report:{day}");
+    /// assert_eq!(OPTIONS.template, Some("report:{day}"));
+    /// ```
+    #[must_use]
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// What a hit records in a detect scope, for an entry due at `refresh_at_ms`.
+    fn served(&self, key: &str, ttl: Ttl, refresh_at_ms: u64) -> Served {
+        Served::new(key, "early")
+            .with_ttl(ttl.duration())
+            .with_template(self.template)
+            .with_extra(Extra::early(self.early_ttl_for(ttl), refresh_at_ms))
     }
 
     fn early_ttl_for(&self, ttl: Ttl) -> Option<Duration> {
@@ -173,16 +199,18 @@ where
     };
     match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
         Some(entry) if entry.at_ms >= now_ms(cache) => {
-            crate::detect::record(key, "early");
-            shape.restore(entry.value)
+            let at_ms = entry.at_ms;
+            crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms))
         }
         Some(entry) => {
-            crate::detect::record(key, "early");
+            let at_ms = entry.at_ms;
+            let old =
+                crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
             if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
                 refresh.run(cache, &shape, origin).await;
                 lock.release().await;
             }
-            shape.restore(entry.value)
+            old
         }
         None => cold(cache, &refresh, options.protected, &shape, origin).await,
     }
@@ -245,18 +273,20 @@ where
     let Some(entry) = read_stamped::<EarlyStamp, S::Stored>(cache, key).await else {
         return cold(cache, &refresh, options.protected, &shape, origin).await;
     };
-    crate::detect::record(key, "early");
-    if entry.at_ms >= now_ms(cache) {
-        return shape.restore(entry.value);
+    let at_ms = entry.at_ms;
+    let old = crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
+    if at_ms >= now_ms(cache) {
+        return old;
     }
-    let old = shape.restore(entry.value);
     if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 let cache = cache.clone();
                 let key = key.to_owned();
                 let store = refresh.store;
-                runtime.spawn(async move {
+                // The refresh runs with the caller's context (key context, disabled
+                // commands, detect scopes), as a task the caller spawned would.
+                runtime.spawn(crate::context::Context::current().scope(async move {
                     let refresh = Refresh {
                         key: &key,
                         ttl,
@@ -265,7 +295,7 @@ where
                     };
                     refresh.run(&cache, &shape, origin).await;
                     lock.release().await;
-                });
+                }));
             }
             Err(_) => {
                 refresh.run(cache, &shape, origin).await;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::{Cache, Ttl};
 
@@ -20,8 +21,11 @@ use crate::{Cache, Ttl};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct FailoverOptions {
-    /// Store only results whose computation took at least this long (`time_condition`).
+    /// Store only results whose computation took longer than this (`time_condition`).
     pub time_condition: Option<Duration>,
+    /// The key template the keys are rendered from, for [`detect`](crate::detect()) records
+    /// (the attribute macros set it).
+    pub template: Option<&'static str>,
 }
 
 impl FailoverOptions {
@@ -30,13 +34,27 @@ impl FailoverOptions {
     pub const fn new() -> Self {
         Self {
             time_condition: None,
+            template: None,
         }
     }
 
-    /// Store only results that took at least `at_least` to compute.
+    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
     #[must_use]
     pub const fn time_condition(mut self, at_least: Duration) -> Self {
         self.time_condition = Some(at_least);
+        self
+    }
+
+    /// Name the key template, for [`detect`](crate::detect()) records.
+    ///
+    /// ```
+    /// use cashews::strategy::FailoverOptions;
+    /// const OPTIONS: FailoverOptions = FailoverOptions::new().template("status:{name}");
+    /// assert_eq!(OPTIONS.template, Some("status:{name}"));
+    /// ```
+    #[must_use]
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
         self
     }
 }
@@ -118,7 +136,7 @@ where
             if inner.is_empty()
                 && options
                     .time_condition
-                    .is_none_or(|at_least| started.elapsed() >= at_least)
+                    .is_none_or(|at_least| started.elapsed() > at_least)
                 && let Err(error) = cache.set(key, &value, ttl).await
             {
                 tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
@@ -127,7 +145,13 @@ where
         }
         Err(failure) if when(&failure) => match cache.get::<T>(key).await {
             Ok(Some(fallback)) => {
-                crate::detect::record(key, "failover");
+                // No value: `T` need not be `Clone`; the error is named by its type.
+                crate::detect::record_with(|| {
+                    Served::new(key, "failover")
+                        .with_ttl(ttl.duration())
+                        .with_template(options.template)
+                        .with_extra(Extra::failover::<E>())
+                });
                 tracing::debug!(key = %shorten(key), "the function failed; serving the last good result");
                 Ok(fallback)
             }

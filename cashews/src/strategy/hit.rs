@@ -11,6 +11,7 @@ use super::Outcome;
 use super::StoreCondition;
 use super::cache::admits;
 use super::soft::store_options;
+use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::{Cache, Ttl};
 
@@ -33,8 +34,11 @@ pub struct HitOptions {
     pub update_after: Option<u64>,
     /// Which results are stored.
     pub store_condition: StoreCondition,
-    /// Store only results whose computation took at least this long (`time_condition`).
+    /// Store only results whose computation took longer than this (`time_condition`).
     pub time_condition: Option<Duration>,
+    /// The key template the keys are rendered from, for [`detect`](crate::detect()) records
+    /// (the attribute macros set it).
+    pub template: Option<&'static str>,
 }
 
 impl HitOptions {
@@ -49,6 +53,7 @@ impl HitOptions {
             update_after: None,
             store_condition: StoreCondition::Always,
             time_condition: None,
+            template: None,
         }
     }
 
@@ -72,11 +77,32 @@ impl HitOptions {
         self
     }
 
-    /// Store only results that took at least `at_least` to compute.
+    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
     #[must_use]
     pub const fn time_condition(mut self, at_least: Duration) -> Self {
         self.time_condition = Some(at_least);
         self
+    }
+
+    /// Name the key template, for [`detect`](crate::detect()) records.
+    ///
+    /// ```
+    /// use cashews::strategy::HitOptions;
+    /// const OPTIONS: HitOptions = HitOptions::new(10).template("page:{n}");
+    /// assert_eq!(OPTIONS.template, Some("page:{n}"));
+    /// ```
+    #[must_use]
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// What a hit records in a detect scope.
+    fn served(&self, key: &str, ttl: Ttl) -> Served {
+        Served::new(key, "hit")
+            .with_ttl(ttl.duration())
+            .with_template(self.template)
+            .with_extra(Extra::hit(self.cache_hits))
     }
 }
 
@@ -144,16 +170,15 @@ where
 {
     let counter = format!("{key}:counter");
     match served::<R, S>(cache, key, &counter, ttl, options).await {
-        Serve::Stored(value) => {
-            crate::detect::record(key, "hit");
-            shape.restore(value)
-        }
+        Serve::Stored(value) => crate::detect::restore(&shape, value, || options.served(key, ttl)),
         Serve::Update(value) => {
+            // Served from the cache too: recorded like any hit.
+            let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
             let (result, _) = compute(cache, key, &counter, ttl, options, &shape, origin).await;
             if shape.stored(&result).is_none() {
                 tracing::warn!(key = %shorten(key), "hit recomputation failed; the stored value is served");
             }
-            shape.restore(value)
+            old
         }
         Serve::Compute => {
             compute(cache, key, &counter, ttl, options, &shape, origin)
@@ -207,24 +232,23 @@ where
 {
     let counter = format!("{key}:counter");
     match served::<R, S>(cache, key, &counter, ttl, options).await {
-        Serve::Stored(value) => {
-            crate::detect::record(key, "hit");
-            shape.restore(value)
-        }
+        Serve::Stored(value) => crate::detect::restore(&shape, value, || options.served(key, ttl)),
         Serve::Update(value) => {
-            let old = shape.restore(value);
+            // Served from the cache too: recorded like any hit.
+            let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     let cache = cache.clone();
                     let key = key.to_owned();
                     let options = *options;
-                    runtime.spawn(async move {
+                    // The recomputation runs with the caller's context, as a task it spawned.
+                    runtime.spawn(crate::context::Context::current().scope(async move {
                         let (result, _) =
                             compute(&cache, &key, &counter, ttl, &options, &shape, origin).await;
                         if shape.stored(&result).is_none() {
                             tracing::warn!(key = %shorten(&key), "hit recomputation failed; the stored value is served");
                         }
-                    });
+                    }));
                 }
                 Err(_) => {
                     compute(cache, key, &counter, ttl, options, &shape, origin).await;
@@ -343,6 +367,9 @@ where
     if !admits(&store, shape, &result, started.elapsed()) {
         return (result, false);
     }
+    let Some(ttl) = shape.store_ttl(value, ttl) else {
+        return (result, false);
+    };
     let (deleted, written) = join(cache.delete(counter), cache.set(key, value, ttl)).await;
     if let Err(error) = deleted {
         tracing::error!(key = %shorten(counter), %error, "hit counter reset failed");

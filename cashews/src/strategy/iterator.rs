@@ -5,6 +5,7 @@
 //! finds the marker and every item replays them in order without touching the origin.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -13,6 +14,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 
 use super::{Outcome, StoreCondition};
+use crate::detect::Served;
 use crate::error::shorten;
 use crate::{Cache, Ttl};
 
@@ -33,6 +35,9 @@ pub struct IteratorOptions {
     /// Which items are stored: with [`StoreCondition::NotNone`], `None` items of an
     /// `Option` stream are passed through but left out of the cached sequence.
     pub store_condition: StoreCondition,
+    /// The key template the keys are rendered from, for [`detect`](crate::detect()) records
+    /// (the attribute macros set it).
+    pub template: Option<&'static str>,
 }
 
 impl Default for IteratorOptions {
@@ -52,6 +57,7 @@ impl IteratorOptions {
     pub const fn new() -> Self {
         Self {
             store_condition: StoreCondition::Always,
+            template: None,
         }
     }
 
@@ -65,6 +71,19 @@ impl IteratorOptions {
     #[must_use]
     pub const fn condition(mut self, condition: StoreCondition) -> Self {
         self.store_condition = condition;
+        self
+    }
+
+    /// Name the key template, for [`detect`](crate::detect()) records.
+    ///
+    /// ```
+    /// use cashews::strategy::IteratorOptions;
+    /// const OPTIONS: IteratorOptions = IteratorOptions::new().template("squares:{n}");
+    /// assert_eq!(OPTIONS.template, Some("squares:{n}"));
+    /// ```
+    #[must_use]
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
         self
     }
 }
@@ -290,6 +309,10 @@ impl<S> Run<S> {
         };
         let count = usize::try_from(count).ok()?;
         let mut items = Vec::with_capacity(count.min(PAGE));
+        // Inside a detect scope, a shape whose stored type is `Clone` keeps the stored items
+        // for the record, and the items returned are restored from clones.
+        let keep = S::SHARED && crate::detect::active();
+        let mut kept: Vec<S::Stored> = Vec::new();
         let mut start = 0;
         while start < count {
             let end = count.min(start.saturating_add(PAGE));
@@ -308,11 +331,26 @@ impl<S> Run<S> {
                     self.forget_marker().await;
                     return None;
                 };
-                items.push(self.shape.restore(stored));
+                match keep.then(|| self.shape.restore_shared(&stored)).flatten() {
+                    Some(item) => {
+                        items.push(item);
+                        kept.push(stored);
+                    }
+                    None => items.push(self.shape.restore(stored)),
+                }
             }
             start = end;
         }
-        crate::detect::record(&self.key, "iterator");
+        crate::detect::record_with(|| {
+            let served = Served::new(&self.key, "iterator")
+                .with_ttl(self.ttl.duration())
+                .with_template(self.options.template);
+            if keep {
+                served.with_value(Arc::new(kept))
+            } else {
+                served
+            }
+        });
         Some(items)
     }
 

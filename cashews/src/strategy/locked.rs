@@ -319,7 +319,7 @@ where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    if let Some(hit) = lookup(cache, key, &shape).await {
+    if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
         return hit;
     }
     // A miss: box the origin once, so that it takes its own size in this future rather
@@ -342,7 +342,7 @@ where
     loop {
         match cache.gates().enter(key) {
             Turn::Lead(leader) => {
-                if let Some(hit) = lookup(cache, key, &shape).await {
+                if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
                     leader.finish(Ended::Stored);
                     return hit;
                 }
@@ -356,7 +356,7 @@ where
             }
             Turn::Follow(receiver) => match gate::follow(receiver).await {
                 Ended::Stored => {
-                    if let Some(hit) = lookup(cache, key, &shape).await {
+                    if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
                         return hit;
                     }
                 }
@@ -393,7 +393,9 @@ impl<S> LockedRun<'_, S> {
                 Ok(Some(guard)) => {
                     drop(waiter);
                     // The holder we waited for (or raced) may have stored the value.
-                    if let Some(hit) = lookup(self.cache, self.key, self.shape).await {
+                    if let Some(hit) =
+                        lookup(self.cache, self.key, self.shape, self.ttl, self.options).await
+                    {
                         release(guard).await;
                         return (hit, true);
                     }
@@ -414,7 +416,9 @@ impl<S> LockedRun<'_, S> {
                 }
             }
             waiter.wait(None).await;
-            if let Some(hit) = lookup(self.cache, self.key, self.shape).await {
+            if let Some(hit) =
+                lookup(self.cache, self.key, self.shape, self.ttl, self.options).await
+            {
                 return (hit, true);
             }
         }
@@ -428,12 +432,20 @@ impl<S> LockedRun<'_, S> {
         F: Future<Output = R>,
     {
         let started = tokio::time::Instant::now();
-        let result = origin.await;
+        // `upper` (SPEC §3.0.1, §9 #78): a result an inner cache served is not stored here.
+        let (result, served_inside) = if self.options.upper {
+            let (result, inner) = crate::detect::detect(origin).await;
+            (result, !inner.is_empty())
+        } else {
+            (origin.await, false)
+        };
         let mut stored = false;
         if let Some(value) = self.shape.stored(&result)
+            && !served_inside
             && admits(self.options, self.shape, &result, started.elapsed())
+            && let Some(ttl) = self.shape.store_ttl(value, self.ttl)
         {
-            match self.cache.set(self.key, value, self.ttl).await {
+            match self.cache.set(self.key, value, ttl).await {
                 Ok(written) => stored = written,
                 Err(error) => {
                     tracing::error!(key = %shorten(self.key), %error, "cache write failed; the result is returned unstored");
@@ -445,22 +457,20 @@ impl<S> LockedRun<'_, S> {
 }
 
 /// A hit, restored; `None` on a miss or a read failure (logged).
-async fn lookup<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Option<R> {
-    let read = if S::SHARED {
-        cache
-            .get_shared::<S::Stored>(key)
-            .await
-            .map(|hit| hit.and_then(|stored| shape.restore_shared(&stored)))
-    } else {
-        cache
-            .get::<S::Stored>(key)
-            .await
-            .map(|hit| hit.map(|stored| shape.restore(stored)))
+async fn lookup<R, S: Outcome<R>>(
+    cache: &Cache,
+    key: &str,
+    shape: &S,
+    ttl: Ttl,
+    options: &CacheOptions,
+) -> Option<R> {
+    // Recorded for detect as the plain cache strategy (`lock = true` is an option of it).
+    let served = || {
+        crate::detect::Served::new(key, "simple")
+            .with_ttl(ttl.duration())
+            .with_template(options.template)
     };
-    read.unwrap_or_else(|error| {
-        tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
-        None
-    })
+    super::cache::lookup(cache, key, shape, &served).await
 }
 
 /// Releases a lock at the end of a call; a failure is logged (the lock lapses with its TTL).

@@ -13,6 +13,8 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::ttl::{IntoTtl, Ttl};
+
 /// How a result of type `R` is cached.
 ///
 /// ```
@@ -48,6 +50,14 @@ pub trait Outcome<R> {
     fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
         let _ = stored;
         None
+    }
+
+    /// The TTL to store `stored` for, given the strategy's `ttl`: `ttl` itself unless the
+    /// shape computes it from the value ([`TtlBy`]); `None` skips storing (an invalid TTL
+    /// computed from the value, logged).
+    fn store_ttl(&self, stored: &Self::Stored, ttl: Ttl) -> Option<Ttl> {
+        let _ = stored;
+        Some(ttl)
     }
 }
 
@@ -85,6 +95,10 @@ where
 
     fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
         Some(self.0.restore(stored.clone()))
+    }
+
+    fn store_ttl(&self, stored: &Self::Stored, ttl: Ttl) -> Option<Ttl> {
+        self.0.store_ttl(stored, ttl)
     }
 }
 
@@ -291,6 +305,28 @@ impl<T, E> WithErrors<T, E> {
     }
 }
 
+impl<T, E> WithErrors<T, E> {
+    /// Caches only the errors `is_cached` accepts (SPEC's `with_exceptions(ErrorType)`: in
+    /// Rust one error type, so a predicate picks the variants): other errors are returned and
+    /// never stored; values are stored as before (none with `only_errors`).
+    ///
+    /// ```
+    /// use cashews::strategy::{Outcome, WithErrors};
+    /// let shape = WithErrors::<u8, String>::new(false).matching(|e: &String| e == "not found");
+    /// assert!(shape.stored(&Err("not found".to_owned())).is_some());
+    /// assert!(shape.stored(&Err("timeout".to_owned())).is_none());
+    /// assert!(shape.stored(&Ok(1)).is_some());
+    /// ```
+    pub fn matching<P>(self, is_cached: P) -> When<Self, impl Fn(&Result<T, E>) -> bool + Copy>
+    where
+        P: Fn(&E) -> bool + Copy,
+    {
+        When(self, move |result: &Result<T, E>| {
+            result.as_ref().err().is_none_or(is_cached)
+        })
+    }
+}
+
 impl<T, E> Clone for WithErrors<T, E> {
     fn clone(&self) -> Self {
         *self
@@ -379,6 +415,106 @@ where
     fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
         self.0.restore_shared(stored)
     }
+
+    fn store_ttl(&self, stored: &Self::Stored, ttl: Ttl) -> Option<Ttl> {
+        self.0.store_ttl(stored, ttl)
+    }
+}
+
+/// Any shape whose values are stored for a TTL computed from the value itself (`ttl = |v| ...`
+/// on the attributes; SPEC §3.0.3's `ttl(result)`): `ttl_of` gets what is stored (the `Ok`
+/// value of a `Result`, the whole `Option`, …) and returns any TTL form. A TTL that does not
+/// parse is logged and the value is not stored.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::Ttl;
+/// use cashews::strategy::{Outcome, Plain, TtlBy};
+/// let shape = TtlBy(Plain::<u32>::new(), |n: &u32| if *n > 10 { "1h" } else { "1m" });
+/// assert_eq!(shape.store_ttl(&50, Ttl::NONE), Some(Ttl::new(Duration::from_secs(3600))));
+/// assert_eq!(shape.store_ttl(&5, Ttl::NONE), Some(Ttl::new(Duration::from_secs(60))));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TtlBy<S, F>(pub S, pub F);
+
+/// A TTL computed from a stored value (what [`TtlBy`] holds): any `Fn(&V) -> impl IntoTtl`.
+///
+/// ```
+/// use cashews::strategy::TtlOf;
+/// fn ttl_of_score(score: &u32) -> u64 { u64::from(*score) }
+/// let ttl = TtlOf::ttl_of(&ttl_of_score, &60).unwrap();
+/// assert_eq!(ttl.duration(), Some(std::time::Duration::from_secs(60)));
+/// ```
+pub trait TtlOf<V: ?Sized> {
+    /// The TTL for `value`.
+    ///
+    /// # Errors
+    ///
+    /// The computed TTL is not a valid TTL (a bad string, a negative number).
+    fn ttl_of(&self, value: &V) -> crate::Result<Ttl>;
+}
+
+impl<V: ?Sized, F, T> TtlOf<V> for F
+where
+    F: Fn(&V) -> T,
+    T: IntoTtl,
+{
+    fn ttl_of(&self, value: &V) -> crate::Result<Ttl> {
+        self(value).into_ttl()
+    }
+}
+
+impl<R, S, F> Outcome<R> for TtlBy<S, F>
+where
+    S: Outcome<R>,
+    F: TtlOf<S::Stored>,
+{
+    type Stored = S::Stored;
+
+    const SHARED: bool = S::SHARED;
+
+    fn stored<'a>(&self, result: &'a R) -> Option<&'a Self::Stored> {
+        self.0.stored(result)
+    }
+
+    fn restore(&self, stored: Self::Stored) -> R {
+        self.0.restore(stored)
+    }
+
+    fn is_none(&self, result: &R) -> bool {
+        self.0.is_none(result)
+    }
+
+    fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
+        self.0.restore_shared(stored)
+    }
+
+    fn store_ttl(&self, stored: &Self::Stored, _ttl: Ttl) -> Option<Ttl> {
+        match self.1.ttl_of(stored) {
+            Ok(ttl) => Some(ttl),
+            Err(error) => {
+                tracing::error!(%error, "invalid TTL computed from a result; the result is not stored");
+                None
+            }
+        }
+    }
+}
+
+/// Wraps `shape` so values are stored for `ttl_of(value)`; the closure's argument type is
+/// inferred from the shape (what [`TtlBy`]'s attribute form expands to).
+///
+/// ```
+/// use cashews::strategy::{Fallible, Outcome, ttl_by};
+/// let shape = ttl_by::<Result<u64, String>, _, _, _>(Fallible::new(), |n| *n * 60);
+/// assert_eq!(shape.store_ttl(&2, cashews::Ttl::NONE).and_then(|t| t.duration()).map(|d| d.as_secs()), Some(120));
+/// ```
+pub fn ttl_by<R, S, F, T>(shape: S, ttl_of: F) -> TtlBy<S, F>
+where
+    S: Outcome<R>,
+    F: Fn(&S::Stored) -> T,
+    T: IntoTtl,
+{
+    TtlBy(shape, ttl_of)
 }
 
 /// Picks the shape of a result type at compile time, for the attribute macros: `Result` and

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::Outcome;
 use super::cache::{CacheOptions, StoreCondition, admits};
 use super::gate::{self, Ended, Turn};
+use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::{Cache, Ttl};
 
@@ -38,11 +39,14 @@ pub struct SoftOptions {
     pub soft_ttl: Option<Duration>,
     /// Which results are stored.
     pub store_condition: StoreCondition,
-    /// Store only results whose computation took at least this long (`time_condition`).
+    /// Store only results whose computation took longer than this (`time_condition`).
     pub time_condition: Option<Duration>,
     /// Coalesce concurrent recomputations of one key in this process (`protected`, on by
     /// default).
     pub protected: bool,
+    /// The key template the keys are rendered from, for [`detect`](crate::detect()) records
+    /// (the attribute macros set it).
+    pub template: Option<&'static str>,
 }
 
 impl Default for SoftOptions {
@@ -60,6 +64,7 @@ impl SoftOptions {
             store_condition: StoreCondition::Always,
             time_condition: None,
             protected: true,
+            template: None,
         }
     }
 
@@ -77,7 +82,7 @@ impl SoftOptions {
         self
     }
 
-    /// Store only results that took at least `at_least` to compute.
+    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
     #[must_use]
     pub const fn time_condition(mut self, at_least: Duration) -> Self {
         self.time_condition = Some(at_least);
@@ -88,6 +93,19 @@ impl SoftOptions {
     #[must_use]
     pub const fn protected(mut self, protected: bool) -> Self {
         self.protected = protected;
+        self
+    }
+
+    /// Name the key template, for [`detect`](crate::detect()) records.
+    ///
+    /// ```
+    /// use cashews::strategy::SoftOptions;
+    /// const OPTIONS: SoftOptions = SoftOptions::new().template("rate:{currency}");
+    /// assert_eq!(OPTIONS.template, Some("rate:{currency}"));
+    /// ```
+    #[must_use]
+    pub const fn template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
         self
     }
 }
@@ -203,7 +221,14 @@ where
     F: Future<Output = R>,
 {
     let soft_ttl = options.soft_ttl.or_else(|| ttl.duration().map(third));
-    let mut stale = match look(cache, key, &shape).await {
+    // What a fresh hit records in a detect scope; built only inside one.
+    let served = |expire_at_ms| {
+        Served::new(key, "soft")
+            .with_ttl(ttl.duration())
+            .with_template(options.template)
+            .with_extra(Extra::soft(soft_ttl, expire_at_ms))
+    };
+    let mut stale = match look(cache, key, &shape, &served).await {
         Look::Fresh(hit) => return hit,
         Look::Stale(stale) => stale,
     };
@@ -222,7 +247,7 @@ where
         match cache.gates().enter(key) {
             Turn::Lead(leader) => {
                 // Another leader may have renewed the entry between our read and our turn.
-                match look(cache, key, &shape).await {
+                match look(cache, key, &shape, &served).await {
                     Look::Fresh(hit) => {
                         leader.finish(Ended::Stored);
                         return hit;
@@ -238,7 +263,7 @@ where
                 return result;
             }
             Turn::Follow(receiver) => match gate::follow(receiver).await {
-                Ended::Stored => match look(cache, key, &shape).await {
+                Ended::Stored => match look(cache, key, &shape, &served).await {
                     Look::Fresh(hit) => return hit,
                     Look::Stale(again) => stale = again.or(stale),
                 },
@@ -259,11 +284,16 @@ enum Look<R, T> {
     Stale(Option<T>),
 }
 
-async fn look<R, S: Outcome<R>>(cache: &Cache, key: &str, shape: &S) -> Look<R, S::Stored> {
+async fn look<R, S: Outcome<R>>(
+    cache: &Cache,
+    key: &str,
+    shape: &S,
+    served: &impl Fn(u64) -> Served,
+) -> Look<R, S::Stored> {
     match read_stamped::<SoftStamp, S::Stored>(cache, key).await {
         Some(entry) if entry.at_ms > now_ms(cache) => {
-            crate::detect::record(key, "soft");
-            Look::Fresh(shape.restore(entry.value))
+            let at_ms = entry.at_ms;
+            Look::Fresh(crate::detect::restore(shape, entry.value, || served(at_ms)))
         }
         Some(entry) => Look::Stale(Some(entry.value)),
         None => Look::Stale(None),
@@ -292,15 +322,19 @@ impl<S> Renew<'_, S> {
         let started = tokio::time::Instant::now();
         let result = origin.await;
         if let Some(value) = self.shape.stored(&result) {
-            let stored = admits(&self.store, self.shape, &result, started.elapsed())
-                && write_stamped::<SoftStamp, _>(
-                    self.cache,
-                    self.key,
-                    deadline_ms(self.cache, self.soft_ttl),
-                    value,
-                    self.ttl,
-                )
-                .await;
+            let stored = match self.shape.store_ttl(value, self.ttl) {
+                Some(ttl) if admits(&self.store, self.shape, &result, started.elapsed()) => {
+                    write_stamped::<SoftStamp, _>(
+                        self.cache,
+                        self.key,
+                        deadline_ms(self.cache, self.soft_ttl),
+                        value,
+                        ttl,
+                    )
+                    .await
+                }
+                _ => false,
+            };
             return (result, stored);
         }
         match stale {

@@ -4,7 +4,13 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cashews::{Cache, Clock, detect};
+use cashews::detect::Extra;
+use cashews::strategy::{
+    self, CacheOptions, EarlyOptions, FailoverOptions, Fallible, HitOptions, IteratorOptions,
+    Plain, Shared, SoftOptions, any_error, early, failover, hit, iterator, soft,
+};
+use cashews::{Cache, Clock, Ttl, detect};
+use futures_util::future::join_all;
 
 use crate::support::manual_cache;
 
@@ -150,4 +156,394 @@ async fn invalidate_further_recomputes_inside_and_keeps_the_fresh_value() {
         Some("value3".to_owned()),
         "outside: normal reads"
     );
+}
+
+// ----- SPEC §6.3 tests ---------------------------------------------------------------------
+
+static SPEC: LazyLock<(Cache, Clock)> = LazyLock::new(manual_cache);
+
+#[cashews::cache(ttl = "10s", key = "key", cache = SPEC.0)]
+async fn spec_simple() -> String {
+    "ok".to_owned()
+}
+
+#[tokio::test]
+async fn first_call_records_nothing_a_hit_records_its_key_and_a_recompute_adds_none() {
+    let (_, first) = detect(spec_simple()).await;
+    assert!(first.calls().is_empty(), "computed");
+    let (_, detected) = detect(async {
+        spec_simple().await; // a hit
+        SPEC.1.advance(Duration::from_secs(11));
+        spec_simple().await // expired: recomputed, records nothing
+    })
+    .await;
+    assert_eq!(detected.keys(), ["key"]);
+    assert_eq!(detected.calls().len(), 1);
+    assert_eq!(detected.served().len(), 1);
+}
+
+static JOINED: LazyLock<(Cache, Clock)> = LazyLock::new(manual_cache);
+
+#[cashews::cache(ttl = "1h", key = "key1", cache = JOINED.0)]
+async fn joined_one() -> u32 {
+    1
+}
+
+#[cashews::cache(ttl = "1h", key = "key2", cache = JOINED.0)]
+async fn joined_two() -> u32 {
+    2
+}
+
+#[tokio::test]
+async fn two_cached_functions_joined_give_two_entries() {
+    let both = || futures_util::future::join(joined_one(), joined_two());
+    let (_, first) = detect(both()).await;
+    assert!(first.calls().is_empty(), "both computed");
+    let (_, detected) = detect(both()).await;
+    let calls = detected.calls();
+    assert_eq!(calls.len(), 2);
+    assert!(calls.contains_key("key1") && calls.contains_key("key2"));
+}
+
+static TASKS: LazyLock<(Cache, Clock)> = LazyLock::new(manual_cache);
+
+#[cashews::cache(ttl = "1h", key = "key1", cache = TASKS.0)]
+async fn task_one() -> String {
+    "computed".to_owned()
+}
+
+#[cashews::cache(ttl = "1h", key = "key2", cache = TASKS.0)]
+async fn task_two() -> String {
+    "computed".to_owned()
+}
+
+/// Runs `ones` calls of `task_one` and `twos` of `task_two` concurrently in a scope of its own;
+/// returns (distinct keys, records) that scope saw.
+async fn in_own_scope(ones: usize, twos: usize) -> (usize, usize) {
+    let (_, detected) = detect(async {
+        let ones = join_all((0..ones).map(|_| task_one()));
+        let twos = join_all((0..twos).map(|_| task_two()));
+        futures_util::future::join(ones, twos).await
+    })
+    .await;
+    (detected.calls().len(), detected.served().len())
+}
+
+#[tokio::test]
+async fn nested_scopes_in_spawned_tasks_count_their_own_hits_and_the_outer_sees_all() {
+    TASKS.0.set("key1", "test", "1h").await.unwrap();
+    TASKS.0.set("key2", "test", "1h").await.unwrap();
+    assert_eq!(task_one().await, "test");
+    assert_eq!(task_two().await, "test");
+
+    let (counts, outer) = detect(async {
+        let mut counts = Vec::new();
+        for (ones, twos) in [(1, 0), (1, 1), (0, 1), (0, 2)] {
+            counts.push(cashews::spawn(in_own_scope(ones, twos)).await.unwrap());
+        }
+        counts
+    })
+    .await;
+    let keys: Vec<usize> = counts.iter().map(|(keys, _)| *keys).collect();
+    assert_eq!(
+        keys,
+        [1, 2, 1, 1],
+        "distinct keys per task's scope (Python `keys`)"
+    );
+    let records: Vec<usize> = counts.iter().map(|(_, records)| *records).collect();
+    assert_eq!(records, [1, 2, 1, 2], "every hit per task's scope");
+    assert_eq!(outer.calls().len(), 2, "the outer scope sees both keys");
+    assert_eq!(outer.served().len(), 6, "and every hit of its child tasks");
+}
+
+#[tokio::test]
+async fn a_closed_scope_receives_nothing_more() {
+    let (cache, _clock) = manual_cache();
+    let options = CacheOptions::new();
+    let ttl = Ttl::parse("1h").unwrap();
+    let call = || strategy::cache(&cache, "k", ttl, &options, Plain::<u32>::new(), async { 1 });
+    call().await;
+    let (_, closed) = detect(call()).await;
+    assert_eq!(closed.served().len(), 1);
+    call().await;
+    let (_, again) = detect(call()).await;
+    assert_eq!(
+        closed.served().len(),
+        1,
+        "hits after the scope ended are not recorded"
+    );
+    assert_eq!(again.served().len(), 1);
+}
+
+// ----- what each strategy records -------------------------------------------------------------
+
+fn hour() -> Ttl {
+    Ttl::parse("1h").unwrap()
+}
+
+#[tokio::test]
+async fn cache_records_ttl_template_and_the_shared_object_itself() {
+    let (cache, _clock) = manual_cache();
+    let options = CacheOptions::new().template("user:{id}");
+    let shape = Shared(Plain::<String>::new());
+    let call = || {
+        strategy::cache(&cache, "user:7", hour(), &options, shape, async {
+            "ann".to_owned()
+        })
+    };
+    call().await;
+    let (hit, detected) = detect(call()).await;
+    assert_eq!(hit, "ann");
+    let served = &detected.served()[0];
+    assert_eq!((served.key.as_str(), served.strategy), ("user:7", "simple"));
+    assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
+    assert_eq!(served.template, Some("user:{id}"));
+    assert_eq!(served.extra, Extra::Empty);
+    let recorded = served.value::<String>().unwrap();
+    let shared = cache.get_shared::<String>("user:7").await.unwrap().unwrap();
+    assert!(
+        std::ptr::eq(recorded, &*shared),
+        "the shared object, not a copy"
+    );
+
+    // A shape that decodes per hit keeps no value.
+    let plain = strategy::cache(
+        &cache,
+        "user:7",
+        hour(),
+        &options,
+        Plain::<String>::new(),
+        async { String::new() },
+    );
+    let (_, detected) = detect(plain).await;
+    assert!(detected.served()[0].value.is_none());
+}
+
+#[tokio::test]
+async fn soft_records_its_soft_ttl_and_expiry() {
+    let (cache, clock) = manual_cache();
+    clock.advance(Duration::from_secs(5));
+    let options = SoftOptions::new()
+        .soft_ttl(Duration::from_secs(60))
+        .template("rate:{c}");
+    let shape = Shared(Fallible::<u32, String>::new());
+    let call = |n: u32| {
+        soft(
+            &cache,
+            "soft:rate:eur",
+            hour(),
+            &options,
+            shape,
+            async move { Ok(n) },
+        )
+    };
+    call(108).await.unwrap();
+    let (hit, detected) = detect(call(0)).await;
+    assert_eq!(hit, Ok(108));
+    let served = &detected.served()[0];
+    assert_eq!(served.strategy, "soft");
+    assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
+    assert_eq!(served.template, Some("rate:{c}"));
+    assert_eq!(
+        served.value::<u32>(),
+        Some(&108),
+        "the stored part of `Ok(108)`"
+    );
+    let Extra::Soft {
+        soft_ttl,
+        soft_expire_at,
+        ..
+    } = served.extra
+    else {
+        panic!("not a soft record: {:?}", served.extra);
+    };
+    assert_eq!(soft_ttl, Some(Duration::from_secs(60)));
+    assert_eq!(
+        soft_expire_at,
+        Some(Duration::from_secs(65)),
+        "written at 5 s on the clock"
+    );
+
+    // The default soft TTL (a third of the TTL) and a shape without values.
+    let defaults = SoftOptions::new();
+    let plain = Fallible::<u32, String>::new();
+    soft(&cache, "soft:n", hour(), &defaults, plain, async { Ok(1) })
+        .await
+        .unwrap();
+    let (_, detected) = detect(soft(&cache, "soft:n", hour(), &defaults, plain, async {
+        Ok(2)
+    }))
+    .await;
+    let served = &detected.served()[0];
+    assert!(served.value.is_none() && served.template.is_none());
+    assert!(
+        matches!(served.extra, Extra::Soft { soft_ttl: Some(t), .. } if t == Duration::from_secs(3600).mul_f64(0.33))
+    );
+}
+
+#[tokio::test]
+async fn early_records_its_early_ttl_and_refresh_instant_also_when_refreshing() {
+    let (cache, clock) = manual_cache();
+    let options = EarlyOptions::new()
+        .early_ttl(Duration::from_secs(600))
+        .template("report:{day}");
+    let shape = Shared(Plain::<u32>::new());
+    let call = |n: u32| {
+        early(
+            &cache,
+            "early:v2:report:3",
+            hour(),
+            &options,
+            shape,
+            async move { n },
+        )
+    };
+    call(1).await;
+    let (hit, detected) = detect(call(2)).await;
+    assert_eq!(hit, 1);
+    let served = &detected.served()[0];
+    assert_eq!(served.strategy, "early");
+    assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
+    assert_eq!(served.template, Some("report:{day}"));
+    assert_eq!(served.value::<u32>(), Some(&1));
+    let Extra::Early {
+        early_ttl,
+        early_expire_at,
+        ..
+    } = served.extra
+    else {
+        panic!("not an early record: {:?}", served.extra);
+    };
+    assert_eq!(early_ttl, Some(Duration::from_secs(600)));
+    assert_eq!(early_expire_at, Some(Duration::from_secs(600)));
+
+    clock.advance(Duration::from_secs(601));
+    let (old, detected) = detect(call(3)).await;
+    assert_eq!(old, 1, "the refreshing call returns the stored value");
+    let served = &detected.served()[0];
+    assert_eq!(served.value::<u32>(), Some(&1));
+    assert!(
+        matches!(served.extra, Extra::Early { early_expire_at: Some(at), .. } if at == Duration::from_secs(600))
+    );
+}
+
+#[tokio::test]
+async fn hit_records_cache_hits_also_for_the_hit_that_updates() {
+    let (cache, _clock) = manual_cache();
+    let options = HitOptions::new(5).update_after(2).template("page:{n}");
+    let shape = Shared(Plain::<u32>::new());
+    let call = |n: u32| {
+        hit(
+            &cache,
+            "hit:page:1",
+            hour(),
+            &options,
+            shape,
+            async move { n },
+        )
+    };
+    call(1).await;
+    let (first, detected) = detect(call(2)).await;
+    assert_eq!(first, 1);
+    let served = &detected.served()[0];
+    assert_eq!(served.strategy, "hit");
+    assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
+    assert_eq!(served.template, Some("page:{n}"));
+    assert_eq!(served.value::<u32>(), Some(&1));
+    assert!(matches!(served.extra, Extra::Hit { cache_hits: 5, .. }));
+    let (updating, detected) = detect(call(3)).await;
+    assert_eq!(
+        updating, 1,
+        "the second hit updates and still serves the stored value"
+    );
+    assert_eq!(
+        detected.keys(),
+        ["hit:page:1"],
+        "a served value, so recorded"
+    );
+}
+
+#[tokio::test]
+async fn failover_records_the_error_type_and_no_value() {
+    let (cache, _clock) = manual_cache();
+    let options = FailoverOptions::new().template("status:{name}");
+    let call = |result: Result<u32, String>| {
+        failover(
+            &cache,
+            "fail:status:db",
+            hour(),
+            &options,
+            any_error,
+            async move { result },
+        )
+    };
+    assert_eq!(call(Ok(7)).await, Ok(7));
+    let (ok, detected) = detect(call(Ok(8))).await;
+    assert_eq!(ok, Ok(8));
+    assert!(
+        detected.is_empty(),
+        "a success is not served from the cache"
+    );
+    let (fallback, detected) = detect(call(Err("down".to_owned()))).await;
+    assert_eq!(fallback, Ok(8));
+    let served = &detected.served()[0];
+    assert_eq!(
+        (served.key.as_str(), served.strategy),
+        ("fail:status:db", "failover")
+    );
+    assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
+    assert_eq!(served.template, Some("status:{name}"));
+    assert!(served.value.is_none());
+    assert!(
+        matches!(served.extra, Extra::Failover { error_type, .. } if error_type == std::any::type_name::<String>())
+    );
+}
+
+#[tokio::test]
+async fn iterator_records_the_replayed_items_for_shared_shapes() {
+    use futures_util::{StreamExt, stream};
+    let (cache, _clock) = manual_cache();
+    let options = IteratorOptions::new().template("words:{n}");
+    let shape = Shared(Plain::<String>::new());
+    let words = || stream::iter(["a", "b"].map(str::to_owned));
+    let first: Vec<String> = iterator(&cache, "words:2", hour(), &options, shape, words())
+        .collect()
+        .await;
+    let (replay, detected) = detect(
+        iterator(&cache, "words:2", hour(), &options, shape, words()).collect::<Vec<String>>(),
+    )
+    .await;
+    assert_eq!(replay, first);
+    let served = &detected.served()[0];
+    assert_eq!(
+        (served.key.as_str(), served.strategy),
+        ("words:2", "iterator")
+    );
+    assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
+    assert_eq!(served.template, Some("words:{n}"));
+    assert_eq!(served.value::<Vec<String>>(), Some(&first));
+    assert_eq!(served.extra, Extra::Empty);
+
+    let plain = Plain::<String>::new();
+    let (_, detected) = detect(
+        iterator(&cache, "words:2", hour(), &options, plain, words()).collect::<Vec<String>>(),
+    )
+    .await;
+    assert!(detected.served()[0].value.is_none());
+}
+
+static VALUES: LazyLock<(Cache, Clock)> = LazyLock::new(manual_cache);
+
+#[cashews::cache(ttl = "1h", key = "profile:{id}", cache = VALUES.0)]
+async fn profile(id: u64) -> Result<String, std::io::Error> {
+    Ok(format!("user {id}"))
+}
+
+#[tokio::test]
+async fn decorated_functions_with_clone_results_record_their_values() {
+    profile(1).await.unwrap();
+    let (_, detected) = detect(profile(1)).await;
+    let served = &detected.calls()["profile:1"];
+    assert_eq!(served.value::<String>().map(String::as_str), Some("user 1"));
+    assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
 }

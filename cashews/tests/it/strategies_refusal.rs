@@ -1,18 +1,18 @@
 //! Refusal strategies: `rate_limit` (fixed window), `slice_rate_limit` (sliding window) and
 //! `circuit_breaker`, on a memory backend with a manual clock (time moves, nobody sleeps).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::support::{manual_cache as cache_on_manual_clock, ms, secs};
-use cashews::backend::Expiry;
+use cashews::backend::{Backend, BoxStream, Expiry, SetOptions};
 use cashews::config::CacheConfig;
 use cashews::strategy::{
     CircuitBreakerOptions, RateLimitOptions, SliceRateLimitOptions, circuit_breaker, rate_limit,
     rate_limited, slice_rate_limit, slice_rate_limited,
 };
-use cashews::{Cache, Clock, Error, MemoryBackend};
+use cashews::{Bytes, Cache, Clock, Command, Error, MemoryBackend};
 
 /// The caller's own error type: refusals reach it through `From<cashews::Error>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -714,6 +714,228 @@ async fn a_failing_or_disabled_backend_never_opens_the_circuit() {
         Ok("ok")
     );
     assert_eq!(runs.count(), 12);
+}
+
+/// A memory backend that logs each command with its key: what one breaker call costs.
+#[derive(Clone)]
+struct Logged {
+    inner: MemoryBackend,
+    log: Arc<Mutex<Vec<(Command, String)>>>,
+}
+
+impl Logged {
+    /// A cache on a logged memory backend, both on one manual clock.
+    fn cache() -> (Cache, Clock, Self) {
+        let clock = Clock::manual();
+        let logged = Self {
+            inner: MemoryBackend::with_clock(Default::default(), clock.clone()),
+            log: Arc::default(),
+        };
+        let cache = Cache::new();
+        cache
+            .setup_backend("", logged.clone(), CacheConfig::default())
+            .unwrap();
+        cache.set_clock(clock.clone());
+        (cache, clock, logged)
+    }
+
+    fn note(&self, command: Command, key: &str) {
+        self.log.lock().unwrap().push((command, key.to_owned()));
+    }
+
+    /// The commands sent since the last call, as `(command, key)`.
+    fn take(&self) -> Vec<(Command, String)> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+impl Backend for Logged {
+    fn name(&self) -> &'static str {
+        "logged"
+    }
+
+    async fn get(&self, key: &str) -> cashews::Result<Option<Bytes>> {
+        self.note(Command::Get, key);
+        self.inner.get(key).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> cashews::Result<bool> {
+        self.note(Command::Set, key);
+        self.inner.set(key, value, options).await
+    }
+
+    async fn delete(&self, key: &str) -> cashews::Result<bool> {
+        self.note(Command::Delete, key);
+        self.inner.delete(key).await
+    }
+
+    async fn exists(&self, key: &str) -> cashews::Result<bool> {
+        self.note(Command::Exists, key);
+        self.inner.exists(key).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> cashews::Result<bool> {
+        self.note(Command::Expire, key);
+        self.inner.expire(key, ttl).await
+    }
+
+    async fn get_expire(&self, key: &str) -> cashews::Result<Expiry> {
+        self.note(Command::GetExpire, key);
+        self.inner.get_expire(key).await
+    }
+
+    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> cashews::Result<i64> {
+        self.note(Command::Incr, key);
+        self.inner.incr(key, by, ttl).await
+    }
+
+    fn scan(&self, pattern: &str, batch_size: usize) -> BoxStream<cashews::Result<String>> {
+        self.inner.scan(pattern, batch_size)
+    }
+
+    async fn set_lock(&self, key: &str, token: &str, ttl: Duration) -> cashews::Result<bool> {
+        self.note(Command::SetLock, key);
+        self.inner.set_lock(key, token, ttl).await
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> cashews::Result<bool> {
+        self.note(Command::Unlock, key);
+        self.inner.unlock(key, token).await
+    }
+
+    async fn get_bits(&self, key: &str, indexes: &[u64], size: u8) -> cashews::Result<Vec<u64>> {
+        self.note(Command::GetBits, key);
+        self.inner.get_bits(key, indexes, size).await
+    }
+
+    async fn incr_bits(
+        &self,
+        key: &str,
+        indexes: &[u64],
+        size: u8,
+        by: i64,
+    ) -> cashews::Result<Vec<u64>> {
+        self.note(Command::IncrBits, key);
+        self.inner.incr_bits(key, indexes, size, by).await
+    }
+
+    async fn slice_incr(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> cashews::Result<u64> {
+        self.note(Command::SliceIncr, key);
+        self.inner.slice_incr(key, start, end, max, ttl).await
+    }
+
+    async fn set_add(
+        &self,
+        key: &str,
+        members: &[&str],
+        ttl: Option<Duration>,
+    ) -> cashews::Result<u64> {
+        self.note(Command::SetAdd, key);
+        self.inner.set_add(key, members, ttl).await
+    }
+
+    async fn set_remove(&self, key: &str, members: &[&str]) -> cashews::Result<u64> {
+        self.note(Command::SetRemove, key);
+        self.inner.set_remove(key, members).await
+    }
+
+    async fn set_pop(&self, key: &str, count: usize) -> cashews::Result<Vec<String>> {
+        self.note(Command::SetPop, key);
+        self.inner.set_pop(key, count).await
+    }
+
+    async fn ping(&self, message: &[u8]) -> cashews::Result<Bytes> {
+        self.inner.ping(message).await
+    }
+
+    async fn clear(&self) -> cashews::Result<()> {
+        self.inner.clear().await
+    }
+
+    async fn keys_count(&self) -> cashews::Result<u64> {
+        self.inner.keys_count().await
+    }
+
+    async fn get_size(&self, key: &str) -> cashews::Result<Option<u64>> {
+        self.inner.get_size(key).await
+    }
+}
+
+/// `(command, key)` pairs, for comparing with [`Logged::take`].
+fn sent(commands: &[(Command, &str)]) -> Vec<(Command, String)> {
+    commands
+        .iter()
+        .map(|&(command, key)| (command, key.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn circuit_breaker_sends_one_command_per_step() {
+    use Command::{Exists, GetExpire, Set, SetLock, SliceIncr};
+    let (cache, clock, logged) = Logged::cache();
+    let runs = Runs::default();
+    let up = || Some(AppError::Upstream);
+
+    // Closed, no half-open time: a pass reads `K:open` and counts in `K:total`, nothing else.
+    let options = CircuitBreakerOptions::new(50, secs(10), secs(1)).min_calls(3);
+    let pass = [(GetExpire, "cb:open"), (SliceIncr, "cb:total")];
+    breaker_call(&cache, "cb", &options, &runs, None)
+        .await
+        .unwrap();
+    assert_eq!(logged.take(), sent(&pass));
+    let ignored = breaker_call(&cache, "cb", &options, &runs, Some(AppError::NotFound)).await;
+    assert_eq!(ignored, Err(AppError::NotFound));
+    assert_eq!(logged.take(), sent(&pass)); // an error `when` rejects is a plain call
+    let _ = breaker_call(&cache, "cb", &options, &runs, up()).await; // 1 of 3, closed
+    let fail = [pass[0], pass[1], (SliceIncr, "cb:fails")];
+    assert_eq!(logged.take(), sent(&fail));
+    let _ = breaker_call(&cache, "cb", &options, &runs, up()).await; // 2 of 4: opens
+    assert_eq!(
+        logged.take(),
+        sent(&[fail[0], fail[1], fail[2], (SetLock, "cb:open")])
+    );
+    let refused = breaker_call(&cache, "cb", &options, &runs, None).await;
+    assert_eq!(refused, Err(AppError::Open(Some(secs(1)))));
+    assert_eq!(logged.take(), sent(&[(GetExpire, "cb:open")]));
+
+    // With a half-open time, a pass also reads `K:halfopen`; opening sets it.
+    let options = CircuitBreakerOptions::new(50, secs(10), secs(1))
+        .half_open_ttl(secs(5))
+        .half_open_share(100);
+    let pass = [
+        (GetExpire, "ho:open"),
+        (Exists, "ho:halfopen"),
+        (SliceIncr, "ho:total"),
+    ];
+    breaker_call(&cache, "ho", &options, &runs, None)
+        .await
+        .unwrap();
+    assert_eq!(logged.take(), sent(&pass));
+    let _ = breaker_call(&cache, "ho", &options, &runs, up()).await; // 1 of 2: opens
+    assert_eq!(
+        logged.take(),
+        sent(&[
+            pass[0],
+            pass[1],
+            pass[2],
+            (SliceIncr, "ho:fails"),
+            (SetLock, "ho:open"),
+            (Set, "ho:halfopen"),
+        ])
+    );
+    clock.advance(secs(1)); // half-open: a trial sends what a pass sends
+    breaker_call(&cache, "ho", &options, &runs, None)
+        .await
+        .unwrap();
+    assert_eq!(logged.take(), sent(&pass));
+    assert_eq!(runs.count(), 7);
 }
 
 #[tokio::test]

@@ -1,0 +1,301 @@
+//! Attribute options computed from the call: a TTL from the result (SPEC §3.0.3), error
+//! caching filtered by a predicate (§3.0.4 `with_exceptions(Type)`), and `action` for the
+//! rate limits (§3.9, §3.10). Counts, not timings; a manual clock moves time.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cashews::backend::Expiry;
+use cashews::{Cache, Clock};
+use serde::{Deserialize, Serialize};
+
+use crate::support::{manual_cache, secs};
+
+struct Clocked {
+    cache: Cache,
+    clock: Clock,
+}
+
+fn clocked() -> Clocked {
+    let (cache, clock) = manual_cache();
+    Clocked { cache, clock }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Answer {
+    text: String,
+    vip: bool,
+}
+
+static TTL_OF: LazyLock<Clocked> = LazyLock::new(clocked);
+static TTL_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+// SPEC: `ttl(resp)` returns a short TTL for one result and "2h" otherwise.
+#[cashews::cache(
+    ttl = |answer: &Answer| if answer.vip { "2h" } else { "10s" },
+    key = "answer:{name}",
+    cache = TTL_OF.cache
+)]
+async fn answer(name: &str) -> Result<Answer, std::io::Error> {
+    TTL_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(Answer {
+        text: format!("hi {name}"),
+        vip: name == "ada",
+    })
+}
+
+#[tokio::test]
+async fn cache_ttl_computed_from_the_result() {
+    answer("ada").await.unwrap();
+    answer("bob").await.unwrap();
+    assert_eq!(
+        TTL_OF.cache.get_expire("answer:ada").await.unwrap(),
+        Expiry::In(secs(7200))
+    );
+    assert_eq!(
+        TTL_OF.cache.get_expire("answer:bob").await.unwrap(),
+        Expiry::In(secs(10))
+    );
+    TTL_OF.clock.advance(secs(11));
+    answer("ada").await.unwrap();
+    answer("bob").await.unwrap();
+    assert_eq!(
+        TTL_RUNS.load(Ordering::SeqCst),
+        3,
+        "ada served from the cache, bob expired and recomputed"
+    );
+}
+
+static SOFT_TTL_OF: LazyLock<Clocked> = LazyLock::new(clocked);
+
+#[cashews::soft(ttl = |n: &u64| *n, soft_ttl = "1s", key = "soft:{n}", prefix = "", cache = SOFT_TTL_OF.cache)]
+async fn soft_seconds(n: u64) -> u64 {
+    n
+}
+
+static HIT_TTL_OF: LazyLock<Clocked> = LazyLock::new(clocked);
+
+#[cashews::hit(ttl = |n: &Option<u64>| n.map_or(5, |n| n * 60), cache_hits = 3, key = "hit:{n}", prefix = "", cache = HIT_TTL_OF.cache)]
+async fn hit_minutes(n: u64) -> Option<u64> {
+    (n > 0).then_some(n)
+}
+
+#[tokio::test]
+async fn soft_and_hit_store_for_the_computed_ttl() {
+    assert_eq!(soft_seconds(90).await, 90);
+    assert_eq!(
+        SOFT_TTL_OF.cache.get_expire("soft:90").await.unwrap(),
+        Expiry::In(secs(90))
+    );
+    assert_eq!(hit_minutes(2).await, Some(2));
+    assert_eq!(hit_minutes(0).await, None);
+    assert_eq!(
+        HIT_TTL_OF.cache.get_expire("hit:2").await.unwrap(),
+        Expiry::In(secs(120))
+    );
+    assert_eq!(
+        HIT_TTL_OF.cache.get_expire("hit:0").await.unwrap(),
+        Expiry::In(secs(5))
+    );
+}
+
+static BAD_TTL: LazyLock<Clocked> = LazyLock::new(clocked);
+static BAD_TTL_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::cache(ttl = |_: &String| "5x", key = "bad", cache = BAD_TTL.cache)]
+async fn bad_ttl() -> String {
+    BAD_TTL_RUNS.fetch_add(1, Ordering::SeqCst);
+    "value".to_owned()
+}
+
+#[tokio::test]
+async fn an_invalid_computed_ttl_is_not_stored_and_the_call_still_answers() {
+    assert_eq!(bad_ttl().await, "value");
+    assert_eq!(bad_ttl().await, "value");
+    assert_eq!(BAD_TTL_RUNS.load(Ordering::SeqCst), 2);
+    assert!(!BAD_TTL.cache.exists("bad").await.unwrap());
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum LookupError {
+    NotFound,
+    Timeout,
+}
+
+impl LookupError {
+    fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound)
+    }
+}
+
+static ERRORS: LazyLock<Clocked> = LazyLock::new(clocked);
+static ERROR_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::cache(ttl = "1m", key = "user:{id}", condition = with_errors(LookupError::is_not_found), cache = ERRORS.cache)]
+async fn user(id: u32) -> Result<String, LookupError> {
+    ERROR_RUNS.fetch_add(1, Ordering::SeqCst);
+    match id {
+        0 => Err(LookupError::NotFound),
+        1 => Err(LookupError::Timeout),
+        _ => Ok(format!("user {id}")),
+    }
+}
+
+static ONLY: LazyLock<Clocked> = LazyLock::new(clocked);
+static ONLY_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::cache(ttl = "1m", key = "only:{id}", condition = only_errors(|e: &LookupError| *e == LookupError::NotFound), cache = ONLY.cache)]
+async fn only_not_found(id: u32) -> Result<String, LookupError> {
+    ONLY_RUNS.fetch_add(1, Ordering::SeqCst);
+    match id {
+        0 => Err(LookupError::NotFound),
+        1 => Err(LookupError::Timeout),
+        _ => Ok(format!("user {id}")),
+    }
+}
+
+#[tokio::test]
+async fn with_errors_caches_only_the_errors_the_predicate_names() {
+    for _ in 0..2 {
+        assert_eq!(user(0).await, Err(LookupError::NotFound));
+        assert_eq!(user(1).await, Err(LookupError::Timeout));
+        assert_eq!(user(2).await, Ok("user 2".to_owned()));
+    }
+    assert_eq!(
+        ERROR_RUNS.load(Ordering::SeqCst),
+        4,
+        "not-found and the value cached once each; the timeout runs every time"
+    );
+    for _ in 0..2 {
+        assert_eq!(only_not_found(0).await, Err(LookupError::NotFound));
+        assert_eq!(only_not_found(1).await, Err(LookupError::Timeout));
+        assert_eq!(only_not_found(2).await, Ok("user 2".to_owned()));
+    }
+    assert_eq!(
+        ONLY_RUNS.load(Ordering::SeqCst),
+        5,
+        "only the not-found error is cached"
+    );
+}
+
+static LIMITS: LazyLock<Clocked> = LazyLock::new(clocked);
+static LIMITED_RUNS: AtomicUsize = AtomicUsize::new(0);
+static ACTIONS: AtomicUsize = AtomicUsize::new(0);
+
+fn too_many(user: String, attempt: u32) -> String {
+    ACTIONS.fetch_add(1, Ordering::SeqCst);
+    format!("slow down, {user} (attempt {attempt})")
+}
+
+// The result is a plain `String`: with `action` a refusal needs no error type.
+#[cashews::rate_limit(limit = 2, period = "1m", action = too_many, key = "login:{user}", cache = LIMITS.cache)]
+async fn login(user: String, attempt: u32) -> String {
+    LIMITED_RUNS.fetch_add(1, Ordering::SeqCst);
+    format!("welcome {user} ({attempt})")
+}
+
+static SLICES: LazyLock<Clocked> = LazyLock::new(clocked);
+
+struct Search {
+    refusals: AtomicUsize,
+}
+
+impl Search {
+    fn busy(&self, query: &str) -> Result<Vec<String>, std::io::Error> {
+        self.refusals.fetch_add(1, Ordering::SeqCst);
+        Ok(vec![format!("busy: {query}")])
+    }
+
+    #[cashews::slice_rate_limit(limit = 1, period = "10s", action = Self::busy, key = "search", cache = SLICES.cache)]
+    async fn search(&self, query: &str) -> Result<Vec<String>, std::io::Error> {
+        Ok(vec![query.to_owned()])
+    }
+}
+
+#[tokio::test]
+async fn action_answers_refused_calls_with_the_same_arguments() {
+    assert_eq!(login("ada".to_owned(), 1).await, "welcome ada (1)");
+    assert_eq!(login("ada".to_owned(), 2).await, "welcome ada (2)");
+    assert_eq!(
+        login("ada".to_owned(), 3).await,
+        "slow down, ada (attempt 3)"
+    );
+    assert_eq!(login("bob".to_owned(), 1).await, "welcome bob (1)");
+    assert_eq!(LIMITED_RUNS.load(Ordering::SeqCst), 3);
+    assert_eq!(ACTIONS.load(Ordering::SeqCst), 1);
+    LIMITS.clock.advance(secs(61));
+    assert_eq!(login("ada".to_owned(), 4).await, "welcome ada (4)");
+
+    let search = Search {
+        refusals: AtomicUsize::new(0),
+    };
+    assert_eq!(search.search("a").await.unwrap(), vec!["a"]);
+    assert_eq!(search.search("b").await.unwrap(), vec!["busy: b"]);
+    assert_eq!(search.refusals.load(Ordering::SeqCst), 1);
+    SLICES.clock.advance(secs(11));
+    assert_eq!(search.search("c").await.unwrap(), vec!["c"]);
+}
+
+static TAGGED: LazyLock<Clocked> = LazyLock::new(clocked);
+
+#[cashews::cache(ttl = "1h", key = "post:{id}", tags = ["posts", "post:{id}"], cache = TAGGED.cache)]
+async fn post(id: u32) -> String {
+    format!("post {id}")
+}
+
+struct Shelf;
+
+impl Shelf {
+    // A default key (module, type, method, arguments) registered as a template too.
+    #[cashews::cache(ttl = "1h", tags = ["shelf"], cache = TAGGED.cache)]
+    async fn book(&self, id: u32) -> String {
+        format!("book {id}")
+    }
+}
+
+#[tokio::test]
+async fn tagged_attributes_register_their_key_template_so_deletes_clean_tag_sets() {
+    let cache = &TAGGED.cache;
+    post(1).await;
+    assert_eq!(
+        cache.get_key_tags("post:1"),
+        ["posts".to_owned(), "post:1".to_owned()]
+    );
+    // SPEC §6.1: tagged, deleted, rewritten untagged: the old tag no longer reaches it.
+    cache.delete("post:1").await.unwrap();
+    cache.set("post:1", "untagged", "1h").await.unwrap();
+    cache.delete_tags(&["posts"]).await.unwrap();
+    assert_eq!(
+        cache.get::<String>("post:1").await.unwrap().as_deref(),
+        Some("untagged")
+    );
+
+    Shelf.book(7).await;
+    let key = format!("{}:Shelf.book:id:7", module_path!());
+    assert!(cache.exists(&key).await.unwrap());
+    assert_eq!(cache.get_key_tags(&key), ["shelf".to_owned()]);
+    cache.delete_tags(&["shelf"]).await.unwrap();
+    assert!(!cache.exists(&key).await.unwrap());
+}
+
+#[tokio::test]
+async fn detect_reports_the_template_ttl_and_value_of_a_decorated_hit() {
+    post(5).await;
+    let (_, detected) = cashews::detect(post(5)).await;
+    let served = detected.served();
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].key, "post:5");
+    assert_eq!(served[0].template, Some("post:{id}"));
+    assert_eq!(served[0].ttl, Some(secs(3600)));
+    assert_eq!(
+        served[0].value::<String>().map(String::as_str),
+        Some("post 5")
+    );
+
+    Shelf.book(9).await;
+    let (_, detected) = cashews::detect(Shelf.book(9)).await;
+    assert_eq!(
+        detected.served()[0].template,
+        Some(concat!(module_path!(), ":{__type}.book:id:{id}"))
+    );
+}
