@@ -791,13 +791,22 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
     args.require("ttl", TTL_HINT);
     let ttl = args.ttl("ttl");
     let common = Common::parse(&mut args);
-    let not_none = args
+    let condition = args
         .word(
             "condition",
-            &["not_none"],
-            "`None` items are not stored; `Err` items end caching for that run",
+            &["not_none", "with_errors", "only_errors"],
+            "`not_none`: `None` items are not stored; `with_errors`: an `Err` item is stored \
+             too and replayed, ending the pass, as the stream did (`E: Serialize + Deserialize`); \
+             `only_errors`: only the `Err` items are stored. Without it an `Err` item ends \
+             caching for that run",
         )
-        .is_some();
+        .map(|c| c.to_string());
+    let not_none = condition.as_deref() == Some("not_none");
+    let errors = match condition.as_deref() {
+        Some("with_errors") => Some(false),
+        Some("only_errors") => Some(true),
+        _ => None,
+    };
     args.finish()?;
     let private = common.private();
     let key = crate::key::tokens(
@@ -818,6 +827,15 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
     if not_none {
         options = quote! { #options.condition(#private::StoreCondition::NotNone) };
     }
+    // The items' shape: errors cached (SPEC §3.6) when asked, else chosen by the item type.
+    let item_shape = match errors {
+        Some(only) => quote! { __cashews_items.with_errors(#only) },
+        None => quote! {{
+            #[allow(unused_imports)]
+            use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
+            (&&&__cashews_items).shape()
+        }},
+    };
     let ItemFn {
         attrs,
         vis,
@@ -835,11 +853,7 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
             #[allow(clippy::redundant_closure_call)]
             let __cashews_origin = (move || #block)();
             let __cashews_items = #private::item_shape(&__cashews_origin);
-            let __cashews_shape = {
-                #[allow(unused_imports)]
-                use #private::{ShapeFallible as _, ShapeOptional as _, ShapePlain as _};
-                (&&&__cashews_items).shape()
-            };
+            let __cashews_shape = #item_shape;
             match __cashews_ttl {
                 ::core::option::Option::Some(__cashews_ttl) => #private::Either::Left(
                     #private::iterator(

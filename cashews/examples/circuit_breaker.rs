@@ -13,9 +13,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashews::config::{CacheConfig, MemoryOptions};
+use cashews::Clock;
 use cashews::strategy::CircuitBreakerOptions;
-use cashews::{Clock, MemoryBackend};
 
 static GATEWAY_DOWN: AtomicBool = AtomicBool::new(false);
 static GATEWAY_CALLS: AtomicU32 = AtomicU32::new(0);
@@ -54,16 +53,10 @@ async fn charge(card: &str) -> Result<&'static str, PayError> {
     }
 }
 
-fn manual_clock() -> cashews::Result<Clock> {
-    let clock = Clock::manual();
-    let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
-    cashews::cache().setup_backend("", backend, CacheConfig::default())?;
-    Ok(clock)
-}
-
 #[tokio::main]
 async fn main() -> cashews::Result<()> {
-    let clock = manual_clock()?;
+    let clock = Clock::manual();
+    cashews::cache().setup_with_clock("mem://", clock.clone())?;
 
     println!("good card:     {:?}", charge("4242").await);
     println!("declined card: {:?} (not an outage)", charge("0000").await);

@@ -12,9 +12,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashews::config::{CacheConfig, MemoryOptions};
+use cashews::Clock;
 use cashews::strategy::{EarlyOptions, Plain};
-use cashews::{Clock, MemoryBackend};
 
 static BUILDS: AtomicU32 = AtomicU32::new(0);
 
@@ -30,16 +29,10 @@ async fn report(shop: &str) -> String {
 }
 
 /// The default cache on a memory backend whose clock the example moves.
-fn manual_clock() -> cashews::Result<Clock> {
-    let clock = Clock::manual();
-    let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
-    cashews::cache().setup_backend("", backend, CacheConfig::default())?;
-    Ok(clock)
-}
-
 #[tokio::main]
 async fn main() -> cashews::Result<()> {
-    let clock = manual_clock()?;
+    let clock = Clock::manual();
+    cashews::cache().setup_with_clock("mem://", clock.clone())?;
 
     let first = report("berlin").await;
     println!("00:00 {first}");

@@ -14,9 +14,8 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use cashews::config::{CacheConfig, MemoryOptions};
+use cashews::Clock;
 use cashews::strategy::PerfOptions;
-use cashews::{Clock, MemoryBackend};
 
 /// How long the database takes right now, and how many queries it got.
 static DB_LATENCY_MS: AtomicU64 = AtomicU64::new(10);
@@ -50,8 +49,7 @@ async fn search(text: &str) -> Result<usize, SearchError> {
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> cashews::Result<()> {
     let clock = Clock::manual();
-    let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
-    cashews::cache().setup_backend("", backend, CacheConfig::default())?;
+    cashews::cache().setup_with_clock("mem://", clock.clone())?;
 
     for _ in 0..3 {
         assert!(search("rust").await.is_ok()); // the trace: 10 ms, 10 ms, 10 ms

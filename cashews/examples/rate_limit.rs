@@ -11,9 +11,8 @@
 
 use std::time::Duration;
 
-use cashews::config::{CacheConfig, MemoryOptions};
+use cashews::Clock;
 use cashews::strategy::RateLimitOptions;
-use cashews::{Clock, MemoryBackend};
 
 #[derive(Debug)]
 enum LoginError {
@@ -50,16 +49,10 @@ async fn login(user: &str, password: &str) -> Result<String, LoginError> {
     Ok(format!("welcome {user}"))
 }
 
-fn manual_clock() -> cashews::Result<Clock> {
-    let clock = Clock::manual();
-    let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
-    cashews::cache().setup_backend("", backend, CacheConfig::default())?;
-    Ok(clock)
-}
-
 #[tokio::main]
 async fn main() -> cashews::Result<()> {
-    let clock = manual_clock()?;
+    let clock = Clock::manual();
+    cashews::cache().setup_with_clock("mem://", clock.clone())?;
 
     for attempt in 1..=3 {
         let result = login("ann", "guess").await;

@@ -11,9 +11,8 @@
 
 use std::time::Duration;
 
-use cashews::config::{CacheConfig, MemoryOptions};
+use cashews::Clock;
 use cashews::strategy::SliceRateLimitOptions;
-use cashews::{Clock, MemoryBackend};
 
 #[derive(Debug)]
 struct ApiError(cashews::Error);
@@ -30,16 +29,10 @@ async fn search(api_key: &str, query: &str) -> Result<usize, ApiError> {
     Ok(query.len()) // the number of results, say
 }
 
-fn manual_clock() -> cashews::Result<Clock> {
-    let clock = Clock::manual();
-    let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
-    cashews::cache().setup_backend("", backend, CacheConfig::default())?;
-    Ok(clock)
-}
-
 #[tokio::main]
 async fn main() -> cashews::Result<()> {
-    let clock = manual_clock()?;
+    let clock = Clock::manual();
+    cashews::cache().setup_with_clock("mem://", clock.clone())?;
     let start = clock.now();
     // Moves time forward by `ms` and names the moment, for the printout.
     let at = |ms: u64| {

@@ -12,9 +12,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashews::config::{CacheConfig, MemoryOptions};
+use cashews::Clock;
 use cashews::strategy::{Fallible, SoftOptions};
-use cashews::{Clock, MemoryBackend};
 
 static SERVICE_DOWN: AtomicBool = AtomicBool::new(false);
 static FETCHES: AtomicU32 = AtomicU32::new(0);
@@ -33,16 +32,10 @@ async fn exchange_rate(currency: &str) -> Result<u32, String> {
     fetch_rate(currency).await
 }
 
-fn manual_clock() -> cashews::Result<Clock> {
-    let clock = Clock::manual();
-    let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
-    cashews::cache().setup_backend("", backend, CacheConfig::default())?;
-    Ok(clock)
-}
-
 #[tokio::main]
 async fn main() -> cashews::Result<()> {
-    let clock = manual_clock()?;
+    let clock = Clock::manual();
+    cashews::cache().setup_with_clock("mem://", clock.clone())?;
 
     let fresh = exchange_rate("EUR").await;
     println!("fresh:                  {fresh:?}");

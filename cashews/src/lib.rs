@@ -335,7 +335,8 @@ pub use cashews_macros::invalidate;
 /// later calls replay the items without polling the body's stream. A pass that is dropped
 /// midway or hits an `Err` item stores no marker, so the next call streams from the source.
 /// The body itself still runs on each call (only polling is skipped): build the stream lazily.
-/// Arguments: `ttl` (required), `key`, `condition` (`not_none`), `cache`, `filters`, `crate`.
+/// Arguments: `ttl` (required), `key`, `condition` (`not_none`; `with_errors` / `only_errors`
+/// to cache an `Err` item and replay it at the end of the pass), `cache`, `filters`, `crate`.
 ///
 /// ```
 /// use futures_util::StreamExt;

@@ -56,6 +56,35 @@ impl Cache {
         self.setup_config(prefix, config)
     }
 
+    /// Configures the default backend from `url` on a [`Clock`](crate::Clock) of your choice,
+    /// usually [`Clock::manual`](crate::Clock::manual) so tests and demos move time instead of
+    /// sleeping; the clock also becomes [`Cache::clock`], so time-based strategies see it too.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the bad part of the URL; a URL of a backend that keeps time
+    /// itself (anything but `mem://`) is refused, as it cannot follow this clock.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// use std::time::Duration;
+    /// let cache = cashews::Cache::new();
+    /// let clock = cashews::Clock::manual();
+    /// cache.setup_with_clock("mem://?size=1000", clock.clone())?;
+    /// cache.set("k", "v", "1m").await?;
+    /// clock.advance(Duration::from_secs(61));
+    /// assert!(!cache.exists("k").await?);
+    /// # Ok(()) }
+    /// ```
+    pub fn setup_with_clock(&self, url: &str, clock: crate::Clock) -> Result<()> {
+        let config = CacheConfig::parse(url)?;
+        let backend = match &config.backend {
+            BackendConfig::Memory(options) => MemoryBackend::with_clock(options.clone(), clock),
+        };
+        self.setup_backend("", backend, config)
+    }
+
     /// Configures a backend for `prefix` from typed options.
     ///
     /// # Errors

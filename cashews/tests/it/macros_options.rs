@@ -6,20 +6,9 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cashews::backend::Expiry;
-use cashews::{Cache, Clock};
 use serde::{Deserialize, Serialize};
 
-use crate::support::{manual_cache, secs};
-
-struct Clocked {
-    cache: Cache,
-    clock: Clock,
-}
-
-fn clocked() -> Clocked {
-    let (cache, clock) = manual_cache();
-    Clocked { cache, clock }
-}
+use crate::support::{Clocked, clocked, secs};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Answer {
@@ -297,5 +286,41 @@ async fn detect_reports_the_template_ttl_and_value_of_a_decorated_hit() {
     assert_eq!(
         detected.served()[0].template,
         Some(concat!(module_path!(), ":{__type}.book:id:{id}"))
+    );
+}
+
+static STREAMS: LazyLock<Clocked> = LazyLock::new(clocked);
+static STREAM_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+// SPEC §9 #93 through the attribute: the error item is cached and replayed, ending the pass.
+#[cashews::iterator(ttl = "1m", key = "export", condition = with_errors, cache = STREAMS.cache)]
+fn export() -> impl futures_core::Stream<Item = Result<String, LookupError>> {
+    use futures_util::StreamExt;
+    let items = vec![
+        Ok("a".to_owned()),
+        Ok("b".to_owned()),
+        Err(LookupError::Timeout),
+    ];
+    futures_util::stream::iter(items).inspect(|_| {
+        STREAM_CALLS.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
+#[tokio::test]
+async fn iterator_with_errors_replays_the_error_item() {
+    use futures_util::StreamExt;
+    let expected = vec![
+        Ok("a".to_owned()),
+        Ok("b".to_owned()),
+        Err(LookupError::Timeout),
+    ];
+    let first: Vec<_> = export().collect().await;
+    assert_eq!(first, expected);
+    let second: Vec<_> = export().collect().await;
+    assert_eq!(second, expected);
+    assert_eq!(
+        STREAM_CALLS.load(Ordering::SeqCst),
+        3,
+        "the second pass is replayed"
     );
 }

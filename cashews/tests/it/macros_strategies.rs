@@ -2,32 +2,12 @@
 //! dynamic, rate_limit, slice_rate_limit, circuit_breaker (the runtime functions have their own
 //! detailed tests in `strategies_caching` and `strategies_refusal`).
 
+use crate::support::{Clocked, clocked};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cashews::config::{CacheConfig, MemoryOptions};
-use cashews::{Cache, Clock, MemoryBackend};
 use futures_util::StreamExt;
-
-/// A cache on a manual clock, shared by the strategies and the backend.
-struct Clocked {
-    cache: Cache,
-    clock: Clock,
-}
-
-fn clocked() -> Clocked {
-    let clock = Clock::manual();
-    let cache = Cache::new();
-    cache
-        .setup_backend(
-            "",
-            MemoryBackend::with_clock(MemoryOptions::default(), clock.clone()),
-            CacheConfig::default(),
-        )
-        .unwrap();
-    Clocked { cache, clock }
-}
 
 #[derive(Debug, PartialEq)]
 enum ApiError {

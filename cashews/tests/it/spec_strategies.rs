@@ -12,22 +12,11 @@ use cashews::strategy::{
     Plain, SoftOptions, When, WithErrors, any_error, cache_locked, early, failover, hit, iterator,
     locked_always, soft,
 };
-use cashews::{Cache, Clock, IntoTtl, Ttl};
+use cashews::{Cache, IntoTtl, Ttl};
 use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use crate::support::{manual_cache, ms};
-
-/// A cache and the manual clock its backend and strategies read.
-struct Clocked {
-    cache: Cache,
-    clock: Clock,
-}
-
-fn clocked() -> Clocked {
-    let (cache, clock) = manual_cache();
-    Clocked { cache, clock }
-}
+use crate::support::{Clocked, clocked, manual_cache, ms};
 
 /// Counts origin runs.
 #[derive(Debug, Clone, Default)]

@@ -28,3 +28,15 @@ pub(crate) const fn ms(n: u64) -> Duration {
 pub(crate) const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
+
+/// A cache and the manual clock its backend and strategies read (for `static`s in tests).
+pub(crate) struct Clocked {
+    pub(crate) cache: Cache,
+    pub(crate) clock: Clock,
+}
+
+/// A [`Clocked`] on a fresh memory backend.
+pub(crate) fn clocked() -> Clocked {
+    let (cache, clock) = manual_cache();
+    Clocked { cache, clock }
+}
