@@ -102,6 +102,7 @@ impl Kind {
                 "key",
                 "prefix",
                 "when",
+                "condition",
                 "time_condition",
                 "cache",
                 "filters",
@@ -336,10 +337,17 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         )
         .map(|c| c.to_string())
     };
-    if custom_condition.is_some() && matches!(kind, Kind::Soft | Kind::Failover) {
+    if custom_condition.is_some() && kind == Kind::Soft {
         return Err(syn::Error::new_spanned(
             &condition_expr,
-            "a custom `condition` applies to `cache`, `early`, `hit` and `dynamic`",
+            "a custom `condition` applies to `cache`, `failover`, `early`, `hit` and `dynamic`",
+        ));
+    }
+    if kind == Kind::Failover && condition.is_some() {
+        return Err(syn::Error::new_spanned(
+            &condition_expr,
+            "`#[cashews::failover]` stores only `Ok` values: its `condition` is a path to \
+             `fn(&T) -> bool` over them (errors fall back through `when`)",
         ));
     }
     let not_none = condition.as_deref() == Some("not_none");
@@ -530,12 +538,22 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         }
         Kind::Failover => {
             let when: Expr = when.unwrap_or_else(|| syn::parse_quote!(#private::any_error));
-            quote! {
-                #private::failover(
-                    #cache, &__cashews_key, __cashews_ttl, &__options,
-                    |__e| (#when)(__e),
-                    __cashews_origin,
-                ).await
+            match &custom_condition {
+                Some(keep) => quote! {
+                    #private::failover_if(
+                        #cache, &__cashews_key, __cashews_ttl, &__options,
+                        |__e| (#when)(__e),
+                        |__v| (#keep)(__v),
+                        __cashews_origin,
+                    ).await
+                },
+                None => quote! {
+                    #private::failover(
+                        #cache, &__cashews_key, __cashews_ttl, &__options,
+                        |__e| (#when)(__e),
+                        __cashews_origin,
+                    ).await
+                },
             }
         }
     };

@@ -89,7 +89,9 @@ pub use cashews_macros::cache;
 /// Expands to [`strategy::failover()`]. `Ok` results are stored under `fail:<key>` for
 /// `ttl`; an `Err` for which `when` holds (default: every error) returns the stored value as
 /// `Ok` when there is one, else the error. Arguments: `ttl` (required), `key`, `prefix`
-/// (default `fail`), `when`, `time_condition`, `cache`, `filters`, `crate`.
+/// (default `fail`), `when`, `condition` (a path to `fn(&T) -> bool`: which `Ok` values become
+/// the fallback; expands to [`strategy::failover_if()`]), `time_condition`, `cache`,
+/// `filters`, `crate`.
 ///
 /// ```
 /// #[cashews::failover(ttl = "1h")]

@@ -23,6 +23,65 @@
 //! | `#[cashews::dual_bloom]` | [`dual_bloom()`] | answer repeated `bool` questions from two Bloom filters learnt from the calls |
 //! | `#[cashews::perf]` | [`perf()`] | refuse calls for a while once their latency degrades |
 
+/// The builders the caching strategies' options share, one `const fn` per field: `condition`,
+/// `time_condition`, `protected` and `template` (written once here, documented with an example
+/// for each options type).
+macro_rules! option_builders {
+    ($options:ident = $new:expr; $($builder:ident),+ $(,)?) => {
+        impl $options {
+            $(option_builders!(@ $builder $options = $new);)+
+        }
+    };
+    (@ condition $options:ident = $new:expr) => {
+        #[doc = concat!(
+            "With this store condition.\n\n```\nuse cashews::strategy::{", stringify!($options),
+            ", StoreCondition};\nlet options = ", stringify!($new),
+            ".condition(StoreCondition::NotNone);\nassert_eq!(options.store_condition, StoreCondition::NotNone);\n```"
+        )]
+        #[must_use]
+        pub const fn condition(mut self, condition: StoreCondition) -> Self {
+            self.store_condition = condition;
+            self
+        }
+    };
+    (@ time_condition $options:ident = $new:expr) => {
+        #[doc = concat!(
+            "Store only results that took longer than `at_least` to compute (SPEC §3.0.5).\n\n```\nuse cashews::strategy::",
+            stringify!($options), ";\nlet options = ", stringify!($new),
+            ".time_condition(std::time::Duration::from_millis(100));\nassert!(options.time_condition.is_some());\n```"
+        )]
+        #[must_use]
+        pub const fn time_condition(mut self, at_least: Duration) -> Self {
+            self.time_condition = Some(at_least);
+            self
+        }
+    };
+    (@ protected $options:ident = $new:expr) => {
+        #[doc = concat!(
+            "With or without in-process coalescing of concurrent computations of one key.\n\n```\nuse cashews::strategy::",
+            stringify!($options), ";\nlet options = ", stringify!($new),
+            ".protected(false);\nassert!(!options.protected);\n```"
+        )]
+        #[must_use]
+        pub const fn protected(mut self, protected: bool) -> Self {
+            self.protected = protected;
+            self
+        }
+    };
+    (@ template $options:ident = $new:expr) => {
+        #[doc = concat!(
+            "Name the key template, for [`detect`](crate::detect()) records (the attribute macros set it).\n\n```\nuse cashews::strategy::",
+            stringify!($options), ";\nlet options = ", stringify!($new),
+            ".template(\"user:{id}\");\nassert_eq!(options.template, Some(\"user:{id}\"));\n```"
+        )]
+        #[must_use]
+        pub const fn template(mut self, template: &'static str) -> Self {
+            self.template = Some(template);
+            self
+        }
+    };
+}
+
 mod bloom;
 mod cache;
 mod circuit_breaker;
@@ -45,7 +104,7 @@ pub use bloom::{
 pub use cache::{CacheOptions, StoreCondition, cache, invalidate};
 pub use circuit_breaker::{CircuitBreakerOptions, circuit_breaker};
 pub use early::{EarlyOptions, early, early_detached};
-pub use failover::{FailoverOptions, any_error, failover};
+pub use failover::{FailoverOptions, any_error, failover, failover_if};
 pub(crate) use gate::Gates;
 pub use hit::{HitOptions, dynamic, hit, hit_detached};
 pub use iterator::{IteratorOptions, iterator};

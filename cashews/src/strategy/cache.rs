@@ -78,41 +78,9 @@ impl CacheOptions {
         self.upper = upper;
         self
     }
-
-    /// With or without in-process coalescing of concurrent misses.
-    #[must_use]
-    pub const fn protected(mut self, protected: bool) -> Self {
-        self.protected = protected;
-        self
-    }
-
-    /// With this store condition.
-    #[must_use]
-    pub const fn condition(mut self, condition: StoreCondition) -> Self {
-        self.store_condition = condition;
-        self
-    }
-
-    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
-    #[must_use]
-    pub const fn time_condition(mut self, at_least: Duration) -> Self {
-        self.time_condition = Some(at_least);
-        self
-    }
-
-    /// Name the key template, for [`detect`](crate::detect()) records.
-    ///
-    /// ```
-    /// use cashews::strategy::CacheOptions;
-    /// const OPTIONS: CacheOptions = CacheOptions::new().template("user:{id}");
-    /// assert_eq!(OPTIONS.template, Some("user:{id}"));
-    /// ```
-    #[must_use]
-    pub const fn template(mut self, template: &'static str) -> Self {
-        self.template = Some(template);
-        self
-    }
 }
+
+option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_condition, template);
 
 /// Returns the cached result for `key`, or runs `origin`, stores what `shape` says is
 /// storable under `key` for `ttl`, and returns it.

@@ -69,40 +69,6 @@ impl EarlyOptions {
         self
     }
 
-    /// With this store condition.
-    #[must_use]
-    pub const fn condition(mut self, condition: StoreCondition) -> Self {
-        self.store_condition = condition;
-        self
-    }
-
-    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
-    #[must_use]
-    pub const fn time_condition(mut self, at_least: Duration) -> Self {
-        self.time_condition = Some(at_least);
-        self
-    }
-
-    /// With or without in-process coalescing of concurrent cold misses.
-    #[must_use]
-    pub const fn protected(mut self, protected: bool) -> Self {
-        self.protected = protected;
-        self
-    }
-
-    /// Name the key template, for [`detect`](crate::detect()) records.
-    ///
-    /// ```
-    /// use cashews::strategy::EarlyOptions;
-    /// const OPTIONS: EarlyOptions = EarlyOptions::new().template("report:{day}");
-    /// assert_eq!(OPTIONS.template, Some("report:{day}"));
-    /// ```
-    #[must_use]
-    pub const fn template(mut self, template: &'static str) -> Self {
-        self.template = Some(template);
-        self
-    }
-
     /// What a hit records in a detect scope, for an entry due at `refresh_at_ms`.
     fn served(&self, key: &str, ttl: Ttl, refresh_at_ms: u64) -> Served {
         Served::new(key, "early")
@@ -115,6 +81,8 @@ impl EarlyOptions {
         self.early_ttl.or_else(|| ttl.duration().map(third))
     }
 }
+
+option_builders!(EarlyOptions = EarlyOptions::new(); condition, time_condition, protected, template);
 
 /// Returns the stored value for `key`; once it is `early_ttl` old, one caller recomputes it
 /// while the others keep getting the stored value. A miss runs `origin`, stores what `shape`

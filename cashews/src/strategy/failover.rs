@@ -37,27 +37,9 @@ impl FailoverOptions {
             template: None,
         }
     }
-
-    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
-    #[must_use]
-    pub const fn time_condition(mut self, at_least: Duration) -> Self {
-        self.time_condition = Some(at_least);
-        self
-    }
-
-    /// Name the key template, for [`detect`](crate::detect()) records.
-    ///
-    /// ```
-    /// use cashews::strategy::FailoverOptions;
-    /// const OPTIONS: FailoverOptions = FailoverOptions::new().template("status:{name}");
-    /// assert_eq!(OPTIONS.template, Some("status:{name}"));
-    /// ```
-    #[must_use]
-    pub const fn template(mut self, template: &'static str) -> Self {
-        self.template = Some(template);
-        self
-    }
 }
+
+option_builders!(FailoverOptions = FailoverOptions::new(); time_condition, template);
 
 /// The default `when` of [`failover`]: every error falls back.
 ///
@@ -127,6 +109,48 @@ where
     W: FnOnce(&E) -> bool,
     F: Future<Output = Result<T, E>>,
 {
+    failover_if(cache, key, ttl, options, when, |_: &T| true, origin).await
+}
+
+/// [`failover`] with a store condition over the successful values (`condition = my_fn` on
+/// `#[cashews::failover]`, SPEC §3.3): an `Ok` for which `keep` is false is returned but not
+/// kept as the fallback.
+///
+/// # Errors
+///
+/// As [`failover`]: the function's own error, when `when` rejects it or no fallback is
+/// stored.
+///
+/// ```
+/// use cashews::strategy::{any_error, failover_if, FailoverOptions};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("1h")?;
+/// let options = FailoverOptions::new();
+/// // An empty list is a poor fallback: keep only non-empty ones.
+/// let keep = |items: &Vec<u32>| !items.is_empty();
+/// let _ = failover_if(&store, "fail:items", ttl, &options, any_error, keep, async { Ok::<_, String>(vec![]) }).await;
+/// let down = failover_if(&store, "fail:items", ttl, &options, any_error, keep, async { Err::<Vec<u32>, _>("down".to_owned()) }).await;
+/// assert_eq!(down, Err("down".to_owned()));
+/// # Ok(()) }
+/// ```
+pub async fn failover_if<T, E, W, K, F>(
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    options: &FailoverOptions,
+    when: W,
+    keep: K,
+    origin: F,
+) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    W: FnOnce(&E) -> bool,
+    K: FnOnce(&T) -> bool,
+    F: Future<Output = Result<T, E>>,
+{
     let started = tokio::time::Instant::now();
     // Failover always behaves as `upper` (SPEC §3.0.1): a result an inner cache served is
     // not stored again here.
@@ -134,6 +158,7 @@ where
     match result {
         Ok(value) => {
             if inner.is_empty()
+                && keep(&value)
                 && options
                     .time_condition
                     .is_none_or(|at_least| started.elapsed() > at_least)

@@ -70,33 +70,6 @@ impl HitOptions {
         self
     }
 
-    /// With this store condition.
-    #[must_use]
-    pub const fn condition(mut self, condition: StoreCondition) -> Self {
-        self.store_condition = condition;
-        self
-    }
-
-    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
-    #[must_use]
-    pub const fn time_condition(mut self, at_least: Duration) -> Self {
-        self.time_condition = Some(at_least);
-        self
-    }
-
-    /// Name the key template, for [`detect`](crate::detect()) records.
-    ///
-    /// ```
-    /// use cashews::strategy::HitOptions;
-    /// const OPTIONS: HitOptions = HitOptions::new(10).template("page:{n}");
-    /// assert_eq!(OPTIONS.template, Some("page:{n}"));
-    /// ```
-    #[must_use]
-    pub const fn template(mut self, template: &'static str) -> Self {
-        self.template = Some(template);
-        self
-    }
-
     /// What a hit records in a detect scope.
     fn served(&self, key: &str, ttl: Ttl) -> Served {
         Served::new(key, "hit")
@@ -105,6 +78,8 @@ impl HitOptions {
             .with_extra(Extra::hit(self.cache_hits))
     }
 }
+
+option_builders!(HitOptions = HitOptions::new(3); condition, time_condition, template);
 
 /// Returns the stored value for `key` up to `cache_hits` times after it was computed, then
 /// runs `origin` again; a miss runs `origin`, stores what `shape` allows for `ttl` and returns

@@ -60,33 +60,9 @@ impl IteratorOptions {
             template: None,
         }
     }
-
-    /// With this store condition.
-    ///
-    /// ```
-    /// use cashews::strategy::{IteratorOptions, StoreCondition};
-    /// let options = IteratorOptions::new().condition(StoreCondition::NotNone);
-    /// assert_eq!(options.store_condition, StoreCondition::NotNone);
-    /// ```
-    #[must_use]
-    pub const fn condition(mut self, condition: StoreCondition) -> Self {
-        self.store_condition = condition;
-        self
-    }
-
-    /// Name the key template, for [`detect`](crate::detect()) records.
-    ///
-    /// ```
-    /// use cashews::strategy::IteratorOptions;
-    /// const OPTIONS: IteratorOptions = IteratorOptions::new().template("squares:{n}");
-    /// assert_eq!(OPTIONS.template, Some("squares:{n}"));
-    /// ```
-    #[must_use]
-    pub const fn template(mut self, template: &'static str) -> Self {
-        self.template = Some(template);
-        self
-    }
 }
+
+option_builders!(IteratorOptions = IteratorOptions::new(); condition, template);
 
 /// Replays the items cached under `key`, or passes `origin`'s items through while storing
 /// them, so that the next call replays them.

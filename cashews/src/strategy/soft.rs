@@ -74,41 +74,9 @@ impl SoftOptions {
         self.soft_ttl = Some(soft_ttl);
         self
     }
-
-    /// With this store condition.
-    #[must_use]
-    pub const fn condition(mut self, condition: StoreCondition) -> Self {
-        self.store_condition = condition;
-        self
-    }
-
-    /// Store only results that took longer than `at_least` to compute (SPEC §3.0.5).
-    #[must_use]
-    pub const fn time_condition(mut self, at_least: Duration) -> Self {
-        self.time_condition = Some(at_least);
-        self
-    }
-
-    /// With or without in-process coalescing of concurrent recomputations.
-    #[must_use]
-    pub const fn protected(mut self, protected: bool) -> Self {
-        self.protected = protected;
-        self
-    }
-
-    /// Name the key template, for [`detect`](crate::detect()) records.
-    ///
-    /// ```
-    /// use cashews::strategy::SoftOptions;
-    /// const OPTIONS: SoftOptions = SoftOptions::new().template("rate:{currency}");
-    /// assert_eq!(OPTIONS.template, Some("rate:{currency}"));
-    /// ```
-    #[must_use]
-    pub const fn template(mut self, template: &'static str) -> Self {
-        self.template = Some(template);
-        self
-    }
 }
+
+option_builders!(SoftOptions = SoftOptions::new(); condition, time_condition, protected, template);
 
 /// Returns the stored value for `key` while it is younger than the soft TTL; after that runs
 /// `origin`: a storable result replaces the entry (for `ttl`) and is returned, a failure

@@ -324,3 +324,37 @@ async fn iterator_with_errors_replays_the_error_item() {
         "the second pass is replayed"
     );
 }
+
+static FAILOVER: LazyLock<Clocked> = LazyLock::new(clocked);
+
+fn worth_keeping(items: &[u32]) -> bool {
+    !items.is_empty()
+}
+
+// SPEC §9 #83 (its Rust form): failover keeps as fallback only the values `condition` accepts.
+#[cashews::failover(ttl = "1h", key = "items:{page}", condition = worth_keeping, cache = FAILOVER.cache)]
+async fn items(page: u32, fail: bool) -> Result<Vec<u32>, String> {
+    if fail {
+        Err("down".to_owned())
+    } else if page == 0 {
+        Ok(Vec::new())
+    } else {
+        Ok(vec![page])
+    }
+}
+
+#[tokio::test]
+async fn failover_condition_chooses_which_values_become_the_fallback() {
+    assert_eq!(items(0, false).await, Ok(vec![]));
+    assert_eq!(
+        items(0, true).await,
+        Err("down".to_owned()),
+        "an empty list is no fallback"
+    );
+    assert_eq!(items(1, false).await, Ok(vec![1]));
+    assert_eq!(
+        items(1, true).await,
+        Ok(vec![1]),
+        "served from the fallback"
+    );
+}
