@@ -27,6 +27,8 @@ use crate::error::Result;
 
 mod erased;
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub(crate) use erased::DynBackend;
 
 /// A boxed, `Send` stream, as returned by [`Backend::scan`].
@@ -349,4 +351,6 @@ pub(crate) fn pong(message: &[u8]) -> Bytes {
     }
 }
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisBackend;
 pub use memory::MemoryBackend;

@@ -741,6 +741,11 @@ impl Cache {
                     key: owned_key.clone(),
                     id,
                 };
+                // A caller whose miss raced a flight that had just stored the value and
+                // landed starts a new flight: read once more before running the origin.
+                if let Ok(Some(bytes)) = cache.get_raw(&owned_key).await {
+                    return flight::Landed::Value(bytes);
+                }
                 let value = load.await;
                 let bytes = match Self::encode(&route, &owned_key, &value) {
                     Ok(b) => b,

@@ -37,7 +37,9 @@
 //! |---|---|
 //! | `mem://`, `mem://?size=…` | in-process memory ([`BackendConfig::Memory`]); takes no host or path |
 //! | `://` or the empty string | memory, **disabled** at start: as if `disable=true` were given (an explicit `disable` overrides it, `enable` has no effect); takes the same options as `mem://` |
-//! | `redis://`, `rediss://`, `disk://` | not available yet in this version of cashews: [`Error::InvalidUrl`] says so |
+//! | `redis://[user:password@]host[:port][/db]` | Redis ([`BackendConfig::Redis`], cargo feature `redis`; without it [`Error::FeatureDisabled`]) |
+//! | `rediss://` | Redis over TLS: not available yet in this version of cashews ([`Error::InvalidUrl`] says so) |
+//! | `disk://` | not available yet in this version of cashews: [`Error::InvalidUrl`] says so |
 //! | anything else | [`Error::UnknownScheme`]: "wrong backend alias `…`" |
 //!
 //! The scheme is case-insensitive. There is no `prefix` option: the prefix that routes keys to
@@ -51,13 +53,28 @@
 //! | `max_bytes` (alias `max_size`) | none (no byte bound) | a positive [size](#sizes): a bound on the bytes held by keys and values |
 //! | `check_interval` | `1s` | how often expired entries are purged in the background: seconds as a whole or decimal number (`1`, `0.01`) or a [TTL string](cashews_syntax::parse_ttl) (`500ms`, `1s`, `1m30s`); `0` turns the purge off (expired entries are still dropped when read) |
 //!
+//! # Redis options (`redis://`, cargo feature `redis`)
+//!
+//! The part before `?` is the server address, read by redis-rs; an empty host means
+//! `127.0.0.1:6379`. Safe mode (`suppress`) is **on** by default for Redis.
+//!
+//! | Option | Default | Accepted values |
+//! |---|---|---|
+//! | `db` | the address's path, else `0` | a database number from 0 to 65535 |
+//! | `username`, `password` | the address's | non-empty strings (ACL user and password); the password is never shown |
+//! | `connect_timeout` (aliases `socket_connect_timeout`, `create_connection_timeout`) | `1s` | a positive duration: seconds (`1`, `0.5`) or `500ms`, `2s` |
+//! | `command_timeout` (alias `socket_timeout`) | `1s` | a positive duration: how long a command waits for its reply |
+//! | `max_connections` (alias `maxsize`) | `1` | 1 to 64 multiplexed connections, used in turn |
+//! | `min_connections` (alias `minsize`) | `1` | 1 to `max_connections`: connections opened on the first command |
+//! | `key_prefix` | empty | a prefix the backend adds to every key; with one, `clear` and `keys_count` cover only its keys |
+//!
 //! # Options of every scheme
 //!
 //! | Option | Default | Accepted values |
 //! |---|---|---|
 //! | `disable` | absent | a [boolean](#booleans); when given, it alone decides whether the cache starts disabled |
 //! | `enable` | `true` | a boolean; used only when `disable` is absent: the cache starts disabled if `enable` is false |
-//! | `suppress` (alias `safe`) | the backend's: false for memory | a boolean: safe mode, backend failures become neutral replies plus a `tracing::error!` |
+//! | `suppress` (alias `safe`) | the backend's: false for memory, true for Redis | a boolean: safe mode, backend failures become neutral replies plus a `tracing::error!` |
 //! | `secret` (alias `hash_key`) | none (values are not signed) | any non-empty string: signs every value with an HMAC; never shown in errors or `Debug` |
 //! | `digestmod` | `sha256` | the HMAC used with `secret`: `md5`, `sha1` or `sha256`. `sum` and the xxhash digests (`xxh32`, `xxh64`, `xxh3_64`, `xxh3_128`) are rejected: they are not MACs |
 //! | `accept_digestmods` | empty | a comma-separated list of the same names (`md5,sha1`): more digests accepted on read, to migrate from one `digestmod` to another |
@@ -89,6 +106,8 @@
 //! | `hash_key` | `secret` |
 //! | `format` | `pickle_type` (either spelling) |
 //! | `max_size` | `max_bytes` |
+//! | `create_connection_timeout` | `connect_timeout` (Redis) |
+//! | `minsize`, `maxsize` | `min_connections`, `max_connections` (Redis) |
 //!
 //! # Differences from Python cashews
 //!
@@ -98,13 +117,17 @@
 //! - The default `digestmod` is `sha256` (Python: `md5`), and `sum`/`xxh*` are refused.
 //! - `pickle_type=null` cannot store objects unencoded: it means the default format.
 
-mod redact;
+pub(crate) mod redact;
 mod value;
 mod wrapper;
 
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use memory::MemoryOptions;
+#[cfg(feature = "redis")]
+pub use redis::RedisOptions;
 
 use self::redact::{is_scheme, redact_url};
 use self::value::{OptionSpec, RawOption};
@@ -168,6 +191,25 @@ pub struct CacheConfig {
 pub enum BackendConfig {
     /// The in-process memory backend (`mem://`, `://`).
     Memory(MemoryOptions),
+    /// A Redis server (`redis://`, cargo feature `redis`).
+    #[cfg(feature = "redis")]
+    Redis(RedisOptions),
+}
+
+impl BackendConfig {
+    /// Whether safe mode is on when the URL does not say: off for memory, on for Redis.
+    ///
+    /// ```
+    /// assert!(!cashews::config::BackendConfig::default().default_suppress());
+    /// ```
+    #[must_use]
+    pub fn default_suppress(&self) -> bool {
+        match self {
+            Self::Memory(_) => false,
+            #[cfg(feature = "redis")]
+            Self::Redis(_) => true,
+        }
+    }
 }
 
 impl Default for BackendConfig {
@@ -196,6 +238,9 @@ enum Scheme {
     Memory,
     /// `://` or the empty string: memory, disabled.
     DisabledMemory,
+    /// `redis://`
+    #[cfg(feature = "redis")]
+    Redis,
 }
 
 impl CacheConfig {
@@ -205,10 +250,12 @@ impl CacheConfig {
     ///
     /// - [`Error::UnknownScheme`] for a scheme that names no backend (`foo://`);
     /// - [`Error::InvalidUrl`] for a URL without `://`, a host or path after `mem://`, a `#`
-    ///   fragment, or a backend this version does not have yet (`redis://`, `disk://`);
+    ///   fragment, a Redis address redis-rs cannot read, or a backend this version does not
+    ///   have yet (`rediss://`, `disk://`);
     /// - [`Error::UnknownOption`] for an option the scheme does not take, listing those it takes;
     /// - [`Error::InvalidOption`] for a bad value or an option given twice;
-    /// - [`Error::FeatureDisabled`] for a `compress_type` whose cargo feature is off.
+    /// - [`Error::FeatureDisabled`] for a `compress_type` whose cargo feature is off, or
+    ///   `redis://` without the `redis` feature.
     ///
     /// Credentials never appear in the message.
     ///
@@ -225,14 +272,14 @@ impl CacheConfig {
     ///     CacheConfig::parse("mem://?sise=10"),
     ///     Err(Error::UnknownOption { .. })
     /// ));
-    /// let err = CacheConfig::parse("redis://:pw@localhost").unwrap_err();
+    /// let err = CacheConfig::parse("rediss://:pw@localhost").unwrap_err();
     /// assert!(!err.to_string().contains("pw"));
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn parse(url: &str) -> Result<Self> {
         let text = url.trim();
         if text.is_empty() {
-            return Self::build(Scheme::DisabledMemory, "", "");
+            return Self::build(Scheme::DisabledMemory, "", "", "");
         }
         let Some((scheme, rest)) = text.split_once("://") else {
             return Err(invalid_url(
@@ -252,7 +299,24 @@ impl CacheConfig {
         let kind = match scheme.as_str() {
             "mem" => Scheme::Memory,
             "" => Scheme::DisabledMemory,
-            "redis" | "rediss" | "disk" => {
+            #[cfg(feature = "redis")]
+            "redis" => Scheme::Redis,
+            #[cfg(not(feature = "redis"))]
+            "redis" | "rediss" => {
+                return Err(Error::FeatureDisabled {
+                    scheme,
+                    feature: "redis",
+                });
+            }
+            #[cfg(feature = "redis")]
+            "rediss" => {
+                return Err(invalid_url(
+                    text,
+                    "rediss:// (Redis over TLS) is not available yet in this version of \
+                     cashews; use redis:// on a trusted network for now",
+                ));
+            }
+            "disk" => {
                 return Err(invalid_url(
                     text,
                     &format!(
@@ -274,6 +338,9 @@ impl CacheConfig {
             ));
         }
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if kind_takes_location(kind) {
+            return Self::build(kind, &scheme, location, query);
+        }
         if !(location.is_empty() || location == "/") {
             return Err(invalid_url(
                 text,
@@ -283,20 +350,44 @@ impl CacheConfig {
                 ),
             ));
         }
-        Self::build(kind, &scheme, query)
+        Self::build(kind, &scheme, location, query)
     }
 
-    /// Reads the query of a URL whose scheme is `scheme` (lower-cased) into a configuration.
-    fn build(kind: Scheme, scheme: &str, query: &str) -> Result<Self> {
-        let (memory_options, wrapper_options) = read_query(scheme, query)?;
-        let memory = MemoryOptions::parse(&memory_options)?;
+    /// Reads the query of a URL whose scheme is `scheme` (lower-cased) into a configuration;
+    /// `location` is the part between `://` and `?`.
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(unused_variables, reason = "only Redis reads the location")
+    )]
+    fn build(kind: Scheme, scheme: &str, location: &str, query: &str) -> Result<Self> {
+        let specs = match kind {
+            Scheme::Memory | Scheme::DisabledMemory => memory::OPTIONS,
+            #[cfg(feature = "redis")]
+            Scheme::Redis => redis::OPTIONS,
+        };
+        let (backend_options, wrapper_options) = read_query(scheme, query, specs)?;
         let wrapper = Wrapper::parse(scheme, &wrapper_options)?;
+        let backend = match kind {
+            Scheme::Memory | Scheme::DisabledMemory => {
+                BackendConfig::Memory(MemoryOptions::parse(&backend_options)?)
+            }
+            #[cfg(feature = "redis")]
+            Scheme::Redis => {
+                let location = if location.is_empty() || location.starts_with('/') {
+                    format!("127.0.0.1:6379{location}")
+                } else {
+                    location.to_owned()
+                };
+                let address = format!("{scheme}://{location}");
+                BackendConfig::Redis(RedisOptions::parse(address, &backend_options)?)
+            }
+        };
         let default_disable = match kind {
-            Scheme::Memory => !wrapper.enable.unwrap_or(true),
             Scheme::DisabledMemory => true,
+            _ => !wrapper.enable.unwrap_or(true),
         };
         Ok(Self {
-            backend: BackendConfig::Memory(memory),
+            backend,
             disable: wrapper.disable.unwrap_or(default_disable),
             suppress: wrapper.suppress,
             codec: wrapper.codec,
@@ -329,14 +420,27 @@ fn invalid_url(url: &str, reason: &str) -> Error {
     }
 }
 
-/// Splits a query into its memory options and its wrapper options, resolving aliases and
-/// rejecting unknown names and repeats.
-fn read_query(scheme: &str, query: &str) -> Result<(Vec<RawOption>, Vec<RawOption>)> {
+/// Whether the part between `://` and `?` is the backend's address (Redis) rather than empty.
+fn kind_takes_location(kind: Scheme) -> bool {
+    match kind {
+        Scheme::Memory | Scheme::DisabledMemory => false,
+        #[cfg(feature = "redis")]
+        Scheme::Redis => true,
+    }
+}
+
+/// Splits a query into its backend options (`specs`) and its wrapper options, resolving aliases
+/// and rejecting unknown names and repeats.
+fn read_query(
+    scheme: &str,
+    query: &str,
+    specs: &[OptionSpec],
+) -> Result<(Vec<RawOption>, Vec<RawOption>)> {
     let mut memory = Vec::new();
     let mut wrapper = Vec::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let name = name.to_lowercase();
-        let (spec, is_memory) = if let Some(spec) = find(memory::OPTIONS, &name) {
+        let (spec, is_memory) = if let Some(spec) = find(specs, &name) {
             (spec, true)
         } else if let Some(spec) = find(wrapper::OPTIONS, &name) {
             (spec, false)
@@ -344,7 +448,7 @@ fn read_query(scheme: &str, query: &str) -> Result<(Vec<RawOption>, Vec<RawOptio
             return Err(Error::UnknownOption {
                 scheme: scheme.to_owned(),
                 option: shorten(&name),
-                accepted: accepted_names(),
+                accepted: accepted_names(specs),
             });
         };
         let option = RawOption {
@@ -382,9 +486,10 @@ fn find(specs: &[OptionSpec], name: &str) -> Option<OptionSpec> {
     specs.iter().find(|spec| spec.matches(name)).copied()
 }
 
-/// Every option name the memory schemes take, with aliases, for [`Error::UnknownOption`].
-fn accepted_names() -> String {
-    memory::OPTIONS
+/// Every option name a scheme takes (its `specs` and the wrapper's), with aliases, for
+/// [`Error::UnknownOption`].
+fn accepted_names(specs: &[OptionSpec]) -> String {
+    specs
         .iter()
         .chain(wrapper::OPTIONS)
         .map(OptionSpec::describe)

@@ -81,6 +81,15 @@ impl Cache {
         let config = CacheConfig::parse(url)?;
         let backend = match &config.backend {
             BackendConfig::Memory(options) => MemoryBackend::with_clock(options.clone(), clock),
+            #[cfg(feature = "redis")]
+            BackendConfig::Redis(_) => {
+                return Err(crate::Error::InvalidUrl {
+                    url: crate::config::redact::redact_url(url),
+                    reason: "Redis keeps time itself and cannot follow a manual clock: use \
+                             Cache::setup"
+                        .to_owned(),
+                });
+            }
         };
         self.setup_backend("", backend, config)
     }
@@ -100,6 +109,10 @@ impl Cache {
     pub fn setup_config(&self, prefix: &str, config: CacheConfig) -> Result<()> {
         let engine = match &config.backend {
             BackendConfig::Memory(options) => Engine::Memory(MemoryBackend::new(options.clone())),
+            #[cfg(feature = "redis")]
+            BackendConfig::Redis(options) => Engine::Dyn(Arc::new(
+                crate::backend::RedisBackend::new(options.clone())?,
+            )),
         };
         self.install(prefix, engine, config)
     }
@@ -150,7 +163,7 @@ impl Cache {
             engine,
             codec,
             disabled: AtomicU32::new(if config.disable { ALL_COMMANDS } else { 0 }),
-            suppress: config.suppress.unwrap_or(false),
+            suppress: config.suppress.unwrap_or(config.backend.default_suppress()),
             max_key_length: config.max_key_length,
             max_value_size: config.max_value_size,
         });

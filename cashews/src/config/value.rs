@@ -12,7 +12,7 @@ const SIZE_EXPECTED: &str = "a whole number of bytes with an optional suffix B, 
      or KiB, MiB, GiB (powers of 1024), such as `512KiB` or `64MiB`";
 
 /// Options whose values are credentials: their values never appear in errors.
-const SECRET_OPTIONS: &[&str] = &["secret"];
+const SECRET_OPTIONS: &[&str] = &["secret", "password"];
 
 /// One accepted option: its canonical name and the older names accepted for it.
 #[derive(Debug, Clone, Copy)]

@@ -11,6 +11,8 @@ mod cache;
 mod codec;
 mod config;
 mod conformance;
+#[cfg(feature = "redis")]
+mod conformance_redis;
 mod context;
 mod detect;
 mod keys;
