@@ -354,3 +354,36 @@ pub(crate) fn pong(message: &[u8]) -> Bytes {
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBackend;
 pub use memory::MemoryBackend;
+
+/// Bit offsets beyond this are refused, as Redis refuses offsets past 2^32 bits.
+const MAX_BIT_OFFSET: u64 = 1 << 32;
+
+/// The bit-field checks every backend applies before `get_bits` / `incr_bits` (the same
+/// errors on every backend): a width of 1 to 63 bits and fields ending within 2^32 bits.
+pub(crate) fn check_bits(
+    key: &str,
+    command: crate::Command,
+    indexes: &[u64],
+    size: u8,
+) -> Result<()> {
+    if !(1..=63).contains(&size) {
+        return Err(crate::Error::InvalidOption {
+            option: "size".to_owned(),
+            value: size.to_string(),
+            expected: "a bit field width from 1 to 63".to_owned(),
+        });
+    }
+    for &index in indexes {
+        let end = index
+            .checked_mul(u64::from(size))
+            .and_then(|o| o.checked_add(u64::from(size)));
+        if end.is_none_or(|end| end > MAX_BIT_OFFSET) {
+            return Err(crate::Error::InvalidOption {
+                option: format!("{command} index for key `{}`", crate::error::shorten(key)),
+                value: index.to_string(),
+                expected: "a field that ends within the first 2^32 bits".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}

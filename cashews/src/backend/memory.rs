@@ -44,9 +44,6 @@ type Map = quick_cache::sync::Cache<String, Entry, EntryWeighter, foldhash::fast
 /// `get_size`: the map slot, the entry header and allocator rounding (measured, see benches).
 const ENTRY_OVERHEAD: u64 = 64;
 
-/// Bit offsets beyond this are refused, as Redis refuses offsets past 2^32 bits.
-const MAX_BIT_OFFSET: u64 = 1 << 32;
-
 /// The in-memory backend (`mem://`).
 ///
 /// A cheap-clone handle: clones share the same storage. Built from [`MemoryOptions`], with the
@@ -537,29 +534,6 @@ fn parse_int(bytes: &[u8]) -> Option<i64> {
         .and_then(|s| s.parse::<i64>().ok())
 }
 
-fn check_bits(key: &str, command: Command, indexes: &[u64], size: u8) -> Result<()> {
-    if !(1..=63).contains(&size) {
-        return Err(Error::InvalidOption {
-            option: "size".to_owned(),
-            value: size.to_string(),
-            expected: "a bit field width from 1 to 63".to_owned(),
-        });
-    }
-    for &index in indexes {
-        let end = index
-            .checked_mul(u64::from(size))
-            .and_then(|o| o.checked_add(u64::from(size)));
-        if end.is_none_or(|end| end > MAX_BIT_OFFSET) {
-            return Err(Error::InvalidOption {
-                option: format!("{command} index for key `{}`", crate::error::shorten(key)),
-                value: index.to_string(),
-                expected: "a field that ends within the first 2^32 bits".to_owned(),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Reads an unsigned big-endian field of `size` bits at bit `offset` (Redis BITFIELD layout).
 fn read_field(bits: &[u8], offset: u64, size: u8) -> u64 {
     let mut value = 0u64;
@@ -735,7 +709,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn get_bits(&self, key: &str, indexes: &[u64], size: u8) -> Result<Vec<u64>> {
-        check_bits(key, Command::GetBits, indexes, size)?;
+        super::check_bits(key, Command::GetBits, indexes, size)?;
         let bits = match self.live(key) {
             None => Text::from(&[][..]),
             Some(entry) => Self::bytes_of(&entry, Command::GetBits, key)?,
@@ -747,7 +721,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn incr_bits(&self, key: &str, indexes: &[u64], size: u8, by: i64) -> Result<Vec<u64>> {
-        check_bits(key, Command::IncrBits, indexes, size)?;
+        super::check_bits(key, Command::IncrBits, indexes, size)?;
         let max = (1u64 << size) - 1;
         self.rmw(key, |current, now| {
             let (mut bits, ttl_at) = match &current {

@@ -44,9 +44,6 @@ use crate::config::RedisOptions;
 use crate::config::redact::redact_url;
 use crate::error::{Error, Result, shorten};
 
-/// Bit offsets beyond this are refused, as Redis refuses offsets past 2^32 bits.
-const MAX_BIT_OFFSET: u64 = 1 << 32;
-
 /// The longest TTL sent, in milliseconds (about 142,000 years): Redis refuses expiries that
 /// overflow its clock.
 const MAX_TTL_MS: u64 = 1 << 52;
@@ -268,29 +265,6 @@ fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
         .unwrap_or(u64::MAX)
         .clamp(1, MAX_TTL_MS)
-}
-
-fn check_bits(key: &str, command: Command, indexes: &[u64], size: u8) -> Result<()> {
-    if !(1..=63).contains(&size) {
-        return Err(Error::InvalidOption {
-            option: "size".to_owned(),
-            value: size.to_string(),
-            expected: "a bit field width from 1 to 63".to_owned(),
-        });
-    }
-    for &index in indexes {
-        let end = index
-            .checked_mul(u64::from(size))
-            .and_then(|o| o.checked_add(u64::from(size)));
-        if end.is_none_or(|end| end > MAX_BIT_OFFSET) {
-            return Err(Error::InvalidOption {
-                option: format!("{command} index for key `{}`", shorten(key)),
-                value: index.to_string(),
-                expected: "a field that ends within the first 2^32 bits".to_owned(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The state of a SCAN stream.
@@ -567,7 +541,7 @@ impl Backend for RedisBackend {
     }
 
     async fn get_bits(&self, key: &str, indexes: &[u64], size: u8) -> Result<Vec<u64>> {
-        check_bits(key, Command::GetBits, indexes, size)?;
+        super::check_bits(key, Command::GetBits, indexes, size)?;
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
@@ -584,7 +558,7 @@ impl Backend for RedisBackend {
     }
 
     async fn incr_bits(&self, key: &str, indexes: &[u64], size: u8, by: i64) -> Result<Vec<u64>> {
-        check_bits(key, Command::IncrBits, indexes, size)?;
+        super::check_bits(key, Command::IncrBits, indexes, size)?;
         if indexes.is_empty() {
             return Ok(Vec::new());
         }
