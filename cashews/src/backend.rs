@@ -25,6 +25,10 @@ use futures_core::Stream;
 
 use crate::error::Result;
 
+#[cfg(feature = "redis")]
+pub mod client_side;
+#[cfg(feature = "disk")]
+pub mod disk;
 mod erased;
 pub mod memory;
 #[cfg(feature = "redis")]
@@ -340,6 +344,40 @@ pub trait Backend: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
     }
+
+    /// A feed of lock releases made by every client of this backend, in any process, for
+    /// waiters to wake at once instead of polling; `None` (the default) when the backend has
+    /// none. The Redis backend has one: its `unlock` publishes the released key.
+    ///
+    /// The feed yields [`LockEvent::Subscribed`] once it hears every release, then
+    /// [`LockEvent::Released`] per release (a key as given to [`Backend::unlock`]). It ends
+    /// when the subscription breaks; nothing is lost but latency, since waiters keep a
+    /// bounded backoff as a safety net.
+    ///
+    /// ```
+    /// use cashews::backend::{Backend, MemoryBackend};
+    /// // In-process backends have no feed: `Cache` wakes its own waiters.
+    /// assert!(MemoryBackend::new(Default::default()).lock_releases().is_none());
+    /// ```
+    fn lock_releases(&self) -> Option<BoxStream<LockEvent>> {
+        None
+    }
+}
+
+/// What a [`Backend::lock_releases`] feed reports.
+///
+/// ```
+/// use cashews::backend::LockEvent;
+/// let event = LockEvent::Released("locked:job".to_owned());
+/// assert!(matches!(event, LockEvent::Released(key) if key == "locked:job"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockEvent {
+    /// The feed now hears every release (sent once, before any release).
+    Subscribed,
+    /// A lock was released: its key, as given to [`Backend::unlock`].
+    Released(String),
 }
 
 /// `PONG`, or the message echoed: the reply every backend's [`Backend::ping`] gives.
@@ -353,6 +391,10 @@ pub(crate) fn pong(message: &[u8]) -> Bytes {
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisBackend;
+#[cfg(feature = "redis")]
+pub use client_side::{ClientSideRedis, ClientSideStats};
+#[cfg(feature = "disk")]
+pub use disk::DiskBackend;
 pub use memory::MemoryBackend;
 
 /// Bit offsets beyond this are refused, as Redis refuses offsets past 2^32 bits.

@@ -221,25 +221,34 @@ impl Cache {
     }
 
     /// Whether `command` is disabled on `route`, globally or in the current task's scope.
+    #[inline]
     fn is_off(&self, route: &Route, command: Command) -> bool {
         (route.disabled_mask() | control::scoped_mask(self.inner.id)) & command.bit() != 0
     }
 
+    /// A valid key is one length check on every command; the errors are built out of line.
+    #[inline]
     fn check_key(route: &Route, key: &str) -> Result<()> {
-        if key.is_empty() {
-            return Err(Error::InvalidKey {
-                key: String::new(),
-                reason: "a key cannot be empty",
-            });
-        }
-        if key.len() > route.max_key_length {
-            return Err(Error::KeyTooLong {
-                key: shorten(key),
-                len: key.len(),
-                limit: route.max_key_length,
-            });
+        if key.is_empty() || key.len() > route.max_key_length {
+            return Err(Self::invalid_key(route, key));
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn invalid_key(route: &Route, key: &str) -> Error {
+        if key.is_empty() {
+            return Error::InvalidKey {
+                key: String::new(),
+                reason: "a key cannot be empty",
+            };
+        }
+        Error::KeyTooLong {
+            key: shorten(key),
+            len: key.len(),
+            limit: route.max_key_length,
+        }
     }
 
     /// Safe mode: a backend failure becomes the neutral reply plus an error log.
@@ -326,7 +335,17 @@ impl Cache {
                     let value = mem.read_now(key, |b| route.codec.decode(key, "mem", b));
                     return Ok(value.flatten());
                 }
-                Engine::Dyn(_) => Arc::clone(route),
+                Engine::Dyn(_) => {
+                    // A client-side tier's local hit: decoded from the tier's bytes in place.
+                    #[cfg(feature = "redis")]
+                    if let Some(tier) = &route.client_side
+                        && let Some(value) =
+                            tier.read_now(key, |b| route.codec.decode(key, route.name(), b))
+                    {
+                        return Ok(value);
+                    }
+                    Arc::clone(route)
+                }
             }
         };
         let route = raw;
@@ -384,7 +403,19 @@ impl Cache {
                     let codec = &route.codec;
                     return Ok(mem.read_shared(key, codec.id(), |b| codec.decode(key, "mem", b)));
                 }
-                Engine::Dyn(_) => Arc::clone(route),
+                Engine::Dyn(_) => {
+                    // A client-side tier's local hit: the shared object, no decode.
+                    #[cfg(feature = "redis")]
+                    if let Some(tier) = &route.client_side {
+                        let codec = &route.codec;
+                        let hit = tier
+                            .read_shared(key, codec.id(), |b| codec.decode(key, route.name(), b));
+                        if hit.is_some() {
+                            return Ok(hit);
+                        }
+                    }
+                    Arc::clone(route)
+                }
             }
         };
         let result = call!(route, get(key));
@@ -392,6 +423,57 @@ impl Cache {
         Ok(raw
             .and_then(|b| route.codec.decode(key, route.name(), &b))
             .map(Arc::new))
+    }
+
+    /// [`Cache::get_shared`] without a future, when the answer is known synchronously: a
+    /// memory route's read (hit, miss or disabled), or an unknown or invalid key. `None` when
+    /// only the async path can answer: inside [`invalidate_further`] (which deletes) or on
+    /// another backend. The strategies try this first, so a memory hit is one plain call.
+    pub(crate) fn get_shared_now<T>(&self, key: &str) -> Option<Result<Option<Arc<T>>>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.memory_read_now(key, |route, mem| {
+            let codec = &route.codec;
+            mem.read_shared(key, codec.id(), |b| codec.decode(key, "mem", b))
+        })
+    }
+
+    /// [`Cache::get`] without a future, when the answer is known synchronously (as
+    /// [`Cache::get_shared_now`]).
+    pub(crate) fn get_now<T: DeserializeOwned>(&self, key: &str) -> Option<Result<Option<T>>> {
+        self.memory_read_now(key, |route, mem| {
+            mem.read_now(key, |b| route.codec.decode(key, "mem", b))
+                .flatten()
+        })
+    }
+
+    /// The synchronous part of a read: routing, key check and disable, then `read` on a
+    /// memory route. In the order the async reads check them, with the same replies.
+    #[inline]
+    fn memory_read_now<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&Route, &crate::backend::MemoryBackend) -> Option<T>,
+    ) -> Option<Result<Option<T>>> {
+        if further::active() {
+            return None;
+        }
+        let router = self.inner.routes.load();
+        let Some(route) = router.find(key) else {
+            return Some(Err(Self::not_configured(&router, key)));
+        };
+        if let Err(error) = Self::check_key(route, key) {
+            return Some(Err(error));
+        }
+        match &route.engine {
+            Engine::Memory(mem) => Some(Ok(if self.is_off(route, Command::Get) {
+                None
+            } else {
+                read(route, mem)
+            })),
+            Engine::Dyn(_) => None,
+        }
     }
 
     /// Reads the stored bytes without decoding.

@@ -38,8 +38,8 @@
 //! | `mem://`, `mem://?size=…` | in-process memory ([`BackendConfig::Memory`]); takes no host or path |
 //! | `://` or the empty string | memory, **disabled** at start: as if `disable=true` were given (an explicit `disable` overrides it, `enable` has no effect); takes the same options as `mem://` |
 //! | `redis://[user:password@]host[:port][/db]` | Redis ([`BackendConfig::Redis`], cargo feature `redis`; without it [`Error::FeatureDisabled`]) |
-//! | `rediss://` | Redis over TLS: not available yet in this version of cashews ([`Error::InvalidUrl`] says so) |
-//! | `disk://` | not available yet in this version of cashews: [`Error::InvalidUrl`] says so |
+//! | `rediss://[user:password@]host[:port][/db]` | Redis over TLS ([`BackendConfig::Redis`], cargo feature `redis-tls`: rustls, trusting the platform's root certificates or `tls_ca_file`; without the feature [`Error::FeatureDisabled`]) |
+//! | `disk://`, `disk://?directory=…` | sharded SQLite files shared by several processes ([`BackendConfig::Disk`], cargo feature `disk`; without it [`Error::FeatureDisabled`]); takes no host or path |
 //! | anything else | [`Error::UnknownScheme`]: "wrong backend alias `…`" |
 //!
 //! The scheme is case-insensitive. There is no `prefix` option: the prefix that routes keys to
@@ -53,7 +53,7 @@
 //! | `max_bytes` (alias `max_size`) | none (no byte bound) | a positive [size](#sizes): a bound on the bytes held by keys and values |
 //! | `check_interval` | `1s` | how often expired entries are purged in the background: seconds as a whole or decimal number (`1`, `0.01`) or a [TTL string](cashews_syntax::parse_ttl) (`500ms`, `1s`, `1m30s`); `0` turns the purge off (expired entries are still dropped when read) |
 //!
-//! # Redis options (`redis://`, cargo feature `redis`)
+//! # Redis options (`redis://`, `rediss://`; cargo features `redis`, `redis-tls`)
 //!
 //! The part before `?` is the server address, read by redis-rs; an empty host means
 //! `127.0.0.1:6379`. Safe mode (`suppress`) is **on** by default for Redis.
@@ -66,7 +66,26 @@
 //! | `command_timeout` (alias `socket_timeout`) | `1s` | a positive duration: how long a command waits for its reply |
 //! | `max_connections` (alias `maxsize`) | `1` | 1 to 64 multiplexed connections, used in turn |
 //! | `min_connections` (alias `minsize`) | `1` | 1 to `max_connections`: connections opened on the first command |
-//! | `key_prefix` | empty | a prefix the backend adds to every key; with one, `clear` and `keys_count` cover only its keys |
+//! | `key_prefix` (alias `client_side_prefix`) | empty | a prefix the backend adds to every key; with one, `clear` and `keys_count` cover only its keys, and `client_side=true` tracks only its keys |
+//! | `client_side` | `false` | a boolean: a bounded local tier in front of Redis, invalidated by server-assisted tracking (see `cashews::backend::ClientSideRedis`); single server only, refused with `cluster=true` |
+//! | `client_side_size` | `10000` | 1 to 100,000,000: entries the local tier of `client_side=true` keeps |
+//! | `cluster` | `false` | a boolean: the address is a node of a Redis Cluster (keys routed by slot; scans, `clear` and `keys_count` over every primary); `db` must then be 0, and the pool options do not apply |
+//! | `nodes` | none | with `cluster=true` only: more seed nodes, comma-separated `host:port` (`[v6]:port` for IPv6), sharing the address's scheme and credentials |
+//! | `tls_ca_file` | the platform's root certificates | `rediss://` only: a PEM file of the root certificates to trust (read when the backend is built; a missing or unreadable file, or one without a certificate, is an error naming it) |
+//! | `tls_cert_file`, `tls_key_file` | none | `rediss://` only, both or neither: the PEM certificate chain and private key this client presents to a server that authenticates clients |
+//!
+//! # Disk options (`disk://`; cargo feature `disk`)
+//!
+//! Safe mode (`suppress`) is **off** by default for disk, as for memory.
+//!
+//! | Option | Default | Accepted values |
+//! |---|---|---|
+//! | `directory` | `$XDG_CACHE_HOME/cashews`, else `$HOME/.cache/cashews`, else `cashews` in the temporary folder | the folder of the shard files, created when missing; processes sharing it share the cache |
+//! | `shards` | `8` | 0 to 256 SQLite files keys are spread over; 0 and 1 mean one file; every process on a folder must use the same number |
+//! | `size_limit` | `1GiB` | a positive [size](#sizes): the bytes the store aims to stay under, split evenly over the shards |
+//! | `timeout` | `5s` | how long a command waits for another process's write on the same shard (SQLite busy timeout): seconds or a duration such as `500ms` |
+//! | `eviction` (alias `eviction_policy`) | `least-recently-used` | `least-recently-used` (alias `lru`): past `size_limit`, expired then least recently used entries go; `none`: never evict |
+//! | `on_corruption` | `error` | `error`: commands on a corrupt shard file fail with an error naming it; `rebuild`: the file is renamed aside and the shard starts empty |
 //!
 //! # Options of every scheme
 //!
@@ -74,7 +93,7 @@
 //! |---|---|---|
 //! | `disable` | absent | a [boolean](#booleans); when given, it alone decides whether the cache starts disabled |
 //! | `enable` | `true` | a boolean; used only when `disable` is absent: the cache starts disabled if `enable` is false |
-//! | `suppress` (alias `safe`) | the backend's: false for memory, true for Redis | a boolean: safe mode, backend failures become neutral replies plus a `tracing::error!` |
+//! | `suppress` (alias `safe`) | the backend's: false for memory and disk, true for Redis | a boolean: safe mode, backend failures become neutral replies plus a `tracing::error!` |
 //! | `secret` (alias `hash_key`) | none (values are not signed) | any non-empty string: signs every value with an HMAC; never shown in errors or `Debug` |
 //! | `digestmod` | `sha256` | the HMAC used with `secret`: `md5`, `sha1` or `sha256`. `sum` and the xxhash digests (`xxh32`, `xxh64`, `xxh3_64`, `xxh3_128`) are rejected: they are not MACs |
 //! | `accept_digestmods` | empty | a comma-separated list of the same names (`md5,sha1`): more digests accepted on read, to migrate from one `digestmod` to another |
@@ -121,10 +140,14 @@ pub(crate) mod redact;
 mod value;
 mod wrapper;
 
+#[cfg(feature = "disk")]
+pub mod disk;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+#[cfg(feature = "disk")]
+pub use disk::{DiskOptions, Eviction, OnCorruption};
 pub use memory::MemoryOptions;
 #[cfg(feature = "redis")]
 pub use redis::RedisOptions;
@@ -188,16 +211,28 @@ pub struct CacheConfig {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "redis",
+    allow(
+        clippy::large_enum_variant,
+        reason = "built once at setup and then consumed: its size costs nothing, while boxing \
+                  the Redis options would make users write `Box` when building it by hand"
+    )
+)]
 pub enum BackendConfig {
     /// The in-process memory backend (`mem://`, `://`).
     Memory(MemoryOptions),
     /// A Redis server (`redis://`, cargo feature `redis`).
     #[cfg(feature = "redis")]
     Redis(RedisOptions),
+    /// Sharded SQLite files on disk, shared by several processes (`disk://`, cargo feature
+    /// `disk`).
+    #[cfg(feature = "disk")]
+    Disk(DiskOptions),
 }
 
 impl BackendConfig {
-    /// Whether safe mode is on when the URL does not say: off for memory, on for Redis.
+    /// Whether safe mode is on when the URL does not say: off for memory and disk, on for Redis.
     ///
     /// ```
     /// assert!(!cashews::config::BackendConfig::default().default_suppress());
@@ -208,6 +243,8 @@ impl BackendConfig {
             Self::Memory(_) => false,
             #[cfg(feature = "redis")]
             Self::Redis(_) => true,
+            #[cfg(feature = "disk")]
+            Self::Disk(_) => false,
         }
     }
 }
@@ -241,6 +278,9 @@ enum Scheme {
     /// `redis://`
     #[cfg(feature = "redis")]
     Redis,
+    /// `disk://`
+    #[cfg(feature = "disk")]
+    Disk,
 }
 
 impl CacheConfig {
@@ -249,13 +289,13 @@ impl CacheConfig {
     /// # Errors
     ///
     /// - [`Error::UnknownScheme`] for a scheme that names no backend (`foo://`);
-    /// - [`Error::InvalidUrl`] for a URL without `://`, a host or path after `mem://`, a `#`
-    ///   fragment, a Redis address redis-rs cannot read, or a backend this version does not
-    ///   have yet (`rediss://`, `disk://`);
+    /// - [`Error::InvalidUrl`] for a URL without `://`, a host or path after `mem://` or
+    ///   `disk://`, a `#` fragment, or a Redis address redis-rs cannot read;
     /// - [`Error::UnknownOption`] for an option the scheme does not take, listing those it takes;
     /// - [`Error::InvalidOption`] for a bad value or an option given twice;
-    /// - [`Error::FeatureDisabled`] for a `compress_type` whose cargo feature is off, or
-    ///   `redis://` without the `redis` feature.
+    /// - [`Error::FeatureDisabled`] for a `compress_type` whose cargo feature is off,
+    ///   `redis://` without the `redis` feature, `rediss://` without `redis-tls`, or `disk://`
+    ///   without `disk`.
     ///
     /// Credentials never appear in the message.
     ///
@@ -272,7 +312,7 @@ impl CacheConfig {
     ///     CacheConfig::parse("mem://?sise=10"),
     ///     Err(Error::UnknownOption { .. })
     /// ));
-    /// let err = CacheConfig::parse("rediss://:pw@localhost").unwrap_err();
+    /// let err = CacheConfig::parse("rediss://:pw@localhost:no-port").unwrap_err();
     /// assert!(!err.to_string().contains("pw"));
     /// # Ok::<(), cashews::Error>(())
     /// ```
@@ -301,29 +341,30 @@ impl CacheConfig {
             "" => Scheme::DisabledMemory,
             #[cfg(feature = "redis")]
             "redis" => Scheme::Redis,
+            #[cfg(feature = "redis-tls")]
+            "rediss" => Scheme::Redis,
             #[cfg(not(feature = "redis"))]
-            "redis" | "rediss" => {
+            "redis" => {
                 return Err(Error::FeatureDisabled {
                     scheme,
                     feature: "redis",
                 });
             }
-            #[cfg(feature = "redis")]
+            #[cfg(not(feature = "redis-tls"))]
             "rediss" => {
-                return Err(invalid_url(
-                    text,
-                    "rediss:// (Redis over TLS) is not available yet in this version of \
-                     cashews; use redis:// on a trusted network for now",
-                ));
+                return Err(Error::FeatureDisabled {
+                    scheme,
+                    feature: "redis-tls",
+                });
             }
+            #[cfg(feature = "disk")]
+            "disk" => Scheme::Disk,
+            #[cfg(not(feature = "disk"))]
             "disk" => {
-                return Err(invalid_url(
-                    text,
-                    &format!(
-                        "the {scheme}:// backend is not available yet in this version of \
-                         cashews; use mem:// for now"
-                    ),
-                ));
+                return Err(Error::FeatureDisabled {
+                    scheme,
+                    feature: "disk",
+                });
             }
             _ => {
                 return Err(Error::UnknownScheme {
@@ -364,6 +405,8 @@ impl CacheConfig {
             Scheme::Memory | Scheme::DisabledMemory => memory::OPTIONS,
             #[cfg(feature = "redis")]
             Scheme::Redis => redis::OPTIONS,
+            #[cfg(feature = "disk")]
+            Scheme::Disk => disk::OPTIONS,
         };
         let (backend_options, wrapper_options) = read_query(scheme, query, specs)?;
         let wrapper = Wrapper::parse(scheme, &wrapper_options)?;
@@ -381,6 +424,8 @@ impl CacheConfig {
                 let address = format!("{scheme}://{location}");
                 BackendConfig::Redis(RedisOptions::parse(address, &backend_options)?)
             }
+            #[cfg(feature = "disk")]
+            Scheme::Disk => BackendConfig::Disk(DiskOptions::parse(&backend_options)?),
         };
         let default_disable = match kind {
             Scheme::DisabledMemory => true,
@@ -426,6 +471,8 @@ fn kind_takes_location(kind: Scheme) -> bool {
         Scheme::Memory | Scheme::DisabledMemory => false,
         #[cfg(feature = "redis")]
         Scheme::Redis => true,
+        #[cfg(feature = "disk")]
+        Scheme::Disk => false,
     }
 }
 

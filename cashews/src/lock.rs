@@ -4,21 +4,34 @@
 //! Waiting is driven by wake-ups. Every lock key that someone in this process holds or waits
 //! for has a *slot* here (per [`Cache`], by key): a release through [`Cache::unlock`] (which
 //! [`LockGuard`] uses) signals it, and a holder in this process writes down when its TTL
-//! lapses, so a waiter sleeps until the release or that instant, whichever comes first. A lock
-//! held by another process (or another `Cache` handle on the same backend) cannot signal us:
-//! the waiter then sleeps until the lock's remaining TTL (`get_expire`), at most a bounded
-//! backoff ([`FIRST_BACKOFF`] doubling up to [`MAX_BACKOFF`]), and tries again. Cross-process
-//! wake-ups (Redis keyspace notifications or pub/sub) come with the Redis backend.
+//! lapses, so a waiter sleeps until the release or that instant, whichever comes first.
+//!
+//! A lock held by another process (or another `Cache` handle on the same backend) is heard
+//! about through the backend's release feed ([`Backend::lock_releases`]; Redis: `unlock`
+//! publishes the key, and one pub/sub connection per backend listens). The feed is opened
+//! lazily, by the first waiter that waits for a holder elsewhere, in a task that feeds the
+//! same slots and ends when the `Cache` is dropped. While the feed is live, such a waiter
+//! sleeps until the release, the lock's remaining TTL (`get_expire`) or [`HEARD_PAUSE`],
+//! whichever comes first; the pause is the safety net for releases nobody announces (a key
+//! deleted by hand, a holder that does not publish, such as Python cashews). Without a feed
+//! (memory, Redis Cluster, a subscription not yet confirmed or broken) the waiter sleeps
+//! until the remaining TTL, at most a bounded backoff ([`FIRST_BACKOFF`] doubling up to
+//! [`MAX_BACKOFF`]), as before; a feed that breaks wakes its waiters so they fall back to that
+//! backoff at once, and is opened again [`RESUBSCRIBE_AFTER`] later.
+//!
+//! [`Backend::lock_releases`]: crate::backend::Backend::lock_releases
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::backend::Expiry;
+use crate::backend::{BoxStream, Expiry, LockEvent};
 use crate::cache::Cache;
 use crate::error::Result;
 
@@ -29,6 +42,11 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(250);
 /// The shortest pause: a lock that vanished between two commands is retried almost at once,
 /// without spinning if a backend keeps answering so.
 const MIN_PAUSE: Duration = Duration::from_millis(1);
+/// The longest pause of a waiter on a lock held elsewhere while the backend's release feed is
+/// live: releases wake it, so this only bounds the wait for a release nobody announced.
+pub(crate) const HEARD_PAUSE: Duration = Duration::from_secs(2);
+/// How long after a release feed broke (or could not be opened) it is opened again.
+pub(crate) const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
 /// A held lock: a random token stored at the lock key with a TTL.
 ///
@@ -227,18 +245,162 @@ impl Drop for LockGuard {
 
 // ----- wake-ups ----------------------------------------------------------------------------
 
-/// One cache's lock slots in this process, by lock key (owned by the `Cache`). A slot exists
-/// while someone holds a guard on the key or waits for it, so the map stays as small as the
-/// number of contended keys. A plain mutex: it is held for a map operation, never across an
-/// await.
+/// One cache's lock slots in this process, by lock key (owned by the `Cache`), and the release
+/// feeds of its backends. A slot exists while someone holds a guard on the key or waits for
+/// it, so the map stays as small as the number of contended keys. Plain mutexes: each is held
+/// for a map operation, never across an await.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Slots(Arc<Mutex<HashMap<String, Arc<Slot>>>>);
+pub(crate) struct Slots(Arc<Registry>);
+
+#[derive(Debug, Default)]
+struct Registry {
+    keys: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Release feeds, by backend identity (the address of the shared backend).
+    feeds: Mutex<HashMap<usize, Feed>>,
+}
 
 impl Slots {
     /// Wakes the waiters of `key`, if any (after a release).
     pub(crate) fn signal_released(&self, key: &str) {
-        if let Some(slot) = self.0.lock().get(key) {
+        if let Some(slot) = self.0.keys.lock().get(key) {
             slot.released.send_replace(());
+        }
+    }
+
+    /// Wakes every waiter (a release feed broke: they go back to backing off).
+    fn signal_all(&self) {
+        for slot in self.0.keys.lock().values() {
+            slot.released.send_replace(());
+        }
+    }
+
+    /// Whether releases on the backend `id` are heard right now (its feed is live). The first
+    /// call opens the feed with `open` and starts its listener; a feed that ended is opened
+    /// again [`RESUBSCRIBE_AFTER`] later. Needs a Tokio runtime (false without one).
+    pub(crate) fn hears_releases(
+        &self,
+        id: usize,
+        open: impl FnOnce() -> Option<BoxStream<LockEvent>>,
+    ) -> bool {
+        let mut feeds = self.0.feeds.lock();
+        if let Some(feed) = feeds.get(&id) {
+            match feed.state.status.load(Ordering::Acquire) {
+                LIVE => return true,
+                ENDED if feed.state.ended_long_ago() => {}
+                _ => return false,
+            }
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let state = Arc::new(FeedState::default());
+        let Some(events) = open() else {
+            state.status.store(NONE, Ordering::Release);
+            feeds.insert(id, Feed { state, _stop: None });
+            return false;
+        };
+        let (stop, stopped) = oneshot::channel();
+        runtime.spawn(listen(
+            Arc::downgrade(&self.0),
+            events,
+            stopped,
+            Arc::clone(&state),
+        ));
+        feeds.insert(
+            id,
+            Feed {
+                state,
+                _stop: Some(stop),
+            },
+        );
+        false
+    }
+}
+
+/// A feed is being opened.
+const STARTING: u8 = 0;
+/// A feed hears every release.
+const LIVE: u8 = 1;
+/// A feed broke or could not be opened.
+const ENDED: u8 = 2;
+/// The backend has no feed.
+const NONE: u8 = 3;
+
+/// One backend's release feed, as the cache keeps it.
+#[derive(Debug)]
+struct Feed {
+    state: Arc<FeedState>,
+    /// Dropped with the cache (or a replaced feed): the listener task ends.
+    _stop: Option<oneshot::Sender<()>>,
+}
+
+/// What a feed's listener tells the waiters.
+#[derive(Debug)]
+struct FeedState {
+    status: AtomicU8,
+    ended_at: Mutex<Option<Instant>>,
+}
+
+impl Default for FeedState {
+    fn default() -> Self {
+        Self {
+            status: AtomicU8::new(STARTING),
+            ended_at: Mutex::new(None),
+        }
+    }
+}
+
+impl FeedState {
+    fn ended_long_ago(&self) -> bool {
+        self.ended_at
+            .lock()
+            .is_none_or(|at| at.elapsed() >= RESUBSCRIBE_AFTER)
+    }
+}
+
+/// The listener task of a release feed: wakes the waiters of each released key, until the
+/// feed ends or the cache is dropped.
+async fn listen(
+    registry: Weak<Registry>,
+    mut events: BoxStream<LockEvent>,
+    mut stopped: oneshot::Receiver<()>,
+    state: Arc<FeedState>,
+) {
+    // Marks the feed ended however the task stops, including when its runtime shuts down
+    // (a cache used from several runtimes then opens a new feed on the next one).
+    let _ended = Ended {
+        registry: registry.clone(),
+        state: Arc::clone(&state),
+    };
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            event = events.next() => match event {
+                Some(LockEvent::Subscribed) => state.status.store(LIVE, Ordering::Release),
+                Some(LockEvent::Released(key)) => match registry.upgrade() {
+                    Some(registry) => Slots(registry).signal_released(&key),
+                    None => return,
+                },
+                None => return,
+            },
+        }
+    }
+}
+
+/// Marks a feed ended when its listener stops, and wakes every waiter so that those
+/// sleeping on the feed's promise go back to backing off at once.
+struct Ended {
+    registry: Weak<Registry>,
+    state: Arc<FeedState>,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        *self.state.ended_at.lock() = Some(Instant::now());
+        self.state.status.store(ENDED, Ordering::Release);
+        tracing::debug!("lock release feed ended; lock waiters back off until it is opened again");
+        if let Some(registry) = self.registry.upgrade() {
+            Slots(registry).signal_all();
         }
     }
 }
@@ -265,7 +427,7 @@ pub(crate) struct Interest {
 impl Interest {
     /// A share in the slot of `key` among `slots`, creating it if needed.
     pub(crate) fn new(slots: &Slots, key: &str) -> Self {
-        let mut keys = slots.0.lock();
+        let mut keys = slots.0.keys.lock();
         let slot = match keys.get(key) {
             Some(slot) => Arc::clone(slot),
             None => {
@@ -345,7 +507,7 @@ impl Interest {
 
 impl Drop for Interest {
     fn drop(&mut self) {
-        let mut keys = self.slots.0.lock();
+        let mut keys = self.slots.0.keys.lock();
         let Some(slot) = self.slot.take() else {
             return;
         };
@@ -433,11 +595,19 @@ impl LockWaiter {
         sleep.await;
     }
 
-    /// How long to sleep for a holder this process cannot hear from: the lock's remaining
-    /// TTL, at most the current backoff (which then doubles).
+    /// How long to sleep for a holder elsewhere: the lock's remaining TTL, at most
+    /// [`HEARD_PAUSE`] when the backend's release feed will wake us, else at most the current
+    /// backoff (which then doubles).
     async fn elsewhere(&mut self) -> Duration {
-        let backoff = self.backoff;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let backoff = if self.cache.hears_releases(&self.key) {
+            // Heard before the look below: a release after it is announced to us.
+            self.backoff = FIRST_BACKOFF;
+            HEARD_PAUSE
+        } else {
+            let backoff = self.backoff;
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            backoff
+        };
         let pause = match self.cache.get_expire(&self.key).await {
             Ok(Expiry::In(left)) => left.min(backoff),
             // Released meanwhile: try again almost at once.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, BoxStream, Expiry, SetOptions};
+use super::{Backend, BoxStream, Expiry, LockEvent, SetOptions};
 use crate::error::Result;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -85,6 +85,7 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     fn keys_count(&self) -> BoxFuture<'_, Result<u64>>;
     fn get_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<u64>>>;
     fn close(&self) -> BoxFuture<'_, Result<()>>;
+    fn lock_releases(&self) -> Option<BoxStream<LockEvent>>;
 }
 
 impl<B: Backend> DynBackend for B {
@@ -211,5 +212,8 @@ impl<B: Backend> DynBackend for B {
     }
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(Backend::close(self))
+    }
+    fn lock_releases(&self) -> Option<BoxStream<LockEvent>> {
+        Backend::lock_releases(self)
     }
 }

@@ -380,12 +380,12 @@ impl MemoryBackend {
     /// Reads a live entry without touching its recency.
     fn live(&self, key: &str) -> Option<Entry> {
         let entry = self.inner.map.get(key)?;
-        if entry.expires_at != 0 {
-            let now = self.now();
-            if entry.is_expired(now) {
-                self.inner.map.remove_if(key, |e| e.is_expired(now));
-                return None;
-            }
+        if entry.expires_at != 0
+            && let Some(now) = self.inner.now_unless_before(entry.expires_at)
+            && entry.is_expired(now)
+        {
+            self.inner.map.remove_if(key, |e| e.is_expired(now));
+            return None;
         }
         Some(entry)
     }
@@ -451,7 +451,21 @@ impl Inner {
     /// Nanoseconds on the clock, plus one: 0 is reserved for "never expires", so a deadline of
     /// "now" (a zero TTL) is always in the past.
     fn now(&self) -> u64 {
-        u64::try_from(self.clock.now().as_nanos())
+        Self::ticks(self.clock.now())
+    }
+
+    /// [`Inner::now`] when `deadline` (a non-zero `expires_at`) may have passed; `None` when
+    /// the clock is certainly before it, often known without a precise reading (see
+    /// [`Clock::now_unless_before`]): the hit path's expiry check.
+    #[inline]
+    fn now_unless_before(&self, deadline: u64) -> Option<u64> {
+        // Expired when `deadline <= clock + 1`, i.e. when the clock reaches `deadline - 1`.
+        let on_clock = Duration::from_nanos(deadline.saturating_sub(1));
+        self.clock.now_unless_before(on_clock).map(Self::ticks)
+    }
+
+    fn ticks(elapsed: Duration) -> u64 {
+        u64::try_from(elapsed.as_nanos())
             .unwrap_or(u64::MAX - 1)
             .saturating_add(1)
     }
@@ -937,6 +951,30 @@ mod tests {
     fn entries_stay_small() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
         assert_eq!(std::mem::size_of::<Entry>(), 24);
+    }
+
+    /// The hit path's expiry check (`live`, through `now_unless_before`) is exact: present
+    /// one nanosecond before the deadline, gone at it, on both synchronous reads.
+    #[test]
+    fn the_hit_path_expires_an_entry_at_exactly_its_deadline() {
+        let clock = Clock::manual();
+        let mem = MemoryBackend::with_clock(MemoryOptions::with_size(10), clock.clone());
+        let ttl = Duration::from_secs(60);
+        assert!(mem.set_now("k", b"v", SetOptions::ttl(Some(ttl))));
+        assert!(mem.set_now("s", b"v", SetOptions::ttl(Some(ttl))));
+        let read = |key: &str| mem.read_now(key, <[u8]>::to_vec);
+        let shared = |key: &str| mem.read_shared(key, 1, |b| Some(b.to_vec()));
+        clock.advance(ttl - Duration::from_nanos(1));
+        assert_eq!(read("k"), Some(b"v".to_vec()));
+        assert_eq!(shared("s").as_deref(), Some(&b"v".to_vec()));
+        clock.advance(Duration::from_nanos(1));
+        assert_eq!(read("k"), None);
+        assert_eq!(shared("s"), None);
+        assert_eq!(
+            mem.inner.map.len(),
+            0,
+            "an expired entry is dropped when read"
+        );
     }
 
     #[test]

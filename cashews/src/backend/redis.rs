@@ -1,4 +1,4 @@
-//! `redis://`: a single Redis server through redis-rs (cargo feature `redis`).
+//! `redis://`: a Redis server or a Redis Cluster through redis-rs (cargo feature `redis`).
 //!
 //! # Connections
 //!
@@ -24,8 +24,26 @@
 //! `keys_count` then cover only that prefix (SCAN + UNLINK, SCAN + count) rather than the whole
 //! database (FLUSHDB, DBSIZE). Patterns always go through `SCAN MATCH … COUNT batch_size`,
 //! never `KEYS`.
+//!
+//! # Cluster
+//!
+//! With `cluster=true` the address (plus any `nodes`) seeds a redis-rs cluster connection,
+//! opened by the first command like the pool, which follows the slot map by itself (`MOVED`,
+//! `ASK`, failovers). Every command that names one key goes to the primary of that key's
+//! slot, Lua scripts included (each touches only its `KEYS[1]`), as does `set_add`'s `MULTI`
+//! (one key). `MGET` and `UNLINK` are split by slot by redis-rs, which puts `MGET`'s values back
+//! in the order of the keys; the `SET`s of `set_many` are pipelined per slot, the pipelines sent
+//! concurrently. Scans (and so `delete_match`, and `clear`/`keys_count` under a key prefix) walk
+//! every primary in turn; without a prefix `clear` and `keys_count` send `FLUSHDB` and `DBSIZE`
+//! to every primary (the counts summed). Atomicity is per command as above; a batch over many
+//! slots is not atomic as a whole (nor is it on one server).
 
+mod bound;
+mod cluster;
+mod releases;
 mod scripts;
+#[cfg(feature = "redis-tls")]
+mod tls;
 
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
@@ -35,8 +53,12 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+
+use self::bound::Bound;
+use self::cluster::{ClusterSource, Node};
 
 use super::{Backend, BoxStream, Condition, Expiry, SetOptions, pong};
 use crate::command::Command;
@@ -74,7 +96,8 @@ impl std::fmt::Debug for RedisBackend {
             .field("address", &redact_url(&self.inner.options.address))
             .field("db", &self.inner.options.db)
             .field("key_prefix", &self.inner.options.key_prefix)
-            .field("connections", &self.inner.slots.len())
+            .field("cluster", &self.inner.options.cluster)
+            .field("connections", &self.inner.source.len())
             .finish_non_exhaustive()
     }
 }
@@ -82,14 +105,73 @@ impl std::fmt::Debug for RedisBackend {
 struct Inner {
     client: redis::Client,
     options: RedisOptions,
-    slots: Vec<Slot>,
-    next: AtomicUsize,
+    source: Source,
+}
+
+/// Where a backend's commands go.
+enum Source {
+    /// A pool of managed connections, used in turn (the usual case).
+    Pool { slots: Vec<Slot>, next: AtomicUsize },
+    /// One given connection, for every command (the client-side tier's tracking connection,
+    /// whose own writes must not invalidate it).
+    Pinned(MultiplexedConnection),
+    /// A Redis Cluster (`cluster=true`): one cluster connection, routing by slot. Boxed: the
+    /// cluster client is large, and its variant should not widen the others.
+    Cluster(Box<ClusterSource>),
+}
+
+impl Source {
+    fn len(&self) -> usize {
+        match self {
+            Self::Pool { slots, .. } => slots.len(),
+            Self::Pinned(_) | Self::Cluster(_) => 1,
+        }
+    }
+}
+
+/// A connection one command runs on.
+#[derive(Clone)]
+enum Conn {
+    Managed(ConnectionManager),
+    Multiplexed(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Managed(conn) => conn.req_packed_command(cmd),
+            Self::Multiplexed(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Managed(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Multiplexed(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Managed(conn) => conn.get_db(),
+            Self::Multiplexed(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
 }
 
 /// One multiplexed connection, opened on first use.
 #[derive(Default)]
 struct Slot {
-    conn: ArcSwapOption<ConnectionManager>,
+    conn: ArcSwapOption<Bound<ConnectionManager>>,
     opening: tokio::sync::Mutex<()>,
 }
 
@@ -107,6 +189,7 @@ impl RedisBackend {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn new(options: RedisOptions) -> Result<Self> {
+        let tls = tls_files(&options)?;
         let client =
             redis::Client::open(options.address.as_str()).map_err(|e| Error::InvalidUrl {
                 url: redact_url(&options.address),
@@ -114,7 +197,9 @@ impl RedisBackend {
             })?;
         let info = client.get_connection_info().clone();
         let mut settings = info.redis_settings().clone();
-        if let Some(db) = options.db {
+        if let Some(db) = options.db
+            && !options.cluster
+        {
             settings = settings.set_db(db);
         }
         if let Some(user) = &options.username {
@@ -123,23 +208,50 @@ impl RedisBackend {
         if let Some(password) = &options.password {
             settings = settings.set_password(password);
         }
-        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(|e| {
+        let client = open_client(info.set_redis_settings(settings), &tls).map_err(|e| {
             Error::InvalidUrl {
                 url: redact_url(&options.address),
                 reason: format!("redis-rs refuses these settings ({})", e.category()),
             }
         })?;
-        let slots = (0..options.max_connections.max(1))
-            .map(|_| Slot::default())
-            .collect();
+        let source = if options.cluster {
+            Source::Cluster(Box::new(ClusterSource::new(
+                &options,
+                client.get_connection_info(),
+                tls,
+            )?))
+        } else {
+            Source::Pool {
+                slots: (0..options.max_connections.max(1))
+                    .map(|_| Slot::default())
+                    .collect(),
+                next: AtomicUsize::new(0),
+            }
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 options,
-                slots,
-                next: AtomicUsize::new(0),
+                source,
             }),
         })
+    }
+
+    /// The same server and options, with every command sent over `conn` (no pool, no
+    /// reconnection: the owner of `conn` replaces the view when the connection drops).
+    pub(crate) fn pinned(&self, conn: MultiplexedConnection) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client: self.inner.client.clone(),
+                options: self.inner.options.clone(),
+                source: Source::Pinned(conn),
+            }),
+        }
+    }
+
+    /// The redis-rs client (server address and credentials) this backend connects with.
+    pub(crate) fn client(&self) -> &redis::Client {
+        &self.inner.client
     }
 
     /// The options this backend was built with.
@@ -165,23 +277,32 @@ impl RedisBackend {
         }
     }
 
-    /// A connection for one command: the next slot in turn, opened if needed.
-    async fn conn(&self, command: Command) -> Result<ConnectionManager> {
+    /// A connection for one command: the pinned one, the cluster's, or the next slot of the
+    /// pool in turn, opened if needed.
+    async fn conn(&self, command: Command) -> Result<Conn> {
         let inner = &self.inner;
-        let first_use = inner.slots.first().is_none_or(|s| s.conn.load().is_none());
+        let (slots, next) = match &inner.source {
+            Source::Pool { slots, next } => (slots, next),
+            Source::Pinned(conn) => return Ok(Conn::Multiplexed(conn.clone())),
+            Source::Cluster(cluster) => {
+                return cluster
+                    .get(&inner.options, command)
+                    .await
+                    .map(Conn::Cluster);
+            }
+        };
+        let first_use = slots
+            .first()
+            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| c.get().is_none()));
         if first_use {
             // Open `min_connections` at once on the first command.
-            for slot in inner
-                .slots
-                .iter()
-                .take(inner.options.min_connections.max(1))
-            {
+            for slot in slots.iter().take(inner.options.min_connections.max(1)) {
                 inner.open(slot, command).await?;
             }
         }
-        let n = inner.next.fetch_add(1, Ordering::Relaxed) % inner.slots.len().max(1);
-        match inner.slots.get(n) {
-            Some(slot) => inner.open(slot, command).await,
+        let n = next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
+        match slots.get(n) {
+            Some(slot) => inner.open(slot, command).await.map(Conn::Managed),
             None => Err(Error::backend("redis", command, "no connection slot")),
         }
     }
@@ -189,16 +310,57 @@ impl RedisBackend {
     fn fail(&self, command: Command, key: &str, error: RedisError) -> Error {
         map_error(command, key, error)
     }
+
+    /// Adds `SET key value [PX ttl]` to a pipeline, its reply ignored.
+    fn push_set(&self, pipe: &mut Pipeline, key: &str, value: &Bytes, ttl: Option<Duration>) {
+        let cmd = pipe
+            .cmd("SET")
+            .arg(self.key(key).as_ref())
+            .arg(value.as_ref());
+        if let Some(ttl) = ttl {
+            cmd.arg("PX").arg(millis(ttl));
+        }
+        cmd.ignore();
+    }
+
+    /// `set_many` on a cluster: redis-rs sends a pipeline to one node and refuses one that
+    /// crosses slots, so the `SET`s are pipelined per slot and the pipelines sent concurrently.
+    async fn set_many_by_slot(
+        &self,
+        cluster: &ClusterConnection,
+        pairs: &[(&str, Bytes)],
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let stored: Vec<Cow<'_, str>> = pairs.iter().map(|(key, _)| self.key(key)).collect();
+        let groups = cluster::by_slot(stored.iter().map(|key| key.as_bytes()));
+        let sends = groups.into_iter().map(|group| {
+            let mut pipe = redis::pipe();
+            let mut first = "";
+            for pair in group.iter().filter_map(|&i| pairs.get(i)) {
+                if first.is_empty() {
+                    first = pair.0;
+                }
+                self.push_set(&mut pipe, pair.0, &pair.1, ttl);
+            }
+            let mut conn = cluster.clone();
+            async move {
+                pipe.query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|e| self.fail(Command::SetMany, first, e))
+            }
+        });
+        futures_util::future::try_join_all(sends).await.map(|_| ())
+    }
 }
 
 impl Inner {
     async fn open(&self, slot: &Slot, command: Command) -> Result<ConnectionManager> {
-        if let Some(conn) = slot.conn.load_full() {
-            return Ok((*conn).clone());
+        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get()) {
+            return Ok(conn);
         }
         let _opening = slot.opening.lock().await;
-        if let Some(conn) = slot.conn.load_full() {
-            return Ok((*conn).clone());
+        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get()) {
+            return Ok(conn);
         }
         let timeout = self.options.connect_timeout;
         let config = ConnectionManagerConfig::new()
@@ -225,8 +387,54 @@ impl Inner {
                 ));
             }
         };
-        slot.conn.store(Some(Arc::new(conn.clone())));
+        slot.conn.store(Some(Arc::new(Bound::new(conn.clone()))));
         Ok(conn)
+    }
+}
+
+/// The certificates of the TLS options (cargo feature `redis-tls`), read at setup so that a bad
+/// file fails there rather than at the first command.
+#[cfg(feature = "redis-tls")]
+type TlsFiles = Option<redis::TlsCertificates>;
+/// Without the `redis-tls` feature there are no certificates.
+#[cfg(not(feature = "redis-tls"))]
+type TlsFiles = Option<std::convert::Infallible>;
+
+#[cfg(feature = "redis-tls")]
+fn tls_files(options: &RedisOptions) -> Result<TlsFiles> {
+    if !is_tls(&options.address) {
+        return Ok(None);
+    }
+    tls::install_provider();
+    tls::certificates(options)
+}
+
+#[cfg(not(feature = "redis-tls"))]
+fn tls_files(options: &RedisOptions) -> Result<TlsFiles> {
+    if is_tls(&options.address) {
+        return Err(Error::FeatureDisabled {
+            scheme: "rediss".to_owned(),
+            feature: "redis-tls",
+        });
+    }
+    Ok(None)
+}
+
+/// Whether the address asks for TLS (`rediss://`).
+fn is_tls(address: &str) -> bool {
+    address
+        .get(..9)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
+}
+
+/// The redis-rs client for `info`, with the certificates of the TLS options if any.
+fn open_client(info: redis::ConnectionInfo, tls: &TlsFiles) -> redis::RedisResult<redis::Client> {
+    match tls {
+        #[cfg(feature = "redis-tls")]
+        Some(certificates) => redis::Client::build_with_tls(info, certificates.clone()),
+        #[cfg(not(feature = "redis-tls"))]
+        Some(never) => match *never {},
+        None => redis::Client::open(info),
     }
 }
 
@@ -270,7 +478,7 @@ fn millis(ttl: Duration) -> u64 {
 /// The state of a SCAN stream.
 struct Scan {
     backend: RedisBackend,
-    conn: Option<ConnectionManager>,
+    conn: Option<Conn>,
     pattern: String,
     batch: usize,
     cursor: u64,
@@ -279,6 +487,10 @@ struct Scan {
     /// Keys already yielded: SCAN may return a key twice while the table is rehashed.
     seen: HashSet<String>,
     done: bool,
+    /// On a cluster: the primary being scanned (`None` before the first step)...
+    node: Option<Node>,
+    /// ... and those still to scan, each from cursor 0.
+    nodes: VecDeque<Node>,
 }
 
 impl Scan {
@@ -287,8 +499,18 @@ impl Scan {
             if let Some(key) = self.buffered.pop_front() {
                 return Some((Ok(key), self));
             }
-            if self.done || (self.started && self.cursor == 0) {
+            if self.done {
                 return None;
+            }
+            if self.started && self.cursor == 0 {
+                // This server (or cluster primary) is done; a cluster goes on with the next.
+                match self.nodes.pop_front() {
+                    Some(node) => {
+                        self.node = Some(node);
+                        self.started = false;
+                    }
+                    None => return None,
+                }
             }
             let mut conn = match self.conn.take() {
                 Some(conn) => conn,
@@ -300,14 +522,16 @@ impl Scan {
                     }
                 },
             };
-            let reply: redis::RedisResult<(u64, Vec<Vec<u8>>)> = redis::cmd("SCAN")
-                .arg(self.cursor)
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(self.cursor)
                 .arg("MATCH")
                 .arg(&self.pattern)
                 .arg("COUNT")
-                .arg(self.batch.max(1))
-                .query_async(&mut conn)
-                .await;
+                .arg(self.batch.max(1));
+            let reply: redis::RedisResult<(u64, Vec<Vec<u8>>)> = match &mut conn {
+                Conn::Cluster(cluster) => Box::pin(self.scan_cluster(cluster, cmd)).await,
+                conn => cmd.query_async(conn).await,
+            };
             self.conn = Some(conn);
             self.started = true;
             match reply {
@@ -328,6 +552,26 @@ impl Scan {
                 }
             }
         }
+    }
+}
+
+impl Scan {
+    /// One SCAN step on a cluster, sent to the primary being scanned; the first step lists the
+    /// primaries. A cluster without primaries ends the scan (cursor 0, no keys).
+    async fn scan_cluster(
+        &mut self,
+        cluster: &mut ClusterConnection,
+        cmd: Cmd,
+    ) -> redis::RedisResult<(u64, Vec<Vec<u8>>)> {
+        if self.node.is_none() {
+            self.nodes = cluster::primaries(cluster).await?.into();
+            self.node = self.nodes.pop_front();
+        }
+        let Some(node) = &self.node else {
+            return Ok((0, Vec::new()));
+        };
+        let reply = cluster.route_command(cmd, node.routing()).await?;
+        redis::from_redis_value(reply).map_err(RedisError::from)
     }
 }
 
@@ -390,20 +634,18 @@ impl Backend for RedisBackend {
             return Ok(());
         }
         let mut conn = self.conn(Command::SetMany).await?;
+        let first = pairs.first().map_or("", |p| p.0);
+        if let Conn::Cluster(cluster) = &conn {
+            // Boxed so that the single-server future stays as small as it was.
+            return Box::pin(self.set_many_by_slot(cluster, pairs, ttl)).await;
+        }
         let mut pipe = redis::pipe();
         for (key, value) in pairs {
-            let cmd = pipe
-                .cmd("SET")
-                .arg(self.key(key).as_ref())
-                .arg(value.as_ref());
-            if let Some(ttl) = ttl {
-                cmd.arg("PX").arg(millis(ttl));
-            }
-            cmd.ignore();
+            self.push_set(&mut pipe, key, value, ttl);
         }
         pipe.query_async::<()>(&mut conn)
             .await
-            .map_err(|e| self.fail(Command::SetMany, pairs.first().map_or("", |p| p.0), e))
+            .map_err(|e| self.fail(Command::SetMany, first, e))
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
@@ -511,6 +753,8 @@ impl Backend for RedisBackend {
             buffered: VecDeque::new(),
             seen: HashSet::new(),
             done: false,
+            node: None,
+            nodes: VecDeque::new(),
         };
         Box::pin(futures_util::stream::unfold(state, Scan::next))
     }
@@ -714,9 +958,19 @@ impl Backend for RedisBackend {
     }
 
     async fn close(&self) -> Result<()> {
-        for slot in &self.inner.slots {
-            slot.conn.store(None);
+        match &self.inner.source {
+            Source::Pool { slots, .. } => {
+                for slot in slots {
+                    slot.conn.store(None);
+                }
+            }
+            Source::Cluster(cluster) => cluster.close(),
+            Source::Pinned(_) => {}
         }
         Ok(())
+    }
+
+    fn lock_releases(&self) -> Option<BoxStream<super::LockEvent>> {
+        releases::feed(self)
     }
 }

@@ -13,11 +13,19 @@ tokio::task_local! {
     static SCOPE: Vec<(usize, u32)>;
 }
 
-/// The extra commands disabled for `cache_id` in the current task, as a bit set.
+/// The extra commands disabled for `cache_id` in the current task, as a bit set: one relaxed
+/// load when no scope is open anywhere, the task-local only when one is.
+#[inline]
 pub(crate) fn scoped_mask(cache_id: usize) -> u32 {
     if OPEN_SCOPES.load(Ordering::Relaxed) == 0 {
         return 0;
     }
+    scoped_mask_slow(cache_id)
+}
+
+#[cold]
+#[inline(never)]
+fn scoped_mask_slow(cache_id: usize) -> u32 {
     SCOPE
         .try_with(|scopes| {
             scopes

@@ -44,9 +44,17 @@ pub async fn invalidate_further<F: Future>(fut: F) -> F::Output {
     FURTHER.scope((), fut).await
 }
 
-/// Whether the current task is inside [`invalidate_further`].
+/// Whether the current task is inside [`invalidate_further`]: one relaxed load when no scope
+/// is open anywhere, the task-local only when one is.
+#[inline]
 pub(crate) fn active() -> bool {
-    OPEN.load(Ordering::Relaxed) != 0 && FURTHER.try_with(|()| ()).is_ok()
+    OPEN.load(Ordering::Relaxed) != 0 && in_scope()
+}
+
+#[cold]
+#[inline(never)]
+fn in_scope() -> bool {
+    FURTHER.try_with(|()| ()).is_ok()
 }
 
 impl Cache {

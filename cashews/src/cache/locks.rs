@@ -23,11 +23,15 @@ impl Cache {
     /// Waiters do not poll. A lock held in this process (through this `Cache` or a clone of
     /// it) wakes its waiters when its guard releases it, or when its TTL lapses; they then
     /// race for it, and one wins. A lock held by another process (or another `Cache` handle
-    /// on the same backend) cannot wake anyone here: its waiters sleep until its remaining
-    /// TTL, at most a backoff that starts at 2 ms and doubles up to 250 ms, and try again.
+    /// on the same backend) cannot signal its release in-process: without a release feed its
+    /// waiters sleep until its remaining TTL, at most a backoff that starts at 2 ms and
+    /// doubles up to 250 ms, and try again.
     /// Each attempt is one `set_lock`, plus a `ping` when it fails (which tells a held lock
-    /// from a backend that is down). Cross-process wake-ups (Redis keyspace notifications or
-    /// pub/sub) come with the Redis backend.
+    /// from a backend that is down). On Redis, releases by other processes are heard too:
+    /// `unlock` publishes the key, and the first waiter for a holder elsewhere subscribes (one
+    /// pub/sub connection per backend, closed with the `Cache`); while subscribed, waiters
+    /// sleep until the release, the lock's TTL, or at most 2 s (for releases nobody
+    /// announces), instead of backing off.
     ///
     /// Locks are not re-entrant: a task that takes a lock it already holds waits for its own
     /// release, until the TTL lapses.
@@ -180,6 +184,25 @@ impl Cache {
     /// The lock keys this process holds or waits for, on this cache.
     pub(crate) fn lock_slots(&self) -> &crate::lock::Slots {
         &self.inner.lock_slots
+    }
+
+    /// Whether releases of `key` by other processes are heard right now: its backend has a
+    /// release feed and the feed is live (opened on the first call; see `crate::lock`).
+    pub(crate) fn hears_releases(&self, key: &str) -> bool {
+        let Ok(route) = self.route_for(key) else {
+            return false;
+        };
+        match &route.engine {
+            // In-process: this cache's own releases already wake its waiters.
+            Engine::Memory(_) => false,
+            Engine::Dyn(backend) => {
+                // The backend's identity: its address, shared by every route using it.
+                let id = std::sync::Arc::as_ptr(backend).cast::<()>() as usize;
+                self.inner
+                    .lock_slots
+                    .hears_releases(id, || backend.lock_releases())
+            }
+        }
     }
 
     /// The `thunder_protection` runs in flight on this cache.

@@ -34,6 +34,10 @@ pub(crate) struct Route {
     pub(crate) suppress: bool,
     pub(crate) max_key_length: usize,
     pub(crate) max_value_size: Option<usize>,
+    /// The client-side tier behind `engine`, for typed local hits without a decode
+    /// ([`Cache::get_shared`](crate::Cache::get_shared)); `None` for other backends.
+    #[cfg(feature = "redis")]
+    pub(crate) client_side: Option<crate::backend::ClientSideRedis>,
 }
 
 impl std::fmt::Debug for Route {
@@ -54,6 +58,7 @@ impl Route {
         self.engine.name()
     }
 
+    #[inline]
     pub(crate) fn disabled_mask(&self) -> u32 {
         self.disabled.load(Ordering::Relaxed)
     }
@@ -75,6 +80,7 @@ pub(crate) struct Router {
 }
 
 impl Router {
+    #[inline]
     pub(crate) fn find(&self, key: &str) -> Option<&Arc<Route>> {
         match self.routes.as_slice() {
             // The common case: one default route.

@@ -10,6 +10,13 @@ use crate::codec::Codec;
 use crate::config::{BackendConfig, CacheConfig};
 use crate::error::Result;
 
+/// The client-side tier type where it exists (cargo feature `redis`).
+#[cfg(feature = "redis")]
+type ClientSideTier = crate::backend::ClientSideRedis;
+/// Without the `redis` feature there is no client-side tier.
+#[cfg(not(feature = "redis"))]
+type ClientSideTier = std::convert::Infallible;
+
 impl Cache {
     // ----- setup ---------------------------------------------------------------------------
 
@@ -90,6 +97,15 @@ impl Cache {
                         .to_owned(),
                 });
             }
+            #[cfg(feature = "disk")]
+            BackendConfig::Disk(_) => {
+                return Err(crate::Error::InvalidUrl {
+                    url: crate::config::redact::redact_url(url),
+                    reason: "disk keeps wall-clock time (processes share its files) and cannot \
+                             follow a manual clock: use Cache::setup"
+                        .to_owned(),
+                });
+            }
         };
         self.setup_backend("", backend, config)
     }
@@ -110,11 +126,25 @@ impl Cache {
         let engine = match &config.backend {
             BackendConfig::Memory(options) => Engine::Memory(MemoryBackend::new(options.clone())),
             #[cfg(feature = "redis")]
+            BackendConfig::Redis(options) if options.client_side => {
+                let backend = crate::backend::ClientSideRedis::new(options.clone())?;
+                return self.install(
+                    prefix,
+                    Engine::Dyn(Arc::new(backend.clone())),
+                    config,
+                    Some(backend),
+                );
+            }
+            #[cfg(feature = "redis")]
             BackendConfig::Redis(options) => Engine::Dyn(Arc::new(
                 crate::backend::RedisBackend::new(options.clone())?,
             )),
+            #[cfg(feature = "disk")]
+            BackendConfig::Disk(options) => {
+                Engine::Dyn(Arc::new(crate::backend::DiskBackend::new(options.clone())?))
+            }
         };
-        self.install(prefix, engine, config)
+        self.install(prefix, engine, config, None)
     }
 
     /// Configures any [`Backend`] for `prefix`, with the wrapper-level options of `config`
@@ -141,6 +171,12 @@ impl Cache {
         config: CacheConfig,
     ) -> Result<()> {
         let any: &dyn std::any::Any = &backend;
+        #[cfg(feature = "redis")]
+        let client_side = any
+            .downcast_ref::<crate::backend::ClientSideRedis>()
+            .cloned();
+        #[cfg(not(feature = "redis"))]
+        let client_side = None;
         let engine = match any.downcast_ref::<MemoryBackend>() {
             Some(mem) => {
                 if mem.clock().is_manual() {
@@ -150,10 +186,21 @@ impl Cache {
             }
             None => Engine::Dyn(Arc::new(backend)),
         };
-        self.install(prefix, engine, config)
+        self.install(prefix, engine, config, client_side)
     }
 
-    fn install(&self, prefix: &str, engine: Engine, config: CacheConfig) -> Result<()> {
+    /// Installs a route; `client_side` is the client-side tier behind `engine`, if it is one.
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(unused_variables, reason = "only Redis has a client-side tier")
+    )]
+    fn install(
+        &self,
+        prefix: &str,
+        engine: Engine,
+        config: CacheConfig,
+        client_side: Option<ClientSideTier>,
+    ) -> Result<()> {
         let codec = match engine {
             Engine::Memory(_) => Codec::new(config.codec)?.in_process(),
             Engine::Dyn(_) => Codec::new(config.codec)?,
@@ -166,6 +213,8 @@ impl Cache {
             suppress: config.suppress.unwrap_or(config.backend.default_suppress()),
             max_key_length: config.max_key_length,
             max_value_size: config.max_value_size,
+            #[cfg(feature = "redis")]
+            client_side,
         });
         let _guard = self.inner.setup_lock.lock();
         let (router, _old) = self.inner.routes.load().with(route);

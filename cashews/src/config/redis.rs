@@ -1,5 +1,6 @@
 //! Options of the `redis://` and `rediss://` backends (cargo feature `redis`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::redact::redact_url;
@@ -38,6 +39,36 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         name: "key_prefix",
+        // Python cashews' client-side prefix; here one prefix serves every mode, so processes
+        // with and without `client_side` share their keys.
+        aliases: &["client_side_prefix"],
+    },
+    OptionSpec {
+        name: "client_side",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "client_side_size",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "cluster",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "nodes",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "tls_ca_file",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "tls_cert_file",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "tls_key_file",
         aliases: &[],
     },
 ];
@@ -86,7 +117,34 @@ pub struct RedisOptions {
     /// A prefix added to every key this backend stores (`key_prefix`, default empty) and taken
     /// off the keys it scans. With a prefix, `clear` and `keys_count` cover only the keys under
     /// it (SCAN and UNLINK) instead of the whole database (FLUSHDB and DBSIZE).
+    ///
+    /// On a cluster, keep `{` and `}` out of the prefix: Redis would hash only the part between
+    /// them, putting every key in one slot.
     pub key_prefix: String,
+    /// Whether a bounded local tier sits in front of Redis, kept coherent by server-assisted
+    /// invalidation (`client_side`, default false; see
+    /// [`ClientSideRedis`](crate::backend::ClientSideRedis)). Single server only.
+    pub client_side: bool,
+    /// How many entries the local tier of `client_side=true` keeps (`client_side_size`,
+    /// default 10,000, at least 1).
+    pub client_side_size: usize,
+    /// Whether the address is one node of a Redis Cluster (`cluster`, default false): keys are
+    /// then routed by hash slot, multi-key commands split by slot, and scans, `clear` and
+    /// `keys_count` cover every primary. A cluster has database 0 only, and
+    /// `max_connections`/`min_connections` do not apply (one multiplexed connection per node).
+    pub cluster: bool,
+    /// More seed nodes of the cluster besides the address (`nodes`, comma-separated
+    /// `host:port`, `[v6]:port` for IPv6; only with `cluster=true`). They share the address's
+    /// scheme and credentials; any one that answers is enough to discover the others.
+    pub nodes: Vec<String>,
+    /// `rediss://` only: a PEM file of the root certificates to trust (`tls_ca_file`) instead of
+    /// the platform's. Read and checked when the backend is built.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `rediss://` only: the PEM certificate chain this client presents (`tls_cert_file`), for
+    /// servers that authenticate clients; needs `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `rediss://` only: the PEM private key of `tls_cert_file` (`tls_key_file`).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RedisOptions {
@@ -101,6 +159,13 @@ impl std::fmt::Debug for RedisOptions {
             .field("max_connections", &self.max_connections)
             .field("min_connections", &self.min_connections)
             .field("key_prefix", &self.key_prefix)
+            .field("client_side", &self.client_side)
+            .field("client_side_size", &self.client_side_size)
+            .field("cluster", &self.cluster)
+            .field("nodes", &self.nodes)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .finish()
     }
 }
@@ -125,6 +190,13 @@ impl RedisOptions {
             max_connections: 1,
             min_connections: 1,
             key_prefix: String::new(),
+            client_side: false,
+            client_side_size: DEFAULT_CLIENT_SIDE_SIZE,
+            cluster: false,
+            nodes: Vec::new(),
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 
@@ -155,6 +227,7 @@ impl RedisOptions {
         }
         let mut opts = Self::new(address);
         let mut min_given = false;
+        let mut nodes_option = None;
         for option in options {
             match option.canonical {
                 "db" => {
@@ -176,6 +249,20 @@ impl RedisOptions {
                     min_given = true;
                 }
                 "key_prefix" => opts.key_prefix.clone_from(&option.value),
+                "client_side" => opts.client_side = option.bool()?,
+                "client_side_size" => opts.client_side_size = client_side_size(option)?,
+                "cluster" => opts.cluster = option.bool()?,
+                "nodes" => {
+                    opts.nodes = seed_nodes(option)?;
+                    nodes_option = Some(option);
+                }
+                "tls_ca_file" => opts.tls_ca_file = Some(non_empty(option, "a file path")?.into()),
+                "tls_cert_file" => {
+                    opts.tls_cert_file = Some(non_empty(option, "a file path")?.into());
+                }
+                "tls_key_file" => {
+                    opts.tls_key_file = Some(non_empty(option, "a file path")?.into());
+                }
                 // The caller only hands over names from `OPTIONS`.
                 _ => {}
             }
@@ -194,8 +281,158 @@ impl RedisOptions {
             }
             opts.min_connections = opts.max_connections;
         }
+        if let Some(option) = nodes_option
+            && !opts.cluster
+        {
+            return Err(option.invalid(
+                "seed nodes of a Redis Cluster, which needs `cluster=true` too: add it, or \
+                 remove `nodes` for a single server",
+            ));
+        }
+        if opts.cluster {
+            check_cluster_db(&opts)?;
+        }
+        check_client_side(&opts)?;
+        check_tls(&opts)?;
         Ok(opts)
     }
+}
+
+/// The default of [`RedisOptions::client_side_size`].
+const DEFAULT_CLIENT_SIDE_SIZE: usize = 10_000;
+
+/// The most entries a client-side tier may hold.
+const MAX_CLIENT_SIDE_SIZE: usize = 100_000_000;
+
+fn client_side_size(option: &RawOption) -> Result<usize> {
+    option
+        .value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_CLIENT_SIDE_SIZE).contains(n))
+        .ok_or_else(|| {
+            option.invalid(format!(
+                "a number of local entries from 1 to {MAX_CLIENT_SIDE_SIZE}"
+            ))
+        })
+}
+
+/// `client_side=true` needs one server: tracking a cluster needs a link per node.
+fn check_client_side(opts: &RedisOptions) -> Result<()> {
+    if opts.client_side && opts.cluster {
+        return Err(Error::InvalidOption {
+            option: "client_side".to_owned(),
+            value: "true".to_owned(),
+            expected: "false with `cluster=true`: client_side is not available on a cluster \
+                       yet; drop one of the two options"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The TLS options need `rediss://`, and a client certificate needs its key (and the reverse).
+fn check_tls(opts: &RedisOptions) -> Result<()> {
+    let tls = opts
+        .address
+        .get(..9)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"));
+    let given = [
+        ("tls_ca_file", &opts.tls_ca_file),
+        ("tls_cert_file", &opts.tls_cert_file),
+        ("tls_key_file", &opts.tls_key_file),
+    ];
+    if !tls && let Some((name, Some(path))) = given.iter().find(|(_, path)| path.is_some()) {
+        return Err(Error::InvalidOption {
+            option: (*name).to_owned(),
+            value: path.display().to_string(),
+            expected: "a TLS file for a `rediss://` URL: write the address as `rediss://…`, or \
+                       remove the TLS options for plain `redis://`"
+                .to_owned(),
+        });
+    }
+    match (&opts.tls_cert_file, &opts.tls_key_file) {
+        (Some(path), None) | (None, Some(path)) => Err(Error::InvalidOption {
+            option: if opts.tls_cert_file.is_some() {
+                "tls_cert_file"
+            } else {
+                "tls_key_file"
+            }
+            .to_owned(),
+            value: path.display().to_string(),
+            expected: "`tls_cert_file` and `tls_key_file` together (a client certificate and its \
+                       private key): give both, or neither"
+                .to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A cluster has only database 0 (`SELECT` is refused in cluster mode): reject any other,
+/// whether from the `db` option or the address's path.
+fn check_cluster_db(opts: &RedisOptions) -> Result<()> {
+    let db = match opts.db {
+        Some(db) => db,
+        None => ::redis::Client::open(opts.address.as_str()).map_or(0, |client| {
+            client.get_connection_info().redis_settings().db()
+        }),
+    };
+    if db == 0 {
+        return Ok(());
+    }
+    Err(Error::InvalidOption {
+        option: "db".to_owned(),
+        value: db.to_string(),
+        expected: "0 with `cluster=true` (a Redis Cluster has database 0 only): remove `db` \
+                   and the `/N` path of the address, or drop `cluster=true` for a single server"
+            .to_owned(),
+    })
+}
+
+/// Reads `nodes`: comma-separated `host:port` (`[v6]:port` for IPv6), each checked.
+fn seed_nodes(option: &RawOption) -> Result<Vec<String>> {
+    let invalid = |node: &str, why: &str| Error::InvalidOption {
+        option: option.name.clone(),
+        value: redact_url(node),
+        expected: format!(
+            "comma-separated `host:port` seed nodes such as `10.0.0.2:7001,10.0.0.3:7002` \
+             ({why})"
+        ),
+    };
+    let mut nodes = Vec::new();
+    for node in option.value.split(',').map(str::trim) {
+        if node.is_empty() {
+            return Err(invalid(
+                &option.value,
+                "an empty entry: remove the extra comma",
+            ));
+        }
+        let Some((host, port)) = node.rsplit_once(':') else {
+            return Err(invalid(node, "the port is missing"));
+        };
+        if port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(invalid(node, "the port must be a number from 1 to 65535"));
+        }
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let host_ok = !bare.is_empty()
+            && bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+            && (bare.len() == host.len() || bare.contains(':'))
+            && (bare.len() != host.len() || !bare.contains(':'));
+        if !host_ok {
+            return Err(invalid(
+                node,
+                "the host must be a name or an IP address, with no scheme, user or path; \
+                 write IPv6 addresses in brackets",
+            ));
+        }
+        nodes.push(node.to_owned());
+    }
+    Ok(nodes)
 }
 
 fn non_empty(option: &RawOption, what: &str) -> Result<String> {

@@ -143,7 +143,12 @@ where
             .with_ttl(ttl.duration())
             .with_template(options.template)
     };
-    if let Some(hit) = lookup(cache, key, &shape, &served).await {
+    // A memory hit is decided synchronously: no read future is built for it.
+    let first = match lookup_now(cache, key, &shape, &served) {
+        Some(decided) => decided,
+        None => lookup_async(cache, key, &shape, &served).await,
+    };
+    if let Some(hit) = first {
         return hit;
     }
     // The origin is boxed on a miss (one allocation beside the origin's own work) so this
@@ -197,28 +202,80 @@ pub(super) async fn lookup<R, S: Outcome<R>>(
     shape: &S,
     served: &impl Fn() -> Served,
 ) -> Option<R> {
-    if S::SHARED {
-        return match cache.get_shared::<S::Stored>(key).await {
-            Ok(Some(stored)) => {
-                // The shared object itself, not a copy.
-                crate::detect::record_with(|| served().with_value(Arc::clone(&stored) as _));
-                shape.restore_shared(&stored)
-            }
-            Ok(None) => None,
-            Err(error) => {
-                tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
-                None
-            }
-        };
+    match lookup_now(cache, key, shape, served) {
+        Some(decided) => decided,
+        None => lookup_async(cache, key, shape, served).await,
     }
-    match cache.get::<S::Stored>(key).await {
+}
+
+/// The async part of [`lookup`]: what [`lookup_now`] could not decide.
+async fn lookup_async<R, S: Outcome<R>>(
+    cache: &Cache,
+    key: &str,
+    shape: &S,
+    served: &impl Fn() -> Served,
+) -> Option<R> {
+    if S::SHARED {
+        return read_shared(cache.get_shared::<S::Stored>(key).await, key, shape, served);
+    }
+    read(cache.get::<S::Stored>(key).await, key, shape, served)
+}
+
+/// [`lookup`] without a future, when the cache answers synchronously (a memory route): the
+/// common hit is then one plain call chain. `None` when only the async read can tell.
+#[inline]
+pub(super) fn lookup_now<R, S: Outcome<R>>(
+    cache: &Cache,
+    key: &str,
+    shape: &S,
+    served: &impl Fn() -> Served,
+) -> Option<Option<R>> {
+    if S::SHARED {
+        let result = cache.get_shared_now::<S::Stored>(key)?;
+        return Some(read_shared(result, key, shape, served));
+    }
+    let result = cache.get_now::<S::Stored>(key)?;
+    Some(read(result, key, shape, served))
+}
+
+/// A shared read's hit restored and recorded for detect; `None` on a miss or a failure
+/// (logged).
+fn read_shared<R, S: Outcome<R>>(
+    result: crate::Result<Option<Arc<S::Stored>>>,
+    key: &str,
+    shape: &S,
+    served: &impl Fn() -> Served,
+) -> Option<R> {
+    match result {
+        Ok(Some(stored)) => {
+            // The shared object itself, not a copy.
+            crate::detect::record_with(|| served().with_value(Arc::clone(&stored) as _));
+            shape.restore_shared(&stored)
+        }
+        Ok(None) => None,
+        Err(error) => read_failed(key, &error),
+    }
+}
+
+/// An owned read's hit restored and recorded for detect; `None` on a miss or a failure
+/// (logged).
+fn read<R, S: Outcome<R>>(
+    result: crate::Result<Option<S::Stored>>,
+    key: &str,
+    shape: &S,
+    served: &impl Fn() -> Served,
+) -> Option<R> {
+    match result {
         Ok(Some(stored)) => Some(crate::detect::restore(shape, stored, served)),
         Ok(None) => None,
-        Err(error) => {
-            tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
-            None
-        }
+        Err(error) => read_failed(key, &error),
     }
+}
+
+#[cold]
+fn read_failed<R>(key: &str, error: &crate::Error) -> Option<R> {
+    tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
+    None
 }
 
 /// Runs the origin and stores what may be stored; returns the result and whether it was

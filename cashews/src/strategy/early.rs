@@ -385,24 +385,36 @@ struct RefreshLock {
 }
 
 impl RefreshLock {
-    /// Takes the lock for `early_ttl` if it is free; `None` when someone holds it or the
-    /// backend failed (logged).
+    /// Takes the lock for `early_ttl` if it is free and the entry is still due; `None` when
+    /// someone holds it, the entry was refreshed meanwhile, or the backend failed (logged).
+    ///
+    /// The second look matters: a caller that read the entry while it was due can reach the
+    /// lock only after another caller refreshed the entry and released the lock, and would
+    /// refresh a second time. So, holding the lock, it reads the entry's stamp again (the value
+    /// itself is skipped, not decoded) and lets go when the stamp is no longer due.
     async fn take(cache: &Cache, key: &str, early_ttl: Option<Duration>) -> Option<Self> {
-        let key = format!("{key}:lock");
+        let lock_key = format!("{key}:lock");
         let token = hex::encode(rand::random::<[u8; 16]>());
         let ttl = early_ttl.map_or(Ttl::NONE, Ttl::new);
-        match cache.set_lock(&key, &token, ttl).await {
-            Ok(true) => Some(Self {
+        let lock = match cache.set_lock(&lock_key, &token, ttl).await {
+            Ok(true) => Self {
                 cache: cache.clone(),
-                key,
+                key: lock_key,
                 token,
                 held: true,
-            }),
-            Ok(false) => None,
+            },
+            Ok(false) => return None,
             Err(error) => {
-                tracing::error!(key = %shorten(&key), %error, "early refresh lock failed; serving the stored value");
+                tracing::error!(key = %shorten(&lock_key), %error, "early refresh lock failed; serving the stored value");
+                return None;
+            }
+        };
+        match read_stamped::<EarlyStamp, serde::de::IgnoredAny>(cache, key).await {
+            Some(entry) if entry.at_ms >= now_ms(cache) => {
+                lock.release().await;
                 None
             }
+            _ => Some(lock),
         }
     }
 

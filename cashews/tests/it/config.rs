@@ -453,19 +453,21 @@ fn repeated_options() {
 }
 
 #[test]
-fn backends_of_later_versions_say_so() {
-    let later: &[&str] = if cfg!(feature = "redis") {
-        &["rediss://host", "disk://?directory=/tmp/c"]
+fn disk_needs_its_feature() {
+    let parsed = CacheConfig::parse("disk://?directory=/tmp/c&shards=0");
+    if cfg!(feature = "disk") {
+        assert!(parsed.is_ok(), "{parsed:?}");
     } else {
-        &["disk://?directory=/tmp/c"]
-    };
-    for url in later {
-        let e = err(url);
-        assert!(matches!(e, Error::InvalidUrl { .. }), "{url}: {e:?}");
+        let e = err("disk://?directory=/tmp/c");
         assert!(
-            e.to_string()
-                .contains("not available yet in this version of cashews"),
-            "{e}"
+            matches!(
+                e,
+                Error::FeatureDisabled {
+                    feature: "disk",
+                    ..
+                }
+            ),
+            "{e:?}"
         );
     }
 }
@@ -476,19 +478,34 @@ fn redis_needs_its_feature() {
     if cfg!(feature = "redis") {
         assert!(parsed.is_ok(), "{parsed:?}");
     } else {
-        for url in ["redis://localhost:6379/0", "rediss://host"] {
-            let e = err(url);
-            assert!(
-                matches!(
-                    e,
-                    Error::FeatureDisabled {
-                        feature: "redis",
-                        ..
-                    }
-                ),
-                "{url}: {e:?}"
-            );
-        }
+        let e = err("redis://localhost:6379/0");
+        assert!(
+            matches!(
+                e,
+                Error::FeatureDisabled {
+                    feature: "redis",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    // rediss:// needs `redis-tls` (which brings `redis`).
+    let parsed = CacheConfig::parse("rediss://host");
+    if cfg!(feature = "redis-tls") {
+        assert!(parsed.is_ok(), "{parsed:?}");
+    } else {
+        let e = err("rediss://host");
+        assert!(
+            matches!(
+                e,
+                Error::FeatureDisabled {
+                    feature: "redis-tls",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 }
 
@@ -524,9 +541,10 @@ fn passwords_never_appear_in_errors() {
         "user:pw@host",
         "user:pw@host://",
     ] {
-        // With the `redis` feature, the redis:// URLs parse: then `Debug` must hide the password.
+        // With the `redis` feature, the redis:// URLs parse (rediss:// with `redis-tls`): then
+        // `Debug` must hide the password.
         let text = match CacheConfig::parse(url) {
-            Ok(config) if cfg!(feature = "redis") && url.starts_with("redis://") => {
+            Ok(config) if cfg!(feature = "redis") && url.starts_with("redis") => {
                 format!("{config:?} {config:#?}")
             }
             _ => {
@@ -607,4 +625,67 @@ proptest! {
             }
         }
     }
+}
+
+// ----- Redis Cluster options --------------------------------------------------------------------
+
+#[cfg(feature = "redis")]
+fn redis_options(url: &str) -> cashews::config::RedisOptions {
+    match parse(url).backend {
+        BackendConfig::Redis(options) => options,
+        other => panic!("{url}: {other:?}"),
+    }
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn cluster_options() {
+    let options = redis_options("redis://127.0.0.1:7000?cluster=true");
+    assert!(options.cluster && options.nodes.is_empty());
+    let options = redis_options(
+        "redis://:pw@10.0.0.1:7000?cluster=yes&nodes=10.0.0.2:7001,%20node-3.local:7002,[::1]:7003",
+    );
+    assert!(options.cluster);
+    assert_eq!(
+        options.nodes,
+        ["10.0.0.2:7001", "node-3.local:7002", "[::1]:7003"]
+    );
+    assert!(!format!("{options:?}").contains("pw"));
+    assert!(!redis_options("redis://h?cluster=false").cluster);
+    assert!(redis_options("redis://h/0?cluster=true&db=0").cluster);
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn cluster_option_errors_name_the_fix() {
+    let msg = invalid_option("redis://h:7000?nodes=h:7001", "nodes");
+    assert!(msg.contains("cluster=true"), "{msg}");
+    let msg = invalid_option("redis://h:7000?cluster=false&nodes=h:7001", "nodes");
+    assert!(msg.contains("cluster=true"), "{msg}");
+
+    let msg = invalid_option("redis://h:7000?cluster=true&db=1", "db");
+    assert!(
+        msg.contains("database 0 only") && msg.contains("remove `db`"),
+        "{msg}"
+    );
+    let msg = invalid_option("redis://h:7000/2?cluster=true", "db");
+    assert!(msg.contains("`2`") && msg.contains("path"), "{msg}");
+
+    for (nodes, why) in [
+        ("h", "port is missing"),
+        ("h:0", "from 1 to 65535"),
+        ("h:99999", "from 1 to 65535"),
+        ("h:7001,,h:7002", "empty entry"),
+        (":7001", "host must be"),
+        ("redis://h:7001", "host must be"),
+        ("::1:7001", "brackets"),
+        ("user:hunter2@h:7001", "host must be"),
+    ] {
+        let url = format!("redis://h:7000?cluster=true&nodes={nodes}");
+        let msg = invalid_option(&url, "nodes");
+        assert!(msg.contains(why), "{nodes}: {msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+    let msg = invalid_option("redis://h?cluster=maybe", "cluster");
+    assert!(msg.contains("true"), "{msg}");
 }

@@ -11,14 +11,36 @@ mod cache;
 mod codec;
 mod config;
 mod conformance;
+#[cfg(feature = "disk")]
+mod conformance_disk;
 #[cfg(feature = "redis")]
 mod conformance_redis;
+#[cfg(feature = "redis")]
+mod conformance_redis_client_side;
+#[cfg(feature = "redis")]
+mod conformance_redis_cluster;
 mod context;
 mod detect;
+#[cfg(feature = "disk")]
+mod disk_faults;
+#[cfg(feature = "disk")]
+mod disk_processes;
+#[cfg(feature = "disk")]
+mod disk_setup;
 mod keys;
 mod macros;
 mod macros_options;
 mod macros_strategies;
+#[cfg(feature = "redis")]
+mod redis_client_side;
+#[cfg(all(feature = "redis", feature = "macros"))]
+mod redis_distributed;
+#[cfg(all(feature = "redis", feature = "macros"))]
+mod redis_faults;
+#[cfg(feature = "redis")]
+mod redis_runtimes;
+#[cfg(feature = "redis-tls")]
+mod redis_tls;
 mod shared;
 mod spec_strategies;
 mod strategies_bloom_perf;

@@ -23,18 +23,25 @@ return redis.call('GET', KEYS[1])
     )
 });
 
-/// `unlock`: delete the key only if it holds the token. Returns 1 when deleted, else 0.
+/// The pub/sub channel `unlock` announces releases on (the stored key, with any key prefix),
+/// so waiters in other processes wake at once (see `releases.rs`).
+pub(super) const RELEASED_CHANNEL: &str = "cashews:lock-released";
+
+/// `unlock`: delete the key only if it holds the token, and then publish the key on
+/// [`RELEASED_CHANNEL`]. Returns 1 when deleted, else 0.
 ///
 /// KEYS[1] = key; ARGV[1] = token.
 pub(super) static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
         r"
 if redis.call('TYPE', KEYS[1])['ok'] == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  local deleted = redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', '{RELEASED_CHANNEL}', KEYS[1])
+  return deleted
 end
 return 0
-",
-    )
+"
+    ))
 });
 
 /// `slice_incr`: an exact sliding window over a sorted set whose scores are event instants.

@@ -1,0 +1,739 @@
+//! `disk://`: sharded SQLite files that several processes share (cargo feature `disk`).
+//!
+//! A store is a folder of `shard-NNN.sqlite3` files (one with `shards=0` or `1`). A key lives
+//! in the file chosen by a fixed hash of its bytes (FNV-1a), so every process sends it to the
+//! same file. Each file has one table, one row per key: kind (bytes, set or sliding window),
+//! value, expiry and last access in wall-clock Unix milliseconds, and size.
+//!
+//! # Guarantees across processes
+//!
+//! Every read-modify-write command (`set` with a condition, `incr` with its TTL on creation,
+//! `set_lock`, `unlock` (compare and delete), `incr_bits`, `slice_incr`, `set_add`,
+//! `set_remove`, `set_pop`) is one `BEGIN IMMEDIATE` transaction on its shard: atomic across
+//! threads and processes, as the `Backend` contract asks. An expired key is absent for every
+//! command, whoever wrote it; expired rows are purged by writes, at most once a second per
+//! shard. `scan`, `get_match` and `delete_match` cover every shard (Python cashews cannot
+//! scan a sharded store); they are not a snapshot across shards.
+//!
+//! # Size limit and eviction
+//!
+//! With `eviction=least-recently-used` (the default), a write that takes a shard over its
+//! share of `size_limit` evicts expired entries, then the least recently used ones, in the
+//! same transaction. Reads refresh an entry's access time at most once a second (a refresh is a
+//! write), so recency is exact to one second.
+//!
+//! # Off the runtime
+//!
+//! SQLite calls block, so they run on one worker thread per shard (see `worker.rs` for why
+//! not `spawn_blocking`); async callers await a reply and never block a runtime thread.
+//!
+//! # Faults
+//!
+//! A failing shard fails only the commands on its keys (the error names the file and the
+//! fix); the others keep working. A corrupt file is an error, or with
+//! `on_corruption=rebuild` is moved aside and the shard starts empty. A shard file replaced
+//! under its name (rebuilt by another process, or deleted by hand) is noticed before the next
+//! command and reopened, so no process keeps serving the old file's values.
+
+mod scan;
+mod shard;
+mod sql;
+mod value;
+mod worker;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use rusqlite::params;
+
+use self::scan::{ScanState, scan_page};
+use self::shard::{Fail, Row, Shard, is_live, live, live_meta, put, remove};
+use self::value::Kind;
+use self::worker::Worker;
+use super::{Backend, BoxStream, Condition, Expiry, SetOptions};
+use crate::command::Command;
+use crate::config::DiskOptions;
+use crate::error::{Error, Result};
+use crate::pattern;
+
+/// The disk backend (`disk://`): sharded SQLite files shared by every process that opens the
+/// same folder.
+///
+/// A cheap-clone handle: clones share the shard threads. Building one creates the folder if
+/// needed and checks that it is writable; each shard file is opened by its thread (errors then
+/// come with the first command on that shard). See the [module docs](self) for the guarantees.
+///
+/// ```no_run
+/// use cashews::backend::{Backend, DiskBackend, SetOptions};
+/// use cashews::config::DiskOptions;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let disk = DiskBackend::new(DiskOptions::new("/tmp/app-cache"))?;
+/// disk.set("k", "v".into(), SetOptions::default()).await?;
+/// assert_eq!(disk.get("k").await?.as_deref(), Some(&b"v"[..]));
+/// assert_eq!(disk.incr("hits", 1, None).await?, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DiskBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: DiskOptions,
+    workers: Vec<Worker>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for worker in &self.workers {
+            worker.stop();
+        }
+    }
+}
+
+impl std::fmt::Debug for DiskBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskBackend")
+            .field("directory", &self.inner.options.directory)
+            .field("shards", &self.inner.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bad stored bytes in a row this version wrote: only a foreign writer or a damaged file
+/// produces them.
+fn malformed(command: Command, key: &str) -> Error {
+    Error::backend(
+        "disk",
+        command,
+        format!(
+            "the entry of key `{}` is malformed: delete the key",
+            crate::error::shorten(key)
+        ),
+    )
+}
+
+fn wrong_type(command: Command, key: &str, expected: &'static str) -> Fail {
+    Fail::Cashews(Error::WrongType {
+        command,
+        key: crate::error::shorten(key),
+        expected,
+    })
+}
+
+/// The value of a live row that must hold plain bytes.
+fn bytes_of(row: &Row, command: Command, key: &str) -> Result<Vec<u8>, Fail> {
+    match row.kind {
+        Some(Kind::Bytes) => Ok(row.value.clone()),
+        _ => Err(wrong_type(command, key, "a string value")),
+    }
+}
+
+impl DiskBackend {
+    /// A disk backend on `options.directory`, created when missing.
+    ///
+    /// Creating the folder and starting the shard threads are quick blocking calls made here;
+    /// the shard files are opened by their threads.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for `directory` when the folder cannot be created or written
+    /// (the message names the folder and the fix), or [`Error::Backend`] when a shard thread
+    /// cannot start.
+    ///
+    /// ```no_run
+    /// let disk = cashews::backend::DiskBackend::new(
+    ///     cashews::config::DiskOptions::new("/tmp/app-cache").with_shards(0),
+    /// )?;
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    pub fn new(options: DiskOptions) -> Result<Self> {
+        let directory = &options.directory;
+        let unusable = |e: std::io::Error, what: &str| Error::InvalidOption {
+            option: "directory".to_owned(),
+            value: directory.display().to_string(),
+            expected: format!(
+                "a folder this process can {what} ({e}): fix its permissions, or set \
+                 `directory` to another folder"
+            ),
+        };
+        std::fs::create_dir_all(directory).map_err(|e| unusable(e, "create"))?;
+        // SQLite needs to create the WAL and shared-memory files beside each shard: a folder
+        // it cannot write fails every command, so say it once, here, clearly.
+        let probe = directory.join(format!(".cashews-probe-{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(|e| unusable(e, "write"))?;
+        let _ = std::fs::remove_file(&probe);
+        let workers = (0..options.shard_count())
+            .map(|index| Worker::spawn(Shard::new(&options, index), index))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::backend("disk", Command::Ping, e))?;
+        Ok(Self {
+            inner: Arc::new(Inner { options, workers }),
+        })
+    }
+
+    /// The options this backend was built with.
+    ///
+    /// ```no_run
+    /// let disk = cashews::backend::DiskBackend::new(cashews::config::DiskOptions::new("/tmp/c"))?;
+    /// assert_eq!(disk.options().shards, 8);
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    #[must_use]
+    pub fn options(&self) -> &DiskOptions {
+        &self.inner.options
+    }
+
+    /// The worker of `key`'s shard. `new` starts at least one worker, and `shard_of` answers
+    /// below the count it is given, so the index is always in range.
+    fn worker(&self, key: &str) -> &Worker {
+        &self.inner.workers[value::shard_of(key, self.inner.workers.len())]
+    }
+
+    /// Runs a read of `key` on its shard.
+    async fn read<T: Send + 'static>(
+        &self,
+        command: Command,
+        key: &str,
+        f: impl FnMut(&rusqlite::Connection, &str, i64) -> Result<T, Fail> + Send + 'static,
+    ) -> Result<T> {
+        let owned = key.to_owned();
+        let mut f = f;
+        self.worker(key)
+            .call(command, move |shard| {
+                shard.read(command, |conn, now| f(conn, &owned, now))
+            })
+            .await
+    }
+
+    /// Runs a read-modify-write of `key` on its shard, in one IMMEDIATE transaction.
+    async fn write<T: Send + 'static>(
+        &self,
+        command: Command,
+        key: &str,
+        f: impl FnMut(&rusqlite::Transaction<'_>, &str, i64) -> Result<T, Fail> + Send + 'static,
+    ) -> Result<T> {
+        let owned = key.to_owned();
+        let mut f = f;
+        self.worker(key)
+            .call(command, move |shard| {
+                shard.write(command, Some(&owned), |tx, now| f(tx, &owned, now))
+            })
+            .await
+    }
+
+    /// Groups `items` by the shard of their key: one list per shard, in shard order, of
+    /// `(position in items, key, item)`.
+    fn by_shard<T>(
+        &self,
+        items: impl IntoIterator<Item = (String, T)>,
+    ) -> Vec<Vec<(usize, String, T)>> {
+        let mut groups: Vec<Vec<(usize, String, T)>> =
+            (0..self.inner.workers.len()).map(|_| Vec::new()).collect();
+        for (position, (key, item)) in items.into_iter().enumerate() {
+            let shard = value::shard_of(&key, groups.len());
+            groups[shard].push((position, key, item));
+        }
+        groups
+    }
+
+    /// Runs `f` on every shard at once and collects the answers in shard order.
+    async fn on_every_shard<T: Send + 'static>(
+        &self,
+        command: Command,
+        f: impl Fn(&mut Shard) -> Result<T> + Send + Sync + Clone + 'static,
+    ) -> Result<Vec<T>> {
+        let calls = self.inner.workers.iter().map(|worker| {
+            let f = f.clone();
+            worker.call(command, move |shard| f(shard))
+        });
+        futures_util::future::try_join_all(calls).await
+    }
+}
+
+impl Backend for DiskBackend {
+    fn name(&self) -> &'static str {
+        "disk"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let owned = key.to_owned();
+        self.worker(key)
+            .call(Command::Get, move |shard| {
+                let row = shard.read(Command::Get, |conn, now| live(conn, &owned, now))?;
+                Ok(row.and_then(|row| {
+                    shard.touch(&owned, &row, shard::now_ms());
+                    (row.kind == Some(Kind::Bytes)).then(|| Bytes::from(row.value))
+                }))
+            })
+            .await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let groups = self.by_shard(keys.iter().map(|k| ((*k).to_owned(), ())));
+        let calls = groups
+            .into_iter()
+            .zip(&self.inner.workers)
+            .filter(|(group, _)| !group.is_empty())
+            .map(|(group, worker)| {
+                worker.call(Command::GetMany, move |shard| {
+                    let mut out = Vec::with_capacity(group.len());
+                    for (position, key, ()) in &group {
+                        let row = shard.read(Command::GetMany, |conn, now| live(conn, key, now))?;
+                        if let Some(row) = &row {
+                            shard.touch(key, row, shard::now_ms());
+                        }
+                        let value = row
+                            .filter(|row| row.kind == Some(Kind::Bytes))
+                            .map(|row| Bytes::from(row.value));
+                        out.push((*position, value));
+                    }
+                    Ok(out)
+                })
+            });
+        let answers = futures_util::future::try_join_all(calls).await?;
+        let mut values = vec![None; keys.len()];
+        for (position, value) in answers.into_iter().flatten() {
+            values[position] = value;
+        }
+        Ok(values)
+    }
+
+    async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
+        self.write(Command::Set, key, move |tx, key, now| {
+            let write = match options.condition {
+                Condition::Always => true,
+                Condition::IfAbsent => !is_live(tx, key, now)?,
+                Condition::IfPresent => is_live(tx, key, now)?,
+            };
+            if write {
+                put(
+                    tx,
+                    key,
+                    Kind::Bytes,
+                    &value,
+                    shard::deadline(options.ttl, now),
+                    now,
+                )?;
+            }
+            Ok(write)
+        })
+        .await
+    }
+
+    async fn set_many(&self, pairs: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+        let groups = self.by_shard(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let calls = groups
+            .into_iter()
+            .zip(&self.inner.workers)
+            .filter(|(group, _)| !group.is_empty())
+            .map(|(group, worker)| {
+                worker.call(Command::SetMany, move |shard| {
+                    // One transaction per shard: one commit for the whole group, and one
+                    // eviction pass, which spares the last key written.
+                    let last = group.last().map(|(_, key, _)| key.as_str());
+                    shard.write(Command::SetMany, last, |tx, now| {
+                        for (_, key, value) in &group {
+                            put(tx, key, Kind::Bytes, value, shard::deadline(ttl, now), now)?;
+                        }
+                        Ok(())
+                    })
+                })
+            });
+        futures_util::future::try_join_all(calls).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.read(Command::Delete, key, |conn, key, now| {
+            remove(conn, key, now)
+        })
+        .await
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let groups = self.by_shard(keys.iter().map(|k| ((*k).to_owned(), ())));
+        let calls = groups
+            .into_iter()
+            .zip(&self.inner.workers)
+            .filter(|(group, _)| !group.is_empty())
+            .map(|(group, worker)| {
+                worker.call(Command::DeleteMany, move |shard| {
+                    shard.write(Command::DeleteMany, None, |tx, now| {
+                        let mut deleted = 0;
+                        for (_, key, ()) in &group {
+                            deleted += u64::from(remove(tx, key, now)?);
+                        }
+                        Ok(deleted)
+                    })
+                })
+            });
+        Ok(futures_util::future::try_join_all(calls)
+            .await?
+            .into_iter()
+            .sum())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.read(Command::Exists, key, |conn, key, now| {
+            is_live(conn, key, now)
+        })
+        .await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        if ttl.is_zero() {
+            // As Redis `PEXPIRE k 0`: the key goes at once.
+            return self.delete(key).await;
+        }
+        self.read(Command::Expire, key, move |conn, key, now| {
+            let at = shard::deadline(Some(ttl), now);
+            Ok(conn
+                .prepare_cached(sql::EXPIRE)?
+                .execute(params![key, at, now])?
+                > 0)
+        })
+        .await
+    }
+
+    async fn get_expire(&self, key: &str) -> Result<Expiry> {
+        self.read(Command::GetExpire, key, |conn, key, now| {
+            Ok(match live_meta(conn, key, now)? {
+                None => Expiry::Missing,
+                Some((None, _)) => Expiry::Persistent,
+                Some((Some(at), _)) => Expiry::In(Duration::from_millis(
+                    u64::try_from(at.saturating_sub(now)).unwrap_or(0),
+                )),
+            })
+        })
+        .await
+    }
+
+    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
+        self.write(Command::Incr, key, move |tx, key, now| {
+            let (current, expires_at) = match live(tx, key, now)? {
+                None => (0, shard::deadline(ttl, now)),
+                Some(row) => {
+                    let bytes = bytes_of(&row, Command::Incr, key)?;
+                    let Some(n) = value::parse_int(&bytes) else {
+                        return Err(wrong_type(Command::Incr, key, "a decimal integer value"));
+                    };
+                    (n, row.expires_at)
+                }
+            };
+            let Some(next) = current.checked_add(by) else {
+                return Err(Fail::Cashews(Error::backend(
+                    "disk",
+                    Command::Incr,
+                    "increment or decrement would overflow",
+                )));
+            };
+            put(
+                tx,
+                key,
+                Kind::Bytes,
+                next.to_string().as_bytes(),
+                expires_at,
+                now,
+            )?;
+            Ok(next)
+        })
+        .await
+    }
+
+    fn scan(&self, pattern: &str, batch_size: usize) -> BoxStream<Result<String>> {
+        if pattern::is_literal(pattern) {
+            // One key, one shard: no page walk.
+            let backend = self.clone();
+            let key = pattern.to_owned();
+            return Box::pin(
+                futures_util::stream::once(async move {
+                    backend.exists(&key).await.map(|live| live.then_some(key))
+                })
+                .filter_map(|found| async move { found.transpose() }),
+            );
+        }
+        let state = ScanState::new(self.clone(), pattern, batch_size);
+        Box::pin(futures_util::stream::unfold(state, ScanState::next))
+    }
+
+    async fn delete_match(&self, pattern: &str) -> Result<u64> {
+        if pattern::is_literal(pattern) {
+            return Ok(u64::from(self.delete(pattern).await?));
+        }
+        let pattern: Arc<str> = Arc::from(pattern);
+        let counts = self
+            .on_every_shard(Command::DeleteMatch, move |shard| {
+                let pattern = Arc::clone(&pattern);
+                shard.write(Command::DeleteMatch, None, move |tx, now| {
+                    let mut deleted = 0;
+                    let mut after: Option<String> = None;
+                    loop {
+                        let (keys, last, done) =
+                            scan_page(tx, &pattern, after.as_deref(), 1_000, now)?;
+                        for key in &keys {
+                            deleted += u64::from(remove(tx, key, now)?);
+                        }
+                        if done {
+                            return Ok(deleted);
+                        }
+                        after = last;
+                    }
+                })
+            })
+            .await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        let token = token.as_bytes().to_vec();
+        self.write(Command::Unlock, key, move |tx, key, now| {
+            match live(tx, key, now)? {
+                Some(row) if row.kind == Some(Kind::Bytes) && row.value == token => {
+                    remove(tx, key, now)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
+    async fn get_bits(&self, key: &str, indexes: &[u64], size: u8) -> Result<Vec<u64>> {
+        super::check_bits(key, Command::GetBits, indexes, size)?;
+        let indexes = indexes.to_vec();
+        self.read(Command::GetBits, key, move |conn, key, now| {
+            let bits = match live(conn, key, now)? {
+                None => Vec::new(),
+                Some(row) => bytes_of(&row, Command::GetBits, key)?,
+            };
+            Ok(indexes
+                .iter()
+                .map(|&i| value::read_field(&bits, i * u64::from(size), size))
+                .collect())
+        })
+        .await
+    }
+
+    async fn incr_bits(&self, key: &str, indexes: &[u64], size: u8, by: i64) -> Result<Vec<u64>> {
+        super::check_bits(key, Command::IncrBits, indexes, size)?;
+        let max = (1u64 << size) - 1;
+        let indexes = indexes.to_vec();
+        self.write(Command::IncrBits, key, move |tx, key, now| {
+            let (mut bits, expires_at) = match live(tx, key, now)? {
+                None => (Vec::new(), None),
+                Some(row) => (bytes_of(&row, Command::IncrBits, key)?, row.expires_at),
+            };
+            let mut out = Vec::with_capacity(indexes.len());
+            for &index in &indexes {
+                let offset = index * u64::from(size);
+                let old = value::read_field(&bits, offset, size);
+                let new = if by >= 0 {
+                    old.saturating_add(by.unsigned_abs()).min(max)
+                } else {
+                    old.saturating_sub(by.unsigned_abs())
+                };
+                value::write_field(&mut bits, offset, size, new);
+                out.push(new);
+            }
+            put(tx, key, Kind::Bytes, &bits, expires_at, now)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn slice_incr(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        self.write(Command::SliceIncr, key, move |tx, key, now| {
+            let (mut events, expires_at) = match live(tx, key, now)? {
+                None => (Vec::new(), None),
+                Some(row) if row.kind == Some(Kind::Window) => {
+                    let events = value::decode_window(&row.value)
+                        .ok_or_else(|| Fail::Cashews(malformed(Command::SliceIncr, key)))?;
+                    (events, row.expires_at)
+                }
+                Some(_) => return Err(wrong_type(Command::SliceIncr, key, "a sliding window")),
+            };
+            // The window [start, end], both ends included, as Redis's ZCOUNT.
+            events.retain(|&t| t >= start);
+            let at = events.partition_point(|&t| t <= end);
+            let count = at as u64;
+            if count >= max {
+                if !events.is_empty() {
+                    put(
+                        tx,
+                        key,
+                        Kind::Window,
+                        &value::encode_window(&events),
+                        expires_at,
+                        now,
+                    )?;
+                }
+                return Ok(count);
+            }
+            events.insert(at, end);
+            let expires_at = match ttl {
+                Some(_) => shard::deadline(ttl, now),
+                None => expires_at,
+            };
+            put(
+                tx,
+                key,
+                Kind::Window,
+                &value::encode_window(&events),
+                expires_at,
+                now,
+            )?;
+            Ok(count + 1)
+        })
+        .await
+    }
+
+    async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
+        let members: Vec<String> = members.iter().map(|m| (*m).to_owned()).collect();
+        self.write(Command::SetAdd, key, move |tx, key, now| {
+            let (mut set, expires_at) = read_set(tx, key, now, Command::SetAdd)?;
+            let added = members.iter().filter(|m| set.insert((*m).clone())).count() as u64;
+            if set.is_empty() {
+                return Ok(0);
+            }
+            let expires_at = match ttl {
+                Some(_) => shard::deadline(ttl, now),
+                None => expires_at,
+            };
+            put(
+                tx,
+                key,
+                Kind::Set,
+                &value::encode_set(&set),
+                expires_at,
+                now,
+            )?;
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
+        let members: Vec<String> = members.iter().map(|m| (*m).to_owned()).collect();
+        self.write(Command::SetRemove, key, move |tx, key, now| {
+            let (mut set, expires_at) = read_set(tx, key, now, Command::SetRemove)?;
+            let removed = members.iter().filter(|m| set.remove(*m)).count() as u64;
+            store_set(tx, key, &set, expires_at, now, removed > 0)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn set_pop(&self, key: &str, count: usize) -> Result<Vec<String>> {
+        self.write(Command::SetPop, key, move |tx, key, now| {
+            let (mut set, expires_at) = read_set(tx, key, now, Command::SetPop)?;
+            let popped: Vec<String> = set.iter().take(count).cloned().collect();
+            for member in &popped {
+                set.remove(member);
+            }
+            store_set(tx, key, &set, expires_at, now, !popped.is_empty())?;
+            Ok(popped)
+        })
+        .await
+    }
+
+    async fn ping(&self, message: &[u8]) -> Result<Bytes> {
+        self.on_every_shard(Command::Ping, |shard| {
+            shard.read(Command::Ping, |conn, _| {
+                Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
+            })
+        })
+        .await?;
+        Ok(super::pong(message))
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.on_every_shard(Command::Clear, |shard| {
+            shard.write(Command::Clear, None, |tx, _| {
+                tx.prepare_cached(sql::CLEAR)?.execute([])?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn keys_count(&self) -> Result<u64> {
+        let counts = self
+            .on_every_shard(Command::GetKeysCount, |shard| {
+                shard.read(Command::GetKeysCount, |conn, now| {
+                    let n: i64 = conn
+                        .prepare_cached(sql::COUNT_LIVE)?
+                        .query_row([now], |r| r.get(0))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+            })
+            .await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    async fn get_size(&self, key: &str) -> Result<Option<u64>> {
+        self.read(Command::GetSize, key, |conn, key, now| {
+            Ok(Some(
+                live_meta(conn, key, now)?.map_or(0, |(_, size)| u64::try_from(size).unwrap_or(0)),
+            ))
+        })
+        .await
+    }
+
+    /// Stops the shard threads and waits until every file is closed. Commands after `close`
+    /// fail with an error saying so.
+    async fn close(&self) -> Result<()> {
+        futures_util::future::join_all(self.inner.workers.iter().map(Worker::close)).await;
+        Ok(())
+    }
+}
+
+/// The live set at `key` (empty when missing) and its expiry; a key of another kind is a
+/// wrong type.
+fn read_set(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    now: i64,
+    command: Command,
+) -> Result<(BTreeSet<String>, Option<i64>), Fail> {
+    match live(tx, key, now)? {
+        None => Ok((BTreeSet::new(), None)),
+        Some(row) if row.kind == Some(Kind::Set) => {
+            let set = value::decode_set(&row.value)
+                .ok_or_else(|| Fail::Cashews(malformed(command, key)))?;
+            Ok((set, row.expires_at))
+        }
+        Some(_) => Err(wrong_type(command, key, "a set")),
+    }
+}
+
+/// Writes a set back after removals (`changed`), deleting it when empty, as Redis does.
+fn store_set(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    set: &BTreeSet<String>,
+    expires_at: Option<i64>,
+    now: i64,
+    changed: bool,
+) -> Result<(), Fail> {
+    if !changed {
+        return Ok(());
+    }
+    if set.is_empty() {
+        remove(tx, key, now)?;
+    } else {
+        put(tx, key, Kind::Set, &value::encode_set(set), expires_at, now)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,543 @@
+//! One shard file: its connection (opened, configured and checked here), the transactions
+//! commands run in, and what happens when SQLite reports trouble.
+//!
+//! Every connection sets WAL (readers never wait for the writer, and a commit appends to the
+//! log instead of rewriting pages), `synchronous=NORMAL` (no fsync per commit in WAL: a power
+//! loss may drop the last commits, never corrupt the file; a cache can lose entries), and the
+//! busy timeout of the options. Read-modify-write commands run in `BEGIN IMMEDIATE`
+//! transactions: the write lock is taken at the start, so two processes never both read the
+//! old value, and waiting for it goes through the busy timeout (a deferred transaction that
+//! upgrades would fail at once with SQLITE_BUSY instead).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+
+use super::sql;
+use super::value::Kind;
+use crate::command::Command;
+use crate::config::{DiskOptions, Eviction, OnCorruption};
+use crate::error::{Error, Result};
+
+/// Why a command on a shard failed: SQLite (classified into a message with a fix by
+/// [`Shard`]), or an answer of the command itself (a wrong type, an overflow).
+#[derive(Debug)]
+pub(super) enum Fail {
+    Sql(rusqlite::Error),
+    Cashews(Error),
+    /// The file cannot be used as it is (another layout or format): no retry helps.
+    Refused(DiskError),
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Self::Cashews(e)
+    }
+}
+
+/// The error behind an [`Error::Backend`] from the disk backend: the shard file, what went
+/// wrong, and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("shard file `{path}`: {problem}{fix}")]
+pub(super) struct DiskError {
+    path: String,
+    problem: String,
+    fix: &'static str,
+}
+
+/// A row as stored. `expires_at` is `None` for a key without TTL.
+#[derive(Debug)]
+pub(super) struct Row {
+    pub(super) kind: Option<Kind>,
+    pub(super) value: Vec<u8>,
+    pub(super) expires_at: Option<i64>,
+    pub(super) accessed_at: i64,
+}
+
+/// Bytes counted per entry on top of the value: the key twice (table and unique index) plus
+/// this, roughly SQLite's per-row and per-index-entry overhead.
+const ROW_OVERHEAD: i64 = 32;
+
+/// A read refreshes `accessed_at` only when it is older than this: the refresh is a write
+/// (the shard's write lock, a WAL append) and doing it on every read would serialise all
+/// readers of all processes. LRU order is then exact to one second, enough to tell a hot
+/// entry from a cold one.
+const TOUCH_EVERY_MS: i64 = 1_000;
+
+/// How often (at most) a write transaction also purges expired rows.
+const PURGE_EVERY_MS: i64 = 1_000;
+
+/// The wall clock in Unix milliseconds: processes share the files, so they share this clock.
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The `expires_at` of a TTL starting `now`.
+pub(super) fn deadline(ttl: Option<Duration>, now: i64) -> Option<i64> {
+    ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
+}
+
+/// The `size` of an entry.
+pub(super) fn entry_size(key: &str, value: &[u8]) -> i64 {
+    i64::try_from(key.len() * 2 + value.len()).unwrap_or(i64::MAX) + ROW_OVERHEAD
+}
+
+/// One shard file and its connection, owned by the shard's worker thread.
+pub(super) struct Shard {
+    index: usize,
+    count: usize,
+    path: PathBuf,
+    timeout: Duration,
+    eviction: Eviction,
+    on_corruption: OnCorruption,
+    /// Bytes this shard aims to stay under: `size_limit / shards`.
+    limit: i64,
+    conn: Option<Connection>,
+    /// The identity of the file `conn` opened (see [`file_id`]).
+    opened: Option<(u64, u64)>,
+    last_purge: i64,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("path", &self.path)
+            .field("open", &self.conn.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file of shard `index` of `count` in `directory`.
+pub(super) fn shard_path(directory: &Path, index: usize) -> PathBuf {
+    directory.join(format!("shard-{index:03}.sqlite3"))
+}
+
+impl Shard {
+    pub(super) fn new(options: &DiskOptions, index: usize) -> Self {
+        let count = options.shard_count();
+        let per_shard = options.size_limit / u64::try_from(count).unwrap_or(1).max(1);
+        Self {
+            index,
+            count,
+            path: shard_path(&options.directory, index),
+            timeout: options.timeout,
+            eviction: options.eviction,
+            on_corruption: options.on_corruption,
+            limit: i64::try_from(per_shard).unwrap_or(i64::MAX).max(1),
+            conn: None,
+            opened: None,
+            last_purge: 0,
+        }
+    }
+
+    /// Opens the connection ahead of the first command; a failure is only logged here, and
+    /// reported by the commands (which retry the open).
+    pub(super) fn warm_up(&mut self) {
+        if let Err(e) = self.run(Command::Ping, |_, _| Ok(())) {
+            tracing::warn!(error = %e, "cashews disk shard not ready");
+        }
+    }
+
+    /// Runs `f` on a plain (autocommit) connection: reads, and single-statement writes.
+    pub(super) fn read<T>(
+        &mut self,
+        command: Command,
+        mut f: impl FnMut(&Connection, i64) -> Result<T, Fail>,
+    ) -> Result<T> {
+        self.run(command, |conn, now| f(conn, now))
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction: atomic across processes. Expired rows are
+    /// purged now and then first; after `f`, the shard evicts down to its size limit, never
+    /// evicting `written` (the key `f` just stored).
+    pub(super) fn write<T>(
+        &mut self,
+        command: Command,
+        written: Option<&str>,
+        mut f: impl FnMut(&Transaction<'_>, i64) -> Result<T, Fail>,
+    ) -> Result<T> {
+        let (eviction, limit) = (self.eviction, self.limit);
+        let purge = {
+            let now = now_ms();
+            now - self.last_purge >= PURGE_EVERY_MS
+        };
+        let out = self.run(command, |conn, now| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if purge {
+                tx.prepare_cached(sql::PURGE)?.execute([now])?;
+            }
+            let out = f(&tx, now)?;
+            if written.is_some() && eviction == Eviction::LeastRecentlyUsed {
+                evict(&tx, written.unwrap_or_default(), limit)?;
+            }
+            tx.commit()?;
+            Ok(out)
+        });
+        if purge && out.is_ok() {
+            self.last_purge = now_ms();
+        }
+        out
+    }
+
+    /// Refreshes a key's `accessed_at` after a read, at most once a second (see
+    /// [`TOUCH_EVERY_MS`]). Best effort: a failure is logged, the read still answers.
+    pub(super) fn touch(&mut self, key: &str, row: &Row, now: i64) {
+        if self.eviction != Eviction::LeastRecentlyUsed || row.accessed_at >= now - TOUCH_EVERY_MS {
+            return;
+        }
+        if let Some(conn) = &self.conn {
+            // A refresh is worth no wait: when another connection holds the write lock, skip
+            // it (busy timeout 0 for this statement) rather than stall the read.
+            let result = conn.busy_timeout(Duration::ZERO).and_then(|()| {
+                let touched = conn
+                    .prepare_cached(sql::TOUCH)
+                    .and_then(|mut s| s.execute(params![key, now, now - TOUCH_EVERY_MS]));
+                conn.busy_timeout(self.timeout)?;
+                touched
+            });
+            if let Err(e) = result {
+                tracing::debug!(
+                    error = %e,
+                    path = %self.path.display(),
+                    "cashews disk: access time not refreshed"
+                );
+            }
+        }
+    }
+
+    /// Opens the connection if needed, runs `f`, and turns SQLite errors into errors naming
+    /// the file and the fix. A corrupt file is quarantined and rebuilt once, when the options
+    /// say so.
+    fn run<T>(
+        &mut self,
+        command: Command,
+        mut f: impl FnMut(&mut Connection, i64) -> Result<T, Fail>,
+    ) -> Result<T> {
+        let mut corrupt = 0;
+        loop {
+            let result = match self.connection() {
+                Ok(conn) => f(conn, now_ms()),
+                Err(e) => Err(e),
+            };
+            let e = match result {
+                Ok(out) => return Ok(out),
+                Err(Fail::Cashews(e)) => return Err(e),
+                Err(Fail::Refused(e)) => return Err(Error::backend("disk", command, e)),
+                Err(Fail::Sql(e)) => e,
+            };
+            if is_corrupt(&e) {
+                // Never keep a connection to a damaged file: the next try reopens it. The
+                // failed try changed nothing (its transaction rolled back), so trying again is
+                // safe.
+                self.conn = None;
+                corrupt += 1;
+                if corrupt == 1 {
+                    // Another process may have rebuilt the file already: reopen and retry
+                    // once before judging the file.
+                    continue;
+                }
+                if corrupt == 2 && self.on_corruption == OnCorruption::Rebuild {
+                    if let Err(moved) = self.quarantine(&e) {
+                        return Err(Error::backend("disk", command, moved));
+                    }
+                    continue;
+                }
+            }
+            return Err(Error::backend("disk", command, self.explain(&e)));
+        }
+    }
+
+    /// The open connection, opening it first when needed.
+    ///
+    /// A connection whose file was replaced (moved aside and rebuilt by another process, or
+    /// deleted by hand) is reopened, so no process keeps reading and writing a file the
+    /// others no longer see. One `stat` per command buys that.
+    fn connection(&mut self) -> Result<&mut Connection, Fail> {
+        if self.conn.is_some() && file_id(&self.path) != self.opened {
+            tracing::info!(
+                path = %self.path.display(),
+                "cashews disk: shard file replaced, reopening"
+            );
+            self.conn = None;
+        }
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let conn = self.open()?;
+                self.opened = file_id(&self.path);
+                conn
+            }
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    fn open(&self) -> Result<Connection, Fail> {
+        let started = Instant::now();
+        loop {
+            match self.try_open() {
+                // Processes opening a new file at once contend for the switch to WAL and the
+                // schema; SQLite may answer BUSY there without using the busy handler.
+                Err(Fail::Sql(e)) if is_busy(&e) && started.elapsed() < self.timeout => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(&self) -> Result<Connection, Fail> {
+        // No URI flag: a folder named like `file:…` is a path, not options. No mutex: one
+        // thread owns the connection.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(self.timeout)?;
+        // Room for every statement of `sql` (rusqlite keeps 16 by default): none is ever
+        // prepared twice on a warm connection.
+        conn.set_prepared_statement_cache_capacity(32);
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(
+                path = %self.path.display(),
+                mode,
+                "cashews disk: WAL is not available, readers will wait for writers"
+            );
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql::SCHEMA)?;
+        let (index, count) = (self.index as i64, self.count as i64);
+        tx.execute(sql::META_INIT, params![sql::FORMAT, index, count])?;
+        let (format, shard, shards): (i64, i64, i64) = tx.query_row(sql::META_READ, [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        tx.commit()?;
+        if format != sql::FORMAT {
+            return Err(self.refuse(
+                format!(
+                    "the file has format {format}, this version of cashews reads format {}",
+                    sql::FORMAT
+                ),
+                ": use another `directory`, or delete the folder's shard files",
+            ));
+        }
+        if (shard, shards) != (index, count) {
+            return Err(self.refuse(
+                format!(
+                    "the folder holds a disk cache of {shards} shards, opened here with {count}"
+                ),
+                ": set `shards` to the number the folder was created with, or use another \
+                 `directory`",
+            ));
+        }
+        Ok(conn)
+    }
+
+    fn refuse(&self, problem: String, fix: &'static str) -> Fail {
+        Fail::Refused(DiskError {
+            path: self.path.display().to_string(),
+            problem,
+            fix,
+        })
+    }
+
+    /// Renames a corrupt file (and its WAL and shared-memory files) aside, so the next open
+    /// starts an empty shard; the damaged data stays there for inspection.
+    fn quarantine(&mut self, cause: &rusqlite::Error) -> std::result::Result<(), DiskError> {
+        let stamp = now_ms();
+        let aside = PathBuf::from(format!("{}.corrupt-{stamp}", self.path.display()));
+        // The WAL and shared-memory files go first: a stale WAL left beside the new file would
+        // be replayed into it.
+        for suffix in ["-wal", "-shm"] {
+            let side = PathBuf::from(format!("{}{suffix}", self.path.display()));
+            // A missing side file is normal (clean close); anything else is logged only, the
+            // main file decides.
+            if let Err(e) = std::fs::remove_file(&side)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %side.display(), error = %e, "cashews disk: cannot remove");
+            }
+        }
+        std::fs::rename(&self.path, &aside).map_err(|e| DiskError {
+            path: self.path.display().to_string(),
+            problem: format!("the file is corrupt ({cause}) and cannot be moved aside ({e})"),
+            fix: ": delete it by hand",
+        })?;
+        tracing::error!(
+            path = %self.path.display(),
+            aside = %aside.display(),
+            error = %cause,
+            "cashews disk: corrupt shard file moved aside; the shard starts empty"
+        );
+        Ok(())
+    }
+
+    /// The error for a SQLite failure: the file, SQLite's message, and what to do.
+    fn explain(&self, e: &rusqlite::Error) -> DiskError {
+        let fix = match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                ": the file is damaged or is not a cashews disk cache; delete it (with its -wal \
+                 and -shm files), or set `on_corruption=rebuild` to have it moved aside and \
+                 rebuilt"
+            }
+            Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+                ": this process cannot open or write the file; make the folder and its files \
+                 writable by this user, or set `directory` to a writable folder"
+            }
+            Some(ErrorCode::DiskFull) => ": the disk is full; free space or lower `size_limit`",
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                ": another connection held the file longer than the busy timeout; retry, or \
+                 raise `timeout`"
+            }
+            _ => "",
+        };
+        DiskError {
+            path: self.path.display().to_string(),
+            problem: e.to_string(),
+            fix,
+        }
+    }
+}
+
+/// The identity of the file at `path` (device and inode), `None` when there is none: tells a
+/// file replaced under the same name.
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Without inodes, only a missing file is noticed.
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
+}
+
+fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Evicts down to `limit` bytes: expired rows first, then the least recently used, oldest
+/// first and only as many as needed, never `keep`. Runs inside the writing transaction, so
+/// the store never commits over its limit (unless `keep` alone is over it).
+fn evict(tx: &Transaction<'_>, keep: &str, limit: i64) -> Result<(), Fail> {
+    let total = |tx: &Transaction<'_>| -> rusqlite::Result<i64> {
+        tx.prepare_cached(sql::TOTAL_SIZE)?
+            .query_row([], |r| r.get(0))
+    };
+    let mut over = total(tx)? - limit;
+    if over <= 0 {
+        return Ok(());
+    }
+    if tx.prepare_cached(sql::PURGE)?.execute([now_ms()])? > 0 {
+        over = total(tx)? - limit;
+    }
+    while over > 0 {
+        let oldest: Vec<(i64, i64)> = tx
+            .prepare_cached(sql::LEAST_RECENT)?
+            .query_map([keep], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if oldest.is_empty() {
+            return Ok(());
+        }
+        let mut delete = tx.prepare_cached(sql::DELETE_ROWID)?;
+        for (rowid, size) in oldest {
+            if over <= 0 {
+                break;
+            }
+            delete.execute([rowid])?;
+            over -= size;
+        }
+    }
+    Ok(())
+}
+
+/// The row of `key` if it is live at `now`.
+pub(super) fn live(conn: &Connection, key: &str, now: i64) -> Result<Option<Row>, Fail> {
+    let row = conn
+        .prepare_cached(sql::ROW)?
+        .query_row([key], |r| {
+            Ok(Row {
+                kind: Kind::from_code(r.get(0)?),
+                value: r.get(1)?,
+                expires_at: r.get(2)?,
+                accessed_at: r.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(row.filter(|row| row.expires_at.is_none_or(|at| at > now)))
+}
+
+/// Whether `key` is live at `now` (its value is not read).
+pub(super) fn is_live(conn: &Connection, key: &str, now: i64) -> Result<bool, Fail> {
+    Ok(conn
+        .prepare_cached(sql::IS_LIVE)?
+        .query_row(params![key, now], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// The expiry and size of `key` if it is live at `now` (its value is not read).
+pub(super) fn live_meta(
+    conn: &Connection,
+    key: &str,
+    now: i64,
+) -> Result<Option<(Option<i64>, i64)>, Fail> {
+    Ok(conn
+        .prepare_cached(sql::LIVE_META)?
+        .query_row(params![key, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Stores `key`, replacing any row it had (live or expired).
+pub(super) fn put(
+    conn: &Connection,
+    key: &str,
+    kind: Kind,
+    value: &[u8],
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(), Fail> {
+    // UPDATE, then INSERT when there was no row: unlike INSERT OR REPLACE (a delete without
+    // delete triggers) or an upsert, each path fires exactly the trigger that keeps
+    // `meta.total_size` right.
+    let size = entry_size(key, value);
+    let args = params![key, kind.code(), value, expires_at, now, size];
+    if conn.prepare_cached(sql::UPDATE)?.execute(args)? == 0 {
+        conn.prepare_cached(sql::INSERT)?.execute(args)?;
+    }
+    Ok(())
+}
+
+/// Deletes `key`; returns whether it was live at `now`.
+pub(super) fn remove(conn: &Connection, key: &str, now: i64) -> Result<bool, Fail> {
+    let mut stmt = conn.prepare_cached(sql::DELETE)?;
+    let mut rows = stmt.query(params![key, now])?;
+    let mut was_live = false;
+    while let Some(row) = rows.next()? {
+        was_live |= row.get::<_, bool>(0)?;
+    }
+    Ok(was_live)
+}

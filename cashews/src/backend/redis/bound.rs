@@ -1,0 +1,52 @@
+//! [`Bound`]: a connection together with a sign of life of the Tokio runtime that drives it.
+//!
+//! redis-rs drives a connection (its reader and writer, a `ConnectionManager`'s reconnects)
+//! from tasks spawned on the runtime that opened it. When that runtime shuts down, those tasks
+//! are gone and every command on the connection fails, although the handle looks fine. A
+//! `Cache` in a `static` used by several `#[tokio::test]`s, each with its own runtime, hits this
+//! on the first commands of every test but the first (in safe mode: misses for no visible
+//! reason). So each connection is stored with a [`Weak`] whose only strong owner is a task
+//! parked on the opening runtime: when the runtime goes, the task is dropped, and the next
+//! command sees a dead connection and opens a new one on the runtime it runs on. The check is
+//! one atomic load per command. The parked task ends when the [`Bound`] is dropped, so it
+//! outlives neither the connection nor the backend.
+
+use std::sync::{Arc, Weak};
+
+/// A value (a connection) usable while the runtime that opened it runs.
+pub(super) struct Bound<T> {
+    value: T,
+    alive: Weak<()>,
+    /// Dropping it ends the parked task.
+    _park: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl<T: Clone> Bound<T> {
+    /// Binds `value` to the current runtime (call it from the task that opened `value`).
+    pub(super) fn new(value: T) -> Self {
+        let token = Arc::new(());
+        let alive = Arc::downgrade(&token);
+        let park = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let (park, parked) = tokio::sync::oneshot::channel::<()>();
+            // Parked until this `Bound` is dropped; dropped earlier with its runtime, and
+            // `token` with it.
+            runtime.spawn(async move {
+                let _token = token;
+                let _ = parked.await;
+            });
+            park
+        });
+        // Without a runtime `token` has dropped here and the value counts as dead at once,
+        // which is right: nothing drives it.
+        Self {
+            value,
+            alive,
+            _park: park,
+        }
+    }
+
+    /// A clone of the value if its runtime still runs.
+    pub(super) fn get(&self) -> Option<T> {
+        (self.alive.strong_count() > 0).then(|| self.value.clone())
+    }
+}

@@ -1,0 +1,549 @@
+//! Safe mode against a Redis that fails: each test spawns its own `redis-server` on a free
+//! loopback port (killed at the end, even on failure), then kills it mid-load, stalls it with
+//! `DEBUG SLEEP`, restarts it, and checks that callers never see an error, that commands give
+//! their neutral replies within the timeout, that the same `Cache` reconnects by itself, that
+//! closing a cache leaves no connection and no task behind, and that lock waiters whose
+//! release feed (pub/sub) breaks go back to backing off.
+//!
+//! No timing assertions: every wait is a bounded retry loop or a hang guard
+//! (`tokio::time::timeout` around the whole test), and orderings are asserted instead.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use cashews::Cache;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+
+/// The hang guard of every test: far above a normal run.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// A `redis-server` of this test, on a loopback port; killed on drop.
+struct Server {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// A server on a free port, or `None` (skipped outside CI) when none can be started.
+    async fn start(case: &str) -> Option<Self> {
+        let port = match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+            Ok(addr) => addr.port(),
+            Err(e) => return cashews_testkit::skip_unless_ci(case, &format!("no free port: {e}")),
+        };
+        let mut server = Self { port, child: None };
+        if let Err(e) = server.spawn().await {
+            return cashews_testkit::skip_unless_ci(case, &e);
+        }
+        Some(server)
+    }
+
+    /// Starts the server on its port and waits until it answers PING.
+    async fn spawn(&mut self) -> Result<(), String> {
+        let child = Command::new("redis-server")
+            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string()])
+            .args(["--enable-debug-command", "yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run redis-server: {e}"))?;
+        self.child = Some(child);
+        for _ in 0..500 {
+            if let Ok(mut conn) = self.raw().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(format!(
+            "redis-server on port {} never answered PING",
+            self.port
+        ))
+    }
+
+    /// Kills the server (SIGKILL) and reaps it.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server and starts a new one on the same port (empty: no persistence).
+    async fn restart(&mut self) {
+        self.kill();
+        // The port is free again once the old process is reaped; binding may still race
+        // with the kernel for a moment, so retry.
+        for attempt in 0.. {
+            match self.spawn().await {
+                Ok(()) => return,
+                Err(e) if attempt >= 5 => panic!("restart failed: {e}"),
+                Err(_) => self.kill(),
+            }
+        }
+    }
+
+    /// The cache URL with the safe-mode timeouts of these tests.
+    fn url(&self) -> String {
+        format!(
+            "redis://127.0.0.1:{}/0?command_timeout=200ms&connect_timeout=200ms",
+            self.port
+        )
+    }
+
+    /// A raw connection of the test's own, without a reply timeout.
+    async fn raw(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/0", self.port))?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(None);
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    /// Clients connected to the server, as `INFO clients` counts them.
+    async fn connected_clients(&self, conn: &mut MultiplexedConnection) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("clients")
+            .query_async(conn)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A cache for one test's decorated function (set up once the test's server runs).
+struct Holder {
+    cache: Cache,
+}
+
+fn holder() -> Holder {
+    Holder {
+        cache: Cache::new(),
+    }
+}
+
+/// Retries `check` every 20 ms until it holds, at most `tries` times.
+async fn eventually<F, Fut>(tries: u32, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..tries {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Whether a set then get of `key` round-trips on `cache`.
+async fn round_trips(cache: &Cache, key: &str) -> bool {
+    matches!(cache.set(key, "v", "1m").await, Ok(true))
+        && matches!(cache.get::<String>(key).await, Ok(Some(v)) if v == "v")
+}
+
+static KILLED: LazyLock<Holder> = LazyLock::new(holder);
+static KILLED_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cashews::cache(ttl = "1m", key = "item:{id}", cache = KILLED.cache)]
+async fn item(id: u64) -> String {
+    KILLED_RUNS.fetch_add(1, Ordering::SeqCst);
+    format!("item {id}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_load_then_restarted() {
+    let Some(mut server) = Server::start("killed_mid_load").await else {
+        return;
+    };
+    tokio::time::timeout(HANG_GUARD, async {
+        let cache = &KILLED.cache;
+        cache.setup(&server.url()).unwrap();
+        for id in 0..5 {
+            assert_eq!(item(id).await, format!("item {id}"));
+        }
+        for id in 0..5 {
+            item(id).await;
+        }
+        assert_eq!(KILLED_RUNS.load(Ordering::SeqCst), 5, "warm: hits");
+
+        // Load: tasks calling the decorated function until told to stop; every answer is
+        // checked, so an error or a wrong value fails the task.
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let (stop, calls) = (Arc::clone(&stop), Arc::clone(&calls));
+                tokio::spawn(async move {
+                    let mut i = t;
+                    while !stop.load(Ordering::SeqCst) {
+                        let id = i % 5;
+                        assert_eq!(item(id).await, format!("item {id}"));
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        i += 1;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        assert!(eventually(250, || async { calls.load(Ordering::SeqCst) >= 50 }).await);
+
+        server.kill();
+        let (calls_at_kill, runs_at_kill) = (
+            calls.load(Ordering::SeqCst),
+            KILLED_RUNS.load(Ordering::SeqCst),
+        );
+        // Down: plain commands answer neutrally, the function answers from its origin.
+        assert_eq!(cache.get::<String>("item:0").await.unwrap(), None);
+        assert!(!cache.set("k", "v", "1m").await.unwrap());
+        assert_eq!(cache.incr("n").await.unwrap(), 0);
+        assert!(
+            cache.ping().await.is_err(),
+            "ping reports a backend that is down"
+        );
+        assert!(
+            eventually(500, || async {
+                calls.load(Ordering::SeqCst) >= calls_at_kill + 40
+            })
+            .await,
+            "callers kept being answered while Redis was down"
+        );
+        assert!(
+            KILLED_RUNS.load(Ordering::SeqCst) > runs_at_kill,
+            "the origin answered while Redis was down"
+        );
+
+        server.restart().await;
+        assert!(
+            eventually(500, || round_trips(cache, "probe")).await,
+            "the cache reconnected by itself"
+        );
+        stop.store(true, Ordering::SeqCst);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // Hits resume: a fresh key runs its origin once, then is served from Redis.
+        let runs = KILLED_RUNS.load(Ordering::SeqCst);
+        assert_eq!(item(77).await, "item 77");
+        assert_eq!(item(77).await, "item 77");
+        assert_eq!(
+            KILLED_RUNS.load(Ordering::SeqCst),
+            runs + 1,
+            "the second call hit"
+        );
+        cache.close().await.unwrap();
+    })
+    .await
+    .expect("hang guard: the test hung");
+}
+
+static SLEPT: LazyLock<Holder> = LazyLock::new(holder);
+static SLEPT_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cashews::cache(ttl = "1m", key = "slow:{id}", cache = SLEPT.cache)]
+async fn slow_item(id: u64) -> String {
+    SLEPT_RUNS.fetch_add(1, Ordering::SeqCst);
+    format!("slow {id}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_sleep_past_the_timeout_gives_neutral_replies_first() {
+    let Some(server) = Server::start("debug_sleep").await else {
+        return;
+    };
+    tokio::time::timeout(HANG_GUARD, async {
+        let cache = &SLEPT.cache;
+        cache.setup(&server.url()).unwrap();
+        assert!(cache.set("k", "v", "1m").await.unwrap());
+        assert_eq!(slow_item(1).await, "slow 1");
+        assert_eq!(slow_item(1).await, "slow 1");
+        assert_eq!(SLEPT_RUNS.load(Ordering::SeqCst), 1);
+
+        let woke = Arc::new(AtomicBool::new(false));
+        let mut raw = server.raw().await.unwrap();
+        let sleeper = {
+            let woke = Arc::clone(&woke);
+            tokio::spawn(async move {
+                let reply: redis::RedisResult<String> = redis::cmd("DEBUG")
+                    .arg("SLEEP")
+                    .arg(3)
+                    .query_async(&mut raw)
+                    .await;
+                woke.store(true, Ordering::SeqCst);
+                reply
+            })
+        };
+        // Until the server sleeps, `get` still finds the value; the first neutral reply must
+        // come before DEBUG SLEEP returns.
+        let mut neutral = false;
+        for _ in 0..200 {
+            match cache.get::<String>("k").await.unwrap() {
+                Some(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                None => {
+                    neutral = true;
+                    break;
+                }
+            }
+        }
+        assert!(neutral, "the server never stalled");
+        assert!(
+            !woke.load(Ordering::SeqCst),
+            "the neutral reply came before DEBUG SLEEP returned"
+        );
+        // The decorated function answers from its origin while the server sleeps.
+        assert_eq!(slow_item(2).await, "slow 2");
+        assert_eq!(SLEPT_RUNS.load(Ordering::SeqCst), 2);
+        assert!(
+            !woke.load(Ordering::SeqCst),
+            "the origin answered before DEBUG SLEEP returned"
+        );
+
+        assert_eq!(sleeper.await.unwrap().unwrap(), "OK");
+        assert!(
+            eventually(500, || round_trips(cache, "after")).await,
+            "the cache works again after the stall"
+        );
+        cache.close().await.unwrap();
+    })
+    .await
+    .expect("hang guard: the test hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_cache_reconnects_after_a_restart() {
+    let Some(mut server) = Server::start("reconnect").await else {
+        return;
+    };
+    tokio::time::timeout(HANG_GUARD, async {
+        let cache = Cache::new();
+        cache.setup(&server.url()).unwrap();
+        assert!(round_trips(&cache, "before").await);
+        server.kill();
+        assert_eq!(cache.get::<String>("before").await.unwrap(), None);
+        server.restart().await;
+        assert!(
+            eventually(500, || round_trips(&cache, "after")).await,
+            "the cache reconnected without a new setup"
+        );
+        assert_eq!(
+            cache.get::<String>("before").await.unwrap(),
+            None,
+            "a new, empty server"
+        );
+        cache.close().await.unwrap();
+    })
+    .await
+    .expect("hang guard: the test hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_cache_leaves_no_connection_and_no_task() {
+    let Some(server) = Server::start("no_leak").await else {
+        return;
+    };
+    tokio::time::timeout(HANG_GUARD, async {
+        let mut own = server.raw().await.unwrap();
+        let alone = server.connected_clients(&mut own).await;
+        let tasks_before = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        let cache = Cache::new();
+        cache
+            .setup(&format!(
+                "{}&max_connections=3&min_connections=3",
+                server.url()
+            ))
+            .unwrap();
+        for i in 0..30 {
+            assert!(round_trips(&cache, &format!("k{i}")).await);
+        }
+        let _: i64 = own.incr("sanity", 1).await.unwrap();
+        assert!(
+            server.connected_clients(&mut own).await > alone,
+            "the cache connected"
+        );
+        cache.close().await.unwrap();
+        drop(cache);
+        assert!(
+            eventually(250, || async {
+                server.connected_clients(&mut own.clone()).await == alone
+            })
+            .await,
+            "the cache's connections closed"
+        );
+        assert!(
+            eventually(250, || async {
+                tokio::runtime::Handle::current()
+                    .metrics()
+                    .num_alive_tasks()
+                    <= tasks_before
+            })
+            .await,
+            "the cache's tasks ended"
+        );
+    })
+    .await
+    .expect("hang guard: the test hung");
+}
+
+/// Subscribers of the channel the Redis `unlock` announces lock releases on.
+async fn release_subscribers(conn: &mut MultiplexedConnection) -> u64 {
+    let reply: (String, u64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("cashews:lock-released")
+        .query_async(conn)
+        .await
+        .unwrap();
+    reply.1
+}
+
+/// A waiter subscribed to lock releases whose subscription is killed goes back to backing
+/// off at once: it still takes the lock soon after a release nobody can announce to it (the
+/// 1 s marker outlives that), rather than after its subscribed pause of 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_release_feed_falls_back_to_backoff() {
+    let Some(server) = Server::start("broken_feed").await else {
+        return;
+    };
+    tokio::time::timeout(HANG_GUARD, async {
+        let mut own = server.raw().await.unwrap();
+        let (a, b) = (Cache::new(), Cache::new());
+        a.setup(&server.url()).unwrap();
+        b.setup(&server.url()).unwrap();
+        let held = a.lock("job", "30s").await.unwrap();
+        let waiter = tokio::spawn(async move {
+            let guard = b.lock("job", "30s").await.unwrap();
+            (guard, b)
+        });
+        assert!(
+            eventually(500, || async {
+                release_subscribers(&mut own.clone()).await == 1
+            })
+            .await,
+            "the waiter subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _: () = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async::<i64>(&mut own)
+            .await
+            .map(drop)
+            .unwrap();
+        assert_eq!(release_subscribers(&mut own).await, 0);
+        let _: () = redis::cmd("SET")
+            .arg("marker")
+            .arg(1)
+            .arg("PX")
+            .arg(1_000)
+            .query_async(&mut own)
+            .await
+            .unwrap();
+        assert!(held.release().await.unwrap());
+        let (guard, _b) = waiter.await.unwrap();
+        let marker_ttl: i64 = own.pttl("marker").await.unwrap();
+        assert!(
+            marker_ttl > 0,
+            "the waiter backed off instead of trusting a dead feed (marker TTL {marker_ttl} ms)"
+        );
+        assert!(guard.release().await.unwrap());
+    })
+    .await
+    .expect("hang guard: the test hung");
+}
+
+/// A cache used from two runtimes (a `static` cache across `#[tokio::test]`s): its release
+/// feed died with the first runtime, so waiters on the second must not trust it. They back off
+/// (or subscribe again) and take the lock soon after the release: the 1 s marker outlives
+/// that, but not the subscribed pause of 2 s a stale "live" feed would cause.
+#[test]
+fn a_feed_whose_runtime_ended_is_not_trusted() {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let Some(server) = first.block_on(Server::start("feed_runtime")) else {
+        return;
+    };
+    let (a, b) = (Cache::new(), Cache::new());
+    a.setup(&server.url()).unwrap();
+    b.setup(&server.url()).unwrap();
+    // On the first runtime: B waits for A's lock, which opens B's feed there.
+    first.block_on(async {
+        tokio::time::timeout(HANG_GUARD, async {
+            let own = server.raw().await.unwrap();
+            let held = a.lock("job", "30s").await.unwrap();
+            let b = b.clone();
+            let waiter = tokio::spawn(async move { b.lock("job", "30s").await.unwrap() });
+            assert!(
+                eventually(500, || async {
+                    release_subscribers(&mut own.clone()).await == 1
+                })
+                .await,
+                "the waiter subscribed"
+            );
+            assert!(held.release().await.unwrap());
+            assert!(waiter.await.unwrap().release().await.unwrap());
+        })
+        .await
+        .expect("hang guard: the test hung");
+    });
+    drop(first);
+    // On a second runtime, the same caches. Their connections died with the first runtime:
+    // the first commands fail (neutral replies) until the connections are opened again.
+    runtime().block_on(async {
+        tokio::time::timeout(HANG_GUARD, async {
+            let mut own = server.raw().await.unwrap();
+            assert!(eventually(500, || round_trips(&a, "a")).await);
+            assert!(eventually(500, || round_trips(&b, "b")).await);
+            let held = a.lock("job", "30s").await.unwrap();
+            assert!(!held.is_degraded());
+            let waiter = tokio::spawn(async move { b.lock("job", "30s").await.unwrap() });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _: () = redis::cmd("SET")
+                .arg("marker")
+                .arg(1)
+                .arg("PX")
+                .arg(1_000)
+                .query_async(&mut own)
+                .await
+                .unwrap();
+            assert!(held.release().await.unwrap());
+            let guard = waiter.await.unwrap();
+            let marker_ttl: i64 = own.pttl("marker").await.unwrap();
+            assert!(
+                marker_ttl > 0,
+                "the waiter did not trust the dead feed (marker TTL {marker_ttl} ms)"
+            );
+            assert!(guard.release().await.unwrap());
+        })
+        .await
+        .expect("hang guard: the test hung");
+    });
+}
