@@ -122,6 +122,20 @@ async fn on_mem(id: u64) -> User {
     User::sample(id)
 }
 
+/// Runs `op` `iters` times inside one `block_on` (so the runtime's entry cost is not
+/// counted) and returns the elapsed time.
+macro_rules! timed {
+    ($rt:expr, $iters:expr, |$n:ident| $op:expr) => {{
+        $rt.block_on(async {
+            let start = Instant::now();
+            for $n in 0..$iters {
+                black_box($op);
+            }
+            start.elapsed()
+        })
+    }};
+}
+
 fn sequential(c: &mut Criterion) {
     if !redis_up() {
         return;
@@ -140,40 +154,25 @@ fn sequential(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("redis/sequential/get");
     group.bench_function(BenchmarkId::new("cashews", "backend_get"), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    black_box(ours.get(&key(n % KEYS)).await.unwrap());
-                }
-                start.elapsed()
-            })
-        });
+        b.iter_custom(|iters| timed!(rt, iters, |n| ours.get(&key(n % KEYS)).await.unwrap()));
     });
     group.bench_function(BenchmarkId::new("cashews", "cache_get_typed"), |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    black_box(REDIS_CACHE.get::<User>(&key(n % KEYS)).await.unwrap());
-                }
-                start.elapsed()
-            })
+            timed!(rt, iters, |n| REDIS_CACHE
+                .get::<User>(&key(n % KEYS))
+                .await
+                .unwrap())
         });
     });
     group.bench_function(BenchmarkId::new("redis-rs", "get"), |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    let got: Option<Vec<u8>> = redis::cmd("GET")
-                        .arg(raw_key(n % KEYS))
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap();
-                    black_box(got);
-                }
-                start.elapsed()
+            timed!(rt, iters, |n| {
+                let got: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(raw_key(n % KEYS))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                got
             })
         });
     });
@@ -182,36 +181,26 @@ fn sequential(c: &mut Criterion) {
     let mut group = c.benchmark_group("redis/sequential/set");
     group.bench_function(BenchmarkId::new("cashews", "backend_set"), |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    let options = SetOptions::ttl(Some(Duration::from_secs(3600)));
-                    black_box(
-                        ours.set(&key(n % KEYS), value.clone(), options)
-                            .await
-                            .unwrap(),
-                    );
-                }
-                start.elapsed()
+            timed!(rt, iters, |n| {
+                let options = SetOptions::ttl(Some(Duration::from_secs(3600)));
+                ours.set(&key(n % KEYS), value.clone(), options)
+                    .await
+                    .unwrap()
             })
         });
     });
     group.bench_function(BenchmarkId::new("redis-rs", "set_px"), |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    let reply: redis::Value = redis::cmd("SET")
-                        .arg(raw_key(n % KEYS))
-                        .arg(value.as_ref())
-                        .arg("PX")
-                        .arg(3_600_000)
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap();
-                    black_box(reply);
-                }
-                start.elapsed()
+            timed!(rt, iters, |n| {
+                let reply: redis::Value = redis::cmd("SET")
+                    .arg(raw_key(n % KEYS))
+                    .arg(value.as_ref())
+                    .arg("PX")
+                    .arg(3_600_000)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                reply
             })
         });
     });
@@ -238,38 +227,30 @@ fn in_flight(c: &mut Criterion) {
     group.throughput(Throughput::Elements(IN_FLIGHT));
     group.bench_function(BenchmarkId::new("cashews", "backend_get"), |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    let batch = (0..IN_FLIGHT).map(|j| {
-                        let ours = &ours;
-                        async move { ours.get(&key((n * IN_FLIGHT + j) % KEYS)).await.unwrap() }
-                    });
-                    black_box(join_all(batch).await);
-                }
-                start.elapsed()
+            timed!(rt, iters, |n| {
+                let batch = (0..IN_FLIGHT).map(|j| {
+                    let ours = &ours;
+                    async move { ours.get(&key((n * IN_FLIGHT + j) % KEYS)).await.unwrap() }
+                });
+                join_all(batch).await
             })
         });
     });
     group.bench_function(BenchmarkId::new("redis-rs", "get"), |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    let batch = (0..IN_FLIGHT).map(|j| {
-                        let mut conn = conn.clone();
-                        async move {
-                            let got: Option<Vec<u8>> = redis::cmd("GET")
-                                .arg(raw_key((n * IN_FLIGHT + j) % KEYS))
-                                .query_async(&mut conn)
-                                .await
-                                .unwrap();
-                            got
-                        }
-                    });
-                    black_box(join_all(batch).await);
-                }
-                start.elapsed()
+            timed!(rt, iters, |n| {
+                let batch = (0..IN_FLIGHT).map(|j| {
+                    let mut conn = conn.clone();
+                    async move {
+                        let got: Option<Vec<u8>> = redis::cmd("GET")
+                            .arg(raw_key((n * IN_FLIGHT + j) % KEYS))
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                        got
+                    }
+                });
+                join_all(batch).await
             })
         });
     });
@@ -299,37 +280,13 @@ fn decorated_hit(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("redis/decorated_hit");
     group.bench_function(BenchmarkId::new("cashews", "redis"), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    black_box(on_redis(n % KEYS).await);
-                }
-                start.elapsed()
-            })
-        });
+        b.iter_custom(|iters| timed!(rt, iters, |n| on_redis(n % KEYS).await));
     });
     group.bench_function(BenchmarkId::new("cashews", "client_side"), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    black_box(on_client_side(n % KEYS).await);
-                }
-                start.elapsed()
-            })
-        });
+        b.iter_custom(|iters| timed!(rt, iters, |n| on_client_side(n % KEYS).await));
     });
     group.bench_function(BenchmarkId::new("cashews", "mem"), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for n in 0..iters {
-                    black_box(on_mem(n % KEYS).await);
-                }
-                start.elapsed()
-            })
-        });
+        b.iter_custom(|iters| timed!(rt, iters, |n| on_mem(n % KEYS).await));
     });
     group.finish();
 }

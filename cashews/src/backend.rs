@@ -30,6 +30,7 @@ pub mod client_side;
 #[cfg(feature = "disk")]
 pub mod disk;
 mod erased;
+mod layout;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -419,7 +419,7 @@ impl Backend for DiskBackend {
                 None => (0, shard::deadline(ttl, now)),
                 Some(row) => {
                     let bytes = bytes_of(&row, Command::Incr, key)?;
-                    let Some(n) = value::parse_int(&bytes) else {
+                    let Some(n) = super::layout::parse_int(&bytes) else {
                         return Err(wrong_type(Command::Incr, key, "a decimal integer value"));
                     };
                     (n, row.expires_at)
@@ -512,7 +512,7 @@ impl Backend for DiskBackend {
             };
             Ok(indexes
                 .iter()
-                .map(|&i| value::read_field(&bits, i * u64::from(size), size))
+                .map(|&i| super::layout::read_field(&bits, i * u64::from(size), size))
                 .collect())
         })
         .await
@@ -530,13 +530,13 @@ impl Backend for DiskBackend {
             let mut out = Vec::with_capacity(indexes.len());
             for &index in &indexes {
                 let offset = index * u64::from(size);
-                let old = value::read_field(&bits, offset, size);
+                let old = super::layout::read_field(&bits, offset, size);
                 let new = if by >= 0 {
                     old.saturating_add(by.unsigned_abs()).min(max)
                 } else {
                     old.saturating_sub(by.unsigned_abs())
                 };
-                value::write_field(&mut bits, offset, size, new);
+                super::layout::write_field(&mut bits, offset, size, new);
                 out.push(new);
             }
             put(tx, key, Kind::Bytes, &bits, expires_at, now)?;

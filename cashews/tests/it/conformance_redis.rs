@@ -14,14 +14,12 @@ use cashews::config::RedisOptions;
 use cashews::{Backend, Bytes};
 use cashews_testkit::{Harness, Setup, Time, skip_unless_ci};
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
+use crate::support::{redis_url as url, salt};
 
 async fn redis(setup: Setup) -> Option<Harness<RedisBackend>> {
     let mut options = RedisOptions::new(url());
     if setup.exclusive() {
-        let salt: u64 = rand_salt();
+        let salt: u64 = salt();
         options =
             options.with_key_prefix(format!("cashews-ct:{}-{salt:016x}:", std::process::id()));
     }
@@ -41,16 +39,6 @@ async fn redis(setup: Setup) -> Option<Harness<RedisBackend>> {
     Some(Harness::new(backend, Time::Real))
 }
 
-/// A salt from the time and a counter: unique per case in this process and across processes.
-fn rand_salt() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).rotate_left(48)
-}
-
 cashews_testkit::conformance_suite!(redis);
 
 /// `Cache::setup("redis://…")`: URL options, typed round trips, safe mode.
@@ -65,7 +53,7 @@ mod setup {
         format!(
             "cashews-it:{}-{:016x}:{name}",
             std::process::id(),
-            super::rand_salt()
+            super::salt()
         )
     }
 

@@ -14,9 +14,7 @@ use cashews::config::RedisOptions;
 use cashews::{Backend, Bytes};
 use cashews_testkit::{Harness, Setup, Time, skip_unless_ci};
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
+use crate::support::{redis_url as url, salt};
 
 async fn client_side(setup: Setup) -> Option<Harness<ClientSideRedis>> {
     let mut options = RedisOptions::new(url());
@@ -24,7 +22,7 @@ async fn client_side(setup: Setup) -> Option<Harness<ClientSideRedis>> {
         options = options.with_key_prefix(format!(
             "cashews-cs:{}-{:016x}:",
             std::process::id(),
-            rand_salt()
+            salt()
         ));
     }
     let backend = match ClientSideRedis::new(options) {
@@ -44,16 +42,6 @@ async fn client_side(setup: Setup) -> Option<Harness<ClientSideRedis>> {
         return skip_unless_ci(setup.case(), &format!("no tracking link: {e}"));
     }
     Some(Harness::new(backend, Time::Real))
-}
-
-/// A salt from the time and a counter: unique per case in this process and across processes.
-fn rand_salt() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).rotate_left(48)
 }
 
 cashews_testkit::conformance_suite!(client_side);

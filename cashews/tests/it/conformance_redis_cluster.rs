@@ -18,6 +18,8 @@ use cashews::config::{BackendConfig, CacheConfig, RedisOptions};
 use cashews::{Backend, Bytes};
 use cashews_testkit::{Harness, Setup, Time, skip_unless_ci};
 
+use crate::support::unique_prefix;
+
 fn url() -> String {
     std::env::var("CASHEWS_REDIS_CLUSTER_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:7000?cluster=true".to_owned())
@@ -33,25 +35,6 @@ fn cluster_options() -> Result<RedisOptions, String> {
             "CASHEWS_REDIS_CLUSTER_URL is not a `cluster=true` Redis URL: {other:?}"
         )),
     }
-}
-
-/// A key prefix no other test or process shares.
-fn unique_prefix(what: &str) -> String {
-    format!(
-        "cashews-cl-{what}:{}-{:016x}:",
-        std::process::id(),
-        rand_salt()
-    )
-}
-
-/// A salt from the time and a counter: unique per call in this process and across processes.
-fn rand_salt() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).rotate_left(48)
 }
 
 /// A cluster backend under `prefix` (or none), or the reason it is not there.
@@ -71,7 +54,7 @@ async fn backend(prefix: Option<String>) -> Result<RedisBackend, String> {
 }
 
 async fn redis_cluster(setup: Setup) -> Option<Harness<RedisBackend>> {
-    let prefix = setup.exclusive().then(|| unique_prefix("ct"));
+    let prefix = setup.exclusive().then(|| unique_prefix("cl-ct"));
     match backend(prefix).await {
         Ok(backend) => Some(Harness::new(backend, Time::Real)),
         Err(reason) => skip_unless_ci(setup.case(), &reason),
@@ -151,7 +134,7 @@ macro_rules! cluster_or_skip {
 /// everything written is read back, in the order asked, with misses in their places.
 #[tokio::test]
 async fn batches_over_many_slots_keep_their_order() {
-    let prefix = unique_prefix("batch");
+    let prefix = unique_prefix("cl-batch");
     let backend = cluster_or_skip!("batches_over_many_slots", Some(prefix.clone()));
     let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
     let slots: HashSet<redis::cluster_routing::Slot> = keys
@@ -218,7 +201,7 @@ async fn batches_over_many_slots_keep_their_order() {
 async fn scans_and_counts_cover_every_primary() {
     use futures_util::StreamExt;
 
-    let prefix = unique_prefix("scan");
+    let prefix = unique_prefix("cl-scan");
     let backend = cluster_or_skip!("scans_and_counts_cover_every_primary", Some(prefix.clone()));
     let pairs: Vec<(String, Bytes)> = (0..90)
         .map(|i| {
@@ -262,7 +245,7 @@ async fn setup_by_url_round_trips_values() -> cashews::Result<()> {
     if let Err(e) = cache.ping().await {
         return skip_unless_ci("setup_by_url (cluster)", &e.to_string()).unwrap_or(Ok(()));
     }
-    let prefix = unique_prefix("setup");
+    let prefix = unique_prefix("cl-setup");
     let key = |name: &str| format!("{prefix}{name}");
     let (text, number, list) = (key("text"), key("n"), key("list"));
     assert!(cache.set(&text, "héllo", 60).await?);

@@ -16,26 +16,12 @@ use cashews::backend::{Backend, ClientSideRedis, RedisBackend, SetOptions};
 use cashews::config::{CacheConfig, RedisOptions};
 use cashews::{Bytes, Cache, Error};
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
-
-fn salt() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).rotate_left(48)
-}
-
-fn prefix() -> String {
-    format!("cashews-csit:{}-{:016x}:", std::process::id(), salt())
-}
+use crate::support::{SpawnedRedis, redis_url as url, unique_prefix};
 
 /// Our client-side backend and another plain client, both under a fresh prefix, with the
 /// tracking link up; `None` (skip) when Redis is missing outside CI.
 async fn pair(case: &str) -> Option<(ClientSideRedis, RedisBackend)> {
-    let options = RedisOptions::new(url()).with_key_prefix(prefix());
+    let options = RedisOptions::new(url()).with_key_prefix(unique_prefix("csit"));
     let ours = ClientSideRedis::new(options.clone()).unwrap();
     let other = RedisBackend::new(options).unwrap();
     if let Err(e) = other.ping(b"").await {
@@ -332,77 +318,21 @@ async fn dropping_the_backend_closes_the_tracking_connection() {
     cleanup(&other).await;
 }
 
-/// A `redis-server` on a free loopback port, killed when dropped.
-struct Server {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl Server {
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    /// Starts (or restarts) the server on `port`; `None` when `redis-server` is missing.
-    async fn start(port: u16) -> Option<Self> {
-        let child = std::process::Command::new("redis-server")
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .arg("--port")
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = Self {
-            port,
-            child: Some(child),
-        };
-        for _ in 0..500 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(server);
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("redis-server did not listen on {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// SIGKILL, and wait until it is gone.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[tokio::test]
 async fn a_server_killed_mid_load_and_restarted_serves_nothing_stale() {
-    let port = Server::free_port();
-    let Some(mut server) = Server::start(port).await else {
-        let _: Option<()> = cashews_testkit::skip_unless_ci(
-            "a_server_killed_mid_load_and_restarted_serves_nothing_stale",
-            "redis-server is not installed",
-        );
-        return;
+    let port = SpawnedRedis::free_port();
+    let mut server = match SpawnedRedis::start(port, ["--port".to_owned(), port.to_string()]) {
+        Ok(server) => server,
+        Err(e) => {
+            let _: Option<()> = cashews_testkit::skip_unless_ci(
+                "a_server_killed_mid_load_and_restarted_serves_nothing_stale",
+                &e,
+            );
+            return;
+        }
     };
-    let url = format!(
-        "{}?client_side=true&connect_timeout=200ms&command_timeout=500ms",
-        server.url()
-    );
+    let server_url = format!("redis://127.0.0.1:{port}/0");
+    let url = format!("{server_url}?client_side=true&connect_timeout=200ms&command_timeout=500ms");
     let config = CacheConfig::parse(&url).unwrap();
     let ours = match &config.backend {
         cashews::config::BackendConfig::Redis(options) => {
@@ -455,15 +385,11 @@ async fn a_server_killed_mid_load_and_restarted_serves_nothing_stale() {
     assert_eq!(cache.get::<String>("k0").await.unwrap(), None);
     assert_eq!(ours.stats().hits, hits, "{:?}", ours.stats());
 
-    let restarted = Server::start(port).await.unwrap();
-    let other = RedisBackend::new(RedisOptions::new(server.url())).unwrap();
+    server.restart().unwrap();
+    let other = RedisBackend::new(RedisOptions::new(server_url.clone())).unwrap();
     let codec_cache = Cache::new();
     codec_cache
-        .setup_backend(
-            "",
-            other.clone(),
-            CacheConfig::parse(&server.url()).unwrap(),
-        )
+        .setup_backend("", other.clone(), CacheConfig::parse(&server_url).unwrap())
         .unwrap();
     for key in &keys {
         // Written through a Cache so the value is encoded as ours reads it.
@@ -494,7 +420,7 @@ async fn a_server_killed_mid_load_and_restarted_serves_nothing_stale() {
         after.hits > hits,
         "values are cached again after the restart: {after:?}"
     );
-    drop(restarted);
+    drop(server);
 }
 
 #[test]
@@ -534,7 +460,7 @@ fn bad_client_side_options_are_named() {
 
 #[tokio::test]
 async fn setup_by_url_builds_the_client_side_tier() {
-    let prefix = prefix();
+    let prefix = unique_prefix("csit");
     let ours = Cache::new();
     ours.setup(&format!("{}?client_side=true&key_prefix={prefix}", url()))
         .unwrap();

@@ -33,6 +33,8 @@ use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::support::{redis_url as url, salt};
+
 /// The environment variable naming a child's role; unset in the parent.
 const ROLE: &str = "CASHEWS_CHILD_ROLE";
 /// The key prefix of the case, for the children.
@@ -44,23 +46,11 @@ const RESULT: &str = "CASHEWS-CHILD-RESULT ";
 /// The longest a child may run: a hang guard, far above a normal run.
 const CHILD_LIMIT: Duration = Duration::from_secs(25);
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
-
 /// The URL of a backend storing every key under `prefix`.
 fn prefixed_url(prefix: &str) -> String {
     let url = url();
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}key_prefix={prefix}")
-}
-
-fn salt() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).rotate_left(48)
 }
 
 // ----- the parent side ---------------------------------------------------------------------

@@ -8,8 +8,6 @@
 //! No timing assertions: every wait is a bounded retry loop or a hang guard
 //! (`tokio::time::timeout` around the whole test), and orderings are asserted instead.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,76 +17,36 @@ use cashews::Cache;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
+use crate::support::SpawnedRedis;
+
 /// The hang guard of every test: far above a normal run.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 
-/// A `redis-server` of this test, on a loopback port; killed on drop.
+/// A `redis-server` of this test, on a loopback port, with `DEBUG` enabled; killed on drop.
 struct Server {
-    port: u16,
-    child: Option<Child>,
+    redis: SpawnedRedis,
 }
 
 impl Server {
     /// A server on a free port, or `None` (skipped outside CI) when none can be started.
     async fn start(case: &str) -> Option<Self> {
-        let port = match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-            Ok(addr) => addr.port(),
-            Err(e) => return cashews_testkit::skip_unless_ci(case, &format!("no free port: {e}")),
-        };
-        let mut server = Self { port, child: None };
-        if let Err(e) = server.spawn().await {
-            return cashews_testkit::skip_unless_ci(case, &e);
+        let port = SpawnedRedis::free_port();
+        let args = ["--port", &port.to_string(), "--enable-debug-command", "yes"].map(String::from);
+        match SpawnedRedis::start(port, args) {
+            Ok(redis) => Some(Self { redis }),
+            Err(e) => cashews_testkit::skip_unless_ci(case, &e),
         }
-        Some(server)
-    }
-
-    /// Starts the server on its port and waits until it answers PING.
-    async fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new("redis-server")
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .args(["--port", &self.port.to_string()])
-            .args(["--enable-debug-command", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run redis-server: {e}"))?;
-        self.child = Some(child);
-        for _ in 0..500 {
-            if let Ok(mut conn) = self.raw().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Err(format!(
-            "redis-server on port {} never answered PING",
-            self.port
-        ))
     }
 
     /// Kills the server (SIGKILL) and reaps it.
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.redis.kill();
     }
 
     /// Kills the server and starts a new one on the same port (empty: no persistence).
     async fn restart(&mut self) {
-        self.kill();
-        // The port is free again once the old process is reaped; binding may still race
-        // with the kernel for a moment, so retry.
-        for attempt in 0.. {
-            match self.spawn().await {
-                Ok(()) => return,
-                Err(e) if attempt >= 5 => panic!("restart failed: {e}"),
-                Err(_) => self.kill(),
-            }
+        if let Err(e) = self.redis.restart() {
+            panic!("restart failed: {e}");
         }
     }
 
@@ -96,13 +54,13 @@ impl Server {
     fn url(&self) -> String {
         format!(
             "redis://127.0.0.1:{}/0?command_timeout=200ms&connect_timeout=200ms",
-            self.port
+            self.redis.port
         )
     }
 
     /// A raw connection of the test's own, without a reply timeout.
     async fn raw(&self) -> redis::RedisResult<MultiplexedConnection> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/0", self.port))?;
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/0", self.redis.port))?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(None);
@@ -122,12 +80,6 @@ impl Server {
             .find_map(|l| l.strip_prefix("connected_clients:"))
             .and_then(|n| n.trim().parse().ok())
             .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -7,24 +7,11 @@
 //! Each test builds two runtimes by hand, one after the other, and uses `suppress=false` so
 //! that a failing command is an error here rather than a neutral reply.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use cashews::Cache;
 use cashews::backend::{Backend, ClientSideRedis, RedisBackend, SetOptions};
 use cashews::config::{CacheConfig, RedisOptions};
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
-
-fn prefix() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let salt = nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).rotate_left(48);
-    format!("cashews-rt:{}-{salt:016x}:", std::process::id())
-}
+use crate::support::{redis_url as url, unique_prefix};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -56,7 +43,7 @@ fn the_pool_reconnects_on_the_next_runtime_at_once() {
     if !redis_up("the_pool_reconnects_on_the_next_runtime_at_once") {
         return;
     }
-    let prefix = prefix();
+    let prefix = unique_prefix("rt");
     let cache = Cache::new();
     cache
         .setup(&format!(
@@ -86,7 +73,7 @@ fn the_client_side_tier_serves_nothing_stale_on_the_next_runtime() {
     if !redis_up("the_client_side_tier_serves_nothing_stale_on_the_next_runtime") {
         return;
     }
-    let prefix = prefix();
+    let prefix = unique_prefix("rt");
     let cache = Cache::new();
     let tier =
         ClientSideRedis::new(RedisOptions::new(url()).with_key_prefix(prefix.clone())).unwrap();

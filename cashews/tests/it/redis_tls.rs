@@ -7,9 +7,10 @@
 //! fail.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cashews::backend::RedisBackend;
@@ -17,6 +18,8 @@ use cashews::config::{BackendConfig, CacheConfig};
 use cashews::{Cache, Error};
 use cashews_testkit::skip_unless_ci;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+use crate::support::SpawnedRedis;
 
 const PASSWORD: &str = "tls-hunter2-secret";
 
@@ -77,67 +80,44 @@ impl Drop for Files {
 
 /// A `redis-server` with only a TLS port, killed on drop (test failures included).
 struct Server {
-    child: Child,
-    port: u16,
+    redis: SpawnedRedis,
 }
 
 impl Server {
     /// Starts one, or says why it cannot (no `redis-server`, no TLS support).
     fn start(files: &Files) -> Result<Self, String> {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--tls-port", &port.to_string()])
-            .arg("--tls-cert-file")
-            .arg(files.path("server.pem"))
-            .arg("--tls-key-file")
-            .arg(files.path("server.key"))
-            .arg("--tls-ca-cert-file")
-            .arg(files.path("ca.pem"))
-            .args(["--tls-auth-clients", "no", "--requirepass", PASSWORD])
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .arg("--dir")
-            .arg(&files.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run redis-server: {e}"))?;
-        let mut server = Self { child, port };
-        // Bounded polling for the listening socket (not a timing assertion).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(server);
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!(
-                    "redis-server exited ({status}): is it built with TLS support?"
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("redis-server does not listen on TLS port {port}"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let port = SpawnedRedis::free_port();
+        let mut args = tls_args(files, port);
+        args.extend(["--requirepass", PASSWORD].map(OsString::from));
+        SpawnedRedis::start(port, args)
+            .map(|redis| Self { redis })
+            .map_err(|e| format!("{e} (is redis-server built with TLS support?)"))
     }
 
     fn url(&self, query: &str) -> String {
-        format!("rediss://:{PASSWORD}@127.0.0.1:{}/0?{query}", self.port)
+        format!(
+            "rediss://:{PASSWORD}@127.0.0.1:{}/0?{query}",
+            self.redis.port
+        )
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The arguments of a TLS-only server on `port` with the certificates of `files`.
+fn tls_args(files: &Files, port: u16) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["--port", "0", "--tls-port", &port.to_string()]
+        .map(OsString::from)
+        .into();
+    for (flag, file) in [
+        ("--tls-cert-file", "server.pem"),
+        ("--tls-key-file", "server.key"),
+        ("--tls-ca-cert-file", "ca.pem"),
+    ] {
+        args.push(flag.into());
+        args.push(files.path(file).into());
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    args.extend(["--tls-auth-clients", "no", "--dir"].map(OsString::from));
+    args.push(files.dir.clone().into());
+    args
 }
 
 fn ca_query(path: &Path) -> String {
@@ -276,52 +256,32 @@ fn bad_certificate_files_fail_at_setup_naming_them() {
 /// Three TLS cluster nodes (primaries only, `tls-cluster yes`), joined with `redis-cli --tls
 /// --cluster create`; killed on drop.
 struct TlsCluster {
-    nodes: Vec<Server>,
+    nodes: Vec<SpawnedRedis>,
 }
 
 impl TlsCluster {
     fn start(files: &Files) -> Result<Self, String> {
         let mut nodes = Vec::new();
         for _ in 0..3 {
-            let port = free_port();
-            let bus = free_port();
-            let child = Command::new("redis-server")
-                .args(["--port", "0", "--tls-port", &port.to_string()])
-                .args([
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-port",
-                    &bus.to_string(),
-                ])
-                .arg("--cluster-config-file")
-                .arg(files.path(&format!("nodes-{port}.conf")))
-                .args(["--tls-cluster", "yes", "--tls-replication", "yes"])
-                .arg("--tls-cert-file")
-                .arg(files.path("server.pem"))
-                .arg("--tls-key-file")
-                .arg(files.path("server.key"))
-                .arg("--tls-ca-cert-file")
-                .arg(files.path("ca.pem"))
-                .args(["--tls-auth-clients", "no"])
-                .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-                .arg("--dir")
-                .arg(&files.dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("cannot run redis-server: {e}"))?;
-            nodes.push(Server { child, port });
+            let port = SpawnedRedis::free_port();
+            let bus = SpawnedRedis::free_port();
+            let mut args = tls_args(files, port);
+            args.extend(
+                [
+                    "--cluster-enabled".to_owned(),
+                    "yes".to_owned(),
+                    "--cluster-port".to_owned(),
+                    bus.to_string(),
+                    "--cluster-config-file".to_owned(),
+                ]
+                .map(OsString::from),
+            );
+            args.push(files.path(&format!("nodes-{port}.conf")).into());
+            args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(OsString::from));
+            nodes.push(SpawnedRedis::start(port, args)?);
         }
         let cluster = Self { nodes };
         let deadline = Instant::now() + Duration::from_secs(20);
-        for node in &cluster.nodes {
-            while TcpStream::connect(("127.0.0.1", node.port)).is_err() {
-                if Instant::now() > deadline {
-                    return Err(format!("TLS cluster node {} does not listen", node.port));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
         let mut create = cluster.cli(files);
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {

@@ -40,3 +40,124 @@ pub(crate) fn clocked() -> Clocked {
     let (cache, clock) = manual_cache();
     Clocked { cache, clock }
 }
+
+/// The shared Redis server of the tests: `CASHEWS_REDIS_URL`, by default
+/// `redis://127.0.0.1:6379/0`.
+#[cfg(feature = "redis")]
+pub(crate) fn redis_url() -> String {
+    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// A salt from the time and a counter: unique per call in this process and across processes.
+#[cfg(feature = "redis")]
+pub(crate) fn salt() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    nanos ^ NEXT.fetch_add(1, Ordering::Relaxed).rotate_left(48)
+}
+
+/// A key prefix that no other test or process shares: `cashews-<kind>:<pid>-<salt>:`. Tests
+/// on shared servers keep to their own prefix and never flush.
+#[cfg(feature = "redis")]
+pub(crate) fn unique_prefix(kind: &str) -> String {
+    format!("cashews-{kind}:{}-{:016x}:", std::process::id(), salt())
+}
+
+/// A `redis-server` a test runs itself on a loopback port, so it may kill, restart or slow
+/// it; killed (SIGKILL) and reaped on drop, test failures included.
+#[cfg(feature = "redis")]
+pub(crate) struct SpawnedRedis {
+    /// The port it listens on (the TLS port for a TLS-only server).
+    pub(crate) port: u16,
+    args: Vec<std::ffi::OsString>,
+    child: Option<std::process::Child>,
+}
+
+#[cfg(feature = "redis")]
+impl SpawnedRedis {
+    /// A free loopback port (free when asked: bind it soon).
+    pub(crate) fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+    }
+
+    /// Starts `redis-server` with `args` (they must make it listen on `port`: `--port N`, or
+    /// `--port 0 --tls-port N`) plus no persistence and a loopback bind, and waits (bounded)
+    /// until `port` accepts connections. The error says why not: no `redis-server`, or it
+    /// exited (a flag it does not know, a port taken).
+    pub(crate) fn start<I, S>(port: u16, args: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        let mut server = Self {
+            port,
+            args: args.into_iter().map(Into::into).collect(),
+            child: None,
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let child = std::process::Command::new("redis-server")
+            .args(&self.args)
+            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run redis-server: {e}"))?;
+        let child = self.child.insert(child);
+        // Bounded polling for the listening socket (a readiness wait, not a timing assertion).
+        for _ in 0..1000 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!(
+                    "redis-server exited ({status}) before listening on {}",
+                    self.port
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+        Err(format!("redis-server never listened on {}", self.port))
+    }
+
+    /// Kills the server (SIGKILL) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server and starts a new, empty one with the same arguments on the same port
+    /// (retried a few times: the port may still be held by the kernel for a moment).
+    pub(crate) fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(last)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for SpawnedRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
