@@ -31,37 +31,6 @@ const SHARDS: usize = 8;
 const TTL: Duration = Duration::from_secs(3600);
 const PARALLEL_GETS: u64 = 64;
 
-/// The backend's schema (`cashews/src/backend/disk/sql.rs`), so bare writes fire the same
-/// triggers.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS entries (
-    key TEXT NOT NULL UNIQUE,
-    kind INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    expires_at INTEGER,
-    accessed_at INTEGER NOT NULL,
-    size INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_expires_at ON entries (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_accessed_at ON entries (accessed_at);
-CREATE TABLE IF NOT EXISTS meta (
-    id INTEGER PRIMARY KEY CHECK (id = 0),
-    format INTEGER NOT NULL,
-    shard INTEGER NOT NULL,
-    shards INTEGER NOT NULL,
-    total_size INTEGER NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS entries_insert AFTER INSERT ON entries BEGIN
-    UPDATE meta SET total_size = total_size + NEW.size WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS entries_delete AFTER DELETE ON entries BEGIN
-    UPDATE meta SET total_size = total_size - OLD.size WHERE id = 0;
-END;
-CREATE TRIGGER IF NOT EXISTS entries_update AFTER UPDATE OF size ON entries BEGIN
-    UPDATE meta SET total_size = total_size - OLD.size + NEW.size WHERE id = 0;
-END;
-INSERT OR IGNORE INTO meta (id, format, shard, shards, total_size) VALUES (0, 1, 0, 1, 0);
-";
 const ROW: &str = "SELECT kind, value, expires_at, accessed_at FROM entries WHERE key = ?1";
 const UPDATE: &str = "UPDATE entries SET kind = ?2, value = ?3, expires_at = ?4, \
      accessed_at = ?5, size = ?6 WHERE key = ?1";
@@ -117,19 +86,21 @@ fn cache(dir: &Path) -> Cache {
 }
 
 /// A connection opened as the backend opens its shards: same flags, busy timeout (the 5 s
-/// default), WAL, `synchronous=NORMAL`, and the same schema.
+/// default), WAL, `synchronous=NORMAL`, on a one-file store the backend itself created, so
+/// the schema and its triggers are the backend's own.
 fn open(dir: &Path) -> Connection {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(dir.join("bare.sqlite3"), flags).unwrap();
+    let store = dir.join("bare");
+    let creator = DiskBackend::new(DiskOptions::new(store.clone()).with_shards(0)).unwrap();
+    runtime().block_on(creator.exists("created")).unwrap();
+    drop(creator);
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(store.join("shard-000.sqlite3"), flags).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .unwrap();
     assert!(mode.eq_ignore_ascii_case("wal"), "journal mode {mode}");
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    conn.execute_batch(SCHEMA).unwrap();
     conn
 }
 

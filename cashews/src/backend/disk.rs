@@ -567,33 +567,29 @@ impl Backend for DiskBackend {
             events.retain(|&t| t >= start);
             let at = events.partition_point(|&t| t <= end);
             let count = at as u64;
-            if count >= max {
-                if !events.is_empty() {
-                    put(
-                        tx,
-                        key,
-                        Kind::Window,
-                        &value::encode_window(&events),
-                        expires_at,
-                        now,
-                    )?;
+            let admitted = count < max;
+            let expires_at = if admitted {
+                events.insert(at, end);
+                match ttl {
+                    Some(_) => shard::deadline(ttl, now),
+                    None => expires_at,
                 }
-                return Ok(count);
-            }
-            events.insert(at, end);
-            let expires_at = match ttl {
-                Some(_) => shard::deadline(ttl, now),
-                None => expires_at,
+            } else {
+                expires_at
             };
-            put(
-                tx,
-                key,
-                Kind::Window,
-                &value::encode_window(&events),
-                expires_at,
-                now,
-            )?;
-            Ok(count + 1)
+            // A refusal still writes back the window without the forgotten events (unless
+            // nothing is left of it).
+            if !events.is_empty() {
+                put(
+                    tx,
+                    key,
+                    Kind::Window,
+                    &value::encode_window(&events),
+                    expires_at,
+                    now,
+                )?;
+            }
+            Ok(count + u64::from(admitted))
         })
         .await
     }

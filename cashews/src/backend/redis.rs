@@ -293,7 +293,7 @@ impl RedisBackend {
         };
         let first_use = slots
             .first()
-            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| c.get().is_none()));
+            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| !c.is_alive()));
         if first_use {
             // Open `min_connections` at once on the first command.
             for slot in slots.iter().take(inner.options.min_connections.max(1)) {

@@ -45,8 +45,13 @@ impl<T: Clone> Bound<T> {
         }
     }
 
+    /// Whether the runtime that drives the value still runs.
+    pub(super) fn is_alive(&self) -> bool {
+        self.alive.strong_count() > 0
+    }
+
     /// A clone of the value if its runtime still runs.
     pub(super) fn get(&self) -> Option<T> {
-        (self.alive.strong_count() > 0).then(|| self.value.clone())
+        self.is_alive().then(|| self.value.clone())
     }
 }
