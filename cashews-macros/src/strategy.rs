@@ -509,8 +509,9 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         Kind::Cache if lock => quote! {
             #private::cache_locked(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
         },
+        // The hit was looked for before the origin future was built (`hit_first` below).
         Kind::Cache => quote! {
-            #private::cache(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+            __options.after_lookup(__cashews_cache, &__cashews_key, __cashews_ttl, __cashews_shape, __cashews_origin, __cashews_known_miss).await
         },
         Kind::Soft => quote! {
             #private::soft(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
@@ -580,6 +581,31 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             },
         )
     };
+    // `cache` on a memory route: a hit is looked up and returned before the origin future
+    // and the strategy's future are built, so it moves no arguments and builds no state
+    // machine (a measured share of a ~100 ns hit). A miss goes on without reading again.
+    let hit_first = if kind == Kind::Cache && !lock {
+        quote! {
+            let __cashews_cache = #cache;
+            let __cashews_shape = #shape;
+            let __cashews_first: ::core::option::Option<::core::option::Option<#output>> =
+                match __cashews_ttl {
+                    ::core::option::Option::Some(__cashews_ttl) => __options.lookup_now(
+                        __cashews_cache, &__cashews_key, __cashews_ttl, &__cashews_shape,
+                    ),
+                    ::core::option::Option::None => ::core::option::Option::None,
+                };
+            let __cashews_known_miss = match __cashews_first {
+                ::core::option::Option::Some(::core::option::Option::Some(__cashews_hit)) => {
+                    return __cashews_hit;
+                }
+                ::core::option::Option::Some(::core::option::Option::None) => true,
+                ::core::option::Option::None => false,
+            };
+        }
+    } else {
+        quote! {}
+    };
     let setup = quote! {
         let __cashews_key: ::std::string::String = #key;
         #tagging
@@ -587,6 +613,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         #[allow(unused_mut)]
         let mut __options = #options;
         #adjust
+        #hit_first
     };
     let call = quote! {
         match __cashews_ttl {

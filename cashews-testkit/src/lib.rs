@@ -36,9 +36,9 @@
 //! conditions, expiry seen by every command, typed TTL answers, glob classes and escapes, bit
 //! fields and their saturation, the sliding window, sets, wrong types and overflow; atomicity
 //! under concurrent callers by counts (1,000 `incr`, 100 `set_lock`, wrong-token `unlock`,
-//! `slice_incr` at its limit, `incr_bits`, `set_add`/`set_pop`); and typed values through a
-//! [`cashews::Cache`] on the backend (round trips under every codec, tampering, schema
-//! changes, single flight).
+//! `slice_incr` and `slice_incr_now` at their limit, `incr_bits`, `set_add`/`set_pop`); and
+//! typed values through a [`cashews::Cache`] on the backend (round trips under every codec,
+//! tampering, schema changes, single flight).
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -172,6 +172,7 @@ macro_rules! conformance_suite {
                 unlock_wrong_token_concurrent;
             structures: get_bits_missing incr_bits_fields incr_bits_saturates bits_bad_width
                 slice_incr_window slice_incr_same_instant slice_incr_ttl slice_incr_concurrent
+                slice_incr_now_counts slice_incr_now_forgets slice_incr_now_concurrent
                 incr_bits_concurrent set_add_remove_pop set_ttl wrong_type set_concurrent;
             typed: typed_roundtrip typed_counters_and_raw typed_get_match typed_tampered_is_miss
                 typed_codec_mix typed_schema_change_is_miss typed_get_or_set_single_flight

@@ -9,8 +9,8 @@
 //!
 //! These methods must be atomic per key, on every backend: [`Backend::set`] with a
 //! [`Condition`], [`Backend::incr`], [`Backend::set_lock`], [`Backend::unlock`] (compare and
-//! delete), [`Backend::incr_bits`], [`Backend::slice_incr`], [`Backend::set_add`],
-//! [`Backend::set_remove`] and [`Backend::set_pop`].
+//! delete), [`Backend::incr_bits`], [`Backend::slice_incr`], [`Backend::slice_incr_now`],
+//! [`Backend::set_add`], [`Backend::set_remove`] and [`Backend::set_pop`].
 //!
 //! # Expiry
 //!
@@ -313,6 +313,56 @@ pub trait Backend: Send + Sync + 'static {
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<u64>> + Send;
 
+    /// Sliding-window counter stamped by the backend: [`Backend::slice_incr`] over the window
+    /// `(now − period, now]`, where `now` is read by the backend itself, inside the atomic
+    /// section that counts and records (in milliseconds, the unit of `slice_incr` stamps).
+    /// Atomically: forgets events older than the window, counts the events in it, and if that
+    /// count is below `max` records one more at `now` (and resets the key's TTL to `ttl` when
+    /// given). Returns the count, including the new event. `period` is taken in whole
+    /// milliseconds, at least 1.
+    ///
+    /// # Exact across processes
+    ///
+    /// With `slice_incr`, each caller stamps its event before sending the command, so a command
+    /// that reaches the backend after a later-stamped one does not count that event, and more
+    /// than `max` events can end up in one window. Here the stamp is taken where the command
+    /// runs, in the order the commands run: every event already recorded is at or before
+    /// `now`, so at most `max` events ever lie in any window, whatever the number of callers
+    /// and processes. Where `now` comes from:
+    ///
+    /// - memory: the backend's [`Clock`](crate::Clock) (manual in tests), read under the key's
+    ///   entry guard;
+    /// - Redis (and the client-side tier, which forwards it): the server's `TIME`, read by the
+    ///   script, so every process shares one clock; one key, so it works on a cluster;
+    /// - disk: the wall clock (Unix time), read inside the shard's `BEGIN IMMEDIATE`
+    ///   transaction.
+    ///
+    /// Wrappers must forward this method to the backend they wrap, not rebuild it from
+    /// `slice_incr` with their own clock.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::{Clock, backend::{Backend, MemoryBackend}};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let clock = Clock::manual();
+    /// let mem = MemoryBackend::with_clock(Default::default(), clock.clone());
+    /// let second = Duration::from_secs(1);
+    /// assert_eq!(mem.slice_incr_now("w", second, 2, Some(second)).await?, 1);
+    /// assert_eq!(mem.slice_incr_now("w", second, 2, Some(second)).await?, 2);
+    /// assert_eq!(mem.slice_incr_now("w", second, 2, Some(second)).await?, 2); // full: not recorded
+    /// clock.advance(second);
+    /// assert_eq!(mem.slice_incr_now("w", second, 2, Some(second)).await?, 1);
+    /// # Ok(()) }
+    /// ```
+    fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
     /// Adds members to the set at `key`; with `ttl`, the set's TTL is reset to it. Returns how
     /// many members were new.
     fn set_add(
@@ -397,6 +447,19 @@ pub use client_side::{ClientSideRedis, ClientSideStats};
 #[cfg(feature = "disk")]
 pub use disk::DiskBackend;
 pub use memory::MemoryBackend;
+
+/// The inclusive millisecond bounds `[start, end]` of the window `(now − period, now]` that
+/// [`Backend::slice_incr_now`] counts: events exactly `period` old have left it. `period` is
+/// taken in whole milliseconds, at least 1.
+pub(crate) fn window_at(now_ms: u64, period: Duration) -> (u64, u64) {
+    let period = window_ms(period);
+    (now_ms.saturating_add(1).saturating_sub(period), now_ms)
+}
+
+/// A window length in whole milliseconds, at least 1 (what [`Backend::slice_incr_now`] uses).
+pub(crate) fn window_ms(period: Duration) -> u64 {
+    u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1)
+}
 
 /// Bit offsets beyond this are refused, as Redis refuses offsets past 2^32 bits.
 const MAX_BIT_OFFSET: u64 = 1 << 32;

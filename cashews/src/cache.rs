@@ -429,13 +429,21 @@ impl Cache {
     /// memory route's read (hit, miss or disabled), or an unknown or invalid key. `None` when
     /// only the async path can answer: inside [`invalidate_further`] (which deletes) or on
     /// another backend. The strategies try this first, so a memory hit is one plain call.
-    pub(crate) fn get_shared_now<T>(&self, key: &str) -> Option<Result<Option<Arc<T>>>>
+    ///
+    /// A hit hands the shared object to `read` by reference (typed, and as the `Arc` detect
+    /// records) rather than returning a clone of its `Arc`: the strategies clone the value
+    /// out, so the hit pays no reference count for the object.
+    pub(crate) fn get_shared_now<T, R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&T, &crate::backend::memory::SharedObject) -> R,
+    ) -> Option<Result<Option<R>>>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         self.memory_read_now(key, |route, mem| {
             let codec = &route.codec;
-            mem.read_shared(key, codec.id(), |b| codec.decode(key, "mem", b))
+            mem.read_shared_with(key, codec.id(), |b| codec.decode(key, "mem", b), read)
         })
     }
 

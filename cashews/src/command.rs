@@ -59,6 +59,8 @@ pub enum Command {
     IncrBits,
     /// Count and record an event in a sliding window.
     SliceIncr,
+    /// Count and record an event in a sliding window ending now, stamped by the backend.
+    SliceIncrNow,
     /// Add members to a set.
     SetAdd,
     /// Remove members from a set.
@@ -75,7 +77,7 @@ pub enum Command {
 
 impl Command {
     /// Every command, in declaration order.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 29] = [
         Self::Get,
         Self::GetMany,
         Self::GetRaw,
@@ -98,6 +100,7 @@ impl Command {
         Self::GetBits,
         Self::IncrBits,
         Self::SliceIncr,
+        Self::SliceIncrNow,
         Self::SetAdd,
         Self::SetRemove,
         Self::SetPop,
@@ -136,6 +139,7 @@ impl Command {
             Self::GetBits => "get_bits",
             Self::IncrBits => "incr_bits",
             Self::SliceIncr => "slice_incr",
+            Self::SliceIncrNow => "slice_incr_now",
             Self::SetAdd => "set_add",
             Self::SetRemove => "set_remove",
             Self::SetPop => "set_pop",

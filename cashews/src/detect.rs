@@ -30,8 +30,9 @@
 //!
 //! # Cost
 //!
-//! Outside any scope a hit pays one task-local lookup, as it always has; the record (key,
-//! value, details) is built only inside a scope.
+//! While no scope is open anywhere in the process, a hit pays one relaxed atomic load; while
+//! one is, a hit also pays one task-local lookup. The record (key, value, details) is built
+//! only inside a scope.
 //!
 //! # Difference from Python
 //!
@@ -62,6 +63,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -388,6 +390,31 @@ tokio::task_local! {
     static SCOPES: Vec<Detected>;
 }
 
+/// Scope futures alive in the process (made and not yet dropped). Every hit asks
+/// [`active`], and a task-local lookup costs several nanoseconds on a ~100 ns hit, so
+/// [`active`] reads this counter first and looks the task-local up only when some scope
+/// exists somewhere (as `invalidate_further` does). The counter never undercounts: it is
+/// raised before a scope's future is made and lowered when that future is dropped, and
+/// `SCOPES` is set only while that future is polled. A task moved to another thread
+/// carries the happens-before of the move, so a relaxed load sees the raise.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one scope future as open until dropped (see [`OPEN`]).
+struct Open;
+
+impl Open {
+    fn new() -> Self {
+        OPEN.fetch_add(1, Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Runs `fut` in a new detection scope; returns its output and what the cache served.
 ///
 /// ```
@@ -399,6 +426,7 @@ tokio::task_local! {
 /// # }
 /// ```
 pub async fn detect<F: Future>(fut: F) -> (F::Output, Detected) {
+    let _open = Open::new();
     let detected = Detected::default();
     let mut scopes = SCOPES.try_with(Clone::clone).unwrap_or_default();
     scopes.push(detected.clone());
@@ -406,9 +434,16 @@ pub async fn detect<F: Future>(fut: F) -> (F::Output, Detected) {
     (output, detected)
 }
 
-/// Whether the current task is inside a detect scope: one task-local lookup.
+/// Whether the current task is inside a detect scope: one relaxed load when no scope is open
+/// anywhere in the process, the task-local lookup only when one is.
 #[inline]
 pub(crate) fn active() -> bool {
+    OPEN.load(Ordering::Relaxed) != 0 && in_scope()
+}
+
+#[cold]
+#[inline(never)]
+fn in_scope() -> bool {
     SCOPES
         .try_with(|scopes| !scopes.is_empty())
         .unwrap_or(false)
@@ -482,6 +517,9 @@ fn record(served: Served) {
 /// The current task's detect scopes, for [`Context::current`](crate::context::Context::current);
 /// `None` outside any scope.
 pub(crate) fn capture() -> Option<Vec<Detected>> {
+    if OPEN.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
     SCOPES
         .try_with(|scopes| (!scopes.is_empty()).then(|| scopes.clone()))
         .ok()
@@ -489,10 +527,55 @@ pub(crate) fn capture() -> Option<Vec<Detected>> {
 }
 
 /// Runs `fut` inside captured detect scopes: its hits are recorded into the same
-/// [`Detected`] lists as the task that captured them.
+/// [`Detected`] lists as the task that captured them. Counted as open (see [`OPEN`]) from
+/// this call until the returned future completes or is dropped.
 pub(crate) fn scope_captured<F: Future>(
     scopes: Vec<Detected>,
     fut: F,
 ) -> impl Future<Output = F::Output> {
-    SCOPES.scope(scopes, fut)
+    let open = Open::new();
+    futures_util::FutureExt::map(SCOPES.scope(scopes, fut), move |output| {
+        drop(open);
+        output
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Each test runs in its own process under nextest, so `OPEN` counts this test's scopes
+    // only: without the count held by the captured scope, the late hit would not be seen.
+    #[tokio::test]
+    #[expect(
+        clippy::async_yields_async,
+        reason = "the child is awaited after its parent's scope returned, on purpose"
+    )]
+    async fn a_task_spawned_in_a_scope_records_into_it_after_the_scope_returned() {
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let (child, detected) = detect(async move {
+            crate::spawn(async move {
+                let _ = wait.await;
+                record_with(|| Served::new("late", "simple"));
+            })
+        })
+        .await;
+        assert!(detected.is_empty());
+        assert!(!active(), "no scope is open in this task any more");
+        let _ = go.send(());
+        assert!(child.await.is_ok());
+        assert_eq!(detected.keys(), ["late"]);
+    }
+
+    #[tokio::test]
+    async fn outside_every_scope_nothing_is_recorded_and_inside_it_is() {
+        record_with(|| Served::new("outside", "simple"));
+        let ((), detected) = detect(async {
+            assert!(active());
+            record_with(|| Served::new("inside", "simple"));
+        })
+        .await;
+        assert!(!active());
+        assert_eq!(detected.keys(), ["inside"]);
+    }
 }

@@ -186,6 +186,96 @@ pub async fn slice_incr_concurrent<B: Backend + Clone>(h: Harness<B>) -> Result<
     Ok(())
 }
 
+/// `slice_incr_now` counts like `slice_incr` over `(now − period, now]`, with `now` read by
+/// the backend: calls under `max` answer 1, 2, …; calls at `max` answer `max` and record
+/// nothing (one more slot then answers exactly `max + 1`); `max` 0 creates no key.
+///
+/// # Errors
+///
+/// A backend error.
+pub async fn slice_incr_now_counts<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
+    let b = h.backend();
+    let key = h.key("now");
+    let hour = Duration::from_secs(3600);
+    for want in 1..=5 {
+        assert_eq!(b.slice_incr_now(&key, hour, 5, HOUR).await?, want);
+    }
+    for _ in 0..3 {
+        assert_eq!(b.slice_incr_now(&key, hour, 5, HOUR).await?, 5, "at max");
+    }
+    assert_eq!(
+        b.slice_incr_now(&key, hour, 6, HOUR).await?,
+        6,
+        "refused calls recorded no event"
+    );
+    let none = h.key("none");
+    assert_eq!(b.slice_incr_now(&none, hour, 0, HOUR).await?, 0);
+    assert!(!b.exists(&none).await?, "max 0 must not create the key");
+    Ok(())
+}
+
+/// Events older than `period` leave the window and are forgotten; the TTL, when given, is
+/// reset by each recorded event and removes the window after it.
+///
+/// # Errors
+///
+/// A backend error.
+pub async fn slice_incr_now_forgets<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
+    let b = h.backend();
+    let (second, hour) = (Duration::from_secs(1), Duration::from_secs(3600));
+    let key = h.key("slide");
+    assert_eq!(b.slice_incr_now(&key, second, 10, HOUR).await?, 1);
+    assert_eq!(b.slice_incr_now(&key, hour, 10, HOUR).await?, 2);
+    h.advance(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        b.slice_incr_now(&key, second, 10, HOUR).await?,
+        1,
+        "both events are older than the period"
+    );
+    assert_eq!(
+        b.slice_incr_now(&key, hour, 10, HOUR).await?,
+        2,
+        "forgotten events are gone, even for a longer period"
+    );
+
+    let ttl = h.key("ttl");
+    assert_eq!(b.slice_incr_now(&ttl, hour, 10, Some(second)).await?, 1);
+    assert_eq!(b.slice_incr_now(&ttl, hour, 10, Some(second)).await?, 2);
+    h.advance(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        b.slice_incr_now(&ttl, hour, 10, HOUR).await?,
+        1,
+        "expired window"
+    );
+    Ok(())
+}
+
+/// 200 concurrent `slice_incr_now` callers on a window of 50: the counts seen are 1..=49 once
+/// each and 50 for the other 151, and the window holds exactly 50 events.
+///
+/// # Errors
+///
+/// A backend error.
+pub async fn slice_incr_now_concurrent<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
+    let key = h.key("limit_now");
+    let hour = Duration::from_secs(3600);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let (b, key) = (h.backend().clone(), key.clone());
+        tasks.spawn(async move { b.slice_incr_now(&key, hour, 50, HOUR).await });
+    }
+    let mut seen = Vec::with_capacity(200);
+    while let Some(done) = tasks.join_next().await {
+        seen.push(done.map_err(crate::join_error)??);
+    }
+    seen.sort_unstable();
+    let mut want: Vec<u64> = (1..50).collect();
+    want.extend(std::iter::repeat_n(50, 151));
+    assert_eq!(seen, want);
+    assert_eq!(h.backend().slice_incr_now(&key, hour, 51, HOUR).await?, 51);
+    Ok(())
+}
+
 /// 300 concurrent `incr_bits` by 1: an 8-bit field saturates at 255, a 16-bit one reaches 300.
 ///
 /// # Errors
@@ -280,6 +370,11 @@ pub async fn wrong_type<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     assert!(is_wrong(&b.incr_bits(&set, &[0], 4, 1).await.map(|_| ())));
     assert!(is_wrong(
         &b.slice_incr(&set, 0, 1, 5, HOUR).await.map(|_| ())
+    ));
+    assert!(is_wrong(
+        &b.slice_incr_now(&set, Duration::from_secs(1), 5, HOUR)
+            .await
+            .map(|_| ())
     ));
     assert_eq!(b.get(&text).await?, Some("hello".into()));
     assert_eq!(b.set_pop(&set, 5).await?, vec!["m".to_owned()]);

@@ -824,6 +824,20 @@ impl Backend for ClientSideRedis {
         .await
     }
 
+    async fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        // Forwarded as is: the server stamps the event (see `Backend::slice_incr_now`).
+        self.mutate(key, |b| async move {
+            b.slice_incr_now(key, period, max, ttl).await
+        })
+        .await
+    }
+
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
         self.mutate(key, |b| async move { b.set_add(key, members, ttl).await })
             .await

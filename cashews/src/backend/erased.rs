@@ -71,6 +71,13 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
         max: u64,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<u64>>;
+    fn slice_incr_now<'a>(
+        &'a self,
+        key: &'a str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<u64>>;
     fn set_add<'a>(
         &'a self,
         key: &'a str,
@@ -179,6 +186,15 @@ impl<B: Backend> DynBackend for B {
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(Backend::slice_incr(self, key, start, end, max, ttl))
+    }
+    fn slice_incr_now<'a>(
+        &'a self,
+        key: &'a str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(Backend::slice_incr_now(self, key, period, max, ttl))
     }
     fn set_add<'a>(
         &'a self,

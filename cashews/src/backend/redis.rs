@@ -14,8 +14,9 @@
 //! Single commands where Redis has one: `SET PX NX|XX` for conditional sets and locks,
 //! `BITFIELD … OVERFLOW SAT INCRBY` for bit fields, `SPOP count`, `SREM`. `MULTI` for `set_add`
 //! with a TTL (SADD + PEXPIRE). Lua scripts (loaded once, then sent by SHA) for `incr` with a TTL (the TTL only
-//! when the call creates the key), `unlock` (compare and delete) and `slice_incr` (an exact
-//! sliding window: events sharing an instant get distinct members). Batch commands (`MGET`,
+//! when the call creates the key), `unlock` (compare and delete), `slice_incr` (an exact
+//! sliding window: events sharing an instant get distinct members) and `slice_incr_now` (the
+//! same, stamped with the server's `TIME` inside the script). Batch commands (`MGET`,
 //! `UNLINK k…`, a pipeline of `SET`s) take one round trip.
 //!
 //! # Keys
@@ -455,7 +456,7 @@ fn map_error(command: Command, key: &str, error: RedisError) -> Error {
         let expected = match command {
             Command::Incr => "a decimal integer (a string of digits)",
             Command::SetAdd | Command::SetRemove | Command::SetPop => "a set",
-            Command::SliceIncr => "a sliding window (a sorted set)",
+            Command::SliceIncr | Command::SliceIncrNow => "a sliding window (a sorted set)",
             Command::GetBits | Command::IncrBits => "a bit array (a string)",
             _ => "another kind of value",
         };
@@ -841,6 +842,24 @@ impl Backend for RedisBackend {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| self.fail(Command::SliceIncr, key, e))
+    }
+
+    async fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        let mut conn = self.conn(Command::SliceIncrNow).await?;
+        scripts::SLICE_INCR_NOW
+            .key(self.key(key).as_ref())
+            .arg(super::window_ms(period))
+            .arg(max)
+            .arg(ttl.map_or(0, millis))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.fail(Command::SliceIncrNow, key, e))
     }
 
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {

@@ -1,6 +1,8 @@
 //! Bit fields, sliding windows and sets: the building blocks of bloom filters, rate limits and
 //! tags.
 
+use std::time::Duration;
+
 use super::Cache;
 use super::router::Engine;
 use crate::backend::Backend;
@@ -66,6 +68,8 @@ impl Cache {
 
     /// Sliding-window counter: forgets events before `start`, and if fewer than `max` events
     /// lie in `[start, end]`, records one at `end`. Returns the count including it. Atomic.
+    /// The caller picks the stamps; for a window ending at the backend's own "now", exact
+    /// across concurrent callers and processes, use [`Cache::slice_incr_now`].
     ///
     /// # Errors
     ///
@@ -91,6 +95,45 @@ impl Cache {
         let ttl = ttl.into_ttl()?.duration();
         self.keyed(Command::SliceIncr, key, |route| async move {
             call!(route, slice_incr(key, start, end, max, ttl))
+        })
+        .await
+    }
+
+    /// Sliding-window counter stamped by the backend: if fewer than `max` events lie in the
+    /// window `(now − period, now]` (whole milliseconds, at least 1), records one at `now`.
+    /// Returns the count including it.
+    /// Atomic, and `now` is read by the backend inside the same atomic step (its own clock,
+    /// Redis's `TIME`, or the wall clock for disk), so at most `max` events are ever recorded
+    /// in any window, however many processes call at once; see
+    /// [`Backend::slice_incr_now`](crate::backend::Backend::slice_incr_now). Disabled as
+    /// [`Command::SliceIncrNow`].
+    ///
+    /// # Errors
+    ///
+    /// A bad TTL; as [`Cache::get`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// let minute = Duration::from_secs(60);
+    /// assert_eq!(cache.slice_incr_now("w", minute, 2, minute).await?, 1);
+    /// assert_eq!(cache.slice_incr_now("w", minute, 2, minute).await?, 2);
+    /// assert_eq!(cache.slice_incr_now("w", minute, 2, minute).await?, 2); // full: not recorded
+    /// # Ok(()) }
+    /// ```
+    pub async fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: impl IntoTtl,
+    ) -> Result<u64> {
+        let ttl = ttl.into_ttl()?.duration();
+        self.keyed(Command::SliceIncrNow, key, |route| async move {
+            call!(route, slice_incr_now(key, period, max, ttl))
         })
         .await
     }

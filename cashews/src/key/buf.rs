@@ -59,6 +59,7 @@ impl KeyBuf {
     /// assert_eq!(key.finish(), "1:2");
     /// ```
     #[must_use]
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             out: String::with_capacity(capacity),
@@ -109,6 +110,7 @@ impl KeyBuf {
     /// key.literal("user:*");
     /// assert_eq!(key.finish(), "user:*");
     /// ```
+    #[inline]
     pub fn literal(&mut self, text: &str) {
         self.out.push_str(text);
     }
@@ -120,6 +122,7 @@ impl KeyBuf {
     /// key.part(&Some(["a", "b"]));
     /// assert_eq!(key.finish(), "a:b");
     /// ```
+    #[inline]
     pub fn part<T: KeyPart + ?Sized>(&mut self, value: &T) {
         let start = self.out.len();
         value.write_key(&mut self.out);
@@ -190,6 +193,7 @@ impl KeyBuf {
     /// assert_eq!(key.finish(), "true");
     /// ```
     #[must_use]
+    #[inline]
     pub fn finish(self) -> String {
         self.out
     }

@@ -97,12 +97,14 @@ fn write_display(out: &mut String, value: impl fmt::Display) {
 }
 
 impl KeyPart for str {
+    #[inline]
     fn write_key(&self, out: &mut String) {
         out.push_str(self);
     }
 }
 
 impl KeyPart for String {
+    #[inline]
     fn write_key(&self, out: &mut String) {
         out.push_str(self);
     }
@@ -145,11 +147,13 @@ macro_rules! display_parts {
 display_parts!(f32, f64, IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr);
 
 // Integers are the most common key part: `itoa` (already in the tree through serde_json)
-// formats them without the `fmt` machinery.
+// formats them without the `fmt` machinery. Inlined (as the plain `KeyBuf` calls and the
+// string parts), so a decorated function renders its key without calls into this crate.
 macro_rules! integer_parts {
     ($($ty:ty),* $(,)?) => {
         $(
             impl KeyPart for $ty {
+                #[inline]
                 fn write_key(&self, out: &mut String) {
                     out.push_str(itoa::Buffer::new().format(*self));
                 }

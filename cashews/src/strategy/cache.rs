@@ -85,8 +85,9 @@ option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_
 /// Returns the cached result for `key`, or runs `origin`, stores what `shape` says is
 /// storable under `key` for `ttl`, and returns it.
 ///
-/// This is what `#[cashews::cache]` expands to; call it directly for closures, trait methods
-/// or generic code.
+/// This is what `#[cashews::cache]` expands to (in its two halves,
+/// [`CacheOptions::lookup_now`] and [`CacheOptions::after_lookup`], so that a memory hit
+/// builds no future); call it directly for closures, trait methods or generic code.
 ///
 /// # Errors and safe behaviour
 ///
@@ -137,60 +138,134 @@ where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    // What a hit records in a detect scope; built only inside one.
-    let served = || {
+    let first = options.lookup_now(cache, key, ttl, &shape);
+    if let Some(Some(hit)) = first {
+        return hit;
+    }
+    options
+        .after_lookup(cache, key, ttl, shape, origin, first.is_some())
+        .await
+}
+
+impl CacheOptions {
+    /// The first half of [`cache`]: its read when the cache answers synchronously (a memory
+    /// route), without a future. `Some(Some(result))` is a hit (recorded for detect),
+    /// `Some(None)` a miss, `None` when only an async read can tell. The attribute macro
+    /// calls this before it builds the function's future, so a memory hit builds no future
+    /// and moves no arguments; then it calls [`CacheOptions::after_lookup`]. Calling
+    /// [`cache`] does both.
+    ///
+    /// ```
+    /// use cashews::strategy::{CacheOptions, Plain};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let store = cashews::Cache::new();
+    /// store.setup("mem://")?;
+    /// let ttl = cashews::Ttl::parse("1h")?;
+    /// let options = CacheOptions::new();
+    /// assert_eq!(options.lookup_now(&store, "answer", ttl, &Plain::<u32>::new()), Some(None));
+    /// store.set("answer", &42_u32, "1h").await?;
+    /// assert_eq!(options.lookup_now(&store, "answer", ttl, &Plain::<u32>::new()), Some(Some(42)));
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn lookup_now<R, S: Outcome<R>>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        ttl: Ttl,
+        shape: &S,
+    ) -> Option<Option<R>> {
+        lookup_now(cache, key, shape, &served(key, ttl, self))
+    }
+
+    /// The second half of [`cache`], after [`CacheOptions::lookup_now`] found no hit:
+    /// `known_miss` when it answered `Some(None)` (a miss, not read again), `false` when it
+    /// answered `None` (the async read runs first). Behaves as [`cache`] from there on.
+    ///
+    /// ```
+    /// use cashews::strategy::{CacheOptions, Plain};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let store = cashews::Cache::new();
+    /// store.setup("mem://")?;
+    /// let ttl = cashews::Ttl::parse("1h")?;
+    /// let (options, shape) = (CacheOptions::new(), Plain::<u32>::new());
+    /// let first = options.lookup_now(&store, "answer", ttl, &shape);
+    /// assert_eq!(first, Some(None));
+    /// let computed = options.after_lookup(&store, "answer", ttl, shape, async { 42 }, true).await;
+    /// assert_eq!(computed, 42);
+    /// assert_eq!(store.get::<u32>("answer").await?, Some(42));
+    /// # Ok(()) }
+    /// ```
+    pub async fn after_lookup<R, S, F>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        ttl: Ttl,
+        shape: S,
+        origin: F,
+        known_miss: bool,
+    ) -> R
+    where
+        S: Outcome<R>,
+        F: Future<Output = R>,
+    {
+        let options = self;
+        let served = served(key, ttl, options);
+        if !known_miss && let Some(hit) = lookup_async(cache, key, &shape, &served).await {
+            return hit;
+        }
+        // The origin is boxed on a miss (one allocation beside the origin's own work) so this
+        // future does not hold several copies of it: nested cached calls stay small.
+        if !options.protected || options.upper {
+            return compute(cache, key, ttl, options, &shape, Box::pin(origin))
+                .await
+                .0;
+        }
+        loop {
+            match cache.gates().enter(key) {
+                Turn::Lead(leader) => {
+                    // Another leader may have stored the value between our miss and our turn.
+                    if let Some(hit) = lookup(cache, key, &shape, &served).await {
+                        leader.finish(Ended::Stored);
+                        return hit;
+                    }
+                    let (result, stored) =
+                        compute(cache, key, ttl, options, &shape, Box::pin(origin)).await;
+                    leader.finish(if stored {
+                        Ended::Stored
+                    } else {
+                        Ended::NotStored
+                    });
+                    return result;
+                }
+                Turn::Follow(receiver) => match gate::follow(receiver).await {
+                    Ended::Stored => {
+                        if let Some(hit) = lookup(cache, key, &shape, &served).await {
+                            return hit;
+                        }
+                    }
+                    // The leader's result was not cacheable: compute our own, concurrently.
+                    Ended::NotStored => {
+                        return compute(cache, key, ttl, options, &shape, Box::pin(origin))
+                            .await
+                            .0;
+                    }
+                    // The leader was cancelled or panicked: take a turn again.
+                    Ended::Running => {}
+                },
+            }
+        }
+    }
+}
+
+/// What a hit of [`cache`] records in a detect scope; built only inside one.
+fn served<'a>(key: &'a str, ttl: Ttl, options: &'a CacheOptions) -> impl Fn() -> Served + 'a {
+    move || {
         Served::new(key, "simple")
             .with_ttl(ttl.duration())
             .with_template(options.template)
-    };
-    // A memory hit is decided synchronously: no read future is built for it.
-    let first = match lookup_now(cache, key, &shape, &served) {
-        Some(decided) => decided,
-        None => lookup_async(cache, key, &shape, &served).await,
-    };
-    if let Some(hit) = first {
-        return hit;
-    }
-    // The origin is boxed on a miss (one allocation beside the origin's own work) so this
-    // future does not hold several copies of it: nested cached calls stay small.
-    if !options.protected || options.upper {
-        return compute(cache, key, ttl, options, &shape, Box::pin(origin))
-            .await
-            .0;
-    }
-    loop {
-        match cache.gates().enter(key) {
-            Turn::Lead(leader) => {
-                // Another leader may have stored the value between our miss and our turn.
-                if let Some(hit) = lookup(cache, key, &shape, &served).await {
-                    leader.finish(Ended::Stored);
-                    return hit;
-                }
-                let (result, stored) =
-                    compute(cache, key, ttl, options, &shape, Box::pin(origin)).await;
-                leader.finish(if stored {
-                    Ended::Stored
-                } else {
-                    Ended::NotStored
-                });
-                return result;
-            }
-            Turn::Follow(receiver) => match gate::follow(receiver).await {
-                Ended::Stored => {
-                    if let Some(hit) = lookup(cache, key, &shape, &served).await {
-                        return hit;
-                    }
-                }
-                // The leader's result was not cacheable: compute our own, concurrently.
-                Ended::NotStored => {
-                    return compute(cache, key, ttl, options, &shape, Box::pin(origin))
-                        .await
-                        .0;
-                }
-                // The leader was cancelled or panicked: take a turn again.
-                Ended::Running => {}
-            },
-        }
     }
 }
 
@@ -231,8 +306,19 @@ pub(super) fn lookup_now<R, S: Outcome<R>>(
     served: &impl Fn() -> Served,
 ) -> Option<Option<R>> {
     if S::SHARED {
-        let result = cache.get_shared_now::<S::Stored>(key)?;
-        return Some(read_shared(result, key, shape, served));
+        // Restored from the kept object in place: no `Arc` of it is cloned unless detect
+        // records it. The result is written straight into `restored` rather than returned
+        // through the read's nested `Option`s and `Result` (moving it at each level costs
+        // more than the reference count saved).
+        let mut restored = None;
+        let result = cache.get_shared_now::<S::Stored, _>(key, |stored, object| {
+            crate::detect::record_with(|| served().with_value(Arc::clone(object)));
+            restored = shape.restore_shared(stored);
+        })?;
+        return Some(match result {
+            Ok(_) => restored,
+            Err(error) => read_failed(key, &error),
+        });
     }
     let result = cache.get_now::<S::Stored>(key)?;
     Some(read(result, key, shape, served))

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::slice_rate_limit::{window, window_length};
+use super::slice_rate_limit::window_length;
 use crate::Cache;
 use crate::backend::Expiry;
 use crate::error::{Error, Result, shorten};
@@ -182,9 +182,8 @@ impl CircuitBreakerOptions {
 ///    being what is left of the open time.
 /// 2. If `K:halfopen` exists, the call is refused with `retry_after: None` unless it wins the
 ///    draw ([`CircuitBreakerOptions::half_open_share`], ½ by default).
-/// 3. The call is counted in the sliding window `K:total` (times in milliseconds, on the
-///    cache's manual [`Clock`](crate::Clock) when it has one, otherwise Unix time), then
-///    `origin` runs.
+/// 3. The call is counted in the sliding window `K:total` (times in milliseconds, stamped by
+///    the backend as it counts: see [`Cache::slice_incr_now`]), then `origin` runs.
 /// 4. On an error `when` accepts, the call is counted in `K:fails`; if the window holds at
 ///    least `min_calls` calls and `fails × 100 ≥ errors_rate × total`, the circuit opens:
 ///    `K:open` is set for `ttl` (NX) and, with `half_open_ttl`, `K:halfopen` for
@@ -210,8 +209,10 @@ impl CircuitBreakerOptions {
 ///
 /// # Concurrent calls
 ///
-/// Counting is atomic per window, so concurrent calls, in this process or others sharing the
-/// backend, are all counted; the circuit opens once (the open flag is set only if absent).
+/// Counting is atomic per window and stamped by the backend when it counts, so concurrent
+/// calls, in this process or others sharing the backend, are all counted, each window holds
+/// at most its cap, and every count covers exactly the calls of the last `period`; the
+/// circuit opens once (the open flag is set only if absent).
 /// Calls already past the check when the circuit opens still run.
 ///
 /// # Cancellation
@@ -336,10 +337,9 @@ async fn admit(
         return Ok(Admission::Refused(None));
     }
     let period = window_length(options.period);
-    let (start, end) = window(cache, period);
     let cap = options.cap();
     let total = cache
-        .slice_incr(keys.with(TOTAL), start, end, cap, period)
+        .slice_incr_now(keys.with(TOTAL), period, cap, period)
         .await?;
     Ok(Admission::Admitted(Admitted {
         trial,
@@ -358,9 +358,8 @@ async fn record_failure(
 ) -> Result<()> {
     let fails = if admitted.counted {
         let period = window_length(options.period);
-        let (start, end) = window(cache, period);
         cache
-            .slice_incr(keys.with(FAILS), start, end, options.cap(), period)
+            .slice_incr_now(keys.with(FAILS), period, options.cap(), period)
             .await?
     } else {
         0

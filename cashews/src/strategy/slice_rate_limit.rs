@@ -62,14 +62,15 @@ impl SliceRateLimitOptions {
 /// Counts one call against the sliding-window limit of `key`; `Ok(())` lets it through,
 /// [`Error::RateLimited`] refuses it.
 ///
-/// One atomic [`Cache::slice_incr`] per call: the key holds the times of the calls of the
-/// last `period`, in milliseconds, and a call passes if fewer than `limit` lie in
+/// One atomic [`Cache::slice_incr_now`] per call: the key holds the times of the calls of
+/// the last `period`, in milliseconds, and a call passes if fewer than `limit` lie in
 /// `(now − period, now]`. Calls at the same millisecond count separately. The key is used
 /// as given (`#[cashews::slice_rate_limit]` puts `srl:` before it).
 ///
-/// "Now" is the cache's manual [`Clock`](crate::Clock) when it has one (tests move time
-/// without sleeping), and otherwise the Unix time, so every process sharing a backend places
-/// events on the same time line.
+/// "Now" is read by the backend while it counts: the memory backend's
+/// [`Clock`](crate::Clock) (a manual one, given with
+/// [`Cache::setup_with_clock`], lets tests move time without sleeping), the Redis server's
+/// `TIME`, or the wall clock for disk.
 ///
 /// As in cashews for Python, the first refused call of a full window is recorded too (the
 /// window holds at most `limit + 1` events, so refusals cannot grow it); later refusals are
@@ -87,14 +88,12 @@ impl SliceRateLimitOptions {
 ///
 /// # Concurrent calls
 ///
-/// Counting and recording are one atomic command, across every process sharing the backend,
-/// and calls that reach the backend in the order of their timestamps never exceed `limit`.
-/// Concurrent calls can reach it out of that order (each takes its `now` before sending its
-/// command), and a call counts only the events stamped up to its own `now` (the sliding
-/// window of SPEC §2 counts `[start, end]`): near the limit a few extra calls can then pass
-/// (43 for a limit of 37 seen with two processes hammering one key). When the bound must be
-/// exact under contention, use [`rate_limit`](super::rate_limit), one atomic counter per
-/// fixed window.
+/// Exact, across every process sharing the backend: counting, stamping and recording are
+/// one atomic command, and the backend stamps each call when it runs it, so calls are
+/// recorded in the order of their stamps and at most `limit` calls pass in any window of
+/// `period`, however many callers race. (Stamps taken by each caller before sending, as
+/// [`Cache::slice_incr`] takes them, could reach the backend out of order and let a few
+/// extra calls through near the limit.)
 ///
 /// # Cancellation
 ///
@@ -120,9 +119,8 @@ pub async fn slice_rate_limit(
     options: &SliceRateLimitOptions,
 ) -> Result<()> {
     let period = window_length(options.period);
-    let (start, end) = window(cache, period);
     let max = options.limit.saturating_add(1);
-    let count = match cache.slice_incr(key, start, end, max, period).await {
+    let count = match cache.slice_incr_now(key, period, max, period).await {
         Ok(count) => count,
         Err(error) => return let_through("slice_rate_limit", key, error),
     };
@@ -154,8 +152,7 @@ pub async fn slice_rate_limit(
 ///
 /// # Concurrent calls
 ///
-/// As on [`slice_rate_limit`]: exact when calls reach the backend in timestamp order; near the
-/// limit, concurrent calls racing there can let a few more through.
+/// As on [`slice_rate_limit`]: exact, whatever the number of callers and processes.
 ///
 /// # Cancellation
 ///
@@ -198,17 +195,10 @@ pub(super) fn window_length(period: Duration) -> Duration {
     period.max(Duration::from_millis(1))
 }
 
-/// The sliding window `(now − period, now]` as inclusive millisecond bounds for
-/// [`Cache::slice_incr`]: events exactly `period` old have left it.
-pub(super) fn window(cache: &Cache, period: Duration) -> (u64, u64) {
-    let now = now_ms(cache);
-    let period = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
-    (now.saturating_add(1).saturating_sub(period), now)
-}
-
-/// Event time in milliseconds: the cache's manual clock when it has one, otherwise Unix time
-/// (the system clock's origin is per process, so it cannot order events that several
-/// processes record in one backend).
+/// Event time in milliseconds, for strategies that stamp on the caller's side (`perf`; the
+/// sliding windows here are stamped by the backend): the cache's manual clock when it has
+/// one, otherwise Unix time (the system clock's origin is per process, so it cannot order
+/// events that several processes record in one backend).
 pub(super) fn now_ms(cache: &Cache) -> u64 {
     let clock = cache.clock();
     let now = if clock.is_manual() {

@@ -100,6 +100,15 @@ impl Backend for Passthrough {
     ) -> Result<u64> {
         self.0.slice_incr(key, start, end, max, ttl).await
     }
+    async fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        self.0.slice_incr_now(key, period, max, ttl).await
+    }
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
         self.0.set_add(key, members, ttl).await
     }

@@ -97,6 +97,15 @@ impl Backend for TempDisk {
     ) -> Result<u64> {
         self.backend.slice_incr(key, start, end, max, ttl).await
     }
+    async fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> Result<u64> {
+        self.backend.slice_incr_now(key, period, max, ttl).await
+    }
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
         self.backend.set_add(key, members, ttl).await
     }

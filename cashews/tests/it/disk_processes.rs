@@ -22,6 +22,9 @@ const CHILD_DEADLINE: Duration = Duration::from_secs(120);
 const INCRS: i64 = 1_000;
 /// Lock rounds per child in the lock test.
 const LOCK_ROUNDS: i64 = 100;
+/// Calls per child, and the window's limit, in the sliding-window test.
+const WINDOW_CALLS: u64 = 300;
+const WINDOW_LIMIT: u64 = 500;
 
 fn options(dir: &Path) -> DiskOptions {
     DiskOptions::new(dir).with_shards(8)
@@ -48,6 +51,19 @@ fn child() {
                 }
             }
             "lock" => lock_rounds(&disk, Path::new(&dir)).await,
+            "window" => {
+                // As `slice_rate_limit` calls it: `max = limit + 1`, a count above the limit
+                // is a refusal. Each admitted call is tallied in a counter.
+                for _ in 0..WINDOW_CALLS {
+                    let count = disk
+                        .slice_incr_now("window", Duration::from_secs(600), WINDOW_LIMIT + 1, None)
+                        .await
+                        .unwrap();
+                    if count <= WINDOW_LIMIT {
+                        disk.incr("admitted", 1, None).await.unwrap();
+                    }
+                }
+            }
             "write" => {
                 let value = std::env::var("CASHEWS_DISK_VALUE").unwrap();
                 assert!(
@@ -188,6 +204,21 @@ async fn four_processes_incr_one_key_to_exactly_4000() {
     assert_eq!(
         disk.get("hits").await.unwrap(),
         Some(Bytes::from((4 * INCRS).to_string()))
+    );
+    disk.close().await.unwrap();
+}
+
+/// 4 processes × 300 calls on one window of 500: exactly 500 admitted, never more, as the
+/// backend stamps each event inside the shard's write transaction.
+#[tokio::test]
+async fn four_processes_share_one_sliding_window_exactly() {
+    let dir = temp_dir();
+    let children = (0..4).map(|_| spawn("window", dir.path(), "")).collect();
+    wait_all(children);
+    let disk = DiskBackend::new(options(dir.path())).unwrap();
+    assert_eq!(
+        disk.get("admitted").await.unwrap(),
+        Some(Bytes::from(WINDOW_LIMIT.to_string()))
     );
     disk.close().await.unwrap();
 }

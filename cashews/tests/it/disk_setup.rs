@@ -156,3 +156,29 @@ async fn size_limit_evicts_the_least_recently_used() {
 async fn eviction_none_keeps_everything() {
     assert_eq!(lru_scenario(Eviction::None).await, vec![true; 15]);
 }
+
+/// After `close`, reads (served by the reader pool) and writes (by the shard threads) fail
+/// with an error that says so: none hangs, none answers from a closed file.
+#[tokio::test]
+async fn commands_after_close_fail_clearly() {
+    let dir = temp_dir();
+    let disk = DiskBackend::new(DiskOptions::new(dir.path()).with_shards(2)).unwrap();
+    disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
+        .await
+        .unwrap();
+    assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    disk.close().await.unwrap();
+    let within = Duration::from_secs(10);
+    let read = tokio::time::timeout(within, disk.get("k"))
+        .await
+        .expect("get hangs");
+    let exists = tokio::time::timeout(within, disk.exists("k"))
+        .await
+        .expect("exists hangs");
+    let write = tokio::time::timeout(within, disk.incr("n", 1, None))
+        .await
+        .expect("incr hangs");
+    for e in [read.unwrap_err(), exists.unwrap_err(), write.unwrap_err()] {
+        assert!(e.to_string().contains("the disk backend is closed"), "{e}");
+    }
+}

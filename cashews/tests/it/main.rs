@@ -24,6 +24,8 @@ mod detect;
 #[cfg(feature = "disk")]
 mod disk_faults;
 #[cfg(feature = "disk")]
+mod disk_mounts;
+#[cfg(feature = "disk")]
 mod disk_processes;
 #[cfg(feature = "disk")]
 mod disk_setup;

@@ -1182,6 +1182,16 @@ impl Backend for Spy {
         self.record("slice_incr");
         self.inner.slice_incr(key, start, end, max, ttl).await
     }
+    async fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> cashews::Result<u64> {
+        self.record("slice_incr_now");
+        self.inner.slice_incr_now(key, period, max, ttl).await
+    }
     async fn set_add(
         &self,
         key: &str,

@@ -831,6 +831,17 @@ impl Backend for Logged {
         self.inner.slice_incr(key, start, end, max, ttl).await
     }
 
+    async fn slice_incr_now(
+        &self,
+        key: &str,
+        period: Duration,
+        max: u64,
+        ttl: Option<Duration>,
+    ) -> cashews::Result<u64> {
+        self.note(Command::SliceIncrNow, key);
+        self.inner.slice_incr_now(key, period, max, ttl).await
+    }
+
     async fn set_add(
         &self,
         key: &str,
@@ -878,14 +889,14 @@ fn sent(commands: &[(Command, &str)]) -> Vec<(Command, String)> {
 
 #[tokio::test]
 async fn circuit_breaker_sends_one_command_per_step() {
-    use Command::{Exists, GetExpire, Set, SetLock, SliceIncr};
+    use Command::{Exists, GetExpire, Set, SetLock, SliceIncrNow};
     let (cache, clock, logged) = Logged::cache();
     let runs = Runs::default();
     let up = || Some(AppError::Upstream);
 
     // Closed, no half-open time: a pass reads `K:open` and counts in `K:total`, nothing else.
     let options = CircuitBreakerOptions::new(50, secs(10), secs(1)).min_calls(3);
-    let pass = [(GetExpire, "cb:open"), (SliceIncr, "cb:total")];
+    let pass = [(GetExpire, "cb:open"), (SliceIncrNow, "cb:total")];
     breaker_call(&cache, "cb", &options, &runs, None)
         .await
         .unwrap();
@@ -894,7 +905,7 @@ async fn circuit_breaker_sends_one_command_per_step() {
     assert_eq!(ignored, Err(AppError::NotFound));
     assert_eq!(logged.take(), sent(&pass)); // an error `when` rejects is a plain call
     let _ = breaker_call(&cache, "cb", &options, &runs, up()).await; // 1 of 3, closed
-    let fail = [pass[0], pass[1], (SliceIncr, "cb:fails")];
+    let fail = [pass[0], pass[1], (SliceIncrNow, "cb:fails")];
     assert_eq!(logged.take(), sent(&fail));
     let _ = breaker_call(&cache, "cb", &options, &runs, up()).await; // 2 of 4: opens
     assert_eq!(
@@ -912,7 +923,7 @@ async fn circuit_breaker_sends_one_command_per_step() {
     let pass = [
         (GetExpire, "ho:open"),
         (Exists, "ho:halfopen"),
-        (SliceIncr, "ho:total"),
+        (SliceIncrNow, "ho:total"),
     ];
     breaker_call(&cache, "ho", &options, &runs, None)
         .await
@@ -925,7 +936,7 @@ async fn circuit_breaker_sends_one_command_per_step() {
             pass[0],
             pass[1],
             pass[2],
-            (SliceIncr, "ho:fails"),
+            (SliceIncrNow, "ho:fails"),
             (SetLock, "ho:open"),
             (Set, "ho:halfopen"),
         ])

@@ -76,6 +76,12 @@ const TOUCH_EVERY_MS: i64 = 1_000;
 /// How often (at most) a write transaction also purges expired rows.
 const PURGE_EVERY_MS: i64 = 1_000;
 
+/// Whether a read at `now` of an entry last accessed at `accessed_at` owes it an access-time
+/// refresh (see [`TOUCH_EVERY_MS`]); only LRU eviction reads access times.
+pub(super) fn owes_touch(eviction: Eviction, accessed_at: i64, now: i64) -> bool {
+    eviction == Eviction::LeastRecentlyUsed && accessed_at < now - TOUCH_EVERY_MS
+}
+
 /// The wall clock in Unix milliseconds: processes share the files, so they share this clock.
 pub(super) fn now_ms() -> i64 {
     SystemTime::now()
@@ -192,8 +198,8 @@ impl Shard {
 
     /// Refreshes a key's `accessed_at` after a read, at most once a second (see
     /// [`TOUCH_EVERY_MS`]). Best effort: a failure is logged, the read still answers.
-    pub(super) fn touch(&mut self, key: &str, row: &Row, now: i64) {
-        if self.eviction != Eviction::LeastRecentlyUsed || row.accessed_at >= now - TOUCH_EVERY_MS {
+    pub(super) fn touch(&mut self, key: &str, accessed_at: i64, now: i64) {
+        if !owes_touch(self.eviction, accessed_at, now) {
             return;
         }
         if let Some(conn) = &self.conn {

@@ -5,9 +5,8 @@
 //!
 //! - SQLite has one writer per file. Several connections to one shard in one process would
 //!   only queue on the file lock inside SQLite's busy handler (sleeping 1 to 100 ms between
-//!   tries), where a channel queues them in order at no cost. Reads are microseconds on a
-//!   warm page cache, so running them one at a time per shard costs little, and different
-//!   shards run in parallel.
+//!   tries), where a channel queues them in order at no cost; different shards run in
+//!   parallel. (Pure reads go to the reader pool instead, see `readers.rs`.)
 //! - The thread owns its `Connection` (`Send`, not `Sync`): no mutex, no pool, and its
 //!   prepared-statement cache stays warm.
 //! - A slow or stalled disk blocks that shard's thread only: runtime threads never run SQLite,
@@ -15,8 +14,29 @@
 //!
 //! The cost is one idle OS thread per shard (8 by default). A thread ends when the backend's
 //! last handle is dropped or on `close`, closing its connection (which checkpoints the WAL).
+//!
+//! # Waiting awake: spin, then park
+//!
+//! A command on a warm shard takes a few microseconds, but parking a thread and waking it
+//! costs far more on a VM whose idle virtual CPUs halt: about 50 µs per hop here (measured
+//! by `benches/benches/disk.rs`, `through_parking_hop`), which made a get hit 15 times slower
+//! than the SQL it runs. So both ends wait awake for a while first, with [`spin`]:
+//! - a caller alone on its shard (no other command of this process queued or running there)
+//!   polls for its answer for up to [`SPIN`] before parking its task; callers that find the
+//!   shard busy park at once, their runtime thread being better spent on other tasks;
+//! - a shard thread that has answered polls for its next command for up to [`SPIN`] before
+//!   sleeping, so a burst never wakes it.
+//!
+//! Spinning yields the core between polls, and stops as soon as a yield shows that another
+//! thread wanted the core: on a machine that busy the cores never sleep, a wake is cheap,
+//! and spinning would only slow the threads doing the work. The spin is bounded, so a stalled
+//! disk holds a runtime thread for at most [`SPIN`], never for the stall; SQLite itself never
+//! runs on a runtime thread.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use super::shard::Shard;
 use crate::command::Command;
@@ -30,10 +50,21 @@ enum Message {
     Stop(Option<tokio::sync::oneshot::Sender<()>>),
 }
 
+/// How long a caller alone on its shard polls for its answer before parking (see the module
+/// docs): long enough for a read or a small write on a warm file (3 to 40 µs measured),
+/// short enough to stay well under what a task may block its runtime thread for.
+pub(super) const SPIN: Duration = Duration::from_micros(50);
+
+/// A yield that takes longer than this gave the core to another thread: the machine has
+/// more runnable threads than cores (an idle core yields in well under a microsecond).
+const CONTENDED: Duration = Duration::from_micros(5);
+
 /// The handle to one shard's thread.
 #[derive(Debug)]
 pub(super) struct Worker {
     jobs: mpsc::Sender<Message>,
+    /// Commands of this process sent to the shard and not answered yet.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Message {
@@ -54,7 +85,14 @@ impl Worker {
             .spawn(move || {
                 shard.warm_up();
                 let done = loop {
-                    match inbox.recv() {
+                    // The next command of a burst often comes within microseconds: waiting
+                    // for it awake saves the caller a thread wake-up (see the module docs).
+                    let next = spin(|| match inbox.try_recv() {
+                        Ok(message) => Some(Ok(message)),
+                        Err(mpsc::TryRecvError::Disconnected) => Some(Err(mpsc::RecvError)),
+                        Err(mpsc::TryRecvError::Empty) => None,
+                    });
+                    match next.unwrap_or_else(|| inbox.recv()) {
                         Ok(Message::Run(job)) => {
                             // A panic in a job must not take the shard down with it: the
                             // caller's oneshot is dropped (it sees "stopped") and the thread
@@ -75,7 +113,10 @@ impl Worker {
                     let _ = done.send(());
                 }
             })?;
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     /// Runs `f` on the shard's thread and waits for its answer without blocking the runtime.
@@ -87,15 +128,40 @@ impl Worker {
         command: Command,
         f: impl FnOnce(&mut Shard) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let in_flight = Arc::clone(&self.in_flight);
         let job: Job = Box::new(move |shard| {
+            // Counted out before the answer goes (so the caller's next command may spin
+            // again), and also if `f` panics.
+            let counted = InFlight::new(in_flight);
+            let result = f(shard);
+            drop(counted);
             // The caller may have gone away: nobody to answer then.
-            let _ = reply.send(f(shard));
+            let _ = reply.send(result);
         });
+        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
         if self.jobs.send(Message::Run(job)).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::Release);
             return Err(stopped(command));
         }
+        if alone {
+            let answered = spin(|| match answer.try_recv() {
+                Ok(result) => Some(Some(result)),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Some(None),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
+            });
+            if let Some(answer) = answered {
+                return answer.ok_or_else(|| stopped(command))?;
+            }
+        }
         answer.await.map_err(|_| stopped(command))?
+    }
+
+    /// Runs `f` on the shard's thread without waiting for it (nor counting it as a command a
+    /// caller waits for): for work nobody waits on, like an access-time refresh.
+    pub(super) fn send(&self, f: impl FnOnce(&mut Shard) + Send + 'static) {
+        // A stopped thread has nothing left to refresh.
+        let _ = self.jobs.send(Message::Run(Box::new(f)));
     }
 
     /// Asks the thread to finish the jobs already sent and stop, without waiting.
@@ -111,6 +177,43 @@ impl Worker {
             // An error means the thread had already stopped: closed either way.
             let _ = closed.await;
         }
+    }
+}
+
+/// Calls `poll` until it gives a value, for up to [`SPIN`], yielding the core between
+/// calls; `None` when time is up, or as soon as a yield shows that other threads wait for
+/// this core (it took longer than [`CONTENDED`]): on a machine that busy, waking a parked
+/// thread is cheap and spinning only delays the threads that do the work.
+pub(super) fn spin<T>(mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = poll() {
+            return Some(value);
+        }
+        let before = Instant::now();
+        if before.duration_since(start) >= SPIN {
+            return None;
+        }
+        std::thread::yield_now();
+        if before.elapsed() > CONTENDED {
+            return poll();
+        }
+    }
+}
+
+/// One command counted in [`Worker::in_flight`] until dropped.
+pub(super) struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Wraps a counter the caller has already increased.
+    pub(super) const fn new(count: Arc<AtomicUsize>) -> Self {
+        Self(count)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
     }
 }
 

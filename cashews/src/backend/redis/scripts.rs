@@ -72,3 +72,39 @@ return count
 ",
     )
 });
+
+/// `slice_incr_now`: [`SLICE_INCR`] over the window `(now − period, now]`, where `now` is the
+/// server's `TIME` in milliseconds, read inside the script. Scripts run one at a time, so the
+/// stamps are taken in the order the events are recorded, on one clock for every process:
+/// no call can count a window that misses an earlier event. (`TIME` in a script is allowed
+/// since Redis 5 with effects replication, the only mode of Redis 7; one key, so it runs on a
+/// cluster.) Returns the count.
+///
+/// Instants are formatted with `%.0f`: Lua numbers are doubles, exact for millisecond Unix
+/// times, and the default number format could switch to exponent notation.
+///
+/// KEYS[1] = key; ARGV = period in milliseconds (at least 1), max, TTL in milliseconds (0:
+/// keep the TTL).
+pub(super) static SLICE_INCR_NOW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local key = KEYS[1]
+local period, max, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local stop = string.format('%.0f', now)
+local start = string.format('%.0f', math.max(now + 1 - period, 0))
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. start)
+local count = redis.call('ZCOUNT', key, start, stop)
+if count < max then
+  local same = redis.call('ZCOUNT', key, stop, stop)
+  redis.call('ZADD', key, stop, stop .. ':' .. same)
+  count = count + 1
+  if ttl > 0 then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+return count
+",
+    )
+});
