@@ -511,7 +511,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         },
         // The hit was looked for before the origin future was built (`hit_first` below).
         Kind::Cache => quote! {
-            __options.after_lookup(__cashews_cache, &__cashews_key, __cashews_ttl, __cashews_shape, __cashews_origin, __cashews_known_miss).await
+            __options.after_lookup(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin, __cashews_known_miss).await
         },
         Kind::Soft => quote! {
             #private::soft(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
@@ -584,14 +584,16 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     // `cache` on a memory route: a hit is looked up and returned before the origin future
     // and the strategy's future are built, so it moves no arguments and builds no state
     // machine (a measured share of a ~100 ns hit). A miss goes on without reading again.
+    // `#cache` and `#shape` are written inline, in the `Some` arm, as every other strategy
+    // writes them: nothing runs when the TTL is `None`, and a temporary in `cache = …` lives
+    // to the end of the call. On a miss they are evaluated once more by the call (the
+    // `cache` option names a `Cache`, a path or a cheap expression; see its docs).
     let hit_first = if kind == Kind::Cache && !lock {
         quote! {
-            let __cashews_cache = #cache;
-            let __cashews_shape = #shape;
             let __cashews_first: ::core::option::Option<::core::option::Option<#output>> =
                 match __cashews_ttl {
                     ::core::option::Option::Some(__cashews_ttl) => __options.lookup_now(
-                        __cashews_cache, &__cashews_key, __cashews_ttl, &__cashews_shape,
+                        #cache, &__cashews_key, __cashews_ttl, &#shape,
                     ),
                     ::core::option::Option::None => ::core::option::Option::None,
                 };

@@ -59,7 +59,9 @@ pub enum Command {
     IncrBits,
     /// Count and record an event in a sliding window.
     SliceIncr,
-    /// Count and record an event in a sliding window ending now, stamped by the backend.
+    /// Count and record an event in a sliding window ending now, stamped by the backend: what
+    /// `slice_rate_limit` and the circuit breaker send (not [`Command::SliceIncr`]: disable
+    /// this command to turn them off).
     SliceIncrNow,
     /// Add members to a set.
     SetAdd,

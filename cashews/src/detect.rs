@@ -544,8 +544,10 @@ pub(crate) fn scope_captured<F: Future>(
 mod tests {
     use super::*;
 
-    // Each test runs in its own process under nextest, so `OPEN` counts this test's scopes
-    // only: without the count held by the captured scope, the late hit would not be seen.
+    // Each test runs in its own process under nextest (the suite's runner, `.ci/test.sh`), so
+    // `OPEN` counts this test's scopes only: without the count held by the captured scope,
+    // the late hit would not be seen. (Under `cargo test`, another test's open scope in the
+    // same process could hide such a regression here, never make this test fail wrongly.)
     #[tokio::test]
     #[expect(
         clippy::async_yields_async,

@@ -48,7 +48,7 @@ mod sql;
 mod value;
 mod worker;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,6 +94,10 @@ struct Inner {
     options: DiskOptions,
     workers: Vec<Worker>,
     readers: Readers,
+    /// Keys whose access-time refresh is queued on their shard's thread: one refresh per key
+    /// at a time, however many reads of it owe one (a hot key read while its shard is busy
+    /// would otherwise queue a refresh per read).
+    touching: Arc<parking_lot::Mutex<HashSet<String>>>,
 }
 
 impl Drop for Inner {
@@ -135,7 +139,7 @@ fn slice_step(
     key: &str,
     now: i64,
     command: Command,
-    (start, end): (u64, u64),
+    window: impl FnOnce(Option<u64>) -> (u64, u64),
     max: u64,
     ttl: Option<Duration>,
 ) -> Result<u64, Fail> {
@@ -148,6 +152,7 @@ fn slice_step(
         }
         Some(_) => return Err(wrong_type(command, key, "a sliding window")),
     };
+    let (start, end) = window(events.last().copied());
     events.retain(|&t| t >= start);
     let at = events.partition_point(|&t| t <= end);
     let count = at as u64;
@@ -237,6 +242,7 @@ impl DiskBackend {
                 options,
                 workers,
                 readers,
+                touching: Arc::default(),
             }),
         })
     }
@@ -356,10 +362,14 @@ impl Backend for DiskBackend {
         };
         // The refresh is a write: the shard's thread does it, nobody waits for it.
         let accessed_at = row.accessed_at;
-        if shard::owes_touch(self.inner.options.eviction, accessed_at, shard::now_ms()) {
-            let owned = key.to_owned();
-            self.worker(key)
-                .send(move |shard| shard.touch(&owned, accessed_at, shard::now_ms()));
+        if shard::owes_touch(self.inner.options.eviction, accessed_at, shard::now_ms())
+            && self.inner.touching.lock().insert(key.to_owned())
+        {
+            let (owned, touching) = (key.to_owned(), Arc::clone(&self.inner.touching));
+            self.worker(key).send(move |shard| {
+                shard.touch(&owned, accessed_at, shard::now_ms());
+                touching.lock().remove(&owned);
+            });
         }
         Ok((row.kind == Some(Kind::Bytes)).then(|| Bytes::from(row.value)))
     }
@@ -645,7 +655,7 @@ impl Backend for DiskBackend {
         ttl: Option<Duration>,
     ) -> Result<u64> {
         self.write(Command::SliceIncr, key, move |tx, key, now| {
-            slice_step(tx, key, now, Command::SliceIncr, (start, end), max, ttl)
+            slice_step(tx, key, now, Command::SliceIncr, |_| (start, end), max, ttl)
         })
         .await
     }
@@ -662,8 +672,11 @@ impl Backend for DiskBackend {
             // write lock: the stamp is read after every earlier writer of this shard (in any
             // process) has committed, so events are recorded in the order of their stamps
             // (see `Backend::slice_incr_now`). `now` was read before the lock was taken.
+            // The wall clock may step back (NTP): never stamp before the newest event, or a
+            // window would miss it.
             let stamp = u64::try_from(shard::now_ms()).unwrap_or(0);
-            let window = super::window_at(stamp, period);
+            let window =
+                |newest: Option<u64>| super::window_at(stamp.max(newest.unwrap_or(0)), period);
             slice_step(tx, key, now, Command::SliceIncrNow, window, max, ttl)
         })
         .await

@@ -151,7 +151,7 @@ impl CacheOptions {
     /// The first half of [`cache`]: its read when the cache answers synchronously (a memory
     /// route), without a future. `Some(Some(result))` is a hit (recorded for detect),
     /// `Some(None)` a miss, `None` when only an async read can tell. The attribute macro
-    /// calls this before it builds the function's future, so a memory hit builds no future
+    /// calls this before it builds the origin's and the strategy's futures, so a memory hit builds no future
     /// and moves no arguments; then it calls [`CacheOptions::after_lookup`]. Calling
     /// [`cache`] does both.
     ///

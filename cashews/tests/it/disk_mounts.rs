@@ -4,7 +4,7 @@
 //! reason printed.
 //!
 //! The rule, as for the other faults: a clear error naming the file and the fix, never a
-//! panic, never a wrong value, and the same `Cache` works again once the filesystem does.
+//! panic, never a wrong value, and the same backend works again once the filesystem does.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -141,7 +141,11 @@ async fn a_full_disk_is_a_clear_error_and_the_cache_recovers_with_space() {
     assert!(written > 0, "the first values fit");
 
     // What was acknowledged is still there (or an error), and the failed key is not half-set.
-    check(&disk, fs.path(), written).await;
+    assert_eq!(
+        check(&disk, fs.path(), written).await,
+        written,
+        "reads need no space: every acknowledged value reads back"
+    );
     assert!(matches!(disk.get(&key(written)).await, Ok(None) | Err(_)));
 
     // More room: the same backend writes again, and every earlier value is intact.

@@ -1,6 +1,9 @@
 //! Point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) on a small pool of
 //! reader threads, each with its own read connection to every shard.
 //!
+//! The cost: one thread per reader, and a connection (three file descriptors) per reader and
+//! shard, at most 32 connections in all.
+//!
 //! Why not on the shard threads, as writes: a read is a few microseconds of SQLite, but
 //! waking the one thread that owns its shard (8 of them, mostly asleep) costs 10 to 50 µs on
 //! a VM, several times the read. The pool has as many threads as cores (at most 4), and a
@@ -8,7 +11,7 @@
 //! shard: that thread just answered and is still awake (see [`super::worker::spin`]), so a
 //! steady stream of reads never wakes a sleeping thread. Reads sent while others are in
 //! flight go to the other readers. Readers run in parallel with each other and with the
-//! writer (WAL: readers never wait for the writer), so reads also scale past one thread.
+//! writer (WAL: readers never wait for the writer).
 //!
 //! A reader only reads. Everything else stays with the shard's thread:
 //! - any failure (a file that cannot be opened, corruption, a wrong type): the command is run
@@ -18,13 +21,17 @@
 //!   to the shard's thread without waiting for it.
 //!
 //! A reader notices a shard file replaced under its name and reopens it, as a shard thread
-//! does (the same [`Shard`] code), so it never reads a file the others no longer use.
+//! does (the same [`Shard`] code), so it never reads a file the others no longer use. It
+//! opens only files the shard thread created, without the schema step or the write lock and
+//! with a 10 ms busy timeout, so it waits for nobody longer than that (WAL readers don't wait
+//! for writers); a shard it cannot open is left to the shard's thread for a second before it
+//! tries again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::shard::Shard;
-use super::worker::{InFlight, spin};
+use super::worker::{InFlight, spin, spin_answer};
 use crate::config::{DiskOptions, OnCorruption};
 
 /// A read job: the reader's shards, indexed by shard.
@@ -39,6 +46,10 @@ enum Message {
 /// The most reader threads a backend starts, whatever the core count: reads are short, and
 /// each reader holds a connection (three file descriptors) per shard.
 const MAX_READERS: usize = 4;
+
+/// The most reader connections a backend opens in all (fewer readers with many shards):
+/// 32 connections are 96 file descriptors beside the shard threads' own.
+const READER_CONNECTIONS: usize = 32;
 
 /// The reader pool of one backend.
 ///
@@ -60,12 +71,14 @@ pub(super) struct Readers {
 }
 
 impl Readers {
-    /// Starts the readers: one per core, at most [`MAX_READERS`]. Their connections open on
-    /// first use.
+    /// Starts the readers: one per core, at most [`MAX_READERS`], and at most
+    /// [`READER_CONNECTIONS`] connections in all (one reader from 32 shards up). Their
+    /// connections open on first use.
     pub(super) fn spawn(options: &DiskOptions) -> std::io::Result<Self> {
         let count = std::thread::available_parallelism()
             .map_or(1, usize::from)
-            .min(MAX_READERS);
+            .min(MAX_READERS)
+            .min((READER_CONNECTIONS / options.shard_count()).max(1));
         // A reader never quarantines a file: on any failure the shard's thread runs the
         // command again and applies `on_corruption` itself.
         let mut reading = options.clone();
@@ -121,15 +134,8 @@ impl Readers {
             // The unsent job is dropped here, which counts it out.
             return None;
         }
-        if idle {
-            let answered = spin(|| match answer.try_recv() {
-                Ok(result) => Some(Some(result)),
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Some(None),
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
-            });
-            if let Some(answer) = answered {
-                return answer;
-            }
+        if idle && let Some(answer) = spin_answer(&mut answer) {
+            return answer;
         }
         answer.await.ok()
     }
@@ -173,7 +179,7 @@ fn start(
     inbox: crossbeam_channel::Receiver<Message>,
 ) -> std::io::Result<()> {
     let mut shards: Vec<Shard> = (0..options.shard_count())
-        .map(|index| Shard::new(options, index))
+        .map(|index| Shard::reader(options, index))
         .collect();
     std::thread::Builder::new()
         .name(format!("cashews-disk-read-{n}"))

@@ -113,7 +113,21 @@ pub(super) struct Shard {
     /// The identity of the file `conn` opened (see [`file_id`]).
     opened: Option<(u64, u64)>,
     last_purge: i64,
+    /// A reader's connection (see `readers.rs`): it never creates the file or its schema and
+    /// never takes the write lock, and after a failed open it waits [`READER_RETRY`] before
+    /// trying again (its reads go to the shard's thread meanwhile).
+    reader: bool,
+    /// For a reader: no open before this instant.
+    retry_at: Option<Instant>,
 }
+
+/// How long a reader leaves a shard it could not open to the shard's thread.
+const READER_RETRY: Duration = Duration::from_secs(1);
+
+/// A reader's busy timeout: reading a WAL file waits only in rare recovery steps, and a slow
+/// one is better left to the shard's thread than allowed to hold a reader serving every
+/// shard.
+const READER_BUSY: Duration = Duration::from_millis(10);
 
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +158,16 @@ impl Shard {
             conn: None,
             opened: None,
             last_purge: 0,
+            reader: false,
+            retry_at: None,
+        }
+    }
+
+    /// A reader's view of shard `index` (see [`Shard::reader`]).
+    pub(super) fn reader(options: &DiskOptions, index: usize) -> Self {
+        Self {
+            reader: true,
+            ..Self::new(options, index)
         }
     }
 
@@ -279,6 +303,20 @@ impl Shard {
         }
         let conn = match self.conn.take() {
             Some(conn) => conn,
+            None if self.reader => {
+                if self.retry_at.is_some_and(|at| Instant::now() < at) {
+                    return Err(self.refuse(
+                        "not opened by this reader yet".to_owned(),
+                        ": the shard's thread answers",
+                    ));
+                }
+                let conn = self.try_open_reader().inspect_err(|_| {
+                    self.retry_at = Some(Instant::now() + READER_RETRY);
+                })?;
+                self.retry_at = None;
+                self.opened = file_id(&self.path);
+                conn
+            }
             None => {
                 let conn = self.open()?;
                 self.opened = file_id(&self.path);
@@ -346,6 +384,28 @@ impl Shard {
                 ),
                 ": set `shards` to the number the folder was created with, or use another \
                  `directory`",
+            ));
+        }
+        Ok(conn)
+    }
+
+    /// A reader's connection: an existing file only (the shard's thread creates it), no
+    /// schema, no write lock, a short busy timeout; the file must be one this store uses.
+    fn try_open_reader(&self) -> Result<Connection, Fail> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(READER_BUSY)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        conn.pragma_update(None, "query_only", true)?;
+        let (format, shard, shards): (i64, i64, i64) = conn.query_row(sql::META_READ, [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        let expected = (sql::FORMAT, self.index as i64, self.count as i64);
+        if (format, shard, shards) != expected {
+            // The shard's thread explains the mismatch.
+            return Err(self.refuse(
+                "not the file this store expects".to_owned(),
+                ": the shard's thread answers",
             ));
         }
         Ok(conn)

@@ -9,10 +9,11 @@
 //!   parallel. (Pure reads go to the reader pool instead, see `readers.rs`.)
 //! - The thread owns its `Connection` (`Send`, not `Sync`): no mutex, no pool, and its
 //!   prepared-statement cache stays warm.
-//! - A slow or stalled disk blocks that shard's thread only: runtime threads never run SQLite,
-//!   and `spawn_blocking`'s pool cannot fill up with threads all waiting on one file lock.
+//! - A slow or stalled disk blocks that shard's writes only (and the reader thread a read of
+//!   it is on): runtime threads never run SQLite, and `spawn_blocking`'s pool cannot fill up
+//!   with threads all waiting on one file lock.
 //!
-//! The cost is one idle OS thread per shard (8 by default). A thread ends when the backend's
+//! The cost is one idle OS thread per shard (8 by default), beside the readers'. A thread ends when the backend's
 //! last handle is dropped or on `close`, closing its connection (which checkpoints the WAL).
 //!
 //! # Waiting awake: spin, then park
@@ -129,30 +130,21 @@ impl Worker {
         f: impl FnOnce(&mut Shard) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, mut answer) = tokio::sync::oneshot::channel();
-        let in_flight = Arc::clone(&self.in_flight);
+        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
+        // Counted out before the answer goes (so the caller's next command may spin again),
+        // if `f` panics, or when the job is dropped unrun.
+        let counted = InFlight::new(Arc::clone(&self.in_flight));
         let job: Job = Box::new(move |shard| {
-            // Counted out before the answer goes (so the caller's next command may spin
-            // again), and also if `f` panics.
-            let counted = InFlight::new(in_flight);
             let result = f(shard);
             drop(counted);
             // The caller may have gone away: nobody to answer then.
             let _ = reply.send(result);
         });
-        let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
         if self.jobs.send(Message::Run(job)).is_err() {
-            self.in_flight.fetch_sub(1, Ordering::Release);
             return Err(stopped(command));
         }
-        if alone {
-            let answered = spin(|| match answer.try_recv() {
-                Ok(result) => Some(Some(result)),
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Some(None),
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
-            });
-            if let Some(answer) = answered {
-                return answer.ok_or_else(|| stopped(command))?;
-            }
+        if alone && let Some(answer) = spin_answer(&mut answer) {
+            return answer.ok_or_else(|| stopped(command))?;
         }
         answer.await.map_err(|_| stopped(command))?
     }
@@ -199,6 +191,16 @@ pub(super) fn spin<T>(mut poll: impl FnMut() -> Option<T>) -> Option<T> {
             return poll();
         }
     }
+}
+
+/// [`spin`] on a oneshot: `Some(Some(_))` with the answer, `Some(None)` when the sender was
+/// dropped unanswered, `None` when it is not there yet.
+pub(super) fn spin_answer<T>(answer: &mut tokio::sync::oneshot::Receiver<T>) -> Option<Option<T>> {
+    spin(|| match answer.try_recv() {
+        Ok(value) => Some(Some(value)),
+        Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Some(None),
+        Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
+    })
 }
 
 /// One command counted in [`Worker::in_flight`] until dropped.

@@ -44,6 +44,26 @@ return 0
     ))
 });
 
+/// The step both sliding-window scripts end with, given `key`, `start`, `stop` (instants as
+/// strings), `max` and `ttl`: forget, count, record below `max`, return the count.
+macro_rules! window_step {
+    () => {
+        r"
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. start)
+local count = redis.call('ZCOUNT', key, start, stop)
+if count < max then
+  local same = redis.call('ZCOUNT', key, stop, stop)
+  redis.call('ZADD', key, stop, stop .. ':' .. same)
+  count = count + 1
+  if ttl > 0 then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+return count
+"
+    };
+}
+
 /// `slice_incr`: an exact sliding window over a sorted set whose scores are event instants.
 /// Forgets events before `start`, counts those in `[start, end]`, and below `max` records one
 /// more at `end` (then resets the TTL when one is given). Returns the count.
@@ -54,23 +74,13 @@ return 0
 ///
 /// KEYS[1] = key; ARGV = start, end, max, TTL in milliseconds (0: keep the TTL).
 pub(super) static SLICE_INCR: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
         r"
 local key, start, stop = KEYS[1], ARGV[1], ARGV[2]
 local max, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. start)
-local count = redis.call('ZCOUNT', key, start, stop)
-if count < max then
-  local same = redis.call('ZCOUNT', key, stop, stop)
-  redis.call('ZADD', key, stop, stop .. ':' .. same)
-  count = count + 1
-  if ttl > 0 then
-    redis.call('PEXPIRE', key, ttl)
-  end
-end
-return count
 ",
-    )
+        window_step!()
+    ))
 });
 
 /// `slice_incr_now`: [`SLICE_INCR`] over the window `(now − period, now]`, where `now` is the
@@ -80,31 +90,28 @@ return count
 /// since Redis 5 with effects replication, the only mode of Redis 7; one key, so it runs on a
 /// cluster.) Returns the count.
 ///
+/// The server's clock may step back (NTP): the stamp is never before the newest event, or the
+/// window would miss it.
+///
 /// Instants are formatted with `%.0f`: Lua numbers are doubles, exact for millisecond Unix
 /// times, and the default number format could switch to exponent notation.
 ///
 /// KEYS[1] = key; ARGV = period in milliseconds (at least 1), max, TTL in milliseconds (0:
 /// keep the TTL).
 pub(super) static SLICE_INCR_NOW: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(concat!(
         r"
 local key = KEYS[1]
 local period, max, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]
+if newest and tonumber(newest) > now then
+  now = tonumber(newest)
+end
 local stop = string.format('%.0f', now)
 local start = string.format('%.0f', math.max(now + 1 - period, 0))
-redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. start)
-local count = redis.call('ZCOUNT', key, start, stop)
-if count < max then
-  local same = redis.call('ZCOUNT', key, stop, stop)
-  redis.call('ZADD', key, stop, stop .. ':' .. same)
-  count = count + 1
-  if ttl > 0 then
-    redis.call('PEXPIRE', key, ttl)
-  end
-end
-return count
 ",
-    )
+        window_step!()
+    ))
 });
