@@ -427,10 +427,8 @@ impl CacheConfig {
             #[cfg(feature = "disk")]
             Scheme::Disk => BackendConfig::Disk(DiskOptions::parse(&backend_options)?),
         };
-        let default_disable = match kind {
-            Scheme::DisabledMemory => true,
-            _ => !wrapper.enable.unwrap_or(true),
-        };
+        let default_disable =
+            matches!(kind, Scheme::DisabledMemory) || !wrapper.enable.unwrap_or(true);
         Ok(Self {
             backend,
             disable: wrapper.disable.unwrap_or(default_disable),

@@ -161,18 +161,17 @@ pub async fn slice_incr_ttl<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// 200 concurrent callers on a window of 50: the counts seen are 1..=49 once each and 50 for
-/// the other 151, and the window holds exactly 50 events.
-///
-/// # Errors
-///
-/// A backend error.
-pub async fn slice_incr_concurrent<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
-    let key = h.key("limit");
+/// Runs 200 concurrent `call`s (each one event on a window of 50 at `key`) and checks the
+/// counts they saw: 1..=49 once each, and 50 for the other 151.
+async fn window_callers<B, F, Fut>(h: &Harness<B>, key: &str, call: F) -> Result<()>
+where
+    B: Backend + Clone,
+    F: Fn(B, String) -> Fut,
+    Fut: Future<Output = Result<u64>> + Send + 'static,
+{
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..200 {
-        let (b, key) = (h.backend().clone(), key.clone());
-        tasks.spawn(async move { b.slice_incr(&key, 0, 1_000, 50, HOUR).await });
+        tasks.spawn(call(h.backend().clone(), key.to_owned()));
     }
     let mut seen = Vec::with_capacity(200);
     while let Some(done) = tasks.join_next().await {
@@ -182,6 +181,21 @@ pub async fn slice_incr_concurrent<B: Backend + Clone>(h: Harness<B>) -> Result<
     let mut want: Vec<u64> = (1..50).collect();
     want.extend(std::iter::repeat_n(50, 151));
     assert_eq!(seen, want);
+    Ok(())
+}
+
+/// 200 concurrent callers on a window of 50: the counts seen are 1..=49 once each and 50 for
+/// the other 151, and the window holds exactly 50 events.
+///
+/// # Errors
+///
+/// A backend error.
+pub async fn slice_incr_concurrent<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
+    let key = h.key("limit");
+    window_callers(&h, &key, |b, key| async move {
+        b.slice_incr(&key, 0, 1_000, 50, HOUR).await
+    })
+    .await?;
     assert_eq!(h.backend().slice_incr(&key, 0, 1_000, 51, HOUR).await?, 51);
     Ok(())
 }
@@ -259,19 +273,10 @@ pub async fn slice_incr_now_forgets<B: Backend + Clone>(h: Harness<B>) -> Result
 pub async fn slice_incr_now_concurrent<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     let key = h.key("limit_now");
     let hour = Duration::from_secs(3600);
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..200 {
-        let (b, key) = (h.backend().clone(), key.clone());
-        tasks.spawn(async move { b.slice_incr_now(&key, hour, 50, HOUR).await });
-    }
-    let mut seen = Vec::with_capacity(200);
-    while let Some(done) = tasks.join_next().await {
-        seen.push(done.map_err(crate::join_error)??);
-    }
-    seen.sort_unstable();
-    let mut want: Vec<u64> = (1..50).collect();
-    want.extend(std::iter::repeat_n(50, 151));
-    assert_eq!(seen, want);
+    window_callers(&h, &key, |b, key| async move {
+        b.slice_incr_now(&key, hour, 50, HOUR).await
+    })
+    .await?;
     assert_eq!(h.backend().slice_incr_now(&key, hour, 51, HOUR).await?, 51);
     Ok(())
 }
