@@ -32,17 +32,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::shard::Shard;
-use super::worker::{InFlight, spin, spin_answer};
+use super::worker::{self, InFlight, Job, serve, spin_answer};
 use crate::config::{DiskOptions, OnCorruption};
 
-/// A read job: the reader's shards, indexed by shard.
-type Job = Box<dyn FnOnce(&mut [Shard]) + Send>;
-
-enum Message {
-    Run(Job),
-    /// Stop; answer once this reader's connections are closed.
-    Stop(Option<tokio::sync::oneshot::Sender<()>>),
-}
+/// What a reader receives: jobs on its shards, indexed by shard.
+type Message = worker::Message<[Shard]>;
 
 /// The most reader threads a backend starts, whatever the core count: reads are short, and
 /// each reader holds a connection (three file descriptors) per shard.
@@ -120,7 +114,7 @@ impl Readers {
         };
         // Counted out when the read is done, or when the job is dropped unrun.
         let counted = InFlight::new(Arc::clone(&self.in_flight));
-        let job: Job = Box::new(move |shards| {
+        let job: Job<[Shard]> = Box::new(move |shards| {
             let Some(shard) = shards.get_mut(index) else {
                 return;
             };
@@ -182,35 +176,11 @@ fn start(
     let mut shards: Vec<Shard> = (0..options.shard_count())
         .map(|index| Shard::reader(options, index))
         .collect();
+    let name = format!("cashews-disk-read-{n}");
     std::thread::Builder::new()
-        .name(format!("cashews-disk-read-{n}"))
+        .name(name.clone())
         .spawn(move || {
-            let done = loop {
-                // The next read of a burst often comes within microseconds: waiting for it
-                // awake saves its caller a thread wake-up.
-                let next = spin(|| match inbox.try_recv() {
-                    Ok(message) => Some(Some(message)),
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => Some(None),
-                    Err(crossbeam_channel::TryRecvError::Empty) => None,
-                });
-                let message = match next {
-                    Some(message) => message,
-                    None => inbox.recv().ok(),
-                };
-                match message {
-                    Some(Message::Run(job)) => {
-                        // A panic in a read must not take the reader down: the caller's
-                        // oneshot is dropped and it asks the shard's thread instead.
-                        let run = std::panic::AssertUnwindSafe(|| job(&mut shards));
-                        if std::panic::catch_unwind(run).is_err() {
-                            tracing::error!(reader = n, "cashews disk: a read panicked");
-                        }
-                    }
-                    Some(Message::Stop(done)) => break done,
-                    // Every handle is gone.
-                    None => break None,
-                }
-            };
+            let done = serve(&mut shards[..], &inbox, &name);
             // Closes this reader's connections.
             drop(shards);
             if let Some(done) = done {
@@ -218,13 +188,4 @@ fn start(
             }
         })?;
     Ok(())
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Run(_) => "Run",
-            Self::Stop(_) => "Stop",
-        })
-    }
 }

@@ -36,19 +36,59 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::shard::Shard;
 use crate::command::Command;
 use crate::error::{Error, Result};
 
-type Job = Box<dyn FnOnce(&mut Shard) + Send>;
+/// A job for a disk thread whose state is `S` (a shard thread's [`Shard`], a reader's shards).
+pub(super) type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
-enum Message {
-    Run(Job),
-    /// Stop after the jobs sent before; answer once the connection is closed.
+/// What a disk thread receives.
+pub(super) enum Message<S: ?Sized> {
+    Run(Job<S>),
+    /// Stop after the jobs sent before; answer once the thread's connections are closed.
     Stop(Option<tokio::sync::oneshot::Sender<()>>),
+}
+
+impl<S: ?Sized> std::fmt::Debug for Message<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Run(_) => "Run",
+            Self::Stop(_) => "Stop",
+        })
+    }
+}
+
+/// The loop of a disk thread (a shard thread or a reader): runs the jobs of `inbox` on
+/// `state` until a `Stop` (whose sender it returns) or until every sender is gone. Between
+/// jobs it waits awake first ([`spin`]): the next job of a burst often comes within
+/// microseconds, and waiting for it awake saves its caller a thread wake-up. A panic in a job
+/// does not end the thread: the job's caller sees its answer dropped, and `thread` is logged.
+pub(super) fn serve<S: ?Sized>(
+    state: &mut S,
+    inbox: &crossbeam_channel::Receiver<Message<S>>,
+    thread: &str,
+) -> Option<tokio::sync::oneshot::Sender<()>> {
+    loop {
+        let next = spin(|| match inbox.try_recv() {
+            Ok(message) => Some(Some(message)),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Some(None),
+            Err(crossbeam_channel::TryRecvError::Empty) => None,
+        });
+        match next.unwrap_or_else(|| inbox.recv().ok()) {
+            Some(Message::Run(job)) => {
+                let run = std::panic::AssertUnwindSafe(|| job(state));
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!(thread, "cashews disk: a command panicked");
+                }
+            }
+            Some(Message::Stop(done)) => return done,
+            // Every handle is gone.
+            None => return None,
+        }
+    }
 }
 
 /// How long a caller alone on its shard polls for its answer before parking (see the module
@@ -63,51 +103,21 @@ const CONTENDED: Duration = Duration::from_micros(5);
 /// The handle to one shard's thread.
 #[derive(Debug)]
 pub(super) struct Worker {
-    jobs: mpsc::Sender<Message>,
+    jobs: crossbeam_channel::Sender<Message<Shard>>,
     /// Commands of this process sent to the shard and not answered yet.
     in_flight: Arc<AtomicUsize>,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Run(_) => "Run",
-            Self::Stop(_) => "Stop",
-        })
-    }
 }
 
 impl Worker {
     /// Starts the thread of `shard`, which opens its file at once.
     pub(super) fn spawn(mut shard: Shard, index: usize) -> std::io::Result<Self> {
-        let (jobs, inbox) = mpsc::channel::<Message>();
+        let (jobs, inbox) = crossbeam_channel::unbounded::<Message<Shard>>();
+        let name = format!("cashews-disk-{index}");
         std::thread::Builder::new()
-            .name(format!("cashews-disk-{index}"))
+            .name(name.clone())
             .spawn(move || {
                 shard.warm_up();
-                let done = loop {
-                    // The next command of a burst often comes within microseconds: waiting
-                    // for it awake saves the caller a thread wake-up (see the module docs).
-                    let next = spin(|| match inbox.try_recv() {
-                        Ok(message) => Some(Ok(message)),
-                        Err(mpsc::TryRecvError::Disconnected) => Some(Err(mpsc::RecvError)),
-                        Err(mpsc::TryRecvError::Empty) => None,
-                    });
-                    match next.unwrap_or_else(|| inbox.recv()) {
-                        Ok(Message::Run(job)) => {
-                            // A panic in a job must not take the shard down with it: the
-                            // caller's oneshot is dropped (it sees "stopped") and the thread
-                            // goes on.
-                            let run = std::panic::AssertUnwindSafe(|| job(&mut shard));
-                            if std::panic::catch_unwind(run).is_err() {
-                                tracing::error!(shard = index, "cashews disk: a command panicked");
-                            }
-                        }
-                        Ok(Message::Stop(done)) => break done,
-                        // Every handle is gone.
-                        Err(_) => break None,
-                    }
-                };
+                let done = serve(&mut shard, &inbox, &name);
                 // Closes the connection (the last one on a file checkpoints the WAL).
                 drop(shard);
                 if let Some(done) = done {
@@ -134,7 +144,7 @@ impl Worker {
         // Counted out before the answer goes (so the caller's next command may spin again),
         // if `f` panics, or when the job is dropped unrun.
         let counted = InFlight::new(Arc::clone(&self.in_flight));
-        let job: Job = Box::new(move |shard| {
+        let job: Job<Shard> = Box::new(move |shard| {
             let result = f(shard);
             drop(counted);
             // The caller may have gone away: nobody to answer then.
