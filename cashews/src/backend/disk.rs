@@ -23,15 +23,16 @@
 //! same transaction. Reads refresh an entry's access time at most once a second (a refresh is a
 //! write), so recency is exact to one second.
 //!
-//! # Off the runtime
+//! # Threads
 //!
-//! SQLite calls block, so they never run on a runtime thread. Writes (and every command that
-//! may write) run on one thread per shard (see `worker.rs` for why not `spawn_blocking`);
-//! pure reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) run on a small pool of
-//! reader threads with their own connections (see `readers.rs`), which WAL lets read while a
-//! shard writes. An uncontended caller waits for its answer awake for at most 50 µs before
-//! parking, because waking a parked thread costs more than the read itself (a get hit takes
-//! about 6 µs that way, against 40 µs parked).
+//! Writes (and every command that may write) run on one thread per shard (see `worker.rs`
+//! for why not `spawn_blocking`), never on a runtime thread; a caller waits for the answer
+//! awake for at most 50 µs before parking, because waking a parked thread costs more than a
+//! small write. Pure reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) run on the
+//! caller's thread through connections of their own, which WAL lets read while a shard
+//! writes: a get hit takes about 3 µs, and reads on several threads run in parallel. With
+//! `inline_reads=false` (for a slow or network disk, where a read of a page not in memory
+//! would hold a runtime thread) they run on reader threads instead (see `readers.rs`).
 //!
 //! # Faults
 //!
@@ -281,8 +282,9 @@ impl DiskBackend {
             .await
     }
 
-    /// Runs a pure read of `key` on a reader thread (see `readers.rs`); on any failure, runs
-    /// it again on the key's shard thread, which reports the failure or recovers from it.
+    /// Runs a pure read of `key` on this thread or a reader thread (see `readers.rs`); on any
+    /// failure, runs it again on the key's shard thread, which reports the failure or
+    /// recovers from it.
     async fn read_only<T: Send + 'static>(
         &self,
         command: Command,
@@ -290,6 +292,14 @@ impl DiskBackend {
         f: impl Fn(&rusqlite::Connection, &str, i64) -> Result<T, Fail> + Send + Clone + 'static,
     ) -> Result<T> {
         let index = value::shard_of(key, self.inner.workers.len());
+        let inline = self.inner.readers.inline(index, |shard| {
+            shard.read(command, |conn, now| f(conn, key, now))
+        });
+        match inline {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(_)) => return self.read(command, key, f).await,
+            None => {}
+        }
         let owned = key.to_owned();
         let g = f.clone();
         let answer = self

@@ -32,6 +32,10 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         name: "on_corruption",
         aliases: &[],
     },
+    OptionSpec {
+        name: "inline_reads",
+        aliases: &[],
+    },
 ];
 
 /// The default of [`DiskOptions::shards`].
@@ -112,6 +116,13 @@ pub struct DiskOptions {
     /// What happens to a corrupt shard file (`on_corruption`: `error`, the default, or
     /// `rebuild`).
     pub on_corruption: OnCorruption,
+    /// Whether point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) run on the
+    /// calling thread (`inline_reads`, default `true`): a few microseconds when the file's
+    /// pages are in memory, and reads on several runtime threads run in parallel. A read of
+    /// a page that is not in memory waits for the disk on that thread, so on a slow or
+    /// network disk set it to `false`: reads then run on reader threads, never blocking a
+    /// runtime thread for longer than 50 µs, at about 2 µs more per read.
+    pub inline_reads: bool,
 }
 
 impl Default for DiskOptions {
@@ -136,6 +147,7 @@ impl DiskOptions {
             timeout: DEFAULT_TIMEOUT,
             eviction: Eviction::default(),
             on_corruption: OnCorruption::default(),
+            inline_reads: true,
         }
     }
 
@@ -225,6 +237,7 @@ impl DiskOptions {
                         _ => return Err(option.invalid("`error` or `rebuild`")),
                     };
                 }
+                "inline_reads" => opts.inline_reads = option.bool()?,
                 // The caller only hands over names from `OPTIONS`.
                 _ => {}
             }

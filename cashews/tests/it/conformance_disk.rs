@@ -1,6 +1,7 @@
-//! The shared conformance suite (`cashews-testkit`) on the disk backend, unchanged: once on a
-//! single SQLite file (`shards=0`) and once on eight shards, so pattern commands and batches
-//! are checked across files. Every case gets a fresh temporary folder, removed when the case's
+//! The shared conformance suite (`cashews-testkit`) on the disk backend, unchanged: on a
+//! single SQLite file (`shards=0`), on eight shards, so pattern commands and batches are
+//! checked across files, and on eight shards with `inline_reads=false`, so reads go through
+//! the reader threads rather than the caller's own connections. Every case gets a fresh temporary folder, removed when the case's
 //! backend is dropped.
 
 use std::sync::Arc;
@@ -21,12 +22,13 @@ struct TempDisk {
 }
 
 impl TempDisk {
-    fn new(shards: usize) -> Self {
+    fn new(shards: usize, inline_reads: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("cashews-disk-")
             .tempdir()
             .expect("a temporary folder");
-        let options = DiskOptions::new(dir.path()).with_shards(shards);
+        let mut options = DiskOptions::new(dir.path()).with_shards(shards);
+        options.inline_reads = inline_reads;
         let backend = DiskBackend::new(options).expect("a disk backend");
         Self {
             backend,
@@ -136,7 +138,7 @@ mod one_file {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(0), Time::Real))
+        Some(Harness::new(TempDisk::new(0, true), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
@@ -146,7 +148,17 @@ mod eight_shards {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(8), Time::Real))
+        Some(Harness::new(TempDisk::new(8, true), Time::Real))
+    }
+
+    cashews_testkit::conformance_suite!(disk);
+}
+
+mod reader_threads {
+    use super::*;
+
+    async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
+        Some(Harness::new(TempDisk::new(8, false), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);

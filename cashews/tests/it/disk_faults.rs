@@ -283,11 +283,22 @@ async fn safe_mode_applies_to_disk() {
 }
 
 /// A shard file deleted by hand (as the corruption error suggests) or moved aside by another
-/// process is noticed by every open backend: none keeps serving the old file's values.
+/// process is noticed by every open backend: none keeps serving the old file's values,
+/// whether reads run on the caller's thread or on reader threads.
 #[tokio::test]
 async fn a_replaced_shard_file_is_reopened() {
+    for inline_reads in [true, false] {
+        a_replaced_shard_file_is_reopened_with(inline_reads).await;
+    }
+}
+
+async fn a_replaced_shard_file_is_reopened_with(inline_reads: bool) {
     let dir = temp_dir();
-    let options = || DiskOptions::new(dir.path()).with_shards(0);
+    let options = || {
+        let mut options = DiskOptions::new(dir.path()).with_shards(0);
+        options.inline_reads = inline_reads;
+        options
+    };
     let first = DiskBackend::new(options()).unwrap();
     assert!(
         first
@@ -295,7 +306,7 @@ async fn a_replaced_shard_file_is_reopened() {
             .await
             .unwrap()
     );
-    // Read first, so the reader pool holds a connection to the old file too.
+    // Read first, so a reader holds a connection to the old file too.
     assert_eq!(first.get("k").await.unwrap(), Some(Bytes::from("old")));
     let file = shard_file(dir.path(), 0);
     for suffix in ["", "-wal", "-shm"] {

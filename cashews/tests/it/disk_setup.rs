@@ -30,6 +30,7 @@ fn url_options_and_defaults() {
     assert_eq!(defaults.timeout, Duration::from_secs(5));
     assert_eq!(defaults.eviction, Eviction::LeastRecentlyUsed);
     assert_eq!(defaults.on_corruption, OnCorruption::Error);
+    assert!(defaults.inline_reads);
     assert!(defaults.directory.ends_with("cashews"));
     assert!(
         !CacheConfig::parse("disk://")
@@ -40,7 +41,7 @@ fn url_options_and_defaults() {
 
     let opts = disk_options(
         "disk://?directory=/tmp/x%20y&shards=0&size_limit=64MiB&timeout=250ms\
-         &eviction=none&on_corruption=rebuild",
+         &eviction=none&on_corruption=rebuild&inline_reads=false",
     );
     assert_eq!(opts.directory, std::path::PathBuf::from("/tmp/x y"));
     assert_eq!((opts.shards, opts.shard_count()), (0, 1));
@@ -48,6 +49,7 @@ fn url_options_and_defaults() {
     assert_eq!(opts.timeout, Duration::from_millis(250));
     assert_eq!(opts.eviction, Eviction::None);
     assert_eq!(opts.on_corruption, OnCorruption::Rebuild);
+    assert!(!opts.inline_reads);
     assert_eq!(
         disk_options("disk://?eviction_policy=least-recently-used").eviction,
         Eviction::LeastRecentlyUsed
@@ -70,6 +72,7 @@ fn bad_options_are_errors_naming_them() {
         ("disk://?timeout=soon", "timeout"),
         ("disk://?eviction=lfu", "eviction"),
         ("disk://?on_corruption=ignore", "on_corruption"),
+        ("disk://?inline_reads=maybe", "inline_reads"),
         ("disk://?directory=", "directory"),
     ] {
         let e = CacheConfig::parse(url).unwrap_err();
@@ -157,12 +160,21 @@ async fn eviction_none_keeps_everything() {
     assert_eq!(lru_scenario(Eviction::None).await, vec![true; 15]);
 }
 
-/// After `close`, reads (served by the reader pool) and writes (by the shard threads) fail
-/// with an error that says so: none hangs, none answers from a closed file.
+/// After `close`, reads (on the caller's thread or on reader threads) and writes (on the
+/// shard threads) fail with an error that says so: none hangs, none answers from a closed
+/// file.
 #[tokio::test]
 async fn commands_after_close_fail_clearly() {
+    for inline_reads in [true, false] {
+        commands_after_close_fail_clearly_with(inline_reads).await;
+    }
+}
+
+async fn commands_after_close_fail_clearly_with(inline_reads: bool) {
     let dir = temp_dir();
-    let disk = DiskBackend::new(DiskOptions::new(dir.path()).with_shards(2)).unwrap();
+    let mut options = DiskOptions::new(dir.path()).with_shards(2);
+    options.inline_reads = inline_reads;
+    let disk = DiskBackend::new(options).unwrap();
     disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
         .await
         .unwrap();

@@ -132,10 +132,10 @@ const READER_CHECK_EVERY: Duration = Duration::from_millis(1);
 /// How long a reader leaves a shard it could not open to the shard's thread.
 const READER_RETRY: Duration = Duration::from_secs(1);
 
-/// A reader's busy timeout: reading a WAL file waits only in rare recovery steps, and a slow
-/// one is better left to the shard's thread than allowed to hold a reader serving every
-/// shard.
-const READER_BUSY: Duration = Duration::from_millis(10);
+/// A reader thread's busy timeout: reading a WAL file waits only in rare recovery steps, and
+/// a slow one is better left to the shard's thread than allowed to hold a reader serving
+/// every shard. (A read on the caller's thread waits for nothing: see `readers.rs`.)
+pub(super) const READER_BUSY: Duration = Duration::from_millis(10);
 
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,10 +189,12 @@ impl Shard {
         true
     }
 
-    /// A reader's view of shard `index` (see [`Shard::reader`]).
-    pub(super) fn reader(options: &DiskOptions, index: usize) -> Self {
+    /// A reader's view of shard `index` (see `readers.rs`), whose connection waits at most
+    /// `busy` for a lock.
+    pub(super) fn reader(options: &DiskOptions, index: usize, busy: Duration) -> Self {
         Self {
             reader: true,
+            timeout: busy,
             ..Self::new(options, index)
         }
     }
@@ -421,7 +423,7 @@ impl Shard {
     fn try_open_reader(&self) -> Result<Connection, Fail> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(READER_BUSY)?;
+        conn.busy_timeout(self.timeout)?;
         conn.set_prepared_statement_cache_capacity(32);
         conn.pragma_update(None, "query_only", true)?;
         let (format, shard, shards): (i64, i64, i64) = conn.query_row(sql::META_READ, [], |r| {

@@ -6,12 +6,12 @@
 //! - SQLite has one writer per file. Several connections to one shard in one process would
 //!   only queue on the file lock inside SQLite's busy handler (sleeping 1 to 100 ms between
 //!   tries), where a channel queues them in order at no cost; different shards run in
-//!   parallel. (Pure reads go to the reader pool instead, see `readers.rs`.)
+//!   parallel. (Pure reads use connections of their own instead, see `readers.rs`.)
 //! - The thread owns its `Connection` (`Send`, not `Sync`): no mutex, no pool, and its
 //!   prepared-statement cache stays warm.
-//! - A slow or stalled disk blocks that shard's writes only (and the reader thread a read of
-//!   it is on): runtime threads never run SQLite, and `spawn_blocking`'s pool cannot fill up
-//!   with threads all waiting on one file lock.
+//! - A slow or stalled disk blocks that shard's writes only: runtime threads never run a
+//!   write, and `spawn_blocking`'s pool cannot fill up with threads all waiting on one file
+//!   lock. (Reads of pages in memory do run on runtime threads, see `readers.rs`.)
 //!
 //! The cost is one idle OS thread per shard (8 by default), beside the readers'. A thread ends when the backend's
 //! last handle is dropped or on `close`, closing its connection (which checkpoints the WAL).
@@ -31,8 +31,7 @@
 //! Spinning yields the core between polls, and stops as soon as a yield shows that another
 //! thread wanted the core: on a machine that busy the cores never sleep, a wake is cheap,
 //! and spinning would only slow the threads doing the work. The spin is bounded, so a stalled
-//! disk holds a runtime thread for at most [`SPIN`], never for the stall; SQLite itself never
-//! runs on a runtime thread.
+//! disk holds a runtime thread for at most [`SPIN`], never for the stall.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
