@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,6 +34,7 @@ mod further;
 mod locks;
 mod patterns;
 mod router;
+mod routes;
 mod setup;
 mod structures;
 mod switch;
@@ -76,8 +76,7 @@ pub struct Cache {
 
 struct Shared {
     id: usize,
-    routes: ArcSwap<Router>,
-    setup_lock: Mutex<()>,
+    routes: routes::Routes,
     flights: flight::Flights,
     /// The time strategies read (windows, early and soft expiry): the system clock, or the
     /// manual clock of a memory backend given to `setup_backend`.
@@ -159,8 +158,7 @@ impl Cache {
         Self {
             inner: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                routes: ArcSwap::from_pointee(Router::default()),
-                setup_lock: Mutex::new(()),
+                routes: routes::Routes::default(),
                 flights: flight::Flights::default(),
                 clock: ArcSwap::from_pointee(crate::Clock::system()),
                 gates: crate::strategy::Gates::default(),

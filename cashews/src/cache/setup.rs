@@ -44,6 +44,11 @@ impl Cache {
     /// Configures a backend for keys starting with `prefix` (longest prefix wins; the prefix
     /// stays part of the stored key).
     ///
+    /// A backend this replaces (a second setup of the same prefix) is no longer used, but in
+    /// a cache's first 16 setups it is kept, entries and connections, until the cache is
+    /// dropped: reads borrow the routing table instead of counting references to it, which
+    /// saves about a tenth of a memory hit. Set a cache up once per prefix at start.
+    ///
     /// # Errors
     ///
     /// A configuration error naming the bad part of the URL.
@@ -216,9 +221,7 @@ impl Cache {
             #[cfg(feature = "redis")]
             client_side,
         });
-        let _guard = self.inner.setup_lock.lock();
-        let (router, _old) = self.inner.routes.load().with(route);
-        self.inner.routes.store(Arc::new(router));
+        self.inner.routes.update(|router| router.with(route).0);
         Ok(())
     }
 
