@@ -12,9 +12,12 @@
 //!   measured twice: as the backend does it (`through_hop`: the caller spins up to 50 µs for
 //!   the answer before parking) and parking at once (`through_parking_hop`), to show what the
 //!   spin saves.
+//!   `backend_get_inline_reads` is the backend with `inline_reads=true` (reads on the
+//!   caller's thread, no hop).
 //! - `disk/parallel_get`: the same 1,024 gets by 1 task or by 8 concurrent tasks on a
-//!   2-worker multi-thread runtime, and by bare rusqlite on 1 or 2 OS threads with a
-//!   connection each, the ceiling (criterion reports elements per second).
+//!   2-worker multi-thread runtime, with reads on reader threads (the default) or
+//!   `inline_reads=true`, and by bare rusqlite on 1 or 2 OS threads with a connection each,
+//!   the ceiling (criterion reports elements per second).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -76,6 +79,13 @@ fn value() -> Bytes {
 /// The backend under test: `shards=8`, every other option at its default.
 fn backend(dir: &Path) -> DiskBackend {
     DiskBackend::new(DiskOptions::new(dir.join("backend")).with_shards(SHARDS)).unwrap()
+}
+
+/// A second backend on the same folder with `inline_reads=true`.
+fn inline_backend(dir: &Path) -> DiskBackend {
+    let mut options = DiskOptions::new(dir.join("backend")).with_shards(SHARDS);
+    options.inline_reads = true;
+    DiskBackend::new(options).unwrap()
 }
 
 /// A `Cache` on `disk://?directory=…&shards=8`.
@@ -288,6 +298,7 @@ macro_rules! timed {
 struct Fixture {
     dir: PathBuf,
     ours: DiskBackend,
+    inline: DiskBackend,
     cache: Cache,
     conn: Connection,
     hop: Hop,
@@ -299,6 +310,7 @@ impl Fixture {
     fn new(rt: &tokio::runtime::Runtime, name: &str) -> Self {
         let dir = fresh(name);
         let ours = backend(&dir);
+        let inline = inline_backend(&dir);
         let cache = cache(&dir);
         let conn = open(&dir);
         let (hop, thread) = Hop::spawn(dir.clone(), true);
@@ -320,6 +332,7 @@ impl Fixture {
         Self {
             dir,
             ours,
+            inline,
             cache,
             conn,
             hop,
@@ -340,6 +353,7 @@ impl Fixture {
     fn close(self, rt: &tokio::runtime::Runtime) {
         rt.block_on(async {
             self.ours.close().await.unwrap();
+            self.inline.close().await.unwrap();
             self.cache.close().await.unwrap();
         });
         drop(self.hop);
@@ -360,6 +374,14 @@ fn get_hit(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("cashews", "backend_get"), |b| {
         b.iter_custom(|iters| timed!(rt, iters, |n| f.ours.get(&key(n % KEYS)).await.unwrap()));
     });
+    group.bench_function(
+        BenchmarkId::new("cashews", "backend_get_inline_reads"),
+        |b| {
+            b.iter_custom(|iters| {
+                timed!(rt, iters, |n| f.inline.get(&key(n % KEYS)).await.unwrap())
+            });
+        },
+    );
     group.bench_function(BenchmarkId::new("cashews", "cache_get_typed"), |b| {
         b.iter_custom(|iters| {
             timed!(rt, iters, |n| f
@@ -481,6 +503,8 @@ fn parallel_get(c: &mut Criterion) {
         .unwrap();
     let dir = fresh("parallel_get");
     let ours = backend(&dir);
+    // The same store read on the caller's thread.
+    let inline = inline_backend(&dir);
     let value = value();
     rt.block_on(async {
         for i in 0..KEYS {
@@ -491,8 +515,13 @@ fn parallel_get(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("disk/parallel_get");
     group.throughput(Throughput::Elements(PARALLEL_GETS));
-    for tasks in [1, 8] {
-        group.bench_function(BenchmarkId::new("cashews", format!("{tasks}_tasks")), |b| {
+    for (name, tasks, ours) in [
+        ("cashews", 1, &ours),
+        ("cashews", 8, &ours),
+        ("cashews_inline_reads", 1, &inline),
+        ("cashews_inline_reads", 8, &inline),
+    ] {
+        group.bench_function(BenchmarkId::new(name, format!("{tasks}_tasks")), |b| {
             b.iter_custom(|iters| {
                 timed!(rt, iters, |n| {
                     let per_task = PARALLEL_GETS / tasks;
@@ -551,7 +580,10 @@ fn parallel_get(c: &mut Criterion) {
     }
     group.finish();
     drop(conns);
-    rt.block_on(async { ours.close().await.unwrap() });
+    rt.block_on(async {
+        ours.close().await.unwrap();
+        inline.close().await.unwrap();
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 

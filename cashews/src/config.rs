@@ -86,7 +86,7 @@
 //! | `timeout` | `5s` | how long a command waits for another process's write on the same shard (SQLite busy timeout): seconds or a duration such as `500ms` |
 //! | `eviction` (alias `eviction_policy`) | `least-recently-used` | `least-recently-used` (alias `lru`): past `size_limit`, expired then least recently used entries go; `none`: never evict |
 //! | `on_corruption` | `error` | `error`: commands on a corrupt shard file fail with an error naming it; `rebuild`: the file is renamed aside and the shard starts empty |
-//! | `inline_reads` | `true` | `true`: point reads run on the calling thread (a few µs from memory, in parallel across threads); `false`: on reader threads, never blocking a runtime thread on a slow disk |
+//! | `inline_reads` | `false` | `false`: point reads run on reader threads, so a slow disk never holds a runtime thread; `true`: on the calling thread, twice as fast from memory and in parallel across threads, but a read of a page not in memory waits for the disk there |
 //!
 //! # Options of every scheme
 //!

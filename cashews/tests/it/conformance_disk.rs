@@ -1,7 +1,7 @@
 //! The shared conformance suite (`cashews-testkit`) on the disk backend, unchanged: on a
 //! single SQLite file (`shards=0`), on eight shards, so pattern commands and batches are
-//! checked across files, and on eight shards with `inline_reads=false`, so reads go through
-//! the reader threads rather than the caller's own connections. Every case gets a fresh temporary folder, removed when the case's
+//! checked across files, and on eight shards with `inline_reads=true`, so reads run on the
+//! caller's own connections rather than on the reader threads. Every case gets a fresh temporary folder, removed when the case's
 //! backend is dropped.
 
 use std::sync::Arc;
@@ -138,7 +138,7 @@ mod one_file {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(0, true), Time::Real))
+        Some(Harness::new(TempDisk::new(0, false), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
@@ -148,17 +148,17 @@ mod eight_shards {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(8, true), Time::Real))
+        Some(Harness::new(TempDisk::new(8, false), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
 }
 
-mod reader_threads {
+mod inline_reads {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(8, false), Time::Real))
+        Some(Harness::new(TempDisk::new(8, true), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
