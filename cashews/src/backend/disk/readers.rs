@@ -67,9 +67,9 @@ const INLINE_CONNECTIONS: usize = 64;
 
 /// The readers of one backend: inline connection sets, and reader threads.
 ///
-/// The threads have two queues: a read sent while no other read is in flight goes to the first reader's own
-/// queue, so a stream of one read at a time always finds the same thread, awake; a read sent
-/// while others are in flight goes to the queue the other readers share. (Sending to the
+/// The threads have two queues: a read sent while no other read is in flight goes to the
+/// first reader's own queue, so a stream of one read at a time always finds the same thread,
+/// awake; a read sent while others are in flight goes to the queue the other readers share. (Sending to the
 /// first reader whenever it alone is idle measured worse with 8 concurrent tasks on 2 cores:
 /// 87 K reads/s against 104 to 146 K.) One shared queue for
 /// all would wake a sleeping reader on every send (measured: 9.4 µs per get hit with two
@@ -149,7 +149,8 @@ impl Readers {
     }
 
     /// Runs `f` on this thread, on a free inline connection to shard `index`; `None` when
-    /// there is none (every set in use, `inline_reads=false`, or closed).
+    /// there is none (every set in use, `inline_reads=false`, or closed) or `f` panicked
+    /// (the caller then asks a reader thread, as when `f` panics there).
     pub(super) fn inline<T>(&self, index: usize, f: impl FnOnce(&mut Shard) -> T) -> Option<T> {
         let count = self.inline.len();
         if count == 0 {
@@ -157,7 +158,11 @@ impl Readers {
         }
         let first = SLOT.with(|slot| *slot);
         let mut shards = (0..count).find_map(|i| self.inline[(first + i) % count].try_lock())?;
-        shards.get_mut(index).map(f)
+        let shard = shards.get_mut(index)?;
+        // A panic must not reach the caller's task: the thread path catches it too.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(shard)))
+            .inspect_err(|_| tracing::error!("cashews disk: an inline read panicked"))
+            .ok()
     }
 
     /// Runs `f` on the reader connection of shard `index`; `None` when the readers are
