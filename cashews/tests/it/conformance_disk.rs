@@ -1,8 +1,8 @@
 //! The shared conformance suite (`cashews-testkit`) on the disk backend, unchanged: on a
 //! single SQLite file (`shards=0`), on eight shards, so pattern commands and batches are
 //! checked across files, and on eight shards with `inline_reads=true`, so reads run on the
-//! caller's own connections rather than on the reader threads. Every case gets a fresh temporary folder, removed when the case's
-//! backend is dropped.
+//! caller's own connections rather than on the reader threads. Every case gets a fresh
+//! temporary folder, removed when the case's backend is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,10 +11,11 @@
 //!   prepared-statement cache stays warm.
 //! - A slow or stalled disk blocks that shard's writes only: runtime threads never run a
 //!   write, and `spawn_blocking`'s pool cannot fill up with threads all waiting on one file
-//!   lock. (Reads of pages in memory do run on runtime threads, see `readers.rs`.)
+//!   lock. (With `inline_reads=true`, reads do run on runtime threads, see `readers.rs`.)
 //!
-//! The cost is one idle OS thread per shard (8 by default), beside the readers'. A thread ends when the backend's
-//! last handle is dropped or on `close`, closing its connection (which checkpoints the WAL).
+//! The cost is one idle OS thread per shard (8 by default), beside the readers'. A thread
+//! ends when the backend's last handle is dropped or on `close`, closing its connection
+//! (which checkpoints the WAL).
 //!
 //! # Waiting awake: spin, then park
 //!
