@@ -295,20 +295,18 @@ impl DiskBackend {
         let inline = self.inner.readers.inline(index, |shard| {
             shard.read(command, |conn, now| f(conn, key, now))
         });
-        match inline {
-            Some(Ok(value)) => return Ok(value),
-            Some(Err(_)) => return self.read(command, key, f).await,
-            None => {}
-        }
-        let owned = key.to_owned();
-        let g = f.clone();
-        let answer = self
-            .inner
-            .readers
-            .call(index, move |shard| {
-                shard.read(command, |conn, now| g(conn, &owned, now))
-            })
-            .await;
+        let answer = match inline {
+            Some(answer) => Some(answer),
+            None => {
+                let (owned, g) = (key.to_owned(), f.clone());
+                self.inner
+                    .readers
+                    .call(index, move |shard| {
+                        shard.read(command, |conn, now| g(conn, &owned, now))
+                    })
+                    .await
+            }
+        };
         match answer {
             Some(Ok(value)) => Ok(value),
             Some(Err(_)) | None => self.read(command, key, f).await,
