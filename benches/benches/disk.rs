@@ -12,11 +12,12 @@
 //!   measured twice: as the backend does it (`through_hop`: the caller spins up to 50 µs for
 //!   the answer before parking) and parking at once (`through_parking_hop`), to show what the
 //!   spin saves.
-//!   `backend_get_inline_reads` is the backend with `inline_reads=true` (reads on the
-//!   caller's thread, no hop).
+//!   `backend_get` is the backend as configured by default (`inline_reads=true`: a read of
+//!   data in memory runs on the caller's thread, no hop); `backend_get_reader_threads` is
+//!   the backend with `inline_reads=false` (every read through a reader thread).
 //! - `disk/parallel_get`: the same 1,024 gets by 1 task or by 8 concurrent tasks on a
-//!   2-worker multi-thread runtime, with reads on reader threads (the default) or
-//!   `inline_reads=true`, and by bare rusqlite on 1 or 2 OS threads with a connection each,
+//!   2-worker multi-thread runtime, with reads on the caller's thread (the default) or on
+//!   reader threads (`inline_reads=false`), and by bare rusqlite on 1 or 2 OS threads with a connection each,
 //!   the ceiling (criterion reports elements per second).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -81,10 +82,10 @@ fn backend(dir: &Path) -> DiskBackend {
     DiskBackend::new(DiskOptions::new(dir.join("backend")).with_shards(SHARDS)).unwrap()
 }
 
-/// A second backend on the same folder with `inline_reads=true`.
-fn inline_backend(dir: &Path) -> DiskBackend {
+/// A second backend on the same folder with `inline_reads=false`.
+fn threads_backend(dir: &Path) -> DiskBackend {
     let mut options = DiskOptions::new(dir.join("backend")).with_shards(SHARDS);
-    options.inline_reads = true;
+    options.inline_reads = false;
     DiskBackend::new(options).unwrap()
 }
 
@@ -298,7 +299,7 @@ macro_rules! timed {
 struct Fixture {
     dir: PathBuf,
     ours: DiskBackend,
-    inline: DiskBackend,
+    readers: DiskBackend,
     cache: Cache,
     conn: Connection,
     hop: Hop,
@@ -310,7 +311,7 @@ impl Fixture {
     fn new(rt: &tokio::runtime::Runtime, name: &str) -> Self {
         let dir = fresh(name);
         let ours = backend(&dir);
-        let inline = inline_backend(&dir);
+        let readers = threads_backend(&dir);
         let cache = cache(&dir);
         let conn = open(&dir);
         let (hop, thread) = Hop::spawn(dir.clone(), true);
@@ -332,7 +333,7 @@ impl Fixture {
         Self {
             dir,
             ours,
-            inline,
+            readers,
             cache,
             conn,
             hop,
@@ -353,7 +354,7 @@ impl Fixture {
     fn close(self, rt: &tokio::runtime::Runtime) {
         rt.block_on(async {
             self.ours.close().await.unwrap();
-            self.inline.close().await.unwrap();
+            self.readers.close().await.unwrap();
             self.cache.close().await.unwrap();
         });
         drop(self.hop);
@@ -375,10 +376,10 @@ fn get_hit(c: &mut Criterion) {
         b.iter_custom(|iters| timed!(rt, iters, |n| f.ours.get(&key(n % KEYS)).await.unwrap()));
     });
     group.bench_function(
-        BenchmarkId::new("cashews", "backend_get_inline_reads"),
+        BenchmarkId::new("cashews", "backend_get_reader_threads"),
         |b| {
             b.iter_custom(|iters| {
-                timed!(rt, iters, |n| f.inline.get(&key(n % KEYS)).await.unwrap())
+                timed!(rt, iters, |n| f.readers.get(&key(n % KEYS)).await.unwrap())
             });
         },
     );
@@ -503,8 +504,8 @@ fn parallel_get(c: &mut Criterion) {
         .unwrap();
     let dir = fresh("parallel_get");
     let ours = backend(&dir);
-    // The same store read on the caller's thread.
-    let inline = inline_backend(&dir);
+    // The same store read through reader threads only.
+    let threads = threads_backend(&dir);
     let value = value();
     rt.block_on(async {
         for i in 0..KEYS {
@@ -518,8 +519,8 @@ fn parallel_get(c: &mut Criterion) {
     for (name, tasks, ours) in [
         ("cashews", 1, &ours),
         ("cashews", 8, &ours),
-        ("cashews_inline_reads", 1, &inline),
-        ("cashews_inline_reads", 8, &inline),
+        ("cashews_reader_threads", 1, &threads),
+        ("cashews_reader_threads", 8, &threads),
     ] {
         group.bench_function(BenchmarkId::new(name, format!("{tasks}_tasks")), |b| {
             b.iter_custom(|iters| {
@@ -582,7 +583,7 @@ fn parallel_get(c: &mut Criterion) {
     drop(conns);
     rt.block_on(async {
         ours.close().await.unwrap();
-        inline.close().await.unwrap();
+        threads.close().await.unwrap();
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

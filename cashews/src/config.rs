@@ -86,7 +86,7 @@
 //! | `timeout` | `5s` | how long a command waits for another process's write on the same shard (SQLite busy timeout): seconds or a duration such as `500ms` |
 //! | `eviction` (alias `eviction_policy`) | `least-recently-used` | `least-recently-used` (alias `lru`): past `size_limit`, expired then least recently used entries go; `none`: never evict |
 //! | `on_corruption` | `error` | `error`: commands on a corrupt shard file fail with an error naming it; `rebuild`: the file is renamed aside and the shard starts empty |
-//! | `inline_reads` | `false` | `false`: point reads run on reader threads, so a slow disk never holds a runtime thread; `true`: on the calling thread, twice as fast from memory and in parallel across threads, but a read of a page not in memory waits for the disk there |
+//! | `inline_reads` | `true` | `true`: point reads of data in memory run on the calling thread, faster and in parallel across threads, with file reads that never wait for the disk (Linux `RWF_NOWAIT`): a read that would wait goes to a reader thread; `false`: every read runs on reader threads, no SQLite on the caller's thread |
 //!
 //! # Options of every scheme
 //!

@@ -1,7 +1,8 @@
 //! The shared conformance suite (`cashews-testkit`) on the disk backend, unchanged: on a
 //! single SQLite file (`shards=0`), on eight shards, so pattern commands and batches are
-//! checked across files, and on eight shards with `inline_reads=true`, so reads run on the
-//! caller's own connections rather than on the reader threads. Every case gets a fresh
+//! checked across files (both with the default `inline_reads=true`, so reads of data in
+//! memory run on the caller's own connections), and on eight shards with
+//! `inline_reads=false`, so every read runs on the reader threads. Every case gets a fresh
 //! temporary folder, removed when the case's backend is dropped.
 
 use std::sync::Arc;
@@ -138,7 +139,7 @@ mod one_file {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(0, false), Time::Real))
+        Some(Harness::new(TempDisk::new(0, true), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
@@ -148,17 +149,17 @@ mod eight_shards {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(8, false), Time::Real))
+        Some(Harness::new(TempDisk::new(8, true), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
 }
 
-mod inline_reads {
+mod reader_threads {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(8, true), Time::Real))
+        Some(Harness::new(TempDisk::new(8, false), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);

@@ -30,7 +30,7 @@ fn url_options_and_defaults() {
     assert_eq!(defaults.timeout, Duration::from_secs(5));
     assert_eq!(defaults.eviction, Eviction::LeastRecentlyUsed);
     assert_eq!(defaults.on_corruption, OnCorruption::Error);
-    assert!(!defaults.inline_reads);
+    assert!(defaults.inline_reads);
     assert!(defaults.directory.ends_with("cashews"));
     assert!(
         !CacheConfig::parse("disk://")
@@ -41,7 +41,7 @@ fn url_options_and_defaults() {
 
     let opts = disk_options(
         "disk://?directory=/tmp/x%20y&shards=0&size_limit=64MiB&timeout=250ms\
-         &eviction=none&on_corruption=rebuild&inline_reads=true",
+         &eviction=none&on_corruption=rebuild&inline_reads=false",
     );
     assert_eq!(opts.directory, std::path::PathBuf::from("/tmp/x y"));
     assert_eq!((opts.shards, opts.shard_count()), (0, 1));
@@ -49,7 +49,7 @@ fn url_options_and_defaults() {
     assert_eq!(opts.timeout, Duration::from_millis(250));
     assert_eq!(opts.eviction, Eviction::None);
     assert_eq!(opts.on_corruption, OnCorruption::Rebuild);
-    assert!(opts.inline_reads);
+    assert!(!opts.inline_reads);
     assert_eq!(
         disk_options("disk://?eviction_policy=least-recently-used").eviction,
         Eviction::LeastRecentlyUsed

@@ -1,8 +1,8 @@
 //! Point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`): on the caller's own
-//! thread when they can, else on a small pool of reader threads. Both read through their own
-//! connections, which WAL lets read while a shard's thread writes.
+//! thread when their data is in memory, else on a small pool of reader threads. Both read
+//! through their own connections, which WAL lets read while a shard's thread writes.
 //!
-//! # On the caller's thread (`inline_reads=true`)
+//! # On the caller's thread (`inline_reads=true`, the default)
 //!
 //! A read of pages in memory is a few microseconds of SQLite, about as long as handing it to
 //! another thread and waiting for the answer awake (which a hop has to do, see
@@ -10,22 +10,23 @@
 //! one of a few connection sets (one per core, each a connection per shard opened on first
 //! use), each behind a mutex only ever tried, never waited for: a runtime thread keeps to
 //! its own set, so reads on several threads run in parallel (measured on 2 cores: 8 tasks
-//! read 1.5 times as fast as one; bare rusqlite with two threads on one file reads slower
-//! than with one, as SQLite's locks on a file are shared by the threads of a process, which
-//! the shards spread). These connections wait for no lock (busy timeout 0): a read that
-//! would wait, or fails in any way, goes to the shard's thread.
+//! read 1.3 to 1.7 times as fast as one; through reader threads they read slower than one,
+//! the wake-ups between threads costing more than the reads). These connections wait for
+//! no lock (busy timeout 0), and no disk: every file read they make is refused at once when
+//! its data is not in the kernel's page cache (see `nowait.rs`). A read so refused goes to
+//! a reader thread, which waits for the disk off the runtime; a read that fails in any
+//! other way goes to the shard's thread.
 //!
-//! The cost: a read of a page that is not in memory waits for the disk on the caller's
-//! thread, 0.1 ms on an SSD, far more on a spinning disk. So it is an option, for a store on
-//! a local SSD that fits in memory; by default every read stays off the runtime threads.
+//! # On reader threads
 //!
-//! # On reader threads (the default)
-//!
-//! With `inline_reads=false`, or when every inline set is in use (more threads reading at
-//! once than cores), a read goes to a reader thread, one per core (at most 4). A read sent
-//! while no other is in flight always goes to the first reader: that thread just answered
-//! and is still awake (see [`super::worker::spin`]), so a steady stream of reads never wakes
-//! a sleeping thread; reads sent while others are in flight go to the other readers.
+//! With `inline_reads=false`, when a read's data is not in memory, when every inline set is
+//! in use (more threads reading at once than cores), or where reads cannot be made without
+//! waiting (not Linux, or a filesystem such as tmpfs that refuses `RWF_NOWAIT`; noticed at
+//! the first refusal, and logged), a read goes to a reader thread, one per core (at most 4).
+//! A read sent while no other is in flight always goes to the first reader: that thread just
+//! answered and is still awake (see [`super::worker::spin`]), so a steady stream of reads
+//! never wakes a sleeping thread; reads sent while others are in flight go to the other
+//! readers.
 //!
 //! # What a reader does not do
 //!
@@ -42,10 +43,12 @@
 //! opens only files the shard thread created, without the schema step or the write lock; a
 //! shard it cannot open is left to the shard's thread for a second before it tries again.
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::nowait::{self, Refusal};
 use super::shard::{READER_BUSY, Shard};
 use super::worker::{self, InFlight, Job, serve, spin_answer};
 use crate::config::{DiskOptions, OnCorruption};
@@ -86,6 +89,9 @@ pub(super) struct Readers {
     /// Connection sets for reads run on the caller's own thread, one per core; none with
     /// `inline_reads=false`. Only ever `try_lock`ed.
     inline: Box<[parking_lot::Mutex<Vec<Shard>>]>,
+    /// Set once the filesystem refused a read without waiting as unsupported: inline reads
+    /// are off from then on.
+    inline_off: AtomicBool,
     /// Reads sent to the reader threads, for tests.
     #[cfg(test)]
     sent: AtomicUsize,
@@ -95,8 +101,10 @@ pub(super) struct Readers {
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// The inline slot this thread tries first: each runtime thread keeps to its own.
-    static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+    /// The inline set this thread tries first: the last one it got (at first, the next slot
+    /// of the process), so threads reading at once settle on sets of their own instead of
+    /// trading them (a set used by another core costs its connections' cache lines).
+    static SLOT: Cell<usize> = Cell::new(NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
 }
 
 impl Readers {
@@ -124,7 +132,7 @@ impl Readers {
         } else {
             None
         };
-        let sets = if options.inline_reads {
+        let sets = if options.inline_reads && nowait::install() {
             cores.min((INLINE_CONNECTIONS / options.shard_count()).max(1))
         } else {
             0
@@ -144,26 +152,53 @@ impl Readers {
             count,
             in_flight: Arc::new(AtomicUsize::new(0)),
             inline,
+            inline_off: AtomicBool::new(false),
             #[cfg(test)]
             sent: AtomicUsize::new(0),
         })
     }
 
-    /// Runs `f` on this thread, on a free inline connection to shard `index`; `None` when
-    /// there is none (every set in use, `inline_reads=false`, or closed) or `f` panicked
-    /// (the caller then asks a reader thread, as when `f` panics there).
+    /// Runs `f` on this thread, on a free inline connection to shard `index`, with every
+    /// file read made without waiting for the disk (see `nowait.rs`); `None` when there is
+    /// no free connection (every set in use, `inline_reads=false`, or closed), when a read
+    /// was refused because its data is not in memory, or when `f` panicked: the caller then
+    /// asks a reader thread.
     pub(super) fn inline<T>(&self, index: usize, f: impl FnOnce(&mut Shard) -> T) -> Option<T> {
         let count = self.inline.len();
-        if count == 0 {
+        if count == 0 || self.inline_off.load(Ordering::Relaxed) {
             return None;
         }
-        let first = SLOT.with(|slot| *slot);
-        let mut shards = (0..count).find_map(|i| self.inline[(first + i) % count].try_lock())?;
+        let first = SLOT.get();
+        let mut shards = (0..count).find_map(|i| {
+            let slot = (first + i) % count;
+            let set = self.inline[slot].try_lock()?;
+            if i > 0 {
+                SLOT.set(slot);
+            }
+            Some(set)
+        })?;
         let shard = shards.get_mut(index)?;
         // A panic must not reach the caller's task: the thread path catches it too.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(shard)))
+        let run = std::panic::AssertUnwindSafe(|| nowait::without_waiting(|| f(shard)));
+        let (out, refused) = std::panic::catch_unwind(run)
             .inspect_err(|_| tracing::error!("cashews disk: an inline read panicked"))
-            .ok()
+            .ok()??;
+        match refused {
+            None => Some(out),
+            Some(Refusal::NotCached) => {
+                tracing::trace!(shard = index, "cashews disk: data not in memory, read sent");
+                None
+            }
+            Some(Refusal::Unsupported) => {
+                if !self.inline_off.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "cashews disk: this filesystem cannot read without waiting \
+                         (RWF_NOWAIT), so reads run on reader threads"
+                    );
+                }
+                None
+            }
+        }
     }
 
     /// Runs `f` on the reader connection of shard `index`; `None` when the readers are
@@ -300,11 +335,92 @@ mod tests {
         disk.close().await.unwrap();
     }
 
-    /// By default no read runs on the caller's thread.
+    /// A read whose data is not in memory is not waited for on the caller's thread: it goes
+    /// to a reader thread, and answers right; the next read of the same data, in memory now,
+    /// runs on the caller's thread again.
+    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn reads_stay_off_the_caller_by_default() {
+    async fn a_read_of_data_not_in_memory_goes_to_a_reader_thread() {
         let dir = tempfile::tempdir().unwrap();
-        let disk = DiskBackend::new(DiskOptions::new(dir.path()).with_shards(2)).unwrap();
+        let options = || {
+            let mut options = DiskOptions::new(dir.path()).with_shards(1);
+            options.inline_reads = true;
+            options
+        };
+        // 300 entries of 2 KB, over many pages; closing checkpoints them into the file.
+        let filler = DiskBackend::new(options()).unwrap();
+        let value = Bytes::from(vec![7_u8; 2000]);
+        for i in 0..300 {
+            filler
+                .set(&format!("k:{i}"), value.clone(), SetOptions::ttl(None))
+                .await
+                .unwrap();
+        }
+        filler.close().await.unwrap();
+        let disk = DiskBackend::new(options()).unwrap();
+        // The shard's thread has its file open, and the inline connection too.
+        disk.incr("warm", 1, None).await.unwrap();
+        assert!(disk.get("k:0").await.unwrap().is_some());
+        let readers = &disk.inner.readers;
+        assert_eq!(readers.sent.load(Ordering::Relaxed), 0, "read inline");
+        for file in ["shard-000.sqlite3", "shard-000.sqlite3-wal"] {
+            super::nowait::drop_cached(&dir.path().join(file));
+        }
+        assert_eq!(disk.get("k:299").await.unwrap(), Some(value.clone()));
+        assert_eq!(
+            readers.sent.load(Ordering::Relaxed),
+            1,
+            "a reader thread read"
+        );
+        assert_eq!(disk.get("k:299").await.unwrap(), Some(value));
+        assert_eq!(readers.sent.load(Ordering::Relaxed), 1, "read inline again");
+        disk.close().await.unwrap();
+    }
+
+    /// On a filesystem that cannot read without waiting (tmpfs answers `EOPNOTSUPP`), inline
+    /// reads turn off for the backend at the first refusal: every read goes to the reader
+    /// threads, and answers right.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn reads_go_to_reader_threads_where_the_filesystem_cannot_read_without_waiting() {
+        let shm = std::path::Path::new("/dev/shm");
+        if !shm.is_dir() {
+            let case =
+                "reads_go_to_reader_threads_where_the_filesystem_cannot_read_without_waiting";
+            let _: Option<()> = cashews_testkit::skip_unless_ci(case, "no tmpfs at /dev/shm");
+            return;
+        }
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        let mut options = DiskOptions::new(dir.path()).with_shards(2);
+        options.inline_reads = true;
+        let disk = DiskBackend::new(options).unwrap();
+        disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
+            .await
+            .unwrap();
+        let readers = &disk.inner.readers;
+        assert!(!readers.inline.is_empty(), "inline reads are on");
+        for sent in 1..=3 {
+            assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+            assert_eq!(
+                readers.sent.load(Ordering::Relaxed),
+                sent,
+                "a reader thread read"
+            );
+        }
+        assert!(
+            readers.inline_off.load(Ordering::Relaxed),
+            "inline reads turned off"
+        );
+        disk.close().await.unwrap();
+    }
+
+    /// With `inline_reads=false` no read runs on the caller's thread.
+    #[tokio::test]
+    async fn reads_stay_off_the_caller_with_inline_reads_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = DiskOptions::new(dir.path()).with_shards(2);
+        options.inline_reads = false;
+        let disk = DiskBackend::new(options).unwrap();
         disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
             .await
             .unwrap();
