@@ -29,10 +29,10 @@
 //! for why not `spawn_blocking`), never on a runtime thread; a caller waits for the answer
 //! awake for at most 50 µs before parking, because waking a parked thread costs more than a
 //! small write. Pure reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) of data in
-//! memory run on the caller's thread (about 3 µs per get hit, in parallel across threads),
+//! memory run on the caller's thread (about 2 µs per get hit, in parallel across threads),
 //! through connections of their own, which WAL lets read while a shard writes, with file
 //! reads that never wait for the disk (`nowait.rs`); a read whose data is not in memory, and
-//! every read with `inline_reads=false`, runs on a reader thread (about 4 µs through one).
+//! every read with `inline_reads=false`, runs on a reader thread (about 3.5 µs through one).
 //! See `readers.rs`.
 //!
 //! # Faults

@@ -121,12 +121,12 @@ pub struct DiskOptions {
     ///
     /// With `true` (on Linux) a read runs on the caller's thread with every file read made
     /// without waiting for the disk (`preadv2` with `RWF_NOWAIT`): data in the kernel's page
-    /// cache is read there, in about 3 µs, and reads on several runtime threads run in
+    /// cache is read there, in about 2 µs, and reads on several runtime threads run in
     /// parallel; a read that would wait for the disk is refused at once and goes to a reader
     /// thread, so a slow disk still never holds a runtime thread. Elsewhere, and on a
     /// filesystem that cannot read so (tmpfs), every read goes to reader threads. With
     /// `false` no SQLite code at all runs on the caller's thread: reads go to reader threads
-    /// (about 4 µs per get hit, and parallel readers do not add throughput on 2 cores).
+    /// (about 3.5 µs per get hit, and parallel readers do not add throughput on 2 cores).
     pub inline_reads: bool,
 }
 

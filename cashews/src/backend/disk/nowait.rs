@@ -22,8 +22,8 @@
 //! Why by hand, with `unsafe`: no crate offers a non-blocking SQLite read, and the only
 //! alternative, a whole VFS of our own, is far more foreign code. The reason is measured
 //! (`benches/benches/disk.rs`, 2 cores): reads on the caller's thread answer a get hit in
-//! about 2.8 µs against 3.7 µs through a reader thread, and 8 tasks reading together answer
-//! about 1.3 to 1.7 times as many reads per second as one, where through reader threads
+//! about 2.1 µs against 3.5 µs through a reader thread, and 8 tasks reading together answer
+//! about 1.15 to 1.25 times as many reads per second as one, where through reader threads
 //! they answer fewer (the wake-ups between threads cost more than the reads).
 //!
 //! # What is not covered

@@ -10,7 +10,7 @@
 //! one of a few connection sets (one per core, each a connection per shard opened on first
 //! use), each behind a mutex only ever tried, never waited for: a runtime thread keeps to
 //! its own set, so reads on several threads run in parallel (measured on 2 cores: 8 tasks
-//! read 1.3 to 1.7 times as fast as one; through reader threads they read slower than one,
+//! read 1.15 to 1.25 times as fast as one; through reader threads they read slower than one,
 //! the wake-ups between threads costing more than the reads). These connections wait for
 //! no lock (busy timeout 0), and no disk: every file read they make is refused at once when
 //! its data is not in the kernel's page cache (see `nowait.rs`). A read so refused goes to
