@@ -83,6 +83,12 @@ pub(super) fn without_waiting<T>(f: impl FnOnce() -> T) -> Option<(T, Option<Ref
     Some((out, REFUSED.take()))
 }
 
+/// Whether a read of the current [`without_waiting`] call on this thread has been refused
+/// so far (`false` outside one).
+pub(super) fn refused() -> bool {
+    ACTIVE.get() && REFUSED.get().is_some()
+}
+
 /// Installs [`pread`] in SQLite's unix VFS, once per process; whether it is installed.
 ///
 /// SQLite asks that its system-call table be changed before other threads use SQLite: the

@@ -335,19 +335,16 @@ mod tests {
         disk.close().await.unwrap();
     }
 
-    /// A read whose data is not in memory is not waited for on the caller's thread: it goes
-    /// to a reader thread, and answers right; the next read of the same data, in memory now,
-    /// runs on the caller's thread again.
+    /// A one-shard store of 300 entries of 2 KB (many pages) at `dir`, written and closed (so
+    /// checkpointed into the file), opened again with `inline_reads=true`, its shard thread
+    /// ready; and the value of every entry.
     #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn a_read_of_data_not_in_memory_goes_to_a_reader_thread() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn filled(dir: &std::path::Path) -> (DiskBackend, Bytes) {
         let options = || {
-            let mut options = DiskOptions::new(dir.path()).with_shards(1);
+            let mut options = DiskOptions::new(dir).with_shards(1);
             options.inline_reads = true;
             options
         };
-        // 300 entries of 2 KB, over many pages; closing checkpoints them into the file.
         let filler = DiskBackend::new(options()).unwrap();
         let value = Bytes::from(vec![7_u8; 2000]);
         for i in 0..300 {
@@ -358,14 +355,31 @@ mod tests {
         }
         filler.close().await.unwrap();
         let disk = DiskBackend::new(options()).unwrap();
-        // The shard's thread has its file open, and the inline connection too.
         disk.incr("warm", 1, None).await.unwrap();
+        (disk, value)
+    }
+
+    /// Drops the store's file and WAL from the kernel's page cache.
+    #[cfg(target_os = "linux")]
+    fn drop_cached(dir: &std::path::Path) {
+        for file in ["shard-000.sqlite3", "shard-000.sqlite3-wal"] {
+            super::nowait::drop_cached(&dir.join(file));
+        }
+    }
+
+    /// A read whose data is not in memory is not waited for on the caller's thread: it goes
+    /// to a reader thread, and answers right; the next read of the same data, in memory now,
+    /// runs on the caller's thread again.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_read_of_data_not_in_memory_goes_to_a_reader_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, value) = filled(dir.path()).await;
+        // The inline connection opens, and reads from memory.
         assert!(disk.get("k:0").await.unwrap().is_some());
         let readers = &disk.inner.readers;
         assert_eq!(readers.sent.load(Ordering::Relaxed), 0, "read inline");
-        for file in ["shard-000.sqlite3", "shard-000.sqlite3-wal"] {
-            super::nowait::drop_cached(&dir.path().join(file));
-        }
+        drop_cached(dir.path());
         assert_eq!(disk.get("k:299").await.unwrap(), Some(value.clone()));
         assert_eq!(
             readers.sent.load(Ordering::Relaxed),
@@ -374,6 +388,30 @@ mod tests {
         );
         assert_eq!(disk.get("k:299").await.unwrap(), Some(value));
         assert_eq!(readers.sent.load(Ordering::Relaxed), 1, "read inline again");
+        disk.close().await.unwrap();
+    }
+
+    /// The same when the inline connection opens on a file not in memory: the open is
+    /// refused, the read goes to a reader thread, and the next read opens the connection
+    /// (no waiting a second, as after a real failure to open).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_inline_open_of_a_file_not_in_memory_is_tried_again_at_the_next_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, value) = filled(dir.path()).await;
+        drop_cached(dir.path());
+        let readers = &disk.inner.readers;
+        let open = || readers.inline.iter().any(|set| set.lock()[0].is_open());
+        assert_eq!(disk.get("k:150").await.unwrap(), Some(value.clone()));
+        assert_eq!(
+            readers.sent.load(Ordering::Relaxed),
+            1,
+            "a reader thread read"
+        );
+        assert!(!open(), "the inline open was refused");
+        assert_eq!(disk.get("k:150").await.unwrap(), Some(value));
+        assert_eq!(readers.sent.load(Ordering::Relaxed), 1, "read inline");
+        assert!(open(), "the inline connection is open");
         disk.close().await.unwrap();
     }
 

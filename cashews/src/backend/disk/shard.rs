@@ -199,6 +199,12 @@ impl Shard {
         }
     }
 
+    /// Whether the connection is open, for tests.
+    #[cfg(test)]
+    pub(super) const fn is_open(&self) -> bool {
+        self.conn.is_some()
+    }
+
     /// Opens the connection ahead of the first command; a failure is only logged here, and
     /// reported by the commands (which retry the open).
     pub(super) fn warm_up(&mut self) {
@@ -340,7 +346,11 @@ impl Shard {
                     ));
                 }
                 let conn = self.try_open_reader().inspect_err(|_| {
-                    self.retry_at = Some(Instant::now() + READER_RETRY);
+                    // An inline open refused only because the file was not in memory is
+                    // tried again on the next read: nothing is wrong with the file.
+                    if !super::nowait::refused() {
+                        self.retry_at = Some(Instant::now() + READER_RETRY);
+                    }
                 })?;
                 self.retry_at = None;
                 self.opened = file_id(&self.path);
