@@ -32,7 +32,10 @@
 //! which SQLite never waits for with a busy timeout of 0) is served from the kernel's inode
 //! cache, and a first open of a connection reads the file's header through [`pread`] too.
 //! A filesystem that cannot read without waiting (`EOPNOTSUPP`, e.g. tmpfs) turns inline
-//! reads off for the backend: see [`Refusal::Unsupported`].
+//! reads off for the backend: see [`Refusal::Unsupported`]. The backend's connections use
+//! SQLite's default VFS: an application that makes a VFS of its own the default after a
+//! backend started (a rare thing to do) gets inline reads through that VFS, which this
+//! module does not reach; `inline_reads=false` is the setting for it.
 
 // The one module of the crate with `unsafe`: FFI to SQLite's VFS and to `preadv2`.
 #![allow(unsafe_code)]

@@ -310,17 +310,23 @@ mod tests {
     use crate::backend::{Backend, SetOptions};
     use crate::config::DiskOptions;
 
+    /// A two-shard store at `dir` holding `k` = `v`.
+    async fn two_shards_holding_k(dir: &std::path::Path, inline_reads: bool) -> DiskBackend {
+        let mut options = DiskOptions::new(dir).with_shards(2);
+        options.inline_reads = inline_reads;
+        let disk = DiskBackend::new(options).unwrap();
+        disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
+            .await
+            .unwrap();
+        disk
+    }
+
     /// With every inline set in use (more threads reading at once than sets), reads go to
     /// the reader threads and still answer right.
     #[tokio::test]
     async fn reads_go_to_the_reader_threads_when_every_inline_set_is_in_use() {
         let dir = tempfile::tempdir().unwrap();
-        let mut options = DiskOptions::new(dir.path()).with_shards(2);
-        options.inline_reads = true;
-        let disk = DiskBackend::new(options).unwrap();
-        disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
-            .await
-            .unwrap();
+        let disk = two_shards_holding_k(dir.path(), true).await;
         let readers = &disk.inner.readers;
         assert!(!readers.inline.is_empty(), "inline reads are on");
         let held: Vec<_> = readers.inline.iter().map(|set| set.lock()).collect();
@@ -429,12 +435,7 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir_in(shm).unwrap();
-        let mut options = DiskOptions::new(dir.path()).with_shards(2);
-        options.inline_reads = true;
-        let disk = DiskBackend::new(options).unwrap();
-        disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
-            .await
-            .unwrap();
+        let disk = two_shards_holding_k(dir.path(), true).await;
         let readers = &disk.inner.readers;
         assert!(!readers.inline.is_empty(), "inline reads are on");
         for sent in 1..=3 {
@@ -456,12 +457,7 @@ mod tests {
     #[tokio::test]
     async fn reads_stay_off_the_caller_with_inline_reads_off() {
         let dir = tempfile::tempdir().unwrap();
-        let mut options = DiskOptions::new(dir.path()).with_shards(2);
-        options.inline_reads = false;
-        let disk = DiskBackend::new(options).unwrap();
-        disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
-            .await
-            .unwrap();
+        let disk = two_shards_holding_k(dir.path(), false).await;
         assert!(disk.inner.readers.inline.is_empty());
         assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(disk.inner.readers.sent.load(Ordering::Relaxed), 1);
