@@ -302,7 +302,13 @@ impl DiskBackend {
             shard.read(command, |conn, now| f(conn, key, now))
         });
         let answer = match inline {
-            Some(answer) => Some(answer),
+            Some(answer) => {
+                // A read answered on this thread never awaited: spend the task's cooperative
+                // budget as tokio's own resources do, so a task reading in a loop yields to
+                // the other tasks of its thread now and then instead of holding it.
+                tokio::task::coop::consume_budget().await;
+                Some(answer)
+            }
             None => {
                 let (owned, g) = (key.to_owned(), f.clone());
                 self.inner

@@ -23,7 +23,7 @@
 //! alternative, a whole VFS of our own, is far more foreign code. The reason is measured
 //! (`benches/benches/disk.rs`, 2 cores): reads on the caller's thread answer a get hit in
 //! about 2.1 µs against 3.5 µs through a reader thread, and 8 tasks reading together answer
-//! about 1.15 to 1.25 times as many reads per second as one, where through reader threads
+//! about 1.15 to 1.55 times as many reads per second as one, where through reader threads
 //! they answer fewer (the wake-ups between threads cost more than the reads).
 //!
 //! # What is not covered
