@@ -33,7 +33,8 @@
 //! through connections of their own, which WAL lets read while a shard writes, with file
 //! reads that never wait for the disk (`nowait.rs`); a read whose data is not in memory, and
 //! every read with `inline_reads=false`, runs on a reader thread (about 3.5 µs through one).
-//! See `readers.rs`.
+//! See `readers.rs`. `get_many` reads the keys whose data is in memory the same way, and the
+//! others on their shards' threads.
 //!
 //! # Faults
 //!
@@ -288,6 +289,23 @@ impl DiskBackend {
             .await
     }
 
+    /// The answer of a `get` of `key` that read `row`; a live entry owing an access-time
+    /// refresh gets it, on the shard's thread, which nobody waits for (a refresh is a write).
+    fn answer_get(&self, key: &str, row: Option<Row>) -> Option<Bytes> {
+        let row = row?;
+        let accessed_at = row.accessed_at;
+        if shard::owes_touch(self.inner.options.eviction, accessed_at, shard::now_ms())
+            && self.inner.touching.lock().insert(key.to_owned())
+        {
+            let (owned, touching) = (key.to_owned(), Arc::clone(&self.inner.touching));
+            self.worker(key).send(move |shard| {
+                shard.touch(&owned, accessed_at, shard::now_ms());
+                touching.lock().remove(&owned);
+            });
+        }
+        (row.kind == Some(Kind::Bytes)).then(|| Bytes::from(row.value))
+    }
+
     /// Runs a pure read of `key` on this thread or a reader thread (see `readers.rs`); on any
     /// failure, runs it again on the key's shard thread, which reports the failure or
     /// recovers from it.
@@ -377,25 +395,31 @@ impl Backend for DiskBackend {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let row = self.read_only(Command::Get, key, live).await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        // The refresh is a write: the shard's thread does it, nobody waits for it.
-        let accessed_at = row.accessed_at;
-        if shard::owes_touch(self.inner.options.eviction, accessed_at, shard::now_ms())
-            && self.inner.touching.lock().insert(key.to_owned())
-        {
-            let (owned, touching) = (key.to_owned(), Arc::clone(&self.inner.touching));
-            self.worker(key).send(move |shard| {
-                shard.touch(&owned, accessed_at, shard::now_ms());
-                touching.lock().remove(&owned);
-            });
-        }
-        Ok((row.kind == Some(Kind::Bytes)).then(|| Bytes::from(row.value)))
+        Ok(self.answer_get(key, row))
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let groups = self.by_shard(keys.iter().map(|k| ((*k).to_owned(), ())));
+        // Keys whose data is in memory are read on this thread, the others on their shards'
+        // threads (which refresh access times themselves).
+        let mut values = vec![None; keys.len()];
+        let mut rest = Vec::new();
+        for (position, key) in keys.iter().enumerate() {
+            let index = value::shard_of(key, self.inner.workers.len());
+            let inline = self.inner.readers.inline(index, |shard| {
+                shard.read(Command::GetMany, |conn, now| live(conn, key, now))
+            });
+            match inline {
+                Some(Ok(row)) => values[position] = self.answer_get(key, row),
+                _ => rest.push(((*key).to_owned(), position)),
+            }
+        }
+        if rest.len() < keys.len() {
+            tokio::task::coop::consume_budget().await;
+        }
+        if rest.is_empty() {
+            return Ok(values);
+        }
+        let groups = self.by_shard(rest);
         let calls = groups
             .into_iter()
             .zip(&self.inner.workers)
@@ -403,7 +427,7 @@ impl Backend for DiskBackend {
             .map(|(group, worker)| {
                 worker.call(Command::GetMany, move |shard| {
                     let mut out = Vec::with_capacity(group.len());
-                    for (position, key, ()) in &group {
+                    for (_, key, position) in &group {
                         let row = shard.read(Command::GetMany, |conn, now| live(conn, key, now))?;
                         if let Some(row) = &row {
                             shard.touch(key, row.accessed_at, shard::now_ms());
@@ -417,7 +441,6 @@ impl Backend for DiskBackend {
                 })
             });
         let answers = futures_util::future::try_join_all(calls).await?;
-        let mut values = vec![None; keys.len()];
         for (position, value) in answers.into_iter().flatten() {
             values[position] = value;
         }

@@ -116,8 +116,9 @@ pub struct DiskOptions {
     /// What happens to a corrupt shard file (`on_corruption`: `error`, the default, or
     /// `rebuild`).
     pub on_corruption: OnCorruption,
-    /// Whether point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) of data
-    /// in memory run on the calling thread (`inline_reads`, default `true`).
+    /// Whether point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`, and the
+    /// keys of `get_many`) of data in memory run on the calling thread (`inline_reads`,
+    /// default `true`).
     ///
     /// With `true` (on Linux) a read runs on the caller's thread with every file read made
     /// without waiting for the disk (`preadv2` with `RWF_NOWAIT`): data in the kernel's page

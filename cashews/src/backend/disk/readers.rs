@@ -431,6 +431,38 @@ mod tests {
         disk.close().await.unwrap();
     }
 
+    /// `get_many` reads keys whose data is in memory on the caller's thread and the others
+    /// on their shard's thread: a batch over a file dropped from the page cache answers every
+    /// key right, refusing (not waiting for) what is not in memory, then reads it all inline.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn get_many_reads_what_is_in_memory_inline_and_the_rest_on_the_shard_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, value) = filled(dir.path()).await;
+        assert!(
+            disk.get("k:0").await.unwrap().is_some(),
+            "inline connection open"
+        );
+        drop_cached(dir.path());
+        let keys: Vec<String> = (0..300).step_by(30).map(|i| format!("k:{i}")).collect();
+        let mut asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+        asked.push("missing");
+        let mut expected = vec![Some(value); keys.len()];
+        expected.push(None);
+        let readers = &disk.inner.readers;
+        assert_eq!(disk.get_many(&asked).await.unwrap(), expected);
+        let refused = readers.refused.load(Ordering::Relaxed);
+        assert!(refused > 0, "data not in memory was refused inline");
+        assert_eq!(disk.get_many(&asked).await.unwrap(), expected);
+        assert_eq!(
+            readers.refused.load(Ordering::Relaxed),
+            refused,
+            "in memory now: every key read inline"
+        );
+        assert_eq!(readers.sent.load(Ordering::Relaxed), 0, "no reader thread");
+        disk.close().await.unwrap();
+    }
+
     /// While one task rewrites a key 1,500 times (2 KB values, so the WAL checkpoints several
     /// times) and drops the file from the page cache every 100 writes, four tasks on two
     /// runtime threads read it, through inline sets, reader threads and refusals (counted)
