@@ -306,6 +306,20 @@ impl DiskBackend {
         (row.kind == Some(Kind::Bytes)).then(|| Bytes::from(row.value))
     }
 
+    /// Runs a pure read of `key` (on shard `index`) on this thread, if its data is in memory
+    /// and an inline connection is free (see `readers.rs`); `None` otherwise.
+    fn read_inline<T>(
+        &self,
+        command: Command,
+        index: usize,
+        key: &str,
+        f: &impl Fn(&rusqlite::Connection, &str, i64) -> Result<T, Fail>,
+    ) -> Option<Result<T>> {
+        self.inner.readers.inline(index, |shard| {
+            shard.read(command, |conn, now| f(conn, key, now))
+        })
+    }
+
     /// Runs a pure read of `key` on this thread or a reader thread (see `readers.rs`); on any
     /// failure, runs it again on the key's shard thread, which reports the failure or
     /// recovers from it.
@@ -316,10 +330,7 @@ impl DiskBackend {
         f: impl Fn(&rusqlite::Connection, &str, i64) -> Result<T, Fail> + Send + Clone + 'static,
     ) -> Result<T> {
         let index = value::shard_of(key, self.inner.workers.len());
-        let inline = self.inner.readers.inline(index, |shard| {
-            shard.read(command, |conn, now| f(conn, key, now))
-        });
-        let answer = match inline {
+        let answer = match self.read_inline(command, index, key, &f) {
             Some(answer) => {
                 // A read answered on this thread never awaited: spend the task's cooperative
                 // budget as tokio's own resources do, so a task reading in a loop yields to
@@ -405,10 +416,7 @@ impl Backend for DiskBackend {
         let mut rest = Vec::new();
         for (position, key) in keys.iter().enumerate() {
             let index = value::shard_of(key, self.inner.workers.len());
-            let inline = self.inner.readers.inline(index, |shard| {
-                shard.read(Command::GetMany, |conn, now| live(conn, key, now))
-            });
-            match inline {
+            match self.read_inline(Command::GetMany, index, key, &live) {
                 Some(Ok(row)) => values[position] = self.answer_get(key, row),
                 _ => rest.push(((*key).to_owned(), position)),
             }

@@ -157,12 +157,9 @@ mod imp {
         let unix = unsafe { std::ffi::CStr::from_ptr(name) }
             .to_bytes()
             .starts_with(b"unix");
-        let (Some(get), Some(set)) = (get, set) else {
+        let (true, Some(get), Some(set)) = (unix, get, set) else {
             return false;
         };
-        if !unix {
-            return false;
-        }
         // SAFETY: `xGetSystemCall` of the unix VFS takes the VFS and a NUL-terminated name,
         // and returns the current function of that entry, or null when the build does not
         // use it (a build reading with `pread64` or `lseek` + `read`).

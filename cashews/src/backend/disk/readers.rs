@@ -250,6 +250,12 @@ impl Readers {
         answer.await.ok()
     }
 
+    /// Reads sent to the reader threads so far, for tests.
+    #[cfg(test)]
+    fn sent(&self) -> usize {
+        self.sent.load(Ordering::Relaxed)
+    }
+
     /// Asks every reader to stop, without waiting.
     pub(super) fn stop(&self) {
         for queue in self.queues() {
@@ -344,10 +350,10 @@ mod tests {
         assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
         assert!(disk.exists("k").await.unwrap());
         assert!(!disk.exists("missing").await.unwrap());
-        assert_eq!(readers.sent.load(Ordering::Relaxed), 3, "the threads read");
+        assert_eq!(readers.sent(), 3, "the threads read");
         drop(held);
         assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
-        assert_eq!(readers.sent.load(Ordering::Relaxed), 3, "read inline again");
+        assert_eq!(readers.sent(), 3, "read inline again");
         disk.close().await.unwrap();
     }
 
@@ -394,16 +400,12 @@ mod tests {
         // The inline connection opens, and reads from memory.
         assert!(disk.get("k:0").await.unwrap().is_some());
         let readers = &disk.inner.readers;
-        assert_eq!(readers.sent.load(Ordering::Relaxed), 0, "read inline");
+        assert_eq!(readers.sent(), 0, "read inline");
         drop_cached(dir.path());
         assert_eq!(disk.get("k:299").await.unwrap(), Some(value.clone()));
-        assert_eq!(
-            readers.sent.load(Ordering::Relaxed),
-            1,
-            "a reader thread read"
-        );
+        assert_eq!(readers.sent(), 1, "a reader thread read");
         assert_eq!(disk.get("k:299").await.unwrap(), Some(value));
-        assert_eq!(readers.sent.load(Ordering::Relaxed), 1, "read inline again");
+        assert_eq!(readers.sent(), 1, "read inline again");
         disk.close().await.unwrap();
     }
 
@@ -419,14 +421,10 @@ mod tests {
         let readers = &disk.inner.readers;
         let open = || readers.inline.iter().any(|set| set.lock()[0].is_open());
         assert_eq!(disk.get("k:150").await.unwrap(), Some(value.clone()));
-        assert_eq!(
-            readers.sent.load(Ordering::Relaxed),
-            1,
-            "a reader thread read"
-        );
+        assert_eq!(readers.sent(), 1, "a reader thread read");
         assert!(!open(), "the inline open was refused");
         assert_eq!(disk.get("k:150").await.unwrap(), Some(value));
-        assert_eq!(readers.sent.load(Ordering::Relaxed), 1, "read inline");
+        assert_eq!(readers.sent(), 1, "read inline");
         assert!(open(), "the inline connection is open");
         disk.close().await.unwrap();
     }
@@ -459,7 +457,7 @@ mod tests {
             refused,
             "in memory now: every key read inline"
         );
-        assert_eq!(readers.sent.load(Ordering::Relaxed), 0, "no reader thread");
+        assert_eq!(readers.sent(), 0, "no reader thread");
         disk.close().await.unwrap();
     }
 
@@ -532,11 +530,7 @@ mod tests {
         for _ in 0..1000 {
             assert!(disk.get("k").await.unwrap().is_some());
         }
-        assert_eq!(
-            disk.inner.readers.sent.load(Ordering::Relaxed),
-            0,
-            "read inline"
-        );
+        assert_eq!(disk.inner.readers.sent(), 0, "read inline");
         assert!(
             ran.load(Ordering::Relaxed),
             "the other task ran during the loop"
@@ -564,11 +558,7 @@ mod tests {
         assert!(!readers.inline.is_empty(), "inline reads are on");
         for sent in 1..=3 {
             assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
-            assert_eq!(
-                readers.sent.load(Ordering::Relaxed),
-                sent,
-                "a reader thread read"
-            );
+            assert_eq!(readers.sent(), sent, "a reader thread read");
         }
         assert!(
             readers.inline_off.load(Ordering::Relaxed),
@@ -584,7 +574,7 @@ mod tests {
         let disk = two_shards_holding_k(dir.path(), false).await;
         assert!(disk.inner.readers.inline.is_empty());
         assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
-        assert_eq!(disk.inner.readers.sent.load(Ordering::Relaxed), 1);
+        assert_eq!(disk.inner.readers.sent(), 1);
         disk.close().await.unwrap();
     }
 }
