@@ -94,7 +94,11 @@
 //! and logs one `tracing::warn!` with the key, the backend, the requested type and the reason,
 //! never the value.
 //!
-//! - Integer text that does not fit `i64`/`u64`, or a `T` that is not an integer type.
+//! - Integer text that does not fit `i64`/`u64`, or a `T` that does not read an integer. With
+//!   a secret, integer text (the one unsigned value a signed cache reads: `incr` counters) reads
+//!   only as the integer types `i8`..`i64` and `u8`..`u64`; as any other type (`f64`, `u128`,
+//!   `serde_json::Value`, `Option<i64>`) it is a miss, so an unsigned `0` written over a signed
+//!   price never reads as `0.0`.
 //! - With a secret: a value that is not signed; no `_`; a digest name other than the configured
 //!   [`CodecOptions::digest`] and [`CodecOptions::accept_digests`] (the stored value does not
 //!   get to pick a weaker digest); a signature that is empty, not lowercase hex, or wrong
@@ -584,7 +588,10 @@ impl Codec {
 
     fn try_decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T, Miss> {
         if int::looks_like_integer(bytes) {
-            return int::decode(bytes).map_err(Miss::Int);
+            // Counters are never signed, so on a signed cache integer text is the one value
+            // read without a signature: only as an integer type, never as a float, a `u128`
+            // or a `serde_json::Value` that a signed value of that type was replaced with.
+            return int::decode(bytes, self.options.secret.is_some()).map_err(Miss::Int);
         }
         let payload = match &self.options.secret {
             Some(_) if bytes.starts_with(&envelope::MAGIC) => return Err(Miss::Unsigned),

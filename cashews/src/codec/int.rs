@@ -6,7 +6,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, Visitor};
 use serde::ser::{self, Impossible};
 
 /// The decimal text of `value` if it serializes as a single integer (`i8`..`i64`, `u8`..`u64`;
@@ -31,17 +31,95 @@ pub(super) enum IntMiss {
 }
 
 /// Deserializes `T` from integer text (checked by [`looks_like_integer`]).
-pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, IntMiss> {
+///
+/// `strict` is for signed caches, where integer text is the one thing read without a
+/// signature (counters written by `incr` are never signed): it then gives only the integer
+/// types `i8`..`i64` and `u8`..`u64` (and types that deserialize as one of them, such as
+/// `#[serde(transparent)]` wrappers). Without `strict`, any `T` that accepts an integer reads it
+/// (`f64`, `u128`, `serde_json::Value`), as Python cashews does.
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], strict: bool) -> Result<T, IntMiss> {
     // The bytes are ASCII, so this never fails; a failure would still only be a miss.
     let text = std::str::from_utf8(bytes).map_err(|_| IntMiss::OutOfRange)?;
-    let result = if text.starts_with('-') {
-        let n: i64 = text.parse().map_err(|_| IntMiss::OutOfRange)?;
-        T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(n))
+    let n = if text.starts_with('-') {
+        Int::Negative(text.parse().map_err(|_| IntMiss::OutOfRange)?)
     } else {
-        let n: u64 = text.parse().map_err(|_| IntMiss::OutOfRange)?;
-        T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(n))
+        Int::NonNegative(text.parse().map_err(|_| IntMiss::OutOfRange)?)
+    };
+    let result = match (strict, n) {
+        (true, n) => T::deserialize(StrictInt(n)),
+        (false, Int::Negative(n)) => {
+            T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(n))
+        }
+        (false, Int::NonNegative(n)) => {
+            T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(n))
+        }
     };
     result.map_err(|_| IntMiss::WrongType)
+}
+
+/// Parsed integer text.
+#[derive(Debug, Clone, Copy)]
+enum Int {
+    Negative(i64),
+    NonNegative(u64),
+}
+
+/// A deserializer that answers only the integer types' requests (`deserialize_i8` ..
+/// `deserialize_u64`); every other request, `deserialize_any` included (which `f64`'s,
+/// `u128`'s and `serde_json::Value`'s visitors would otherwise accept an integer through),
+/// fails.
+///
+/// serde's own primitive deserializers cannot do this: they forward every request to
+/// `deserialize_any`, so the reader's type cannot be told from the request.
+struct StrictInt(Int);
+
+impl StrictInt {
+    fn visit<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, serde::de::value::Error> {
+        match self.0 {
+            Int::Negative(n) => visitor.visit_i64(n),
+            Int::NonNegative(n) => visitor.visit_u64(n),
+        }
+    }
+}
+
+impl<'de> Deserializer<'de> for StrictInt {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom(
+            "integer text reads only as an integer type on a signed cache",
+        ))
+    }
+
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.visit(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i128 u128 f32 f64 char str string bytes byte_buf option unit unit_struct
+        newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
 }
 
 /// The probe's only error: "this is not a lone integer".

@@ -866,3 +866,101 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorder {
         self.0.lock().unwrap().push(fields.0);
     }
 }
+
+#[test]
+fn signed_codecs_read_integer_text_only_as_integer_types() {
+    let signed = codec(Format::MsgPack, Some(Digest::Sha256), Compression::None);
+    let plain = codec(Format::MsgPack, None, Compression::None);
+    // Counters (never signed) read on a signed codec as every integer type that fits.
+    assert_eq!(signed.decode::<i64>("k", "test", b"-3"), Some(-3));
+    assert_eq!(signed.decode::<u8>("k", "test", b"7"), Some(7));
+    assert_eq!(signed.decode::<u64>("k", "test", b"0"), Some(0));
+    assert_eq!(signed.decode::<u8>("k", "test", b"300"), None);
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(transparent)]
+    struct Hits(u32);
+    assert_eq!(signed.decode::<Hits>("k", "test", b"9"), Some(Hits(9)));
+    // Anything else that would accept an integer is a miss with a warning.
+    let (out, warnings) = capture(|| signed.decode::<f64>("k", "test", b"0"));
+    assert_eq!(out, None);
+    assert!(warnings[0].contains("integer"), "{warnings:?}");
+    assert_eq!(signed.decode::<serde_json::Value>("k", "test", b"1"), None);
+    assert_eq!(signed.decode::<u128>("k", "test", b"1"), None);
+    assert_eq!(signed.decode::<i128>("k", "test", b"-1"), None);
+    assert_eq!(signed.decode::<f32>("k", "test", b"1"), None);
+    assert_eq!(signed.decode::<Option<i64>>("k", "test", b"1"), None);
+    assert_eq!(signed.decode::<String>("k", "test", b"1"), None);
+    // Without a secret nothing is signed, and integer text reads as any type that takes it.
+    assert_eq!(plain.decode::<f64>("k", "test", b"0"), Some(0.0));
+    assert_eq!(
+        plain.decode::<serde_json::Value>("k", "test", b"1"),
+        Some(serde_json::json!(1))
+    );
+    assert_eq!(plain.decode::<u128>("k", "test", b"1"), Some(1));
+}
+
+/// On every backend with a secret, an unsigned `0` written over a signed value is a miss for
+/// every type but the integer ones.
+async fn unsigned_integer_text_is_a_miss_on_a_signed_cache(url: &str, prefix: &str) {
+    let cache = cashews::Cache::new();
+    cache.setup(url).unwrap();
+    let key = |name: &str| format!("{prefix}{name}");
+    cache.set(&key("price"), &9.99_f64, 60).await.unwrap();
+    assert_eq!(cache.get::<f64>(&key("price")).await.unwrap(), Some(9.99));
+    cache
+        .set_raw(&key("price"), cashews::Bytes::from_static(b"0"), 60)
+        .await
+        .unwrap();
+    assert_eq!(cache.get::<f64>(&key("price")).await.unwrap(), None);
+    cache
+        .set(&key("doc"), &serde_json::json!({"a": 1}), 60)
+        .await
+        .unwrap();
+    cache
+        .set_raw(&key("doc"), cashews::Bytes::from_static(b"1"), 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get::<serde_json::Value>(&key("doc")).await.unwrap(),
+        None
+    );
+    cache.set(&key("big"), &(u128::MAX), 60).await.unwrap();
+    cache
+        .set_raw(&key("big"), cashews::Bytes::from_static(b"1"), 60)
+        .await
+        .unwrap();
+    assert_eq!(cache.get::<u128>(&key("big")).await.unwrap(), None);
+    // The integer commands' own values still read as integers.
+    assert_eq!(cache.incr(&key("hits")).await.unwrap(), 1);
+    assert_eq!(cache.get::<i64>(&key("hits")).await.unwrap(), Some(1));
+    assert_eq!(cache.get::<u32>(&key("hits")).await.unwrap(), Some(1));
+    assert_eq!(cache.get::<f64>(&key("hits")).await.unwrap(), None);
+    cache.delete_match(&format!("{prefix}*")).await.unwrap();
+}
+
+#[tokio::test]
+async fn signed_mem_reads_integer_text_only_as_integers() {
+    unsigned_integer_text_is_a_miss_on_a_signed_cache("mem://?secret=k", "signed-int:").await;
+}
+
+#[cfg(feature = "disk")]
+#[tokio::test]
+async fn signed_disk_reads_integer_text_only_as_integers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("disk://?directory={}&secret=k", dir.path().display());
+    unsigned_integer_text_is_a_miss_on_a_signed_cache(&url, "signed-int:").await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn signed_redis_reads_integer_text_only_as_integers() {
+    let prefix = crate::support::unique_prefix("signed-int");
+    let url = format!("{}?secret=k", crate::support::redis_url());
+    let probe = cashews::Cache::new();
+    probe.setup(&url).unwrap();
+    if let Err(e) = probe.ping().await {
+        cashews_testkit::skip_unless_ci::<()>("signed_redis", &e.to_string());
+        return;
+    }
+    unsigned_integer_text_is_a_miss_on_a_signed_cache(&url, &prefix).await;
+}
