@@ -380,6 +380,14 @@ impl CacheConfig {
             ));
         }
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if query_holds_userinfo(query, kind_specs(kind)) {
+            return Err(invalid_url(
+                text,
+                "there is an `@` after the `?` that is not in a known option's value: a user \
+                 name or password holding `?`, `#`, `/` or `@` must be percent-encoded (`%3F`, \
+                 `%23`, `%2F`, `%40`), as in `redis://:pa%3Fss@host:6379`",
+            ));
+        }
         if kind_takes_location(kind) {
             return Self::build(kind, &scheme, location, query);
         }
@@ -402,13 +410,7 @@ impl CacheConfig {
         expect(unused_variables, reason = "only Redis reads the location")
     )]
     fn build(kind: Scheme, scheme: &str, location: &str, query: &str) -> Result<Self> {
-        let specs = match kind {
-            Scheme::Memory | Scheme::DisabledMemory => memory::OPTIONS,
-            #[cfg(feature = "redis")]
-            Scheme::Redis => redis::OPTIONS,
-            #[cfg(feature = "disk")]
-            Scheme::Disk => disk::OPTIONS,
-        };
+        let specs = kind_specs(kind);
         let (backend_options, wrapper_options) = read_query(scheme, query, specs)?;
         let wrapper = Wrapper::parse(scheme, &wrapper_options)?;
         let backend = match kind {
@@ -456,6 +458,46 @@ impl std::str::FromStr for CacheConfig {
     }
 }
 
+/// The options a scheme takes (besides the wrapper's).
+fn kind_specs(kind: Scheme) -> &'static [OptionSpec] {
+    match kind {
+        Scheme::Memory | Scheme::DisabledMemory => memory::OPTIONS,
+        #[cfg(feature = "redis")]
+        Scheme::Redis => redis::OPTIONS,
+        #[cfg(feature = "disk")]
+        Scheme::Disk => disk::OPTIONS,
+    }
+}
+
+/// Whether `name` (decoded, lower-cased) spells an option of any scheme this build reads.
+pub(crate) fn is_known_option(name: &str) -> bool {
+    let mut all: Vec<&[OptionSpec]> = vec![memory::OPTIONS, wrapper::OPTIONS];
+    #[cfg(feature = "redis")]
+    all.push(redis::OPTIONS);
+    #[cfg(feature = "disk")]
+    all.push(disk::OPTIONS);
+    all.iter().any(|specs| find(specs, name).is_some())
+}
+
+/// Whether an `@` in the query is anywhere but in the value of a known option: then the
+/// `?` before it is most likely inside a password (`redis://:pa?ss@host`), and reading the
+/// query would quote a piece of that password as an unknown option's name.
+fn query_holds_userinfo(query: &str, specs: &[OptionSpec]) -> bool {
+    query
+        .split('&')
+        .filter(|pair| pair.contains('@'))
+        .any(|pair| {
+            let Some((name, _)) = pair.split_once('=') else {
+                return true;
+            };
+            let name: String = url::form_urlencoded::parse(name.as_bytes())
+                .map(|(n, _)| n.to_lowercase())
+                .collect();
+            name.contains('@')
+                || (find(specs, &name).is_none() && find(wrapper::OPTIONS, &name).is_none())
+        })
+}
+
 /// An [`Error::InvalidUrl`] quoting the URL with its credentials redacted.
 fn invalid_url(url: &str, reason: &str) -> Error {
     Error::InvalidUrl {
@@ -484,6 +526,8 @@ fn read_query(
 ) -> Result<(Vec<RawOption>, Vec<RawOption>)> {
     let mut memory = Vec::new();
     let mut wrapper = Vec::new();
+    // The option just read, when it holds a secret.
+    let mut last_secret: Option<RawOption> = None;
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let name = name.to_lowercase();
         let (spec, is_memory) = if let Some(spec) = find(specs, &name) {
@@ -491,6 +535,13 @@ fn read_query(
         } else if let Some(spec) = find(wrapper::OPTIONS, &name) {
             (spec, false)
         } else {
+            if let Some(secret) = &last_secret {
+                // What follows a secret may be the rest of it: never quote it.
+                return Err(secret.invalid(
+                    "a value with every `&` in it percent-encoded as `%26`: an option that is not \
+                     known follows it, and it may be the rest of the value (not shown)",
+                ));
+            }
             return Err(Error::UnknownOption {
                 scheme: scheme.to_owned(),
                 option: shorten(&name),
@@ -519,6 +570,7 @@ fn read_query(
                 "one value only, but the option is given twice{spellings}: keep one"
             )));
         }
+        last_secret = option.is_secret().then(|| option.clone());
         if is_memory {
             memory.push(option);
         } else {

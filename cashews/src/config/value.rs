@@ -61,9 +61,14 @@ impl RawOption {
         }
     }
 
+    /// Whether the value is a credential, never shown.
+    pub(crate) fn is_secret(&self) -> bool {
+        SECRET_OPTIONS.contains(&self.canonical)
+    }
+
     /// The value as it may appear in an error message.
     pub(crate) fn display_value(&self) -> String {
-        if SECRET_OPTIONS.contains(&self.canonical) {
+        if self.is_secret() {
             "***".to_owned()
         } else {
             shorten(&self.value)

@@ -10,6 +10,7 @@
 mod cache;
 mod codec;
 mod config;
+mod config_secrets;
 mod conformance;
 #[cfg(feature = "disk")]
 mod conformance_disk;
