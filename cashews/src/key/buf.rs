@@ -35,6 +35,8 @@ use super::KeyPart;
 pub struct KeyBuf {
     out: String,
     pattern: bool,
+    /// In a pattern, where the template text written since the last value starts.
+    literal_start: usize,
 }
 
 impl KeyBuf {
@@ -64,6 +66,7 @@ impl KeyBuf {
         Self {
             out: String::with_capacity(capacity),
             pattern: false,
+            literal_start: 0,
         }
     }
 
@@ -88,6 +91,7 @@ impl KeyBuf {
         Self {
             out: String::new(),
             pattern: true,
+            literal_start: 0,
         }
     }
 
@@ -105,10 +109,27 @@ impl KeyBuf {
 
     /// Appends template text as is, never escaped (in a pattern, its `*` stays a wildcard).
     ///
+    /// In a pattern, template text cannot reach into the value after it: a `\` left escaping
+    /// nothing at its end is made a literal backslash, and a `[` left open is made a literal
+    /// `[`, before the value is written, so that the value stays escaped whatever the text
+    /// around it.
+    ///
     /// ```
-    /// let mut key = cashews::key::KeyBuf::for_pattern();
+    /// use cashews::key::KeyBuf;
+    /// use cashews::pattern::matches;
+    ///
+    /// let mut key = KeyBuf::for_pattern();
     /// key.literal("user:*");
     /// assert_eq!(key.finish(), "user:*");
+    ///
+    /// // `dir\{id}:*` with `id = "*"` matches only `dir\*:…`, never every `dir\…` key.
+    /// let mut key = KeyBuf::for_pattern();
+    /// key.literal(r"dir\");
+    /// key.part("*");
+    /// key.literal(":*");
+    /// let pattern = key.finish();
+    /// assert!(matches(&pattern, r"dir\*:1"));
+    /// assert!(!matches(&pattern, r"dir\secret:1"));
     /// ```
     #[inline]
     pub fn literal(&mut self, text: &str) {
@@ -124,6 +145,9 @@ impl KeyBuf {
     /// ```
     #[inline]
     pub fn part<T: KeyPart + ?Sized>(&mut self, value: &T) {
+        if self.pattern {
+            self.seal_literal();
+        }
         let start = self.out.len();
         value.write_key(&mut self.out);
         if self.pattern {
@@ -139,6 +163,9 @@ impl KeyBuf {
     /// assert_eq!(key.finish(), r"\[1\]");
     /// ```
     pub fn text(&mut self, text: &str) {
+        if self.pattern {
+            self.seal_literal();
+        }
         let start = self.out.len();
         self.out.push_str(text);
         if self.pattern {
@@ -167,6 +194,9 @@ impl KeyBuf {
     /// # }
     /// ```
     pub fn context_value(&mut self, name: &str) {
+        if self.pattern {
+            self.seal_literal();
+        }
         let start = self.out.len();
         if super::context::write_value(name, &mut self.out) && self.pattern {
             self.escape_from(start);
@@ -199,14 +229,72 @@ impl KeyBuf {
     }
 
     /// Escapes the glob metacharacters written since `start`; allocates only when there is
-    /// one.
+    /// one. The next template text starts after it.
     fn escape_from(&mut self, start: usize) {
         let tail = self.out.get(start..).unwrap_or_default();
-        if crate::pattern::is_literal(tail) && !tail.contains(']') {
-            return;
+        if !(crate::pattern::is_literal(tail) && !tail.contains(']')) {
+            let escaped = crate::pattern::escape(tail);
+            self.out.truncate(start);
+            self.out.push_str(&escaped);
         }
-        let escaped = crate::pattern::escape(tail);
-        self.out.truncate(start);
-        self.out.push_str(&escaped);
+        self.literal_start = self.out.len();
     }
+
+    /// Ends the template text written since the last value so that no glob construct it opened
+    /// reaches into the value about to be written: a trailing `\` that escapes nothing gets a
+    /// second `\` (a literal backslash), and a `[` whose class is not closed gets a `\`
+    /// before it (a literal `[`). Without this, `dir\` followed by the escaped value `\*`
+    /// would read `dir\\*`: an escaped backslash, then a wildcard made of user input.
+    fn seal_literal(&mut self) {
+        let mut from = self.literal_start;
+        loop {
+            match open_construct(self.out.get(from..).unwrap_or_default()) {
+                None => break,
+                Some(Open::Escape) => {
+                    self.out.push('\\');
+                    break;
+                }
+                Some(Open::Class(at)) => {
+                    self.out.insert(from + at, '\\');
+                    // Scan again after the `\[`: what was inside the class is now text.
+                    from += at + 2;
+                }
+            }
+        }
+        self.literal_start = self.out.len();
+    }
+}
+
+/// A glob construct left open at the end of some template text.
+enum Open {
+    /// A `\` that escapes nothing.
+    Escape,
+    /// A `[` at this byte offset whose class has no `]`.
+    Class(usize),
+}
+
+/// The construct `text` leaves open, read as Redis reads a glob (`\x` escapes `x`, inside a
+/// class too; a class runs from `[` to the next unescaped `]`).
+fn open_construct(text: &str) -> Option<Open> {
+    let bytes = text.as_bytes();
+    let mut class_start = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if i + 1 == bytes.len() => {
+                return Some(class_start.map_or(Open::Escape, Open::Class));
+            }
+            b'\\' => i += 2,
+            b'[' if class_start.is_none() => {
+                class_start = Some(i);
+                i += 1;
+            }
+            b']' => {
+                class_start = None;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    class_start.map(Open::Class)
 }

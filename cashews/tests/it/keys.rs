@@ -798,3 +798,74 @@ fn extra_and_duplicate_arguments() {
         "1"
     );
 }
+
+#[test]
+fn template_text_never_reaches_into_a_value() {
+    use cashews::pattern::matches;
+    // (template text before the value, key that must match, key that must not)
+    let cases = [
+        ("dir\\", "dir\\*:1", "dir\\secret:1"),
+        ("dir\\\\\\", "dir\\\\*:1", "dir\\\\secret:1"),
+        ("dir[", "dir[*:1", "dirx:1"),
+        ("dir[a", "dir[a*:1", "dira:1"),
+        ("dir[\\", "dir[\\*:1", "dir[x:1"),
+        ("dir[[", "dir[[*:1", "dir[x:1"),
+    ];
+    for (text, yes, no) in cases {
+        let mut pattern = KeyBuf::for_pattern();
+        pattern.literal(text);
+        pattern.part("*");
+        pattern.literal(":*");
+        let pattern = pattern.finish();
+        assert!(
+            matches(&pattern, yes),
+            "{text:?} -> {pattern:?} must match {yes:?}"
+        );
+        assert!(
+            !matches(&pattern, no),
+            "{text:?} -> {pattern:?} must not match {no:?}"
+        );
+    }
+    // A value inside a class the text opened stays one literal value, not a range.
+    let mut pattern = KeyBuf::for_pattern();
+    pattern.literal("k[");
+    pattern.text("a-z");
+    pattern.literal("]");
+    let pattern = pattern.finish();
+    assert!(matches(&pattern, "k[a-z]"), "{pattern}");
+    assert!(!matches(&pattern, "kq"), "{pattern}");
+    // Closed constructs in the text keep their meaning.
+    let mut pattern = KeyBuf::for_pattern();
+    pattern.literal("[ab]\\*");
+    pattern.part("?");
+    let pattern = pattern.finish();
+    assert!(matches(&pattern, "a*?"), "{pattern}");
+    assert!(!matches(&pattern, "a*x"), "{pattern}");
+}
+
+static ESCAPES: std::sync::LazyLock<crate::support::Clocked> =
+    std::sync::LazyLock::new(crate::support::clocked);
+
+#[cashews::invalidate(key = "dir\\{id}:*", cache = ESCAPES.cache)]
+async fn drop_dir(id: &str) -> Result<(), std::io::Error> {
+    let _ = id;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_backslash_before_a_field_does_not_unescape_the_value() {
+    ESCAPES.cache.set("dir\\a:1", &1, "1h").await.unwrap();
+    ESCAPES.cache.set("dir\\b:1", &2, "1h").await.unwrap();
+    drop_dir("*").await.unwrap();
+    assert!(ESCAPES.cache.exists("dir\\a:1").await.unwrap());
+    assert!(ESCAPES.cache.exists("dir\\b:1").await.unwrap());
+    drop_dir("a").await.unwrap();
+    assert!(!ESCAPES.cache.exists("dir\\a:1").await.unwrap());
+    assert!(ESCAPES.cache.exists("dir\\b:1").await.unwrap());
+    // The same through a run-time template.
+    let pattern = KeyTemplate::parse("dir\\{id}:*")
+        .unwrap()
+        .render_pattern(&[("id", &"*")])
+        .unwrap();
+    assert_eq!(ESCAPES.cache.delete_match(&pattern).await.unwrap(), 0);
+}
