@@ -385,24 +385,47 @@ static STAMPEDE_RUNS: AtomicUsize = AtomicUsize::new(0);
 static UNPROTECTED_RUNS: AtomicUsize = AtomicUsize::new(0);
 static FAILING_RUNS: AtomicUsize = AtomicUsize::new(0);
 
+/// Callers of `report` and `failing` that have started their call.
+static STAMPEDE_ARRIVED: AtomicUsize = AtomicUsize::new(0);
+static FAILING_ARRIVED: AtomicUsize = AtomicUsize::new(0);
+
+/// Yields until `ready` holds: orders events between tasks without a timed sleep.
+async fn until(ready: impl Fn() -> bool) {
+    while !ready() {
+        tokio::task::yield_now().await;
+    }
+}
+
 #[cashews::cache(ttl = "1h", key = "stampede:{id}", cache = STAMPEDE)]
 async fn report(id: u32) -> Result<String, String> {
     STAMPEDE_RUNS.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The body finishes only once every caller has started its call, so they all overlap.
+    until(|| STAMPEDE_ARRIVED.load(Ordering::SeqCst) == 1_000).await;
     Ok(format!("report {id}"))
 }
 
+/// Set when two bodies of `unprotected` have run at once.
+static UNPROTECTED_OVERLAP: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 #[cashews::cache(ttl = "1h", key = "unprotected:{id}", protected = false, cache = STAMPEDE)]
 async fn unprotected(id: u32) -> u32 {
-    UNPROTECTED_RUNS.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let n = UNPROTECTED_RUNS.fetch_add(1, Ordering::SeqCst) + 1;
+    // The first body waits for a second one: it can only come without protection.
+    if n == 1 {
+        let overlap = UNPROTECTED_OVERLAP.notified();
+        if UNPROTECTED_RUNS.load(Ordering::SeqCst) < 2 {
+            overlap.await;
+        }
+    } else if n == 2 {
+        UNPROTECTED_OVERLAP.notify_waiters();
+    }
     id
 }
 
 #[cashews::cache(ttl = "1h", key = "failing:{id}", cache = STAMPEDE)]
 async fn failing(id: u32) -> Result<u32, String> {
     FAILING_RUNS.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    until(|| FAILING_ARRIVED.load(Ordering::SeqCst) == 50).await;
     Err(format!("origin {id} failed"))
 }
 
@@ -410,7 +433,10 @@ async fn failing(id: u32) -> Result<u32, String> {
 async fn a_thousand_concurrent_callers_run_the_body_once() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..1_000 {
-        tasks.spawn(report(1));
+        tasks.spawn(async {
+            STAMPEDE_ARRIVED.fetch_add(1, Ordering::SeqCst);
+            report(1).await
+        });
     }
     while let Some(done) = tasks.join_next().await {
         assert_eq!(done.unwrap().unwrap(), "report 1");
@@ -427,14 +453,18 @@ async fn without_protection_concurrent_misses_each_run() {
     while let Some(done) = tasks.join_next().await {
         assert_eq!(done.unwrap(), 1);
     }
-    assert!(UNPROTECTED_RUNS.load(Ordering::SeqCst) > 1);
+    // Two bodies overlapped (the first waited for the second), so the count is at least 2.
+    assert!(UNPROTECTED_RUNS.load(Ordering::SeqCst) >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiters_of_a_failed_leader_get_their_own_real_error() {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
-        tasks.spawn(failing(3));
+        tasks.spawn(async {
+            FAILING_ARRIVED.fetch_add(1, Ordering::SeqCst);
+            failing(3).await
+        });
     }
     while let Some(done) = tasks.join_next().await {
         assert_eq!(done.unwrap(), Err("origin 3 failed".to_owned()));
@@ -453,9 +483,9 @@ async fn a_cancelled_leader_hands_over_and_nobody_hangs() {
             // The first leader never finishes: its caller gives up.
             std::future::pending::<()>().await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
         7
     }
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
     let leader = tokio::spawn(slow());
     // The leader is the one running the body that never finishes.
     while HANDOVER.load(Ordering::SeqCst) == 0 {
@@ -463,9 +493,16 @@ async fn a_cancelled_leader_hands_over_and_nobody_hangs() {
     }
     let mut waiters = tokio::task::JoinSet::new();
     for _ in 0..10 {
-        waiters.spawn(slow());
+        waiters.spawn(async {
+            WAITING.fetch_add(1, Ordering::SeqCst);
+            slow().await
+        });
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Every waiter has started its call (and found the leader's load) before the cancel.
+    until(|| WAITING.load(Ordering::SeqCst) == 10).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
     leader.abort();
     while let Some(done) = waiters.join_next().await {
         assert_eq!(done.unwrap(), 7);
