@@ -471,12 +471,17 @@ fn kind_specs(kind: Scheme) -> &'static [OptionSpec] {
 
 /// Whether `name` (decoded, lower-cased) spells an option of any scheme this build reads.
 pub(crate) fn is_known_option(name: &str) -> bool {
-    let mut all: Vec<&[OptionSpec]> = vec![memory::OPTIONS, wrapper::OPTIONS];
     #[cfg(feature = "redis")]
-    all.push(redis::OPTIONS);
+    let redis = redis::OPTIONS;
+    #[cfg(not(feature = "redis"))]
+    let redis: &[OptionSpec] = &[];
     #[cfg(feature = "disk")]
-    all.push(disk::OPTIONS);
-    all.iter().any(|specs| find(specs, name).is_some())
+    let disk = disk::OPTIONS;
+    #[cfg(not(feature = "disk"))]
+    let disk: &[OptionSpec] = &[];
+    [memory::OPTIONS, wrapper::OPTIONS, redis, disk]
+        .iter()
+        .any(|specs| find(specs, name).is_some())
 }
 
 /// Whether an `@` in the query is anywhere but in the value of a known option: then the

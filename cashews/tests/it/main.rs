@@ -53,4 +53,3 @@ mod strategies_locking;
 mod strategies_refusal;
 mod support;
 mod tags;
-mod ui;
