@@ -49,7 +49,7 @@
 //!
 //! | Option | Default | Accepted values |
 //! |---|---|---|
-//! | `size` | `1000` | the maximum number of entries (LRU eviction): a positive whole number |
+//! | `size` | `1000` | the maximum number of entries: a positive whole number. Past it, entries are evicted by quick_cache's S3-FIFO-like policy (scan resistant: an entry read again since it came in outlives one-time entries), not strictly least recently used |
 //! | `max_bytes` (alias `max_size`) | none (no byte bound) | a positive [size](#sizes): a bound on the bytes held by keys and values |
 //! | `check_interval` | `1s` | how often expired entries are purged in the background: seconds as a whole or decimal number (`1`, `0.01`) or a [TTL string](cashews_syntax::parse_ttl) (`500ms`, `1s`, `1m30s`); `0` turns the purge off (expired entries are still dropped when read) |
 //!
