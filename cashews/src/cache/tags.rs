@@ -21,6 +21,47 @@
 //! expired entry on read without calling back into the cache. That is harmless except in the
 //! case above: a tagged key that expired and was then stored again untagged is deleted by its
 //! old tag. Delete the key explicitly (or store it tagged again) if that matters.
+//!
+//! # Recipe: invalidate a group by an index field
+//!
+//! To drop every cached value of one user (or tenant, or order) at once, whatever function
+//! cached it, tag each key whose template holds the field with one tag per value of the field,
+//! and delete that tag. This serves what Python cashews 2.x did with `IndexRedis`
+//! (`index_name` and `index_field`), on every backend:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cashews::Result<()> {
+//! static CACHE: std::sync::LazyLock<cashews::Cache> = std::sync::LazyLock::new(|| {
+//!     let cache = cashews::Cache::new();
+//!     cache.setup("mem://").expect("a valid URL");
+//!     cache
+//! });
+//!
+//! // index_name = "user", index_field = "user_uid"
+//! #[cashews::cache(ttl = "1h", key = "profile:{user_uid}", tags = ["user:{user_uid}"], cache = CACHE)]
+//! async fn profile(user_uid: &str) -> String {
+//!     format!("profile of {user_uid}")
+//! }
+//!
+//! #[cashews::cache(ttl = "1h", key = "orders:{user_uid}:{page}", tags = ["user:{user_uid}"], cache = CACHE)]
+//! async fn orders(user_uid: &str, page: u32) -> Vec<u32> {
+//!     vec![page]
+//! }
+//!
+//! profile("42").await;
+//! orders("42", 1).await;
+//! orders("7", 1).await;
+//! // Every cached value of user 42, and only those.
+//! assert_eq!(CACHE.delete_tags(&["user:42"]).await?, 2);
+//! assert!(CACHE.exists("orders:7:1").await?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The tag set lives at `_tag:user:42` on the backend that holds the keys (or on the one
+//! `setup_prefix("_tag:", url)` names), so the group is shared by every process on Redis or
+//! disk.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -34,6 +34,8 @@ mod keys;
 mod macros;
 mod macros_options;
 mod macros_strategies;
+#[cfg(feature = "macros")]
+mod recipes;
 #[cfg(feature = "redis")]
 mod redis_client_side;
 #[cfg(all(feature = "redis", feature = "macros"))]
