@@ -232,7 +232,7 @@ impl KeyBuf {
     /// one. The next template text starts after it.
     fn escape_from(&mut self, start: usize) {
         let tail = self.out.get(start..).unwrap_or_default();
-        if !(crate::pattern::is_literal(tail) && !tail.contains(']')) {
+        if !crate::pattern::is_literal(tail) || tail.contains(']') {
             let escaped = crate::pattern::escape(tail);
             self.out.truncate(start);
             self.out.push_str(&escaped);

@@ -34,6 +34,7 @@ mod keys;
 mod macros;
 mod macros_options;
 mod macros_strategies;
+mod model;
 #[cfg(feature = "macros")]
 mod recipes;
 #[cfg(feature = "redis")]
