@@ -50,6 +50,7 @@
 )]
 
 pub mod cases;
+pub mod fuzz;
 mod harness;
 mod origin;
 

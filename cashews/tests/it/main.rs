@@ -30,6 +30,7 @@ mod disk_mounts;
 mod disk_processes;
 #[cfg(feature = "disk")]
 mod disk_setup;
+mod fuzz_corpus;
 mod keys;
 mod macros;
 mod macros_options;

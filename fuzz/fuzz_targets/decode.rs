@@ -1,0 +1,4 @@
+//! Fuzz target `decode`: see `cashews_testkit::fuzz::decode` for the property it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cashews_testkit::fuzz::decode(data));
