@@ -71,6 +71,9 @@
 //! | `client_side_size` | `10000` | 1 to 100,000,000: entries the local tier of `client_side=true` keeps |
 //! | `cluster` | `false` | a boolean: the address is a node of a Redis Cluster (keys routed by slot; scans, `clear` and `keys_count` over every primary); `db` must then be 0, and the pool options do not apply |
 //! | `nodes` | none | with `cluster=true` only: more seed nodes, comma-separated `host:port` (`[v6]:port` for IPv6), sharing the address's scheme and credentials |
+//! | `down_after` | `3` | 0 to 1000 connection failures or timeouts in a row after which the backend is marked down: commands then fail at once ([`Error::BackendDown`]; in safe mode, their neutral replies) while a background probe reconnects; `0` never marks it down |
+//! | `probe_interval` | `100ms` | a positive duration: the wait before the first probe (`PING` over a fresh connection) of a backend that is down; it doubles after each failed probe |
+//! | `probe_max_interval` | `1s` | a positive duration, at least `probe_interval`: the longest wait between probes, so about the longest a recovered server waits to be used again |
 //! | `tls_ca_file` | the platform's root certificates | `rediss://` only: a PEM file of the root certificates to trust (read when the backend is built; a missing or unreadable file, or one without a certificate, is an error naming it) |
 //! | `tls_cert_file`, `tls_key_file` | none | `rediss://` only, both or neither: the PEM certificate chain and private key this client presents to a server that authenticates clients |
 //!

@@ -9,6 +9,17 @@
 //! stuck costs at most that before the command fails (and, in safe mode, the `Cache` answers
 //! its neutral reply).
 //!
+//! # Health
+//!
+//! After `down_after` connection failures or timeouts in a row (default 3) the backend is
+//! marked down: every command then fails at once with [`Error::BackendDown`] (safe mode: the
+//! neutral reply, in microseconds) without touching the network, while one background task
+//! probes the server (`PING` over a fresh connection, after `probe_interval`, then doubling up
+//! to `probe_max_interval`). The first probe that answers marks it up, and commands open fresh
+//! connections. One `tracing::warn!` per transition; [`Backend::health`] reports the state.
+//! This holds for a single server, a cluster (probed through its seeds) and the pool of the
+//! client-side tier.
+//!
 //! # Atomicity
 //!
 //! Single commands where Redis has one: `SET PX NX|XX` for conditional sets and locks,
@@ -41,6 +52,7 @@
 
 mod bound;
 mod cluster;
+mod health;
 mod releases;
 mod scripts;
 #[cfg(feature = "redis-tls")]
@@ -60,8 +72,9 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use self::bound::Bound;
 use self::cluster::{ClusterSource, Node};
+use self::health::{Health, Target};
 
-use super::{Backend, BoxStream, Condition, Expiry, SetOptions, pong};
+use super::{Backend, BackendHealth, BoxStream, Condition, Expiry, SetOptions, pong};
 use crate::command::Command;
 use crate::config::RedisOptions;
 use crate::config::redact::redact_url;
@@ -107,6 +120,8 @@ struct Inner {
     client: redis::Client,
     options: RedisOptions,
     source: Source,
+    /// Up or down; shared with the pinned views of this backend.
+    health: Arc<Health>,
 }
 
 /// Where a backend's commands go.
@@ -130,9 +145,16 @@ impl Source {
     }
 }
 
-/// A connection one command runs on.
+/// A connection one command runs on, with the health its outcomes are recorded in.
 #[derive(Clone)]
-enum Conn {
+struct Conn {
+    link: Link,
+    health: Arc<Health>,
+}
+
+/// The connection itself.
+#[derive(Clone)]
+enum Link {
     Managed(ConnectionManager),
     Multiplexed(MultiplexedConnection),
     Cluster(ClusterConnection),
@@ -140,11 +162,16 @@ enum Conn {
 
 impl redis::aio::ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Managed(conn) => conn.req_packed_command(cmd),
-            Self::Multiplexed(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
-        }
+        self.health.sent();
+        Box::pin(async move {
+            let result = match &mut self.link {
+                Link::Managed(conn) => conn.req_packed_command(cmd).await,
+                Link::Multiplexed(conn) => conn.req_packed_command(cmd).await,
+                Link::Cluster(conn) => conn.req_packed_command(cmd).await,
+            };
+            self.health.record(&result);
+            result
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -153,18 +180,23 @@ impl redis::aio::ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Managed(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Multiplexed(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
-        }
+        self.health.sent();
+        Box::pin(async move {
+            let result = match &mut self.link {
+                Link::Managed(conn) => conn.req_packed_commands(pipeline, offset, count).await,
+                Link::Multiplexed(conn) => conn.req_packed_commands(pipeline, offset, count).await,
+                Link::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count).await,
+            };
+            self.health.record(&result);
+            result
+        })
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Self::Managed(conn) => conn.get_db(),
-            Self::Multiplexed(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+        match &self.link {
+            Link::Managed(conn) => conn.get_db(),
+            Link::Multiplexed(conn) => conn.get_db(),
+            Link::Cluster(conn) => conn.get_db(),
         }
     }
 }
@@ -215,25 +247,26 @@ impl RedisBackend {
                 reason: format!("redis-rs refuses these settings ({})", e.category()),
             }
         })?;
-        let source = if options.cluster {
-            Source::Cluster(Box::new(ClusterSource::new(
-                &options,
-                client.get_connection_info(),
-                tls,
-            )?))
+        let (source, target) = if options.cluster {
+            let cluster = ClusterSource::new(&options, client.get_connection_info(), tls)?;
+            let target = Target::Cluster(Box::new(cluster.client()));
+            (Source::Cluster(Box::new(cluster)), target)
         } else {
-            Source::Pool {
+            let pool = Source::Pool {
                 slots: (0..options.max_connections.max(1))
                     .map(|_| Slot::default())
                     .collect(),
                 next: AtomicUsize::new(0),
-            }
+            };
+            (pool, Target::Server(Box::new(client.clone())))
         };
+        let health = Arc::new(Health::new(&options, target));
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 options,
                 source,
+                health,
             }),
         })
     }
@@ -246,6 +279,7 @@ impl RedisBackend {
                 client: self.inner.client.clone(),
                 options: self.inner.options.clone(),
                 source: Source::Pinned(conn),
+                health: Arc::clone(&self.inner.health),
             }),
         }
     }
@@ -279,22 +313,31 @@ impl RedisBackend {
     }
 
     /// A connection for one command: the pinned one, the cluster's, or the next slot of the
-    /// pool in turn, opened if needed.
+    /// pool in turn, opened if needed. While the backend is down, [`Error::BackendDown`] at
+    /// once.
     async fn conn(&self, command: Command) -> Result<Conn> {
         let inner = &self.inner;
-        let (slots, next) = match &inner.source {
-            Source::Pool { slots, next } => (slots, next),
-            Source::Pinned(conn) => return Ok(Conn::Multiplexed(conn.clone())),
+        inner.health.check(command)?;
+        let link = match &inner.source {
+            Source::Pool { slots, next } => self.pooled(slots, next, command).await?,
+            Source::Pinned(conn) => Link::Multiplexed(conn.clone()),
             Source::Cluster(cluster) => {
-                return cluster
-                    .get(&inner.options, command)
-                    .await
-                    .map(Conn::Cluster);
+                Link::Cluster(cluster.get(&inner.options, &inner.health, command).await?)
             }
         };
+        Ok(Conn {
+            link,
+            health: Arc::clone(&inner.health),
+        })
+    }
+
+    /// The next connection of the pool, opened if needed.
+    async fn pooled(&self, slots: &[Slot], next: &AtomicUsize, command: Command) -> Result<Link> {
+        let inner = &self.inner;
+        let epoch = inner.health.epoch();
         let first_use = slots
             .first()
-            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| !c.is_alive()));
+            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| !c.is_alive(epoch)));
         if first_use {
             // Open `min_connections` at once on the first command.
             for slot in slots.iter().take(inner.options.min_connections.max(1)) {
@@ -303,7 +346,7 @@ impl RedisBackend {
         }
         let n = next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
         match slots.get(n) {
-            Some(slot) => inner.open(slot, command).await.map(Conn::Managed),
+            Some(slot) => inner.open(slot, command).await.map(Link::Managed),
             None => Err(Error::backend("redis", command, "no connection slot")),
         }
     }
@@ -343,7 +386,10 @@ impl RedisBackend {
                 }
                 self.push_set(&mut pipe, pair.0, &pair.1, ttl);
             }
-            let mut conn = cluster.clone();
+            let mut conn = Conn {
+                link: Link::Cluster(cluster.clone()),
+                health: Arc::clone(&self.inner.health),
+            };
             async move {
                 pipe.query_async::<()>(&mut conn)
                     .await
@@ -356,13 +402,23 @@ impl RedisBackend {
 
 impl Inner {
     async fn open(&self, slot: &Slot, command: Command) -> Result<ConnectionManager> {
-        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get()) {
+        let health = &self.health;
+        if let Some(conn) = slot
+            .conn
+            .load()
+            .as_ref()
+            .and_then(|c| c.get(health.epoch()))
+        {
             return Ok(conn);
         }
         let _opening = slot.opening.lock().await;
-        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get()) {
+        let epoch = health.epoch();
+        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get(epoch)) {
             return Ok(conn);
         }
+        // Callers that queued behind an attempt that marked the backend down stop here.
+        health.check(command)?;
+        health.attempted();
         let timeout = self.options.connect_timeout;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -376,8 +432,12 @@ impl Inner {
         .await
         {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(Error::backend("redis", command, e)),
+            Ok(Err(e)) => {
+                health.record_error(&e);
+                return Err(Error::backend("redis", command, e));
+            }
             Err(_) => {
+                health.failure();
                 return Err(Error::backend(
                     "redis",
                     command,
@@ -388,7 +448,9 @@ impl Inner {
                 ));
             }
         };
-        slot.conn.store(Some(Arc::new(Bound::new(conn.clone()))));
+        health.success();
+        slot.conn
+            .store(Some(Arc::new(Bound::new(conn.clone(), epoch))));
         Ok(conn)
     }
 }
@@ -529,9 +591,13 @@ impl Scan {
                 .arg(&self.pattern)
                 .arg("COUNT")
                 .arg(self.batch.max(1));
-            let reply: redis::RedisResult<(u64, Vec<Vec<u8>>)> = match &mut conn {
-                Conn::Cluster(cluster) => Box::pin(self.scan_cluster(cluster, cmd)).await,
-                conn => cmd.query_async(conn).await,
+            let reply: redis::RedisResult<(u64, Vec<Vec<u8>>)> = match &mut conn.link {
+                Link::Cluster(cluster) => {
+                    let reply = Box::pin(self.scan_cluster(cluster, cmd)).await;
+                    conn.health.record(&reply);
+                    reply
+                }
+                _ => cmd.query_async(&mut conn).await,
             };
             self.conn = Some(conn);
             self.started = true;
@@ -636,7 +702,7 @@ impl Backend for RedisBackend {
         }
         let mut conn = self.conn(Command::SetMany).await?;
         let first = pairs.first().map_or("", |p| p.0);
-        if let Conn::Cluster(cluster) = &conn {
+        if let Link::Cluster(cluster) = &conn.link {
             // Boxed so that the single-server future stays as small as it was.
             return Box::pin(self.set_many_by_slot(cluster, pairs, ttl)).await;
         }
@@ -977,6 +1043,7 @@ impl Backend for RedisBackend {
     }
 
     async fn close(&self) -> Result<()> {
+        self.inner.health.stop_probe();
         match &self.inner.source {
             Source::Pool { slots, .. } => {
                 for slot in slots {
@@ -991,5 +1058,9 @@ impl Backend for RedisBackend {
 
     fn lock_releases(&self) -> Option<BoxStream<super::LockEvent>> {
         releases::feed(self)
+    }
+
+    fn health(&self) -> Option<BackendHealth> {
+        Some(self.inner.health.snapshot())
     }
 }

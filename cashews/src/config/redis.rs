@@ -60,6 +60,18 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         aliases: &[],
     },
     OptionSpec {
+        name: "down_after",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "probe_interval",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "probe_max_interval",
+        aliases: &[],
+    },
+    OptionSpec {
         name: "tls_ca_file",
         aliases: &[],
     },
@@ -78,6 +90,18 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The most connections a pool may hold.
 const MAX_POOL: usize = 64;
+
+/// The default of [`RedisOptions::down_after`].
+const DEFAULT_DOWN_AFTER: u32 = 3;
+
+/// The largest [`RedisOptions::down_after`].
+const MAX_DOWN_AFTER: u32 = 1000;
+
+/// The default of [`RedisOptions::probe_interval`].
+const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The default of [`RedisOptions::probe_max_interval`].
+const DEFAULT_PROBE_MAX_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Options of the Redis backend (`redis://user:password@host:6379/0?command_timeout=500ms`).
 ///
@@ -137,6 +161,19 @@ pub struct RedisOptions {
     /// `host:port`, `[v6]:port` for IPv6; only with `cluster=true`). They share the address's
     /// scheme and credentials; any one that answers is enough to discover the others.
     pub nodes: Vec<String>,
+    /// Connection failures or timeouts in a row after which the backend is marked down
+    /// (`down_after`, default 3, at most 1000; 0 never marks it down). While down, every
+    /// command fails at once with [`Error::BackendDown`] (in safe mode: its neutral reply)
+    /// instead of waiting for a connection, and a background probe reconnects.
+    pub down_after: u32,
+    /// How long after the backend went down the first probe (a `PING` over a fresh
+    /// connection) is sent (`probe_interval`, default 100 ms); each failed probe doubles the
+    /// wait, up to `probe_max_interval`.
+    pub probe_interval: Duration,
+    /// The longest wait between two probes (`probe_max_interval`, default 1 s, at least
+    /// `probe_interval`): after an outage, commands reach the server again at most about this
+    /// long after it is back.
+    pub probe_max_interval: Duration,
     /// `rediss://` only: a PEM file of the root certificates to trust (`tls_ca_file`) instead of
     /// the platform's. Read and checked when the backend is built.
     pub tls_ca_file: Option<PathBuf>,
@@ -163,6 +200,9 @@ impl std::fmt::Debug for RedisOptions {
             .field("client_side_size", &self.client_side_size)
             .field("cluster", &self.cluster)
             .field("nodes", &self.nodes)
+            .field("down_after", &self.down_after)
+            .field("probe_interval", &self.probe_interval)
+            .field("probe_max_interval", &self.probe_max_interval)
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)
@@ -194,6 +234,9 @@ impl RedisOptions {
             client_side_size: DEFAULT_CLIENT_SIDE_SIZE,
             cluster: false,
             nodes: Vec::new(),
+            down_after: DEFAULT_DOWN_AFTER,
+            probe_interval: DEFAULT_PROBE_INTERVAL,
+            probe_max_interval: DEFAULT_PROBE_MAX_INTERVAL,
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -228,6 +271,7 @@ impl RedisOptions {
         let mut opts = Self::new(address);
         let mut min_given = false;
         let mut nodes_option = None;
+        let mut probe_max_given = false;
         for option in options {
             match option.canonical {
                 "db" => {
@@ -256,6 +300,12 @@ impl RedisOptions {
                     opts.nodes = seed_nodes(option)?;
                     nodes_option = Some(option);
                 }
+                "down_after" => opts.down_after = down_after(option)?,
+                "probe_interval" => opts.probe_interval = positive_interval(option)?,
+                "probe_max_interval" => {
+                    opts.probe_max_interval = positive_interval(option)?;
+                    probe_max_given = true;
+                }
                 "tls_ca_file" => opts.tls_ca_file = Some(non_empty(option, "a file path")?.into()),
                 "tls_cert_file" => {
                     opts.tls_cert_file = Some(non_empty(option, "a file path")?.into());
@@ -280,6 +330,20 @@ impl RedisOptions {
                 });
             }
             opts.min_connections = opts.max_connections;
+        }
+        if opts.probe_max_interval < opts.probe_interval {
+            if probe_max_given {
+                return Err(Error::InvalidOption {
+                    option: "probe_max_interval".to_owned(),
+                    value: format!("{:?}", opts.probe_max_interval),
+                    expected: format!(
+                        "at least `probe_interval` ({:?}): raise probe_max_interval or lower \
+                         probe_interval",
+                        opts.probe_interval
+                    ),
+                });
+            }
+            opts.probe_max_interval = opts.probe_interval;
         }
         if let Some(option) = nodes_option
             && !opts.cluster
@@ -450,6 +514,20 @@ fn positive_interval(option: &RawOption) -> Result<Duration> {
             .invalid("a positive duration: seconds as a number (`1`, `0.5`) or `500ms`, `2s`"));
     }
     Ok(duration)
+}
+
+fn down_after(option: &RawOption) -> Result<u32> {
+    option
+        .value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_DOWN_AFTER)
+        .ok_or_else(|| {
+            option.invalid(format!(
+                "a number of connection failures in a row from 1 to {MAX_DOWN_AFTER}, or 0 to \
+                 never mark the backend down"
+            ))
+        })
 }
 
 fn pool_size(option: &RawOption) -> Result<usize> {

@@ -689,3 +689,44 @@ fn cluster_option_errors_name_the_fix() {
     let msg = invalid_option("redis://h?cluster=maybe", "cluster");
     assert!(msg.contains("true"), "{msg}");
 }
+
+// ----- Redis health options ---------------------------------------------------------------------
+
+#[cfg(feature = "redis")]
+#[test]
+fn health_options_and_defaults() {
+    let options = redis_options("redis://h");
+    assert_eq!(
+        (
+            options.down_after,
+            options.probe_interval,
+            options.probe_max_interval
+        ),
+        (3, Duration::from_millis(100), Duration::from_secs(1))
+    );
+    let options = redis_options("redis://h?down_after=5&probe_interval=50ms&probe_max_interval=2s");
+    assert_eq!(
+        (
+            options.down_after,
+            options.probe_interval,
+            options.probe_max_interval
+        ),
+        (5, Duration::from_millis(50), Duration::from_secs(2))
+    );
+    assert_eq!(redis_options("redis://h?down_after=0").down_after, 0);
+    // A first probe later than the default longest wait raises that wait.
+    let options = redis_options("redis://h?probe_interval=3s");
+    assert_eq!(options.probe_max_interval, Duration::from_secs(3));
+
+    let msg = invalid_option("redis://h?down_after=-1", "down_after");
+    assert!(msg.contains("0 to never"), "{msg}");
+    let msg = invalid_option("redis://h?down_after=1001", "down_after");
+    assert!(msg.contains("1 to 1000"), "{msg}");
+    let msg = invalid_option("redis://h?probe_interval=0", "probe_interval");
+    assert!(msg.contains("positive"), "{msg}");
+    let msg = invalid_option(
+        "redis://h?probe_interval=2s&probe_max_interval=1s",
+        "probe_max_interval",
+    );
+    assert!(msg.contains("at least `probe_interval`"), "{msg}");
+}
