@@ -105,7 +105,7 @@
 //! | `compress_min_size` | `1024` | a [size](#sizes): values encoded smaller than this are not compressed; `0` compresses every value |
 //! | `pickle_type` (alias `format`) | `msgpack` | `msgpack`, `json`, `default` (= `msgpack`); `null` for `mem://` and `://` only, meaning the default. `dill`, `sqlalchemy` and `pickle` are Python-only and rejected |
 //! | `max_key_length` | `1024` | a positive whole number of bytes; a longer key is [`Error::KeyTooLong`] |
-//! | `max_value_size` | none (no limit) | a positive [size](#sizes); a larger encoded value is [`Error::ValueTooLarge`] |
+//! | `max_value_size` | none (no limit); for Redis `512MiB` | a positive [size](#sizes); a larger encoded value is [`Error::ValueTooLarge`]. Redis also checks every value, set member, lock token and ping message it sends against it, by default against Redis' own 512 MiB (`proto-max-bulk-len`), so an oversized one fails alone instead of making the server drop the connection and every command in flight on it; set it to the server's `proto-max-bulk-len` when that is lower |
 //!
 //! ## Booleans
 //!
@@ -414,7 +414,11 @@ impl CacheConfig {
         };
         let (backend_options, wrapper_options) = read_query(scheme, query, specs)?;
         let wrapper = Wrapper::parse(scheme, &wrapper_options)?;
-        let backend = match kind {
+        #[cfg_attr(
+            not(feature = "redis"),
+            expect(unused_mut, reason = "only Redis reads max_value_size")
+        )]
+        let mut backend = match kind {
             Scheme::Memory | Scheme::DisabledMemory => {
                 BackendConfig::Memory(MemoryOptions::parse(&backend_options)?)
             }
@@ -431,6 +435,12 @@ impl CacheConfig {
             #[cfg(feature = "disk")]
             Scheme::Disk => BackendConfig::Disk(DiskOptions::parse(&backend_options)?),
         };
+        // Redis checks every argument it sends against the same limit (default: the server's).
+        #[cfg(feature = "redis")]
+        if let (BackendConfig::Redis(options), Some(limit)) = (&mut backend, wrapper.max_value_size)
+        {
+            options.max_value_size = limit;
+        }
         let default_disable =
             matches!(kind, Scheme::DisabledMemory) || !wrapper.enable.unwrap_or(true);
         Ok(Self {

@@ -9,6 +9,14 @@
 //! stuck costs at most that before the command fails (and, in safe mode, the `Cache` answers
 //! its neutral reply).
 //!
+//! # Sizes
+//!
+//! Redis drops the connection on an argument over its `proto-max-bulk-len` (512 MiB by
+//! default), failing every command in flight on that multiplexed connection. So values, set
+//! members, lock tokens and ping messages are checked against `max_value_size` (default 512
+//! MiB) before anything is sent, and an oversized one fails alone with
+//! [`Error::ValueTooLarge`].
+//!
 //! # Health
 //!
 //! After `down_after` connection failures or timeouts in a row (default 3) the backend is
@@ -351,6 +359,21 @@ impl RedisBackend {
         }
     }
 
+    /// [`Error::ValueTooLarge`] for the first of `sizes` (bytes of values, members, tokens)
+    /// over `max_value_size`: Redis would drop the connection on it, failing every other
+    /// command in flight there, so it is refused before anything is sent.
+    fn check_sizes(&self, key: &str, sizes: impl IntoIterator<Item = usize>) -> Result<()> {
+        let limit = self.inner.options.max_value_size;
+        match sizes.into_iter().find(|size| *size > limit) {
+            None => Ok(()),
+            Some(size) => Err(Error::ValueTooLarge {
+                key: shorten(key),
+                size,
+                limit,
+            }),
+        }
+    }
+
     fn fail(&self, command: Command, key: &str, error: RedisError) -> Error {
         map_error(command, key, error)
     }
@@ -674,6 +697,7 @@ impl Backend for RedisBackend {
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
+        self.check_sizes(key, [value.len()])?;
         let mut conn = self.conn(Command::Set).await?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key).as_ref()).arg(value.as_ref());
@@ -699,6 +723,12 @@ impl Backend for RedisBackend {
     async fn set_many(&self, pairs: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
         if pairs.is_empty() {
             return Ok(());
+        }
+        if let Some((key, value)) = pairs
+            .iter()
+            .find(|(_, value)| value.len() > self.inner.options.max_value_size)
+        {
+            return self.check_sizes(key, [value.len()]);
         }
         let mut conn = self.conn(Command::SetMany).await?;
         let first = pairs.first().map_or("", |p| p.0);
@@ -827,6 +857,7 @@ impl Backend for RedisBackend {
     }
 
     async fn set_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool> {
+        self.check_sizes(key, [token.len()])?;
         let mut conn = self.conn(Command::SetLock).await?;
         let reply: Value = redis::cmd("SET")
             .arg(self.key(key).as_ref())
@@ -841,6 +872,7 @@ impl Backend for RedisBackend {
     }
 
     async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        self.check_sizes(key, [token.len()])?;
         let mut conn = self.conn(Command::Unlock).await?;
         let n: u64 = scripts::UNLOCK
             .key(self.key(key).as_ref())
@@ -929,6 +961,7 @@ impl Backend for RedisBackend {
     }
 
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
+        self.check_sizes(key, members.iter().map(|m| m.len()))?;
         let mut conn = self.conn(Command::SetAdd).await?;
         let stored = self.key(key);
         if members.is_empty() {
@@ -962,6 +995,7 @@ impl Backend for RedisBackend {
         if members.is_empty() {
             return Ok(0);
         }
+        self.check_sizes(key, members.iter().map(|m| m.len()))?;
         let mut conn = self.conn(Command::SetRemove).await?;
         redis::cmd("SREM")
             .arg(self.key(key).as_ref())
@@ -986,6 +1020,7 @@ impl Backend for RedisBackend {
     }
 
     async fn ping(&self, message: &[u8]) -> Result<Bytes> {
+        self.check_sizes("", [message.len()])?;
         let mut conn = self.conn(Command::Ping).await?;
         if message.is_empty() || message.eq_ignore_ascii_case(b"PING") {
             redis::cmd("PING")

@@ -91,6 +91,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The most connections a pool may hold.
 const MAX_POOL: usize = 64;
 
+/// The default of [`RedisOptions::max_value_size`]: Redis' own limit on one argument
+/// (`proto-max-bulk-len`, 512 MiB by default).
+pub(crate) const DEFAULT_MAX_VALUE_SIZE: usize = 512 << 20;
+
 /// The default of [`RedisOptions::down_after`].
 const DEFAULT_DOWN_AFTER: u32 = 3;
 
@@ -161,6 +165,13 @@ pub struct RedisOptions {
     /// `host:port`, `[v6]:port` for IPv6; only with `cluster=true`). They share the address's
     /// scheme and credentials; any one that answers is enough to discover the others.
     pub nodes: Vec<String>,
+    /// The largest value, set member, lock token or ping message sent, in bytes (the
+    /// `max_value_size` option of every scheme, which for Redis also sets this; default
+    /// 512 MiB, Redis' default `proto-max-bulk-len`). A larger one fails alone with
+    /// [`Error::ValueTooLarge`] before anything is sent: Redis would drop the connection, and
+    /// with it every other command in flight on it. Keep it at or below the server's
+    /// `proto-max-bulk-len`.
+    pub max_value_size: usize,
     /// Connection failures or timeouts in a row after which the backend is marked down
     /// (`down_after`, default 3, at most 1000; 0 never marks it down). While down, every
     /// command fails at once with [`Error::BackendDown`] (in safe mode: its neutral reply)
@@ -200,6 +211,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("client_side_size", &self.client_side_size)
             .field("cluster", &self.cluster)
             .field("nodes", &self.nodes)
+            .field("max_value_size", &self.max_value_size)
             .field("down_after", &self.down_after)
             .field("probe_interval", &self.probe_interval)
             .field("probe_max_interval", &self.probe_max_interval)
@@ -234,6 +246,7 @@ impl RedisOptions {
             client_side_size: DEFAULT_CLIENT_SIDE_SIZE,
             cluster: false,
             nodes: Vec::new(),
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
             down_after: DEFAULT_DOWN_AFTER,
             probe_interval: DEFAULT_PROBE_INTERVAL,
             probe_max_interval: DEFAULT_PROBE_MAX_INTERVAL,
