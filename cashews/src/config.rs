@@ -65,7 +65,7 @@
 //! | `connect_timeout` (aliases `socket_connect_timeout`, `create_connection_timeout`) | `1s` | a positive duration: seconds (`1`, `0.5`) or `500ms`, `2s` |
 //! | `command_timeout` (alias `socket_timeout`) | `1s` | a positive duration: how long a command waits for its reply |
 //! | `max_connections` (alias `maxsize`) | `1` | 1 to 64 multiplexed connections, used in turn |
-//! | `min_connections` (alias `minsize`) | `1` | 1 to `max_connections`: connections opened on the first command |
+//! | `min_connections` (alias `minsize`) | `1` | 1 to `max_connections`: connections opened on the first command; given without `max_connections`, a larger minimum raises the maximum to it |
 //! | `key_prefix` (alias `client_side_prefix`) | empty | a prefix the backend adds to every key; with one, `clear` and `keys_count` cover only its keys, and `client_side=true` tracks only its keys |
 //! | `client_side` | `false` | a boolean: a bounded local tier in front of Redis, invalidated by server-assisted tracking (see `cashews::backend::ClientSideRedis`); single server only, refused with `cluster=true` |
 //! | `client_side_size` | `10000` | 1 to 100,000,000: entries the local tier of `client_side=true` keeps |

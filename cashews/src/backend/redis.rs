@@ -231,11 +231,8 @@ impl RedisBackend {
     /// ```
     pub fn new(options: RedisOptions) -> Result<Self> {
         let tls = tls_files(&options)?;
-        let client =
-            redis::Client::open(options.address.as_str()).map_err(|e| Error::InvalidUrl {
-                url: redact_url(&options.address),
-                reason: format!("redis-rs cannot read this address ({})", e.category()),
-            })?;
+        let client = redis::Client::open(options.address.as_str())
+            .map_err(|e| crate::config::redis::unreadable_address(&options.address, &e))?;
         let info = client.get_connection_info().clone();
         let mut settings = info.redis_settings().clone();
         if let Some(db) = options.db

@@ -140,7 +140,8 @@ pub struct RedisOptions {
     /// `maxsize`; default 1, at most 64). Each one carries any number of concurrent commands.
     pub max_connections: usize,
     /// How many of them are opened on the first command (`min_connections`, alias `minsize`;
-    /// default 1); the others open when first used.
+    /// default 1); the others open when first used. A minimum above the default maximum
+    /// raises the maximum (`minsize=3` alone opens 3 of 3).
     pub min_connections: usize,
     /// A prefix added to every key this backend stores (`key_prefix`, default empty) and taken
     /// off the keys it scans. With a prefix, `clear` and `keys_count` cover only the keys under
@@ -272,17 +273,11 @@ impl RedisOptions {
     /// [`OPTIONS`] and checked for repeats by the caller.
     pub(crate) fn parse(address: String, options: &[RawOption]) -> Result<Self> {
         if let Err(e) = ::redis::Client::open(address.as_str()) {
-            return Err(Error::InvalidUrl {
-                url: redact_url(&address),
-                reason: format!(
-                    "redis-rs cannot read this address ({}): write it as \
-                     `redis://[user:password@]host[:port][/db]`",
-                    e.category()
-                ),
-            });
+            return Err(unreadable_address(&address, &e));
         }
         let mut opts = Self::new(address);
         let mut min_given = false;
+        let mut max_given = false;
         let mut nodes_option = None;
         let mut probe_max_given = false;
         for option in options {
@@ -300,7 +295,10 @@ impl RedisOptions {
                 "password" => opts.password = Some(non_empty(option, "a password")?),
                 "connect_timeout" => opts.connect_timeout = positive_interval(option)?,
                 "command_timeout" => opts.command_timeout = positive_interval(option)?,
-                "max_connections" => opts.max_connections = pool_size(option)?,
+                "max_connections" => {
+                    opts.max_connections = pool_size(option)?;
+                    max_given = true;
+                }
                 "min_connections" => {
                     opts.min_connections = pool_size(option)?;
                     min_given = true;
@@ -331,7 +329,10 @@ impl RedisOptions {
             }
         }
         if opts.min_connections > opts.max_connections {
-            if min_given {
+            if !max_given {
+                // A minimum above the default maximum raises the maximum.
+                opts.max_connections = opts.min_connections;
+            } else if min_given {
                 return Err(Error::InvalidOption {
                     option: "min_connections".to_owned(),
                     value: opts.min_connections.to_string(),
@@ -373,6 +374,29 @@ impl RedisOptions {
         check_tls(&opts)?;
         Ok(opts)
     }
+}
+
+/// [`Error::InvalidUrl`] for an address redis-rs refuses, with its reason (a wildcard host, a
+/// bad database number, …) and the fix for that reason; the address's password is hidden.
+pub(crate) fn unreadable_address(address: &str, e: &::redis::RedisError) -> Error {
+    Error::InvalidUrl {
+        url: redact_url(address),
+        reason: redis_reason(e, "write it as `redis://[user:password@]host[:port][/db]`"),
+    }
+}
+
+/// What redis-rs says is wrong with an address or a seed (its description, without its error
+/// kind; these never quote the URL), and the fix: `fallback` unless the reason has its own.
+pub(crate) fn redis_reason(e: &::redis::RedisError, fallback: &str) -> String {
+    let text = e.to_string();
+    let reason = text.split(" - ").next().unwrap_or(&text).trim();
+    let fix = if reason.contains("wildcard") {
+        "connect to an address the server is reachable at, such as `127.0.0.1` or its host \
+         name: `0.0.0.0` and `::` are addresses a server listens on, not one to connect to"
+    } else {
+        fallback
+    };
+    format!("redis-rs cannot use this address ({reason}): {fix}")
 }
 
 /// The default of [`RedisOptions::client_side_size`].

@@ -730,3 +730,48 @@ fn health_options_and_defaults() {
     );
     assert!(msg.contains("at least `probe_interval`"), "{msg}");
 }
+
+// ----- Redis pool and cluster addresses -------------------------------------------------------
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_minimum_above_the_default_maximum_raises_it() {
+    let options = redis_options("redis://localhost/0?minsize=3");
+    assert_eq!((options.min_connections, options.max_connections), (3, 3));
+    let options = redis_options("redis://localhost/0?min_connections=5&max_connections=8");
+    assert_eq!((options.min_connections, options.max_connections), (5, 8));
+    // Both given, the minimum above the maximum: the caller must choose.
+    let msg = invalid_option("redis://localhost/0?minsize=3&maxsize=2", "min_connections");
+    assert!(msg.contains("at most `max_connections` (2)"), "{msg}");
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_wildcard_address_is_refused_for_its_real_reason() {
+    for url in [
+        "redis://0.0.0.0:9000?cluster=true",
+        "redis://0.0.0.0:9000",
+        "redis://user:hunter2@[::]:9000/0",
+    ] {
+        let e = err(url);
+        assert!(matches!(e, Error::InvalidUrl { .. }), "{url}: {e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("wildcard") && msg.contains("127.0.0.1") && !msg.contains("write it as"),
+            "{url}: {msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+    // A seed node that is a wildcard: refused when the backend is built, for the same reason.
+    let options = redis_options("redis://10.0.0.1:9000?cluster=true&nodes=0.0.0.0:9001");
+    let msg = cashews::backend::RedisBackend::new(options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("wildcard") && !msg.contains("share the address's scheme"),
+        "{msg}"
+    );
+    // Other unreadable addresses keep the generic fix.
+    let msg = err("redis://h:6379/notadb").to_string();
+    assert!(msg.contains("write it as"), "{msg}");
+}

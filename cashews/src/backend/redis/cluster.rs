@@ -80,10 +80,9 @@ impl ClusterSource {
         let _ = tls;
         let client = builder.build().map_err(|e| Error::InvalidUrl {
             url: redact_url(&options.address),
-            reason: format!(
-                "redis-rs refuses these cluster seeds ({}): give `host:port` seed nodes that \
-                 share the address's scheme",
-                e.category()
+            reason: crate::config::redis::redis_reason(
+                &e,
+                "give `host:port` seed nodes that share the address's scheme",
             ),
         })?;
         Ok(Self {
