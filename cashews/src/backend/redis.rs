@@ -60,27 +60,28 @@
 
 mod bound;
 mod cluster;
+mod conn;
 mod health;
 mod releases;
+mod scan;
 mod scripts;
 #[cfg(feature = "redis-tls")]
 mod tls;
 
 use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use redis::{Pipeline, RedisError, Value};
 
-use self::bound::Bound;
-use self::cluster::{ClusterSource, Node};
+use self::cluster::ClusterSource;
+use self::conn::{Conn, Link, Slot};
 use self::health::{Health, Target};
+use self::scan::Scan;
 
 use super::{Backend, BackendHealth, BoxStream, Condition, Expiry, SetOptions, pong};
 use crate::command::Command;
@@ -151,69 +152,6 @@ impl Source {
             Self::Pinned(_) | Self::Cluster(_) => 1,
         }
     }
-}
-
-/// A connection one command runs on, with the health its outcomes are recorded in.
-#[derive(Clone)]
-struct Conn {
-    link: Link,
-    health: Arc<Health>,
-}
-
-/// The connection itself.
-#[derive(Clone)]
-enum Link {
-    Managed(ConnectionManager),
-    Multiplexed(MultiplexedConnection),
-    Cluster(ClusterConnection),
-}
-
-impl redis::aio::ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.health.sent();
-        Box::pin(async move {
-            let result = match &mut self.link {
-                Link::Managed(conn) => conn.req_packed_command(cmd).await,
-                Link::Multiplexed(conn) => conn.req_packed_command(cmd).await,
-                Link::Cluster(conn) => conn.req_packed_command(cmd).await,
-            };
-            self.health.record(&result);
-            result
-        })
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        self.health.sent();
-        Box::pin(async move {
-            let result = match &mut self.link {
-                Link::Managed(conn) => conn.req_packed_commands(pipeline, offset, count).await,
-                Link::Multiplexed(conn) => conn.req_packed_commands(pipeline, offset, count).await,
-                Link::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count).await,
-            };
-            self.health.record(&result);
-            result
-        })
-    }
-
-    fn get_db(&self) -> i64 {
-        match &self.link {
-            Link::Managed(conn) => conn.get_db(),
-            Link::Multiplexed(conn) => conn.get_db(),
-            Link::Cluster(conn) => conn.get_db(),
-        }
-    }
-}
-
-/// One multiplexed connection, opened on first use.
-#[derive(Default)]
-struct Slot {
-    conn: ArcSwapOption<Bound<ConnectionManager>>,
-    opening: tokio::sync::Mutex<()>,
 }
 
 impl RedisBackend {
@@ -420,61 +358,6 @@ impl RedisBackend {
     }
 }
 
-impl Inner {
-    async fn open(&self, slot: &Slot, command: Command) -> Result<ConnectionManager> {
-        let health = &self.health;
-        if let Some(conn) = slot
-            .conn
-            .load()
-            .as_ref()
-            .and_then(|c| c.get(health.epoch()))
-        {
-            return Ok(conn);
-        }
-        let _opening = slot.opening.lock().await;
-        let epoch = health.epoch();
-        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get(epoch)) {
-            return Ok(conn);
-        }
-        // Callers that queued behind an attempt that marked the backend down stop here.
-        health.check(command)?;
-        health.attempted();
-        let timeout = self.options.connect_timeout;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(self.options.command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = match tokio::time::timeout(
-            timeout.saturating_mul(2),
-            self.client.get_connection_manager_with_config(config),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                health.record_error(&e);
-                return Err(Error::backend("redis", command, e));
-            }
-            Err(_) => {
-                health.failure();
-                return Err(Error::backend(
-                    "redis",
-                    command,
-                    format!(
-                        "could not connect to {} within {timeout:?}",
-                        redact_url(&self.options.address)
-                    ),
-                ));
-            }
-        };
-        health.success();
-        slot.conn
-            .store(Some(Arc::new(Bound::new(conn.clone(), epoch))));
-        Ok(conn)
-    }
-}
-
 /// The certificates of the TLS options (cargo feature `redis-tls`), read at setup so that a bad
 /// file fails there rather than at the first command.
 #[cfg(feature = "redis-tls")]
@@ -556,110 +439,6 @@ fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
         .unwrap_or(u64::MAX)
         .clamp(1, MAX_TTL_MS)
-}
-
-/// The state of a SCAN stream.
-struct Scan {
-    backend: RedisBackend,
-    conn: Option<Conn>,
-    pattern: String,
-    batch: usize,
-    cursor: u64,
-    started: bool,
-    buffered: VecDeque<String>,
-    /// Keys already yielded: SCAN may return a key twice while the table is rehashed.
-    seen: HashSet<String>,
-    done: bool,
-    /// On a cluster: the primary being scanned (`None` before the first step)...
-    node: Option<Node>,
-    /// ... and those still to scan, each from cursor 0.
-    nodes: VecDeque<Node>,
-}
-
-impl Scan {
-    async fn next(mut self) -> Option<(Result<String>, Self)> {
-        loop {
-            if let Some(key) = self.buffered.pop_front() {
-                return Some((Ok(key), self));
-            }
-            if self.done {
-                return None;
-            }
-            if self.started && self.cursor == 0 {
-                // This server (or cluster primary) is done; a cluster goes on with the next.
-                match self.nodes.pop_front() {
-                    Some(node) => {
-                        self.node = Some(node);
-                        self.started = false;
-                    }
-                    None => return None,
-                }
-            }
-            let mut conn = match self.conn.take() {
-                Some(conn) => conn,
-                None => match self.backend.conn(Command::Scan).await {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        self.done = true;
-                        return Some((Err(e), self));
-                    }
-                },
-            };
-            let mut cmd = redis::cmd("SCAN");
-            cmd.arg(self.cursor)
-                .arg("MATCH")
-                .arg(&self.pattern)
-                .arg("COUNT")
-                .arg(self.batch.max(1));
-            let reply: redis::RedisResult<(u64, Vec<Vec<u8>>)> = match &mut conn.link {
-                Link::Cluster(cluster) => {
-                    let reply = Box::pin(self.scan_cluster(cluster, cmd)).await;
-                    conn.health.record(&reply);
-                    reply
-                }
-                _ => cmd.query_async(&mut conn).await,
-            };
-            self.conn = Some(conn);
-            self.started = true;
-            match reply {
-                Ok((cursor, keys)) => {
-                    self.cursor = cursor;
-                    let prefix_len = self.backend.inner.options.key_prefix.len();
-                    for raw in keys {
-                        let key = String::from_utf8_lossy(raw.get(prefix_len..).unwrap_or(&raw))
-                            .into_owned();
-                        if self.seen.insert(key.clone()) {
-                            self.buffered.push_back(key);
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some((Err(map_error(Command::Scan, &self.pattern, e)), self));
-                }
-            }
-        }
-    }
-}
-
-impl Scan {
-    /// One SCAN step on a cluster, sent to the primary being scanned; the first step lists the
-    /// primaries. A cluster without primaries ends the scan (cursor 0, no keys).
-    async fn scan_cluster(
-        &mut self,
-        cluster: &mut ClusterConnection,
-        cmd: Cmd,
-    ) -> redis::RedisResult<(u64, Vec<Vec<u8>>)> {
-        if self.node.is_none() {
-            self.nodes = cluster::primaries(cluster).await?.into();
-            self.node = self.nodes.pop_front();
-        }
-        let Some(node) = &self.node else {
-            return Ok((0, Vec::new()));
-        };
-        let reply = cluster.route_command(cmd, node.routing()).await?;
-        redis::from_redis_value(reply).map_err(RedisError::from)
-    }
 }
 
 impl Backend for RedisBackend {
@@ -837,19 +616,7 @@ impl Backend for RedisBackend {
         } else {
             format!("{}{pattern}", crate::pattern::escape(prefix))
         };
-        let state = Scan {
-            backend: self.clone(),
-            conn: None,
-            pattern,
-            batch: batch_size,
-            cursor: 0,
-            started: false,
-            buffered: VecDeque::new(),
-            seen: HashSet::new(),
-            done: false,
-            node: None,
-            nodes: VecDeque::new(),
-        };
+        let state = Scan::new(self.clone(), pattern, batch_size);
         Box::pin(futures_util::stream::unfold(state, Scan::next))
     }
 
