@@ -413,6 +413,47 @@ pub trait Backend: Send + Sync + 'static {
     fn lock_releases(&self) -> Option<BoxStream<LockEvent>> {
         None
     }
+
+    /// Whether the backend is reachable, for backends that track it (`None`, the default,
+    /// for the others). The Redis backend marks itself down after `down_after` connection
+    /// failures in a row, fails every command at once with
+    /// [`Error::BackendDown`](crate::Error::BackendDown) while down, and probes the server in
+    /// the background until it answers.
+    ///
+    /// ```
+    /// use cashews::backend::{Backend, MemoryBackend};
+    /// assert!(MemoryBackend::new(Default::default()).health().is_none());
+    /// ```
+    fn health(&self) -> Option<BackendHealth> {
+        None
+    }
+}
+
+/// The health of a backend that tracks it, from [`Backend::health`] or
+/// [`Cache::health`](crate::Cache::health).
+///
+/// ```
+/// use cashews::backend::BackendHealth;
+/// let health = BackendHealth::default();
+/// assert!(!health.down);
+/// assert_eq!(health.downs, 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct BackendHealth {
+    /// Whether the backend is marked down: commands fail at once while a background probe
+    /// tries to reach it.
+    pub down: bool,
+    /// Connection failures and timeouts in a row (any answer resets it).
+    pub consecutive_failures: u32,
+    /// How many times the backend was marked down.
+    pub downs: u64,
+    /// Probes sent while down.
+    pub probes: u64,
+    /// Connections attempted for commands (the probes' own are counted in `probes`).
+    pub connection_attempts: u64,
+    /// Commands (or pipelines) handed to a connection.
+    pub commands_sent: u64,
 }
 
 /// What a [`Backend::lock_releases`] feed reports.

@@ -258,7 +258,7 @@ impl Cache {
     ) -> Result<T> {
         match result {
             Err(error) if route.suppress && error.is_backend() => {
-                tracing::error!(backend = route.name(), %command, key = %shorten(key), %error, "cache backend failed; safe mode returns a neutral reply");
+                crate::error::log_swallowed!(error, backend = route.name(), %command, key = %shorten(key), %error, "cache backend failed; safe mode returns a neutral reply");
                 Ok(T::neutral())
             }
             other => other,

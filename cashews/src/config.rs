@@ -65,12 +65,15 @@
 //! | `connect_timeout` (aliases `socket_connect_timeout`, `create_connection_timeout`) | `1s` | a positive duration: seconds (`1`, `0.5`) or `500ms`, `2s` |
 //! | `command_timeout` (alias `socket_timeout`) | `1s` | a positive duration: how long a command waits for its reply |
 //! | `max_connections` (alias `maxsize`) | `1` | 1 to 64 multiplexed connections, used in turn |
-//! | `min_connections` (alias `minsize`) | `1` | 1 to `max_connections`: connections opened on the first command |
+//! | `min_connections` (alias `minsize`) | `1` | 1 to `max_connections`: connections opened on the first command; given without `max_connections`, a larger minimum raises the maximum to it |
 //! | `key_prefix` (alias `client_side_prefix`) | empty | a prefix the backend adds to every key; with one, `clear` and `keys_count` cover only its keys, and `client_side=true` tracks only its keys |
 //! | `client_side` | `false` | a boolean: a bounded local tier in front of Redis, invalidated by server-assisted tracking (see `cashews::backend::ClientSideRedis`); single server only, refused with `cluster=true` |
 //! | `client_side_size` | `10000` | 1 to 100,000,000: entries the local tier of `client_side=true` keeps |
 //! | `cluster` | `false` | a boolean: the address is a node of a Redis Cluster (keys routed by slot; scans, `clear` and `keys_count` over every primary); `db` must then be 0, and the pool options do not apply |
 //! | `nodes` | none | with `cluster=true` only: more seed nodes, comma-separated `host:port` (`[v6]:port` for IPv6), sharing the address's scheme and credentials |
+//! | `down_after` | `3` | 0 to 1000 connection failures or timeouts in a row after which the backend is marked down: commands then fail at once ([`Error::BackendDown`]; in safe mode, their neutral replies) while a background probe reconnects; `0` never marks it down |
+//! | `probe_interval` | `100ms` | a positive duration: the wait before the first probe (`PING` over a fresh connection) of a backend that is down; it doubles after each failed probe |
+//! | `probe_max_interval` | `1s` | a positive duration, at least `probe_interval`: the longest wait between probes, so about the longest a recovered server waits to be used again |
 //! | `tls_ca_file` | the platform's root certificates | `rediss://` only: a PEM file of the root certificates to trust (read when the backend is built; a missing or unreadable file, or one without a certificate, is an error naming it) |
 //! | `tls_cert_file`, `tls_key_file` | none | `rediss://` only, both or neither: the PEM certificate chain and private key this client presents to a server that authenticates clients |
 //!
@@ -102,7 +105,7 @@
 //! | `compress_min_size` | `1024` | a [size](#sizes): values encoded smaller than this are not compressed; `0` compresses every value |
 //! | `pickle_type` (alias `format`) | `msgpack` | `msgpack`, `json`, `default` (= `msgpack`); `null` for `mem://` and `://` only, meaning the default. `dill`, `sqlalchemy` and `pickle` are Python-only and rejected |
 //! | `max_key_length` | `1024` | a positive whole number of bytes; a longer key is [`Error::KeyTooLong`] |
-//! | `max_value_size` | none (no limit) | a positive [size](#sizes); a larger encoded value is [`Error::ValueTooLarge`] |
+//! | `max_value_size` | none (no limit); for Redis `512MiB` | a positive [size](#sizes); a larger encoded value is [`Error::ValueTooLarge`]. Redis also checks every value, set member, lock token and ping message it sends against it, by default against Redis' own 512 MiB (`proto-max-bulk-len`), so an oversized one fails alone instead of making the server drop the connection and every command in flight on it; set it to the server's `proto-max-bulk-len` when that is lower |
 //!
 //! ## Booleans
 //!
@@ -413,7 +416,11 @@ impl CacheConfig {
         let specs = kind_specs(kind);
         let (backend_options, wrapper_options) = read_query(scheme, query, specs)?;
         let wrapper = Wrapper::parse(scheme, &wrapper_options)?;
-        let backend = match kind {
+        #[cfg_attr(
+            not(feature = "redis"),
+            expect(unused_mut, reason = "only Redis reads max_value_size")
+        )]
+        let mut backend = match kind {
             Scheme::Memory | Scheme::DisabledMemory => {
                 BackendConfig::Memory(MemoryOptions::parse(&backend_options)?)
             }
@@ -430,6 +437,12 @@ impl CacheConfig {
             #[cfg(feature = "disk")]
             Scheme::Disk => BackendConfig::Disk(DiskOptions::parse(&backend_options)?),
         };
+        // Redis checks every argument it sends against the same limit (default: the server's).
+        #[cfg(feature = "redis")]
+        if let (BackendConfig::Redis(options), Some(limit)) = (&mut backend, wrapper.max_value_size)
+        {
+            options.max_value_size = limit;
+        }
         let default_disable =
             matches!(kind, Scheme::DisabledMemory) || !wrapper.enable.unwrap_or(true);
         Ok(Self {

@@ -123,6 +123,24 @@ pub enum Error {
         /// The engine's error.
         source: BoxError,
     },
+    /// A backend is marked down after repeated connection failures: the command was not sent,
+    /// and a background probe reconnects the backend (see
+    /// [`Backend::health`](crate::backend::Backend::health)). Safe mode answers the neutral
+    /// reply instead, as for [`Error::Backend`].
+    #[error(
+        "{backend} backend at {address} is down (connection failures in a row), so {command} was not sent; a background probe reconnects it, next in {}ms: check that the server runs and is reachable, or keep safe mode on (`suppress=true`) to answer neutral replies meanwhile",
+        .retry_in.as_millis()
+    )]
+    BackendDown {
+        /// The backend name (`redis`).
+        backend: &'static str,
+        /// The backend's address, with any password replaced by `***`.
+        address: String,
+        /// The command that was refused.
+        command: Command,
+        /// When the next probe is due.
+        retry_in: Duration,
+    },
     /// A command met a value of another kind (e.g. `incr` on a non-integer).
     #[error("{command} on key `{key}` holds the wrong kind of value: {expected}")]
     WrongType {
@@ -216,6 +234,7 @@ impl Error {
         matches!(
             self,
             Self::Backend { .. }
+                | Self::BackendDown { .. }
                 | Self::Locked { .. }
                 | Self::RateLimited { .. }
                 | Self::CircuitOpen { .. }
@@ -271,7 +290,29 @@ impl Error {
     /// ```
     #[must_use]
     pub fn is_backend(&self) -> bool {
-        matches!(self, Self::Backend { .. } | Self::WrongType { .. })
+        matches!(
+            self,
+            Self::Backend { .. } | Self::BackendDown { .. } | Self::WrongType { .. }
+        )
+    }
+
+    /// Whether this is [`Error::BackendDown`]: the backend was already known to be down, and
+    /// the command was refused without being sent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = cashews::Error::BackendDown {
+    ///     backend: "redis",
+    ///     address: "redis://127.0.0.1:6379".into(),
+    ///     command: cashews::Command::Get,
+    ///     retry_in: Duration::from_millis(100),
+    /// };
+    /// assert!(err.is_down() && err.is_backend());
+    /// assert!(err.to_string().contains("is down"));
+    /// ```
+    #[must_use]
+    pub fn is_down(&self) -> bool {
+        matches!(self, Self::BackendDown { .. })
     }
 
     pub(crate) fn backend(
@@ -286,6 +327,20 @@ impl Error {
         }
     }
 }
+
+/// Logs a backend failure that is swallowed (safe mode, a strategy letting the call through):
+/// `tracing::error!`, or `tracing::debug!` when the backend is known to be down (its going
+/// down was logged once already; one line per command would flood the logs).
+macro_rules! log_swallowed {
+    ($error:expr, $($rest:tt)+) => {
+        if $error.is_down() {
+            tracing::debug!($($rest)+);
+        } else {
+            tracing::error!($($rest)+);
+        }
+    };
+}
+pub(crate) use log_swallowed;
 
 /// Shortens a key for error messages so a huge key does not flood logs.
 pub(crate) fn shorten(key: &str) -> String {

@@ -904,6 +904,11 @@ impl Backend for ClientSideRedis {
     fn lock_releases(&self) -> Option<BoxStream<LockEvent>> {
         self.shared.pooled.lock_releases()
     }
+
+    /// The Redis backend's health: the tracking link shares it with the pool.
+    fn health(&self) -> Option<super::BackendHealth> {
+        self.shared.pooled.health()
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, BoxStream, Expiry, LockEvent, SetOptions};
+use super::{Backend, BackendHealth, BoxStream, Expiry, LockEvent, SetOptions};
 use crate::error::Result;
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -93,6 +93,7 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     fn get_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<u64>>>;
     fn close(&self) -> BoxFuture<'_, Result<()>>;
     fn lock_releases(&self) -> Option<BoxStream<LockEvent>>;
+    fn health(&self) -> Option<BackendHealth>;
 }
 
 impl<B: Backend> DynBackend for B {
@@ -231,5 +232,8 @@ impl<B: Backend> DynBackend for B {
     }
     fn lock_releases(&self) -> Option<BoxStream<LockEvent>> {
         Backend::lock_releases(self)
+    }
+    fn health(&self) -> Option<BackendHealth> {
+        Backend::health(self)
     }
 }

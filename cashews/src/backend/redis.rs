@@ -9,6 +9,25 @@
 //! stuck costs at most that before the command fails (and, in safe mode, the `Cache` answers
 //! its neutral reply).
 //!
+//! # Sizes
+//!
+//! Redis drops the connection on an argument over its `proto-max-bulk-len` (512 MiB by
+//! default), failing every command in flight on that multiplexed connection. So values, set
+//! members, lock tokens and ping messages are checked against `max_value_size` (default 512
+//! MiB) before anything is sent, and an oversized one fails alone with
+//! [`Error::ValueTooLarge`].
+//!
+//! # Health
+//!
+//! After `down_after` connection failures or timeouts in a row (default 3) the backend is
+//! marked down: every command then fails at once with [`Error::BackendDown`] (safe mode: the
+//! neutral reply, in microseconds) without touching the network, while one background task
+//! probes the server (`PING` over a fresh connection, after `probe_interval`, then doubling up
+//! to `probe_max_interval`). The first probe that answers marks it up, and commands open fresh
+//! connections. One `tracing::warn!` per transition; [`Backend::health`] reports the state.
+//! This holds for a single server, a cluster (probed through its seeds) and the pool of the
+//! client-side tier.
+//!
 //! # Atomicity
 //!
 //! Single commands where Redis has one: `SET PX NX|XX` for conditional sets and locks,
@@ -41,27 +60,30 @@
 
 mod bound;
 mod cluster;
+mod conn;
+mod health;
 mod releases;
+mod scan;
 mod scripts;
 #[cfg(feature = "redis-tls")]
 mod tls;
 
 use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use redis::{Pipeline, RedisError, Value};
 
-use self::bound::Bound;
-use self::cluster::{ClusterSource, Node};
+use self::cluster::ClusterSource;
+use self::conn::{Conn, Link, Slot};
+use self::health::{Health, Target};
+use self::scan::Scan;
 
-use super::{Backend, BoxStream, Condition, Expiry, SetOptions, pong};
+use super::{Backend, BackendHealth, BoxStream, Condition, Expiry, SetOptions, pong};
 use crate::command::Command;
 use crate::config::RedisOptions;
 use crate::config::redact::redact_url;
@@ -107,6 +129,8 @@ struct Inner {
     client: redis::Client,
     options: RedisOptions,
     source: Source,
+    /// Up or down; shared with the pinned views of this backend.
+    health: Arc<Health>,
 }
 
 /// Where a backend's commands go.
@@ -130,52 +154,6 @@ impl Source {
     }
 }
 
-/// A connection one command runs on.
-#[derive(Clone)]
-enum Conn {
-    Managed(ConnectionManager),
-    Multiplexed(MultiplexedConnection),
-    Cluster(ClusterConnection),
-}
-
-impl redis::aio::ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Managed(conn) => conn.req_packed_command(cmd),
-            Self::Multiplexed(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Managed(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Multiplexed(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Managed(conn) => conn.get_db(),
-            Self::Multiplexed(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
-        }
-    }
-}
-
-/// One multiplexed connection, opened on first use.
-#[derive(Default)]
-struct Slot {
-    conn: ArcSwapOption<Bound<ConnectionManager>>,
-    opening: tokio::sync::Mutex<()>,
-}
-
 impl RedisBackend {
     /// A Redis backend for these options. Does not connect.
     ///
@@ -191,11 +169,8 @@ impl RedisBackend {
     /// ```
     pub fn new(options: RedisOptions) -> Result<Self> {
         let tls = tls_files(&options)?;
-        let client =
-            redis::Client::open(options.address.as_str()).map_err(|e| Error::InvalidUrl {
-                url: redact_url(&options.address),
-                reason: format!("redis-rs cannot read this address ({})", e.category()),
-            })?;
+        let client = redis::Client::open(options.address.as_str())
+            .map_err(|e| crate::config::redis::unreadable_address(&options.address, &e))?;
         let info = client.get_connection_info().clone();
         let mut settings = info.redis_settings().clone();
         if let Some(db) = options.db
@@ -215,25 +190,26 @@ impl RedisBackend {
                 reason: format!("redis-rs refuses these settings ({})", e.category()),
             }
         })?;
-        let source = if options.cluster {
-            Source::Cluster(Box::new(ClusterSource::new(
-                &options,
-                client.get_connection_info(),
-                tls,
-            )?))
+        let (source, target) = if options.cluster {
+            let cluster = ClusterSource::new(&options, client.get_connection_info(), tls)?;
+            let target = Target::Cluster(Box::new(cluster.client()));
+            (Source::Cluster(Box::new(cluster)), target)
         } else {
-            Source::Pool {
+            let pool = Source::Pool {
                 slots: (0..options.max_connections.max(1))
                     .map(|_| Slot::default())
                     .collect(),
                 next: AtomicUsize::new(0),
-            }
+            };
+            (pool, Target::Server(Box::new(client.clone())))
         };
+        let health = Arc::new(Health::new(&options, target));
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 options,
                 source,
+                health,
             }),
         })
     }
@@ -246,6 +222,7 @@ impl RedisBackend {
                 client: self.inner.client.clone(),
                 options: self.inner.options.clone(),
                 source: Source::Pinned(conn),
+                health: Arc::clone(&self.inner.health),
             }),
         }
     }
@@ -279,22 +256,31 @@ impl RedisBackend {
     }
 
     /// A connection for one command: the pinned one, the cluster's, or the next slot of the
-    /// pool in turn, opened if needed.
+    /// pool in turn, opened if needed. While the backend is down, [`Error::BackendDown`] at
+    /// once.
     async fn conn(&self, command: Command) -> Result<Conn> {
         let inner = &self.inner;
-        let (slots, next) = match &inner.source {
-            Source::Pool { slots, next } => (slots, next),
-            Source::Pinned(conn) => return Ok(Conn::Multiplexed(conn.clone())),
+        inner.health.check(command)?;
+        let link = match &inner.source {
+            Source::Pool { slots, next } => self.pooled(slots, next, command).await?,
+            Source::Pinned(conn) => Link::Multiplexed(conn.clone()),
             Source::Cluster(cluster) => {
-                return cluster
-                    .get(&inner.options, command)
-                    .await
-                    .map(Conn::Cluster);
+                Link::Cluster(cluster.get(&inner.options, &inner.health, command).await?)
             }
         };
+        Ok(Conn {
+            link,
+            health: Arc::clone(&inner.health),
+        })
+    }
+
+    /// The next connection of the pool, opened if needed.
+    async fn pooled(&self, slots: &[Slot], next: &AtomicUsize, command: Command) -> Result<Link> {
+        let inner = &self.inner;
+        let epoch = inner.health.epoch();
         let first_use = slots
             .first()
-            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| !c.is_alive()));
+            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| !c.is_alive(epoch)));
         if first_use {
             // Open `min_connections` at once on the first command.
             for slot in slots.iter().take(inner.options.min_connections.max(1)) {
@@ -303,8 +289,23 @@ impl RedisBackend {
         }
         let n = next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
         match slots.get(n) {
-            Some(slot) => inner.open(slot, command).await.map(Conn::Managed),
+            Some(slot) => inner.open(slot, command).await.map(Link::Managed),
             None => Err(Error::backend("redis", command, "no connection slot")),
+        }
+    }
+
+    /// [`Error::ValueTooLarge`] for the first of `sizes` (bytes of values, members, tokens)
+    /// over `max_value_size`: Redis would drop the connection on it, failing every other
+    /// command in flight there, so it is refused before anything is sent.
+    fn check_sizes(&self, key: &str, sizes: impl IntoIterator<Item = usize>) -> Result<()> {
+        let limit = self.inner.options.max_value_size;
+        match sizes.into_iter().find(|size| *size > limit) {
+            None => Ok(()),
+            Some(size) => Err(Error::ValueTooLarge {
+                key: shorten(key),
+                size,
+                limit,
+            }),
         }
     }
 
@@ -343,7 +344,10 @@ impl RedisBackend {
                 }
                 self.push_set(&mut pipe, pair.0, &pair.1, ttl);
             }
-            let mut conn = cluster.clone();
+            let mut conn = Conn {
+                link: Link::Cluster(cluster.clone()),
+                health: Arc::clone(&self.inner.health),
+            };
             async move {
                 pipe.query_async::<()>(&mut conn)
                     .await
@@ -351,45 +355,6 @@ impl RedisBackend {
             }
         });
         futures_util::future::try_join_all(sends).await.map(|_| ())
-    }
-}
-
-impl Inner {
-    async fn open(&self, slot: &Slot, command: Command) -> Result<ConnectionManager> {
-        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get()) {
-            return Ok(conn);
-        }
-        let _opening = slot.opening.lock().await;
-        if let Some(conn) = slot.conn.load().as_ref().and_then(|c| c.get()) {
-            return Ok(conn);
-        }
-        let timeout = self.options.connect_timeout;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(self.options.command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = match tokio::time::timeout(
-            timeout.saturating_mul(2),
-            self.client.get_connection_manager_with_config(config),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(Error::backend("redis", command, e)),
-            Err(_) => {
-                return Err(Error::backend(
-                    "redis",
-                    command,
-                    format!(
-                        "could not connect to {} within {timeout:?}",
-                        redact_url(&self.options.address)
-                    ),
-                ));
-            }
-        };
-        slot.conn.store(Some(Arc::new(Bound::new(conn.clone()))));
-        Ok(conn)
     }
 }
 
@@ -476,106 +441,6 @@ fn millis(ttl: Duration) -> u64 {
         .clamp(1, MAX_TTL_MS)
 }
 
-/// The state of a SCAN stream.
-struct Scan {
-    backend: RedisBackend,
-    conn: Option<Conn>,
-    pattern: String,
-    batch: usize,
-    cursor: u64,
-    started: bool,
-    buffered: VecDeque<String>,
-    /// Keys already yielded: SCAN may return a key twice while the table is rehashed.
-    seen: HashSet<String>,
-    done: bool,
-    /// On a cluster: the primary being scanned (`None` before the first step)...
-    node: Option<Node>,
-    /// ... and those still to scan, each from cursor 0.
-    nodes: VecDeque<Node>,
-}
-
-impl Scan {
-    async fn next(mut self) -> Option<(Result<String>, Self)> {
-        loop {
-            if let Some(key) = self.buffered.pop_front() {
-                return Some((Ok(key), self));
-            }
-            if self.done {
-                return None;
-            }
-            if self.started && self.cursor == 0 {
-                // This server (or cluster primary) is done; a cluster goes on with the next.
-                match self.nodes.pop_front() {
-                    Some(node) => {
-                        self.node = Some(node);
-                        self.started = false;
-                    }
-                    None => return None,
-                }
-            }
-            let mut conn = match self.conn.take() {
-                Some(conn) => conn,
-                None => match self.backend.conn(Command::Scan).await {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        self.done = true;
-                        return Some((Err(e), self));
-                    }
-                },
-            };
-            let mut cmd = redis::cmd("SCAN");
-            cmd.arg(self.cursor)
-                .arg("MATCH")
-                .arg(&self.pattern)
-                .arg("COUNT")
-                .arg(self.batch.max(1));
-            let reply: redis::RedisResult<(u64, Vec<Vec<u8>>)> = match &mut conn {
-                Conn::Cluster(cluster) => Box::pin(self.scan_cluster(cluster, cmd)).await,
-                conn => cmd.query_async(conn).await,
-            };
-            self.conn = Some(conn);
-            self.started = true;
-            match reply {
-                Ok((cursor, keys)) => {
-                    self.cursor = cursor;
-                    let prefix_len = self.backend.inner.options.key_prefix.len();
-                    for raw in keys {
-                        let key = String::from_utf8_lossy(raw.get(prefix_len..).unwrap_or(&raw))
-                            .into_owned();
-                        if self.seen.insert(key.clone()) {
-                            self.buffered.push_back(key);
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some((Err(map_error(Command::Scan, &self.pattern, e)), self));
-                }
-            }
-        }
-    }
-}
-
-impl Scan {
-    /// One SCAN step on a cluster, sent to the primary being scanned; the first step lists the
-    /// primaries. A cluster without primaries ends the scan (cursor 0, no keys).
-    async fn scan_cluster(
-        &mut self,
-        cluster: &mut ClusterConnection,
-        cmd: Cmd,
-    ) -> redis::RedisResult<(u64, Vec<Vec<u8>>)> {
-        if self.node.is_none() {
-            self.nodes = cluster::primaries(cluster).await?.into();
-            self.node = self.nodes.pop_front();
-        }
-        let Some(node) = &self.node else {
-            return Ok((0, Vec::new()));
-        };
-        let reply = cluster.route_command(cmd, node.routing()).await?;
-        redis::from_redis_value(reply).map_err(RedisError::from)
-    }
-}
-
 impl Backend for RedisBackend {
     fn name(&self) -> &'static str {
         "redis"
@@ -608,6 +473,7 @@ impl Backend for RedisBackend {
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
+        self.check_sizes(key, [value.len()])?;
         let mut conn = self.conn(Command::Set).await?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key).as_ref()).arg(value.as_ref());
@@ -634,9 +500,15 @@ impl Backend for RedisBackend {
         if pairs.is_empty() {
             return Ok(());
         }
+        if let Some((key, value)) = pairs
+            .iter()
+            .find(|(_, value)| value.len() > self.inner.options.max_value_size)
+        {
+            return self.check_sizes(key, [value.len()]);
+        }
         let mut conn = self.conn(Command::SetMany).await?;
         let first = pairs.first().map_or("", |p| p.0);
-        if let Conn::Cluster(cluster) = &conn {
+        if let Link::Cluster(cluster) = &conn.link {
             // Boxed so that the single-server future stays as small as it was.
             return Box::pin(self.set_many_by_slot(cluster, pairs, ttl)).await;
         }
@@ -744,23 +616,12 @@ impl Backend for RedisBackend {
         } else {
             format!("{}{pattern}", crate::pattern::escape(prefix))
         };
-        let state = Scan {
-            backend: self.clone(),
-            conn: None,
-            pattern,
-            batch: batch_size,
-            cursor: 0,
-            started: false,
-            buffered: VecDeque::new(),
-            seen: HashSet::new(),
-            done: false,
-            node: None,
-            nodes: VecDeque::new(),
-        };
+        let state = Scan::new(self.clone(), pattern, batch_size);
         Box::pin(futures_util::stream::unfold(state, Scan::next))
     }
 
     async fn set_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool> {
+        self.check_sizes(key, [token.len()])?;
         let mut conn = self.conn(Command::SetLock).await?;
         let reply: Value = redis::cmd("SET")
             .arg(self.key(key).as_ref())
@@ -775,6 +636,7 @@ impl Backend for RedisBackend {
     }
 
     async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        self.check_sizes(key, [token.len()])?;
         let mut conn = self.conn(Command::Unlock).await?;
         let n: u64 = scripts::UNLOCK
             .key(self.key(key).as_ref())
@@ -863,6 +725,7 @@ impl Backend for RedisBackend {
     }
 
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
+        self.check_sizes(key, members.iter().map(|m| m.len()))?;
         let mut conn = self.conn(Command::SetAdd).await?;
         let stored = self.key(key);
         if members.is_empty() {
@@ -896,6 +759,7 @@ impl Backend for RedisBackend {
         if members.is_empty() {
             return Ok(0);
         }
+        self.check_sizes(key, members.iter().map(|m| m.len()))?;
         let mut conn = self.conn(Command::SetRemove).await?;
         redis::cmd("SREM")
             .arg(self.key(key).as_ref())
@@ -920,6 +784,7 @@ impl Backend for RedisBackend {
     }
 
     async fn ping(&self, message: &[u8]) -> Result<Bytes> {
+        self.check_sizes("", [message.len()])?;
         let mut conn = self.conn(Command::Ping).await?;
         if message.is_empty() || message.eq_ignore_ascii_case(b"PING") {
             redis::cmd("PING")
@@ -977,6 +842,7 @@ impl Backend for RedisBackend {
     }
 
     async fn close(&self) -> Result<()> {
+        self.inner.health.stop_probe();
         match &self.inner.source {
             Source::Pool { slots, .. } => {
                 for slot in slots {
@@ -991,5 +857,9 @@ impl Backend for RedisBackend {
 
     fn lock_releases(&self) -> Option<BoxStream<super::LockEvent>> {
         releases::feed(self)
+    }
+
+    fn health(&self) -> Option<BackendHealth> {
+        Some(self.inner.health.snapshot())
     }
 }

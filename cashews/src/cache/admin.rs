@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::Cache;
 use super::router::Engine;
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendHealth};
 use crate::command::Command;
 use crate::error::Result;
 
@@ -54,6 +54,28 @@ impl Cache {
             reply = call!(route, ping(message))?;
         }
         Ok(reply)
+    }
+
+    /// The health of the backend that serves `key` (`""` for the default one), for backends
+    /// that track it (Redis: whether it is marked down, and its connection counters); `None`
+    /// for the others. Reads a few counters: no command is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConfigured`](crate::Error::NotConfigured) when no backend serves `key`.
+    ///
+    /// ```
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert!(cache.health("")?.is_none()); // memory is always there
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    pub fn health(&self, key: &str) -> Result<Option<BackendHealth>> {
+        let route = self.route_for(key)?;
+        Ok(match &route.engine {
+            Engine::Memory(_) => None,
+            Engine::Dyn(backend) => backend.health(),
+        })
     }
 
     /// Removes every key of every backend.

@@ -161,14 +161,14 @@ impl Cache {
             }
             Ok(false) => {}
             Err(error) if route.suppress && error.is_backend() => {
-                tracing::error!(backend = route.name(), %key, %error, "lock backend failed; safe mode runs without the lock");
+                crate::error::log_swallowed!(error, backend = route.name(), %key, %error, "lock backend failed; safe mode runs without the lock");
                 return Ok(Some(degraded()));
             }
             Err(error) => return Err(error),
         }
         if let Err(error) = call!(route, ping(b"LOCK")) {
             if route.suppress {
-                tracing::error!(backend = route.name(), %key, %error, "lock backend is down; safe mode runs without the lock");
+                crate::error::log_swallowed!(error, backend = route.name(), %key, %error, "lock backend is down; safe mode runs without the lock");
                 return Ok(Some(degraded()));
             }
             return Err(error);

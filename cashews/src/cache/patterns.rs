@@ -79,7 +79,7 @@ impl Cache {
         Box::pin(stream.scan((), move |(), item| {
             let next = match item {
                 Err(error) if error.is_backend() => {
-                    tracing::error!(backend = route.name(), command = %Command::Scan, %pattern, %error, "cache backend failed; safe mode ends the scan");
+                    crate::error::log_swallowed!(error, backend = route.name(), command = %Command::Scan, %pattern, %error, "cache backend failed; safe mode ends the scan");
                     None
                 }
                 other => Some(other),

@@ -60,6 +60,18 @@ pub(crate) const OPTIONS: &[OptionSpec] = &[
         aliases: &[],
     },
     OptionSpec {
+        name: "down_after",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "probe_interval",
+        aliases: &[],
+    },
+    OptionSpec {
+        name: "probe_max_interval",
+        aliases: &[],
+    },
+    OptionSpec {
         name: "tls_ca_file",
         aliases: &[],
     },
@@ -78,6 +90,22 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The most connections a pool may hold.
 const MAX_POOL: usize = 64;
+
+/// The default of [`RedisOptions::max_value_size`]: Redis' own limit on one argument
+/// (`proto-max-bulk-len`, 512 MiB by default).
+pub(crate) const DEFAULT_MAX_VALUE_SIZE: usize = 512 << 20;
+
+/// The default of [`RedisOptions::down_after`].
+const DEFAULT_DOWN_AFTER: u32 = 3;
+
+/// The largest [`RedisOptions::down_after`].
+const MAX_DOWN_AFTER: u32 = 1000;
+
+/// The default of [`RedisOptions::probe_interval`].
+const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The default of [`RedisOptions::probe_max_interval`].
+const DEFAULT_PROBE_MAX_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Options of the Redis backend (`redis://user:password@host:6379/0?command_timeout=500ms`).
 ///
@@ -112,7 +140,8 @@ pub struct RedisOptions {
     /// `maxsize`; default 1, at most 64). Each one carries any number of concurrent commands.
     pub max_connections: usize,
     /// How many of them are opened on the first command (`min_connections`, alias `minsize`;
-    /// default 1); the others open when first used.
+    /// default 1); the others open when first used. A minimum above the default maximum
+    /// raises the maximum (`minsize=3` alone opens 3 of 3).
     pub min_connections: usize,
     /// A prefix added to every key this backend stores (`key_prefix`, default empty) and taken
     /// off the keys it scans. With a prefix, `clear` and `keys_count` cover only the keys under
@@ -137,6 +166,26 @@ pub struct RedisOptions {
     /// `host:port`, `[v6]:port` for IPv6; only with `cluster=true`). They share the address's
     /// scheme and credentials; any one that answers is enough to discover the others.
     pub nodes: Vec<String>,
+    /// The largest value, set member, lock token or ping message sent, in bytes (the
+    /// `max_value_size` option of every scheme, which for Redis also sets this; default
+    /// 512 MiB, Redis' default `proto-max-bulk-len`). A larger one fails alone with
+    /// [`Error::ValueTooLarge`] before anything is sent: Redis would drop the connection, and
+    /// with it every other command in flight on it. Keep it at or below the server's
+    /// `proto-max-bulk-len`.
+    pub max_value_size: usize,
+    /// Connection failures or timeouts in a row after which the backend is marked down
+    /// (`down_after`, default 3, at most 1000; 0 never marks it down). While down, every
+    /// command fails at once with [`Error::BackendDown`] (in safe mode: its neutral reply)
+    /// instead of waiting for a connection, and a background probe reconnects.
+    pub down_after: u32,
+    /// How long after the backend went down the first probe (a `PING` over a fresh
+    /// connection) is sent (`probe_interval`, default 100 ms); each failed probe doubles the
+    /// wait, up to `probe_max_interval`.
+    pub probe_interval: Duration,
+    /// The longest wait between two probes (`probe_max_interval`, default 1 s, at least
+    /// `probe_interval`): after an outage, commands reach the server again at most about this
+    /// long after it is back.
+    pub probe_max_interval: Duration,
     /// `rediss://` only: a PEM file of the root certificates to trust (`tls_ca_file`) instead of
     /// the platform's. Read and checked when the backend is built.
     pub tls_ca_file: Option<PathBuf>,
@@ -163,6 +212,10 @@ impl std::fmt::Debug for RedisOptions {
             .field("client_side_size", &self.client_side_size)
             .field("cluster", &self.cluster)
             .field("nodes", &self.nodes)
+            .field("max_value_size", &self.max_value_size)
+            .field("down_after", &self.down_after)
+            .field("probe_interval", &self.probe_interval)
+            .field("probe_max_interval", &self.probe_max_interval)
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_cert_file", &self.tls_cert_file)
             .field("tls_key_file", &self.tls_key_file)
@@ -194,6 +247,10 @@ impl RedisOptions {
             client_side_size: DEFAULT_CLIENT_SIDE_SIZE,
             cluster: false,
             nodes: Vec::new(),
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            down_after: DEFAULT_DOWN_AFTER,
+            probe_interval: DEFAULT_PROBE_INTERVAL,
+            probe_max_interval: DEFAULT_PROBE_MAX_INTERVAL,
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -216,18 +273,13 @@ impl RedisOptions {
     /// [`OPTIONS`] and checked for repeats by the caller.
     pub(crate) fn parse(address: String, options: &[RawOption]) -> Result<Self> {
         if let Err(e) = ::redis::Client::open(address.as_str()) {
-            return Err(Error::InvalidUrl {
-                url: redact_url(&address),
-                reason: format!(
-                    "redis-rs cannot read this address ({}): write it as \
-                     `redis://[user:password@]host[:port][/db]`",
-                    e.category()
-                ),
-            });
+            return Err(unreadable_address(&address, &e));
         }
         let mut opts = Self::new(address);
         let mut min_given = false;
+        let mut max_given = false;
         let mut nodes_option = None;
+        let mut probe_max_given = false;
         for option in options {
             match option.canonical {
                 "db" => {
@@ -243,7 +295,10 @@ impl RedisOptions {
                 "password" => opts.password = Some(non_empty(option, "a password")?),
                 "connect_timeout" => opts.connect_timeout = positive_interval(option)?,
                 "command_timeout" => opts.command_timeout = positive_interval(option)?,
-                "max_connections" => opts.max_connections = pool_size(option)?,
+                "max_connections" => {
+                    opts.max_connections = pool_size(option)?;
+                    max_given = true;
+                }
                 "min_connections" => {
                     opts.min_connections = pool_size(option)?;
                     min_given = true;
@@ -255,6 +310,12 @@ impl RedisOptions {
                 "nodes" => {
                     opts.nodes = seed_nodes(option)?;
                     nodes_option = Some(option);
+                }
+                "down_after" => opts.down_after = down_after(option)?,
+                "probe_interval" => opts.probe_interval = positive_interval(option)?,
+                "probe_max_interval" => {
+                    opts.probe_max_interval = positive_interval(option)?;
+                    probe_max_given = true;
                 }
                 "tls_ca_file" => opts.tls_ca_file = Some(non_empty(option, "a file path")?.into()),
                 "tls_cert_file" => {
@@ -268,7 +329,10 @@ impl RedisOptions {
             }
         }
         if opts.min_connections > opts.max_connections {
-            if min_given {
+            if !max_given {
+                // A minimum above the default maximum raises the maximum.
+                opts.max_connections = opts.min_connections;
+            } else if min_given {
                 return Err(Error::InvalidOption {
                     option: "min_connections".to_owned(),
                     value: opts.min_connections.to_string(),
@@ -280,6 +344,20 @@ impl RedisOptions {
                 });
             }
             opts.min_connections = opts.max_connections;
+        }
+        if opts.probe_max_interval < opts.probe_interval {
+            if probe_max_given {
+                return Err(Error::InvalidOption {
+                    option: "probe_max_interval".to_owned(),
+                    value: format!("{:?}", opts.probe_max_interval),
+                    expected: format!(
+                        "at least `probe_interval` ({:?}): raise probe_max_interval or lower \
+                         probe_interval",
+                        opts.probe_interval
+                    ),
+                });
+            }
+            opts.probe_max_interval = opts.probe_interval;
         }
         if let Some(option) = nodes_option
             && !opts.cluster
@@ -296,6 +374,29 @@ impl RedisOptions {
         check_tls(&opts)?;
         Ok(opts)
     }
+}
+
+/// [`Error::InvalidUrl`] for an address redis-rs refuses, with its reason (a wildcard host, a
+/// bad database number, …) and the fix for that reason; the address's password is hidden.
+pub(crate) fn unreadable_address(address: &str, e: &::redis::RedisError) -> Error {
+    Error::InvalidUrl {
+        url: redact_url(address),
+        reason: redis_reason(e, "write it as `redis://[user:password@]host[:port][/db]`"),
+    }
+}
+
+/// What redis-rs says is wrong with an address or a seed (its description, without its error
+/// kind; these never quote the URL), and the fix: `fallback` unless the reason has its own.
+pub(crate) fn redis_reason(e: &::redis::RedisError, fallback: &str) -> String {
+    let text = e.to_string();
+    let reason = text.split(" - ").next().unwrap_or(&text).trim();
+    let fix = if reason.contains("wildcard") {
+        "connect to an address the server is reachable at, such as `127.0.0.1` or its host \
+         name: `0.0.0.0` and `::` are addresses a server listens on, not one to connect to"
+    } else {
+        fallback
+    };
+    format!("redis-rs cannot use this address ({reason}): {fix}")
 }
 
 /// The default of [`RedisOptions::client_side_size`].
@@ -450,6 +551,20 @@ fn positive_interval(option: &RawOption) -> Result<Duration> {
             .invalid("a positive duration: seconds as a number (`1`, `0.5`) or `500ms`, `2s`"));
     }
     Ok(duration)
+}
+
+fn down_after(option: &RawOption) -> Result<u32> {
+    option
+        .value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n <= MAX_DOWN_AFTER)
+        .ok_or_else(|| {
+            option.invalid(format!(
+                "a number of connection failures in a row from 1 to {MAX_DOWN_AFTER}, or 0 to \
+                 never mark the backend down"
+            ))
+        })
 }
 
 fn pool_size(option: &RawOption) -> Result<usize> {

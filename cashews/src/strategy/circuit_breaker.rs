@@ -257,7 +257,7 @@ where
         }
         Ok(Admission::Admitted(admitted)) => admitted,
         Err(error) if error.is_backend() => {
-            tracing::error!(key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
+            crate::error::log_swallowed!(error, key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
             return origin.await;
         }
         Err(error) => return Err(E::from(error)),

@@ -251,7 +251,7 @@ where
         Ok(()) => {}
         Err(refused @ Error::PerformanceDegraded { .. }) => return Err(E::from(refused)),
         Err(error) if error.is_backend() => {
-            tracing::error!(key = %shorten(key), %error, "perf could not read its lock; the call runs unmeasured");
+            crate::error::log_swallowed!(error, key = %shorten(key), %error, "perf could not read its lock; the call runs unmeasured");
             return origin.await;
         }
         Err(error) => return Err(E::from(error)),

@@ -249,7 +249,7 @@ async fn remaining(cache: &Cache, key: &str, options: &RateLimitOptions) -> Opti
 /// (logged), anything else (configuration, key) is returned.
 pub(super) fn let_through(strategy: &'static str, key: &str, error: Error) -> Result<()> {
     if error.is_backend() {
-        tracing::error!(strategy, key = %shorten(key), %error, "cache backend failed; the call is let through unchecked");
+        crate::error::log_swallowed!(error, strategy, key = %shorten(key), %error, "cache backend failed; the call is let through unchecked");
         Ok(())
     } else {
         Err(error)

@@ -689,3 +689,89 @@ fn cluster_option_errors_name_the_fix() {
     let msg = invalid_option("redis://h?cluster=maybe", "cluster");
     assert!(msg.contains("true"), "{msg}");
 }
+
+// ----- Redis health options ---------------------------------------------------------------------
+
+#[cfg(feature = "redis")]
+#[test]
+fn health_options_and_defaults() {
+    let options = redis_options("redis://h");
+    assert_eq!(
+        (
+            options.down_after,
+            options.probe_interval,
+            options.probe_max_interval
+        ),
+        (3, Duration::from_millis(100), Duration::from_secs(1))
+    );
+    let options = redis_options("redis://h?down_after=5&probe_interval=50ms&probe_max_interval=2s");
+    assert_eq!(
+        (
+            options.down_after,
+            options.probe_interval,
+            options.probe_max_interval
+        ),
+        (5, Duration::from_millis(50), Duration::from_secs(2))
+    );
+    assert_eq!(redis_options("redis://h?down_after=0").down_after, 0);
+    // A first probe later than the default longest wait raises that wait.
+    let options = redis_options("redis://h?probe_interval=3s");
+    assert_eq!(options.probe_max_interval, Duration::from_secs(3));
+
+    let msg = invalid_option("redis://h?down_after=-1", "down_after");
+    assert!(msg.contains("0 to never"), "{msg}");
+    let msg = invalid_option("redis://h?down_after=1001", "down_after");
+    assert!(msg.contains("1 to 1000"), "{msg}");
+    let msg = invalid_option("redis://h?probe_interval=0", "probe_interval");
+    assert!(msg.contains("positive"), "{msg}");
+    let msg = invalid_option(
+        "redis://h?probe_interval=2s&probe_max_interval=1s",
+        "probe_max_interval",
+    );
+    assert!(msg.contains("at least `probe_interval`"), "{msg}");
+}
+
+// ----- Redis pool and cluster addresses -------------------------------------------------------
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_minimum_above_the_default_maximum_raises_it() {
+    let options = redis_options("redis://localhost/0?minsize=3");
+    assert_eq!((options.min_connections, options.max_connections), (3, 3));
+    let options = redis_options("redis://localhost/0?min_connections=5&max_connections=8");
+    assert_eq!((options.min_connections, options.max_connections), (5, 8));
+    // Both given, the minimum above the maximum: the caller must choose.
+    let msg = invalid_option("redis://localhost/0?minsize=3&maxsize=2", "min_connections");
+    assert!(msg.contains("at most `max_connections` (2)"), "{msg}");
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_wildcard_address_is_refused_for_its_real_reason() {
+    for url in [
+        "redis://0.0.0.0:9000?cluster=true",
+        "redis://0.0.0.0:9000",
+        "redis://user:hunter2@[::]:9000/0",
+    ] {
+        let e = err(url);
+        assert!(matches!(e, Error::InvalidUrl { .. }), "{url}: {e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("wildcard") && msg.contains("127.0.0.1") && !msg.contains("write it as"),
+            "{url}: {msg}"
+        );
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+    // A seed node that is a wildcard: refused when the backend is built, for the same reason.
+    let options = redis_options("redis://10.0.0.1:9000?cluster=true&nodes=0.0.0.0:9001");
+    let msg = cashews::backend::RedisBackend::new(options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("wildcard") && !msg.contains("share the address's scheme"),
+        "{msg}"
+    );
+    // Other unreadable addresses keep the generic fix.
+    let msg = err("redis://h:6379/notadb").to_string();
+    assert!(msg.contains("write it as"), "{msg}");
+}

@@ -48,6 +48,8 @@ mod redis_faults;
 mod redis_runtimes;
 #[cfg(feature = "redis-tls")]
 mod redis_tls;
+#[cfg(feature = "redis")]
+mod redis_value_size;
 mod shared;
 mod spec_strategies;
 mod strategies_bloom_perf;

@@ -499,3 +499,297 @@ fn a_feed_whose_runtime_ended_is_not_trusted() {
         .expect("hang guard: the test hung");
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Backend health: a server that is down costs callers nothing but their origin
+// ---------------------------------------------------------------------------------------------
+
+static DOWN: LazyLock<Holder> = LazyLock::new(holder);
+static DOWN_RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cashews::cache(ttl = "1m", key = "down:{task}:{id}", cache = DOWN.cache)]
+async fn down_item(task: u64, id: u64) -> String {
+    DOWN_RUNS.fetch_add(1, Ordering::SeqCst);
+    format!("item {task}/{id}")
+}
+
+/// The load of the health test: tasks calling `down_item`.
+const TASKS: u64 = 32;
+/// Calls each task makes while the backend is known to be down, after its first one.
+const DOWN_CALLS: u64 = 20;
+
+/// The phases of the health test, as the load tasks see them.
+const PHASE_UP: u8 = 0;
+const PHASE_DOWN: u8 = 1;
+const PHASE_BACK: u8 = 2;
+
+/// Every WARN and ERROR event of cashews, with whether it came inside the quiet window.
+#[derive(Clone, Default)]
+struct Log {
+    events: Arc<std::sync::Mutex<Vec<(tracing::Level, String, bool)>>>,
+    quiet: Arc<AtomicBool>,
+}
+
+impl Log {
+    fn count(&self, level: tracing::Level, text: &str) -> usize {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|(l, message, _)| *l == level && message.contains(text))
+            .count()
+    }
+
+    fn errors_in_quiet_window(&self) -> Vec<String> {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|(l, _, quiet)| *l == tracing::Level::ERROR && *quiet)
+            .map(|(_, message, _)| message.clone())
+            .collect()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Log {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let level = *event.metadata().level();
+        if level > tracing::Level::WARN || !event.metadata().target().starts_with("cashews") {
+            return;
+        }
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        let quiet = self.quiet.load(Ordering::SeqCst);
+        self.events.lock().unwrap().push((level, text.0, quiet));
+    }
+}
+
+/// Percentile `p` (0 to 100) of sorted durations.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    let index = (sorted.len().saturating_sub(1) * p) / 100;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+/// Redis killed (SIGKILL) under 32 tasks doing cached calls: after `down_after` connection
+/// failures the backend is marked down, and from then on every call answers from its origin
+/// without a single command or connection attempt reaching the network (counted by the
+/// backend), with one warning for the transition and no error line per call. A cache with
+/// `suppress=false` gets a fast `BackendDown` error saying so. Restarted on the same port, the
+/// probe marks it up and hits resume. Latencies are printed, not asserted (a busy 2-core
+/// machine), but for a generous sanity bound on the median.
+#[test]
+fn a_backend_that_is_down_answers_at_once_then_recovers() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let log = Log::default();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(log.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start({
+            let dispatch = dispatch.clone();
+            // Every worker records into `log` (a thread-local default, kept for the thread).
+            move || std::mem::forget(tracing::dispatcher::set_default(&dispatch))
+        })
+        .build()
+        .unwrap();
+    let _main = tracing::dispatcher::set_default(&dispatch);
+    runtime.block_on(async {
+        tokio::time::timeout(HANG_GUARD, down_then_back(log))
+            .await
+            .expect("hang guard: the test hung");
+    });
+}
+
+async fn down_then_back(log: Log) {
+    let Some(mut server) = Server::start("backend_down").await else {
+        return;
+    };
+    let cache = &DOWN.cache;
+    cache.setup(&server.url()).unwrap();
+    let health = || cache.health("").unwrap().expect("redis tracks its health");
+    for task in 0..TASKS {
+        for id in 0..5 {
+            down_item(task, id).await;
+        }
+    }
+    assert!(!health().down);
+
+    let phase = Arc::new(std::sync::atomic::AtomicU8::new(PHASE_UP));
+    let stop = Arc::new(AtomicBool::new(false));
+    let in_down: Arc<Vec<AtomicU64>> = Arc::new((0..TASKS).map(|_| AtomicU64::new(0)).collect());
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let (phase, stop, in_down) =
+                (Arc::clone(&phase), Arc::clone(&stop), Arc::clone(&in_down));
+            tokio::spawn(async move {
+                // The cost of each call made wholly while the backend was known to be down.
+                let mut costs = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let id = i % 5;
+                    let before = phase.load(Ordering::SeqCst);
+                    let started = std::time::Instant::now();
+                    let value = down_item(task, id).await;
+                    let cost = started.elapsed();
+                    assert_eq!(value, format!("item {task}/{id}"));
+                    if before == PHASE_DOWN && phase.load(Ordering::SeqCst) == PHASE_DOWN {
+                        costs.push(cost);
+                        if let Some(count) = in_down.get(usize::try_from(task).unwrap()) {
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    i += 1;
+                    tokio::task::yield_now().await;
+                }
+                costs
+            })
+        })
+        .collect();
+    let counts = {
+        let in_down = Arc::clone(&in_down);
+        move || -> Vec<u64> { in_down.iter().map(|c| c.load(Ordering::SeqCst)).collect() }
+    };
+    // Whether every task has made `n` more calls than in `base`.
+    let every_task_did = |base: Vec<u64>, n: u64| {
+        let counts = counts.clone();
+        move || {
+            let done = counts()
+                .iter()
+                .zip(&base)
+                .all(|(now, then)| *now >= then + n);
+            async move { done }
+        }
+    };
+
+    server.kill();
+    let killed = std::time::Instant::now();
+    assert!(
+        eventually(500, || async { health().down }).await,
+        "the backend was marked down after connection failures"
+    );
+    let to_down = killed.elapsed();
+    phase.store(PHASE_DOWN, Ordering::SeqCst);
+    // Every call in flight when the backend went down has ended once each task has finished
+    // a call it started afterwards; from here on, nothing may reach the network.
+    assert!(eventually(1000, every_task_did(vec![0; TASKS as usize], 1)).await);
+    let (before, runs_before, base) = (health(), DOWN_RUNS.load(Ordering::SeqCst), counts());
+    log.quiet.store(true, Ordering::SeqCst);
+    // The call each task has in flight now may have run its origin already; the next
+    // DOWN_CALLS run theirs inside the window.
+    assert!(eventually(1000, every_task_did(base, 1 + DOWN_CALLS)).await);
+    log.quiet.store(false, Ordering::SeqCst);
+    let after = health();
+    assert!(after.down, "still down: the server is dead");
+    assert_eq!(
+        after.commands_sent, before.commands_sent,
+        "no command reached a connection while the backend was down"
+    );
+    assert_eq!(
+        after.connection_attempts, before.connection_attempts,
+        "no command tried to connect while the backend was down"
+    );
+    assert!(
+        DOWN_RUNS.load(Ordering::SeqCst) >= runs_before + TASKS * DOWN_CALLS,
+        "every call answered from its origin"
+    );
+    assert_eq!(
+        log.errors_in_quiet_window(),
+        Vec::<String>::new(),
+        "no error line per call while down"
+    );
+
+    // Outside safe mode a caller gets the error, fast, and it says what is going on.
+    let strict = Cache::new();
+    strict
+        .setup(&format!("{}&suppress=false", server.url()))
+        .unwrap();
+    let mut refused = None;
+    for _ in 0..10 {
+        match strict.get::<String>("k").await {
+            Err(e) if e.is_down() => {
+                refused = Some(e);
+                break;
+            }
+            Err(e) => assert!(e.is_backend(), "{e}"),
+            Ok(v) => panic!("the server is dead, yet get answered {v:?}"),
+        }
+    }
+    let refused = refused.expect("suppress=false: marked down after down_after failures");
+    let message = refused.to_string();
+    assert!(
+        message.contains("is down") && message.contains("probe"),
+        "{message}"
+    );
+    let sent = strict.health("").unwrap().unwrap().commands_sent;
+    let started = std::time::Instant::now();
+    let again = strict.get::<String>("k").await.unwrap_err();
+    let strict_cost = started.elapsed();
+    assert!(again.is_down(), "{again}");
+    assert_eq!(strict.health("").unwrap().unwrap().commands_sent, sent);
+    // Closed, it stops probing: only the first cache comes back below.
+    strict.close().await.unwrap();
+
+    server.restart().await;
+    let restarted = std::time::Instant::now();
+    phase.store(PHASE_BACK, Ordering::SeqCst);
+    assert!(
+        eventually(500, || async { !health().down }).await,
+        "the probe marked the backend up again"
+    );
+    let to_up = restarted.elapsed();
+    // Hits resume: a fresh key runs its origin once, then is served from Redis.
+    let mut fresh = 1000;
+    assert!(
+        eventually(500, || {
+            fresh += 1;
+            let id = fresh;
+            async move {
+                let runs = DOWN_RUNS.load(Ordering::SeqCst);
+                down_item(999, id).await;
+                down_item(999, id).await;
+                DOWN_RUNS.load(Ordering::SeqCst) == runs + 1
+            }
+        })
+        .await,
+        "hits resumed"
+    );
+    let to_hits = restarted.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let mut costs = Vec::new();
+    for task in tasks {
+        costs.extend(task.await.unwrap());
+    }
+    costs.sort();
+    let (p50, p99, max) = (
+        percentile(&costs, 50),
+        percentile(&costs, 99),
+        costs.last().copied().unwrap_or_default(),
+    );
+    eprintln!(
+        "backend down: marked down {to_down:?} after the kill; {} cached calls while down: \
+         p50 {p50:?}, p99 {p99:?}, max {max:?}; suppress=false refusal {strict_cost:?}; \
+         up {to_up:?} and hits {to_hits:?} after the restart; probes {}",
+        costs.len(),
+        health().probes
+    );
+    assert!(
+        p50 < Duration::from_millis(50),
+        "a cached call while down costs its origin, not a network wait (p50 {p50:?})"
+    );
+    assert_eq!(health().downs, 1, "one outage, one transition down");
+    assert_eq!(
+        log.count(tracing::Level::WARN, "is down"),
+        2,
+        "one warning per backend going down (the cache's and the strict one's)"
+    );
+    assert_eq!(
+        log.count(tracing::Level::WARN, "up again"),
+        1,
+        "one warning coming back"
+    );
+    cache.close().await.unwrap();
+}

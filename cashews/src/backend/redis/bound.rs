@@ -10,6 +10,9 @@
 //! command sees a dead connection and opens a new one on the runtime it runs on. The check is
 //! one atomic load per command. The parked task ends when the [`Bound`] is dropped, so it
 //! outlives neither the connection nor the backend.
+//!
+//! A [`Bound`] also carries the health epoch it was opened in: when the backend is marked down
+//! the epoch moves on, and connections of an earlier epoch are given up (see `health`).
 
 use std::sync::{Arc, Weak};
 
@@ -17,13 +20,16 @@ use std::sync::{Arc, Weak};
 pub(super) struct Bound<T> {
     value: T,
     alive: Weak<()>,
+    /// The health epoch the value was opened in.
+    epoch: u64,
     /// Dropping it ends the parked task.
     _park: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl<T: Clone> Bound<T> {
-    /// Binds `value` to the current runtime (call it from the task that opened `value`).
-    pub(super) fn new(value: T) -> Self {
+    /// Binds `value` to the current runtime (call it from the task that opened `value`) and
+    /// to the health `epoch` it was opened in.
+    pub(super) fn new(value: T, epoch: u64) -> Self {
         let token = Arc::new(());
         let alive = Arc::downgrade(&token);
         let park = tokio::runtime::Handle::try_current().ok().map(|runtime| {
@@ -41,17 +47,18 @@ impl<T: Clone> Bound<T> {
         Self {
             value,
             alive,
+            epoch,
             _park: park,
         }
     }
 
-    /// Whether the runtime that drives the value still runs.
-    pub(super) fn is_alive(&self) -> bool {
-        self.alive.strong_count() > 0
+    /// Whether the runtime that drives the value still runs and the value belongs to `epoch`.
+    pub(super) fn is_alive(&self, epoch: u64) -> bool {
+        self.epoch == epoch && self.alive.strong_count() > 0
     }
 
-    /// A clone of the value if its runtime still runs.
-    pub(super) fn get(&self) -> Option<T> {
-        self.is_alive().then(|| self.value.clone())
+    /// A clone of the value if it is alive in `epoch` (see [`Bound::is_alive`]).
+    pub(super) fn get(&self, epoch: u64) -> Option<T> {
+        self.is_alive(epoch).then(|| self.value.clone())
     }
 }

@@ -19,6 +19,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRou
 use redis::{RedisResult, Value};
 
 use super::bound::Bound;
+use super::health::Health;
 use crate::command::Command;
 use crate::config::RedisOptions;
 use crate::config::redact::redact_url;
@@ -79,10 +80,9 @@ impl ClusterSource {
         let _ = tls;
         let client = builder.build().map_err(|e| Error::InvalidUrl {
             url: redact_url(&options.address),
-            reason: format!(
-                "redis-rs refuses these cluster seeds ({}): give `host:port` seed nodes that \
-                 share the address's scheme",
-                e.category()
+            reason: crate::config::redis::redis_reason(
+                &e,
+                "give `host:port` seed nodes that share the address's scheme",
             ),
         })?;
         Ok(Self {
@@ -92,31 +92,55 @@ impl ClusterSource {
         })
     }
 
-    /// The cluster connection, opened on first use (it reconnects by itself afterwards).
+    /// A client for the probes of a backend that is down (a clone shares nothing live).
+    pub(super) fn client(&self) -> ClusterClient {
+        self.client.clone()
+    }
+
+    /// The cluster connection, opened on first use (it reconnects by itself afterwards) and
+    /// again after the backend was down (`health`'s epoch moved on).
     pub(super) async fn get(
         &self,
         options: &RedisOptions,
+        health: &Arc<Health>,
         command: Command,
     ) -> Result<ClusterConnection> {
-        if let Some(conn) = self.conn.load().as_ref().and_then(|c| c.get()) {
+        if let Some(conn) = self
+            .conn
+            .load()
+            .as_ref()
+            .and_then(|c| c.get(health.epoch()))
+        {
             return Ok(conn);
         }
         // Boxed: opening a cluster connection is a large future, which would otherwise widen
         // the future of every command, the single-server ones included.
-        Box::pin(self.open(options, command)).await
+        Box::pin(self.open(options, health, command)).await
     }
 
-    async fn open(&self, options: &RedisOptions, command: Command) -> Result<ClusterConnection> {
+    async fn open(
+        &self,
+        options: &RedisOptions,
+        health: &Arc<Health>,
+        command: Command,
+    ) -> Result<ClusterConnection> {
         let _opening = self.opening.lock().await;
-        if let Some(conn) = self.conn.load().as_ref().and_then(|c| c.get()) {
+        let epoch = health.epoch();
+        if let Some(conn) = self.conn.load().as_ref().and_then(|c| c.get(epoch)) {
             return Ok(conn);
         }
+        health.check(command)?;
+        health.attempted();
         // Opening connects to a seed, reads the slot map, then connects to every node.
         let limit = options.connect_timeout.saturating_mul(3);
         let conn = match tokio::time::timeout(limit, self.client.get_async_connection()).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(Error::backend("redis", command, e)),
+            Ok(Err(e)) => {
+                health.record_error(&e);
+                return Err(Error::backend("redis", command, e));
+            }
             Err(_) => {
+                health.failure();
                 return Err(Error::backend(
                     "redis",
                     command,
@@ -127,7 +151,9 @@ impl ClusterSource {
                 ));
             }
         };
-        self.conn.store(Some(Arc::new(Bound::new(conn.clone()))));
+        health.success();
+        self.conn
+            .store(Some(Arc::new(Bound::new(conn.clone(), epoch))));
         Ok(conn)
     }
 
