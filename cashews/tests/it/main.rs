@@ -33,6 +33,7 @@ mod keys;
 mod macros;
 mod macros_options;
 mod macros_strategies;
+mod memory_budget;
 #[cfg(feature = "redis")]
 mod redis_client_side;
 #[cfg(all(feature = "redis", feature = "macros"))]
