@@ -22,6 +22,8 @@ mod conformance_redis_cluster;
 mod context;
 mod detect;
 #[cfg(feature = "disk")]
+mod disk_budget;
+#[cfg(feature = "disk")]
 mod disk_faults;
 #[cfg(feature = "disk")]
 mod disk_mounts;

@@ -99,6 +99,39 @@ pub(super) fn entry_size(key: &str, value: &[u8]) -> i64 {
     i64::try_from(key.len() * 2 + value.len()).unwrap_or(i64::MAX) + ROW_OVERHEAD
 }
 
+/// The bytes one shard aims to stay under: its share of `size_limit` (at least 1).
+pub(super) fn shard_limit(options: &DiskOptions) -> i64 {
+    let count = u64::try_from(options.shard_count()).unwrap_or(1).max(1);
+    i64::try_from(options.size_limit / count)
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+/// Refuses an entry of `size` bytes (see [`entry_size`]) that its shard could never keep
+/// under LRU eviction: stored, it would evict every other key of the shard and still be over
+/// the shard's share of `size_limit`. With `eviction=none` the store may grow past
+/// `size_limit`, so nothing is refused.
+pub(super) fn check_fits(options: &DiskOptions, key: &str, size: i64) -> Result<()> {
+    let limit = shard_limit(options);
+    if options.eviction == Eviction::None || size <= limit {
+        return Ok(());
+    }
+    Err(over_budget(key, size, limit, options.size_limit))
+}
+
+/// [`Error::ValueOverBudget`] for an entry of `size` bytes over a shard's `limit`.
+#[cold]
+fn over_budget(key: &str, size: i64, limit: i64, size_limit: u64) -> Error {
+    Error::ValueOverBudget {
+        backend: "disk",
+        key: crate::error::shorten(key),
+        size: u64::try_from(size).unwrap_or(0),
+        limit: u64::try_from(limit).unwrap_or(0),
+        option: "size_limit",
+        budget: size_limit,
+    }
+}
+
 /// One shard file and its connection, owned by the shard's worker thread.
 pub(super) struct Shard {
     index: usize,
@@ -109,6 +142,8 @@ pub(super) struct Shard {
     on_corruption: OnCorruption,
     /// Bytes this shard aims to stay under: `size_limit / shards`.
     limit: i64,
+    /// The store's `size_limit`, for errors.
+    size_limit: u64,
     conn: Option<Connection>,
     /// The identity of the file `conn` opened (see [`file_id`]).
     opened: Option<(u64, u64)>,
@@ -154,7 +189,6 @@ pub(super) fn shard_path(directory: &Path, index: usize) -> PathBuf {
 impl Shard {
     pub(super) fn new(options: &DiskOptions, index: usize) -> Self {
         let count = options.shard_count();
-        let per_shard = options.size_limit / u64::try_from(count).unwrap_or(1).max(1);
         Self {
             index,
             count,
@@ -162,7 +196,8 @@ impl Shard {
             timeout: options.timeout,
             eviction: options.eviction,
             on_corruption: options.on_corruption,
-            limit: i64::try_from(per_shard).unwrap_or(i64::MAX).max(1),
+            limit: shard_limit(options),
+            size_limit: options.size_limit,
             conn: None,
             opened: None,
             last_purge: 0,
@@ -231,7 +266,7 @@ impl Shard {
         written: Option<&str>,
         mut f: impl FnMut(&Transaction<'_>, i64) -> Result<T, Fail>,
     ) -> Result<T> {
-        let (eviction, limit) = (self.eviction, self.limit);
+        let (eviction, limit, size_limit) = (self.eviction, self.limit, self.size_limit);
         let purge = {
             let now = now_ms();
             now - self.last_purge >= PURGE_EVERY_MS
@@ -243,7 +278,7 @@ impl Shard {
             }
             let out = f(&tx, now)?;
             if written.is_some() && eviction == Eviction::LeastRecentlyUsed {
-                evict(&tx, written.unwrap_or_default(), limit)?;
+                evict(&tx, written.unwrap_or_default(), limit, size_limit)?;
             }
             tx.commit()?;
             Ok(out)
@@ -546,8 +581,10 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 
 /// Evicts down to `limit` bytes: expired rows first, then the least recently used, oldest
 /// first and only as many as needed, never `keep`. Runs inside the writing transaction, so
-/// the store never commits over its limit (unless `keep` alone is over it).
-fn evict(tx: &Transaction<'_>, keep: &str, limit: i64) -> Result<(), Fail> {
+/// the store never commits over its limit. When `keep` alone is over it (a set, window or
+/// bit field grown past the shard's share of `size_limit`), the write is refused with
+/// [`Error::ValueOverBudget`] and rolls back, so the other keys stay.
+fn evict(tx: &Transaction<'_>, keep: &str, limit: i64, size_limit: u64) -> Result<(), Fail> {
     let total = |tx: &Transaction<'_>| -> rusqlite::Result<i64> {
         tx.prepare_cached(sql::TOTAL_SIZE)?
             .query_row([], |r| r.get(0))
@@ -558,6 +595,18 @@ fn evict(tx: &Transaction<'_>, keep: &str, limit: i64) -> Result<(), Fail> {
     }
     if tx.prepare_cached(sql::PURGE)?.execute([now_ms()])? > 0 {
         over = total(tx)? - limit;
+        if over <= 0 {
+            return Ok(());
+        }
+    }
+    let kept: Option<i64> = tx
+        .prepare_cached(sql::SIZE_OF)?
+        .query_row([keep], |r| r.get(0))
+        .optional()?;
+    if let Some(size) = kept
+        && size > limit
+    {
+        return Err(Fail::Cashews(over_budget(keep, size, limit, size_limit)));
     }
     while over > 0 {
         let oldest: Vec<(i64, i64)> = tx
