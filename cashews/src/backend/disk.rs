@@ -41,6 +41,11 @@
 //!
 //! # Faults
 //!
+//! A full disk does not stop deletes and evictions: each shard keeps a small reserve file and
+//! a log bounded between checkpoints; on "disk full" it releases the reserve, checkpoints,
+//! and tries again (see `space.rs`). A write that does not fit still fails with an error
+//! that says the disk is full.
+//!
 //! A failing shard fails only the commands on its keys (the error names the file and the
 //! fix); the others keep working. A corrupt file is an error, or with
 //! `on_corruption=rebuild` is moved aside and the shard starts empty. A shard file replaced
@@ -51,6 +56,7 @@ mod nowait;
 mod readers;
 mod scan;
 mod shard;
+mod space;
 mod sql;
 mod value;
 mod worker;

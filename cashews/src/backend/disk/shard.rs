@@ -16,8 +16,8 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
-use super::sql;
 use super::value::Kind;
+use super::{space, sql};
 use crate::command::Command;
 use crate::config::{DiskOptions, Eviction, OnCorruption};
 use crate::error::{Error, Result};
@@ -144,6 +144,9 @@ pub(super) struct Shard {
     limit: i64,
     /// The store's `size_limit`, for errors.
     size_limit: u64,
+    /// The room kept for a full disk, and its file (see `space.rs`).
+    reserve: u64,
+    reserve_path: PathBuf,
     conn: Option<Connection>,
     /// The identity of the file `conn` opened (see [`file_id`]).
     opened: Option<(u64, u64)>,
@@ -189,10 +192,17 @@ pub(super) fn shard_path(directory: &Path, index: usize) -> PathBuf {
 impl Shard {
     pub(super) fn new(options: &DiskOptions, index: usize) -> Self {
         let count = options.shard_count();
+        let path = shard_path(&options.directory, index);
         Self {
             index,
             count,
-            path: shard_path(&options.directory, index),
+            reserve: space::reserve_bytes(
+                shard_limit(options),
+                count,
+                space::available(&options.directory),
+            ),
+            reserve_path: space::reserve_path(&path),
+            path,
             timeout: options.timeout,
             eviction: options.eviction,
             on_corruption: options.on_corruption,
@@ -317,24 +327,38 @@ impl Shard {
 
     /// Opens the connection if needed, runs `f`, and turns SQLite errors into errors naming
     /// the file and the fix. A corrupt file is quarantined and rebuilt once, when the options
-    /// say so.
+    /// say so. On a full disk, the shard makes room and tries once more (see `space.rs`).
     fn run<T>(
         &mut self,
         command: Command,
         mut f: impl FnMut(&mut Connection, i64) -> Result<T, Fail>,
     ) -> Result<T> {
         let mut corrupt = 0;
+        let mut made_room = false;
         loop {
             let result = match self.connection() {
                 Ok(conn) => f(conn, now_ms()),
                 Err(e) => Err(e),
             };
             let e = match result {
-                Ok(out) => return Ok(out),
+                Ok(out) => {
+                    if made_room {
+                        self.take_room_back();
+                    }
+                    return Ok(out);
+                }
                 Err(Fail::Cashews(e)) => return Err(e),
                 Err(Fail::Refused(e)) => return Err(Error::backend("disk", command, e)),
                 Err(Fail::Sql(e)) => e,
             };
+            if is_full(&e) && !self.reader {
+                if !made_room {
+                    made_room = true;
+                    self.make_room(command);
+                    continue;
+                }
+                self.take_room_back();
+            }
             if is_corrupt(&e) {
                 // Never keep a connection to a damaged file: the next try reopens it. The
                 // failed try changed nothing (its transaction rolled back), so trying again is
@@ -355,6 +379,36 @@ impl Shard {
             }
             return Err(Error::backend("disk", command, self.explain(&e)));
         }
+    }
+
+    /// A full disk: releases the reserve and checkpoints the log into the room, then, unless
+    /// `command` only frees space (it runs in that room), takes the reserve back before the
+    /// retry, so that no write spends the room deletes and checkpoints need.
+    #[cold]
+    fn make_room(&mut self, command: Command) {
+        tracing::warn!(
+            path = %self.path.display(),
+            %command,
+            "cashews disk: the disk is full; releasing the reserve and checkpointing"
+        );
+        space::release(&self.reserve_path);
+        if let Some(conn) = &self.conn {
+            space::checkpoint(conn, &self.path);
+        }
+        if !space::frees_space(command) {
+            space::restore(&self.reserve_path, self.reserve);
+        }
+    }
+
+    /// After a command retried on a full disk: checkpoints its changes out of the log (a
+    /// delete's pages are rewritten in place, so this needs no new room) and refills the
+    /// reserve from the room the log gave back.
+    #[cold]
+    fn take_room_back(&mut self) {
+        if let Some(conn) = &self.conn {
+            space::checkpoint(conn, &self.path);
+        }
+        space::restore(&self.reserve_path, self.reserve);
     }
 
     /// The open connection, opening it first when needed.
@@ -434,6 +488,7 @@ impl Shard {
             );
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        space::configure(&conn, self.reserve)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql::SCHEMA)?;
         let (index, count) = (self.index as i64, self.count as i64);
@@ -460,6 +515,7 @@ impl Shard {
                  `directory`",
             ));
         }
+        space::restore(&self.reserve_path, self.reserve);
         Ok(conn)
     }
 
@@ -570,6 +626,10 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
     )
+}
+
+fn is_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::DiskFull)
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
