@@ -90,7 +90,8 @@ pub(super) const fn frees_space(command: Command) -> bool {
 }
 
 /// Fills the reserve file up to `bytes`, as far as the disk allows: a partial reserve still
-/// helps. The bytes are written, not a sparse length, so the filesystem really holds them.
+/// helps. The room is allocated (Linux `fallocate`, else written zeros), not a sparse length,
+/// so the filesystem really holds it.
 pub(super) fn restore(path: &Path, bytes: u64) {
     let have = std::fs::metadata(path).map_or(0, |m| m.len());
     if have >= bytes {
@@ -103,8 +104,23 @@ pub(super) fn restore(path: &Path, bytes: u64) {
     let Ok(mut file) = file else {
         return;
     };
+    // One call, without writing the bytes (a default store would otherwise write 32 MiB
+    // when it opens); a filesystem without it, or a disk without the whole room, gets zeros
+    // written as far as they fit.
+    #[cfg(target_os = "linux")]
+    if rustix::fs::fallocate(
+        &file,
+        rustix::fs::FallocateFlags::empty(),
+        have,
+        bytes - have,
+    )
+    .is_ok()
+    {
+        return;
+    }
+    let have = file.metadata().map_or(have, |m| m.len());
     let chunk = [0u8; 16 * 1024];
-    let mut left = bytes - have;
+    let mut left = bytes.saturating_sub(have);
     while left > 0 {
         let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
         if file.write_all(&chunk[..n]).is_err() {
