@@ -572,8 +572,10 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// A bad TTL, an invalid key, an encoding failure, a value over `max_value_size`, or a
-    /// backend failure outside safe mode.
+    /// A bad TTL, an invalid key, an encoding failure, a value over `max_value_size`, a value
+    /// the backend's byte budget cannot keep ([`Error::ValueOverBudget`]: `max_bytes` of
+    /// `mem://`, `size_limit` of `disk://`; in safe mode too, as it is not a backend failure:
+    /// nothing was stored), or a backend failure outside safe mode.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -674,7 +676,7 @@ impl Cache {
             }
             if let Engine::Memory(mem) = &route.engine {
                 let bytes = Self::encode(route, key, value)?;
-                return Ok(mem.set_now(key, &bytes, options));
+                return mem.set_now(key, &bytes, options);
             }
         }
         let route = self.route_for(key)?;

@@ -105,6 +105,27 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// A value cannot be kept by the backend: stored, it would take more than one entry may
+    /// take under the backend's byte budget (`max_bytes` of `mem://`, `size_limit` of
+    /// `disk://`). Nothing was written: the key keeps its previous value and the other keys
+    /// stay. Safe mode does not hide it (it is a refused call, not a failed backend).
+    #[error(
+        "value for key `{key}` needs {size} bytes in the {backend} cache, larger than the cache's byte budget lets one entry take ({limit} bytes under `{option}` = {budget}): store less, enable compression, or raise `{option}`"
+    )]
+    ValueOverBudget {
+        /// The backend name (`mem`, `disk`).
+        backend: &'static str,
+        /// The key (shortened if long).
+        key: String,
+        /// The bytes the entry would take: key, value and the backend's per-entry overhead.
+        size: u64,
+        /// The most bytes one entry may take in this cache.
+        limit: u64,
+        /// The option that sets the budget (`max_bytes`, `size_limit`).
+        option: &'static str,
+        /// The option's value, in bytes.
+        budget: u64,
+    },
     /// A value could not be serialized.
     #[error("cannot encode the value for key `{key}`: {source}")]
     Encode {

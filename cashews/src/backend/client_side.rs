@@ -500,7 +500,7 @@ impl ClientSideRedis {
             };
             if let Some(ttl) = local_ttl(pttl, sent) {
                 let filled = shared.fences.fill(ticket, || {
-                    shared.tier.set_now(key, &value, SetOptions::ttl(ttl));
+                    shared.fill_local(key, &value, ttl);
                 });
                 if !filled {
                     shared
@@ -569,8 +569,18 @@ impl Shared {
     /// zero-TTL entry still reads as absent.
     fn remove_local(&self, key: &str) {
         if self.tier.delete(key).now_or_never().is_none() {
-            self.tier
+            // An empty value always fits the tier's budget.
+            let _ = self
+                .tier
                 .set_now(key, b"", SetOptions::ttl(Some(Duration::ZERO)));
+        }
+    }
+
+    /// Keeps `value` in the local tier; a value the tier refuses (heavier than its budget
+    /// lets one entry be) is not kept, and no older copy stays either.
+    fn fill_local(&self, key: &str, value: &[u8], ttl: Option<Duration>) {
+        if self.tier.set_now(key, value, SetOptions::ttl(ttl)).is_err() {
+            self.remove_local(key);
         }
     }
 
@@ -684,7 +694,7 @@ impl Backend for ClientSideRedis {
         let through = matches!(written, Ok(true)).then_some(ttl).flatten();
         shared.fences.end_write(&ticket, |current| match through {
             Some(ttl) if current => {
-                shared.tier.set_now(key, &value, SetOptions::ttl(ttl));
+                shared.fill_local(key, &value, ttl);
             }
             _ => {
                 if through.is_some() {
@@ -721,7 +731,7 @@ impl Backend for ClientSideRedis {
         for (ticket, (key, value)) in tickets.iter().zip(pairs) {
             shared.fences.end_write(ticket, |current| match through {
                 Some(ttl) if current => {
-                    shared.tier.set_now(key, value, SetOptions::ttl(ttl));
+                    shared.fill_local(key, value, ttl);
                 }
                 _ => shared.remove_local(key),
             });
@@ -1003,17 +1013,17 @@ mod tests {
     #[test]
     fn memory_commands_used_by_the_tier_finish_at_once() {
         let mem = MemoryBackend::new(Default::default());
-        assert!(mem.set_now("k", b"v", SetOptions::default()));
+        assert!(mem.set_now("k", b"v", SetOptions::default()).unwrap());
         assert_eq!(
             mem.delete("k").now_or_never().map(|r| r.ok()),
             Some(Some(true))
         );
-        assert!(mem.set_now("a1", b"v", SetOptions::default()));
+        assert!(mem.set_now("a1", b"v", SetOptions::default()).unwrap());
         assert_eq!(
             mem.delete_match("a*").now_or_never().map(|r| r.ok()),
             Some(Some(1))
         );
-        assert!(mem.set_now("k", b"v", SetOptions::default()));
+        assert!(mem.set_now("k", b"v", SetOptions::default()).unwrap());
         assert!(mem.clear().now_or_never().is_some_and(|r| r.is_ok()));
         assert!(mem.is_empty());
     }

@@ -20,7 +20,10 @@
 //!
 //! With `eviction=least-recently-used` (the default), a write that takes a shard over its
 //! share of `size_limit` evicts expired entries, then the least recently used ones, in the
-//! same transaction. Reads refresh an entry's access time at most once a second (a refresh is a
+//! same transaction. An entry larger than that share alone (key twice, value and a row
+//! overhead) could never be kept: it is refused with [`Error::ValueOverBudget`] and the other
+//! keys stay (a `set` before writing anything; a set, window or bit field that grows past it,
+//! by rolling the command back). Reads refresh an entry's access time at most once a second (a refresh is a
 //! write), so recency is exact to one second.
 //!
 //! # Threads
@@ -38,6 +41,11 @@
 //!
 //! # Faults
 //!
+//! A full disk does not stop deletes and evictions: each shard keeps a small reserve file and
+//! a log bounded between checkpoints; on "disk full" it releases the reserve, checkpoints,
+//! and tries again (see `space.rs`). A write that does not fit still fails with an error
+//! that says the disk is full.
+//!
 //! A failing shard fails only the commands on its keys (the error names the file and the
 //! fix); the others keep working. A corrupt file is an error, or with
 //! `on_corruption=rebuild` is moved aside and the shard starts empty. A shard file replaced
@@ -48,6 +56,7 @@ mod nowait;
 mod readers;
 mod scan;
 mod shard;
+mod space;
 mod sql;
 mod value;
 mod worker;
@@ -456,6 +465,8 @@ impl Backend for DiskBackend {
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
+        // Before the transaction: a huge value would be written (to the WAL) to be rolled back.
+        shard::check_fits(&self.inner.options, key, shard::entry_size(key, &value))?;
         self.write(Command::Set, key, move |tx, key, now| {
             let write = match options.condition {
                 Condition::Always => true,
@@ -478,6 +489,9 @@ impl Backend for DiskBackend {
     }
 
     async fn set_many(&self, pairs: &[(&str, Bytes)], ttl: Option<Duration>) -> Result<()> {
+        for (key, value) in pairs {
+            shard::check_fits(&self.inner.options, key, shard::entry_size(key, value))?;
+        }
         let groups = self.by_shard(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let calls = groups
             .into_iter()

@@ -16,6 +16,16 @@
 //! Each entry weighs 1 unit against `size`. With `max_bytes`, an entry weighs
 //! `ceil(bytes × size / max_bytes)` (at least 1), so both bounds hold at once: the total weight
 //! stays under `size`, hence the entry count under `size` and the bytes under `max_bytes`.
+//!
+//! The bound holds for every command. A write, and a command that grows an entry in place (a
+//! set's `set_add`, a window's `slice_incr`, `incr`, `incr_bits`), evicts other entries when
+//! the entry gets heavier: the entry is then re-admitted, through the map's own admission. An
+//! entry that could never be kept (heavier than one entry may be, see `budget.rs`) is refused
+//! with [`Error::ValueOverBudget`], and the key keeps its previous value. While an entry is
+//! re-admitted (once per weight unit it grows by, i.e. per `max_bytes / size` bytes), a plain
+//! read of that key on another thread may miss, as if it had been evicted; commands on it wait.
+
+mod budget;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Weak};
@@ -23,9 +33,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use quick_cache::OptionsBuilder;
 use quick_cache::sync::{EntryAction, EntryResult};
-use quick_cache::{OptionsBuilder, Weighter};
 
+use self::budget::{Budget, EntryWeighter, HOT_ALLOCATION, Readmission};
 use super::layout::{parse_int, read_field, write_field};
 use super::{Backend, BoxStream, Condition, Expiry, SetOptions};
 use crate::clock::Clock;
@@ -39,7 +50,13 @@ use crate::config::MemoryOptions;
 use crate::error::{Error, Result};
 use crate::pattern;
 
-type Map = quick_cache::sync::Cache<String, Entry, EntryWeighter, foldhash::fast::RandomState>;
+type Map = quick_cache::sync::Cache<
+    String,
+    Entry,
+    EntryWeighter,
+    foldhash::fast::RandomState,
+    Readmission,
+>;
 
 /// Fixed bytes counted per entry on top of key and value, for the `max_bytes` bound and
 /// `get_size`: the map slot, the entry header and allocator rounding (measured, see benches).
@@ -82,9 +99,9 @@ impl std::fmt::Debug for MemoryBackend {
 struct Inner {
     map: Map,
     clock: Clock,
-    /// Whether entries are bounded by bytes: decoded objects are then not kept beside the
-    /// bytes, since the bound could not count them.
-    bytes_bounded: bool,
+    /// What an entry may weigh. When entries are bounded by bytes, decoded objects are not
+    /// kept beside the bytes, since the bound could not count them.
+    budget: Budget,
     purge: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -219,25 +236,6 @@ fn deadline(ttl: Option<Duration>, now: u64) -> u64 {
     }
 }
 
-#[derive(Clone)]
-struct EntryWeighter {
-    /// `(size, max_bytes)` when bounded by bytes too.
-    bytes_bound: Option<(u64, u64)>,
-}
-
-impl Weighter<String, Entry> for EntryWeighter {
-    fn weight(&self, key: &String, entry: &Entry) -> u64 {
-        match self.bytes_bound {
-            None => 1,
-            Some((size, max_bytes)) => {
-                let bytes = u128::from(key.len() as u64 + entry.size() + ENTRY_OVERHEAD);
-                let weight = (bytes * u128::from(size)).div_ceil(u128::from(max_bytes.max(1)));
-                u64::try_from(weight).unwrap_or(u64::MAX).max(1)
-            }
-        }
-    }
-}
-
 /// What a read-modify-write callback decides.
 enum Op<T> {
     /// Leave the entry as it is (an expired entry is dropped).
@@ -280,14 +278,15 @@ impl MemoryBackend {
         };
         let map = Map::with_options(
             map_options(size),
-            weighter,
+            weighter.clone(),
             foldhash::fast::RandomState::default(),
             Default::default(),
         );
+        let budget = Budget::new(weighter, map.shard_capacity());
         let inner = Arc::new(Inner {
             map,
             clock,
-            bytes_bounded: options.max_bytes.is_some(),
+            budget,
             purge: Mutex::new(None),
         });
         if !options.check_interval.is_zero()
@@ -398,7 +397,7 @@ impl MemoryBackend {
         };
         drop(entry);
         let object: SharedObject = Arc::new(decode(&bytes)?);
-        if !self.inner.bytes_bounded {
+        if !self.inner.budget.bytes_bounded() {
             let kept = Arc::clone(&object);
             // Attach only if the entry still holds these very bytes: a write in between wins.
             let _ = self.inner.map.entry(key, None, |_, entry| {
@@ -418,13 +417,18 @@ impl MemoryBackend {
     }
 
     /// [`Backend::set`] without the future, for `Cache`'s synchronous fast path.
-    pub(crate) fn set_now(&self, key: &str, value: &[u8], options: SetOptions) -> bool {
+    ///
+    /// A value the cache could never keep is refused with [`Error::ValueOverBudget`] and the
+    /// key keeps its previous value (quick_cache would drop it on insert, and the old one too).
+    pub(crate) fn set_now(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
         let now = self.now();
         let entry = Entry::new(Value::Bytes(Text::from(value)), options.ttl, now);
+        self.inner.budget.check_entry(key, &entry)?;
         match options.condition {
             Condition::Always => {
+                // An insert over an existing key evicts others when the new value is heavier.
                 self.inner.map.insert(key.to_owned(), entry);
-                true
+                Ok(true)
             }
             Condition::IfAbsent => self.rmw(key, |current, _| match current {
                 Some(_) => Op::Keep(false),
@@ -452,31 +456,49 @@ impl MemoryBackend {
 
     /// Atomic read-modify-write of one key. `f` sees the live entry (`None` when absent or
     /// expired) and may mutate it in place before returning [`Op::Keep`].
-    fn rmw<T>(&self, key: &str, mut f: impl FnMut(Option<&mut Entry>, u64) -> Op<T>) -> T {
+    ///
+    /// The byte budget holds: an [`Op::Put`] of an entry the cache could never keep is refused
+    /// with [`Error::ValueOverBudget`] (nothing changes), and an entry that got heavier, by a
+    /// put or in place, is re-admitted so the map evicts others to make room. A command that
+    /// grows an entry in place checks the budget itself before growing it.
+    fn rmw<T>(&self, key: &str, mut f: impl FnMut(Option<&mut Entry>, u64) -> Op<T>) -> Result<T> {
+        let budget = &self.inner.budget;
         loop {
             let now = self.now();
             let mut out = None;
             let result = self.inner.map.entry(key, None, |_, entry| {
                 let expired = entry.is_expired(now);
+                let before = budget.bytes_bounded().then(|| budget.weight(key, entry));
                 let op = f(if expired { None } else { Some(entry) }, now);
-                match op {
+                let action = match op {
                     Op::Keep(t) => {
-                        out = Some(t);
+                        out = Some(Ok(t));
                         if expired {
-                            EntryAction::Remove
-                        } else {
-                            EntryAction::Retain(())
+                            return EntryAction::Remove;
                         }
-                    }
-                    Op::Remove(t) => {
-                        out = Some(t);
-                        EntryAction::Remove
-                    }
-                    Op::Put(new, t) => {
-                        *entry = new;
-                        out = Some(t);
                         EntryAction::Retain(())
                     }
+                    Op::Remove(t) => {
+                        out = Some(Ok(t));
+                        return EntryAction::Remove;
+                    }
+                    Op::Put(new, t) => {
+                        if let Err(refused) = budget.check_entry(key, &new) {
+                            out = Some(Err(refused));
+                            return EntryAction::Retain(());
+                        }
+                        *entry = new;
+                        out = Some(Ok(t));
+                        EntryAction::Retain(())
+                    }
+                };
+                match before {
+                    // Heavier now: quick_cache re-weighs a retained entry but evicts nothing,
+                    // so hand it back to be inserted again, which evicts (see `Replaced`).
+                    Some(before) if budget.weight(key, entry) > before => {
+                        EntryAction::ReplaceWithGuard
+                    }
+                    _ => action,
                 }
             });
             match result {
@@ -485,18 +507,37 @@ impl MemoryBackend {
                         return t;
                     }
                 }
+                EntryResult::Replaced(guard, entry) => {
+                    // Insert it again: the map evicts others to make room (never this
+                    // entry). A plain insert of the key in between wins (it came later),
+                    // which `insert` reports as Err.
+                    let _ = budget::readmit(entry, |entry| guard.insert(entry));
+                    if let Some(t) = out {
+                        return t;
+                    }
+                }
                 EntryResult::Vacant(guard) => match f(None, now) {
-                    Op::Keep(t) | Op::Remove(t) => return t,
+                    Op::Keep(t) | Op::Remove(t) => return Ok(t),
                     Op::Put(new, t) => {
+                        budget.check_entry(key, &new)?;
                         if guard.insert(new).is_ok() {
-                            return t;
+                            return Ok(t);
                         }
                         // A plain insert raced us; recompute against the new value.
                     }
                 },
-                EntryResult::Replaced(..) | EntryResult::Timeout => {}
+                EntryResult::Timeout => {}
             }
         }
+    }
+
+    /// [`MemoryBackend::rmw`] for commands whose callback may fail.
+    fn rmw_fallible<T>(
+        &self,
+        key: &str,
+        f: impl FnMut(Option<&mut Entry>, u64) -> Op<Result<T>>,
+    ) -> Result<T> {
+        self.rmw(key, f)?
     }
 
     fn bytes_of(entry: &Entry, command: Command, key: &str) -> Result<Text> {
@@ -576,6 +617,7 @@ fn map_options(size: u64) -> quick_cache::Options {
     builder
         .shards(shards)
         .estimated_items_capacity(estimated)
+        .hot_allocation(HOT_ALLOCATION)
         .weight_capacity(size);
     match builder.build() {
         Ok(options) => options,
@@ -619,7 +661,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
-        Ok(self.set_now(key, &value, options))
+        self.set_now(key, &value, options)
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
@@ -636,13 +678,13 @@ impl Backend for MemoryBackend {
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        Ok(self.rmw(key, |current, now| match current {
+        self.rmw(key, |current, now| match current {
             Some(entry) => {
                 entry.expires_at = deadline(Some(ttl), now);
                 Op::Keep(true)
             }
             None => Op::Keep(false),
-        }))
+        })
     }
 
     async fn get_expire(&self, key: &str) -> Result<Expiry> {
@@ -659,7 +701,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
-        self.rmw(key, |current, now| match current {
+        self.rmw_fallible(key, |current, now| match current {
             None => Op::Put(
                 Entry::new(
                     Value::Bytes(Text::from(by.to_string().as_bytes())),
@@ -682,8 +724,14 @@ impl Backend for MemoryBackend {
                 };
                 match n.checked_add(by) {
                     Some(next) => {
-                        entry.value = Value::Bytes(Text::from(next.to_string().as_bytes()));
-                        Op::Keep(Ok(next))
+                        // A put, not a change in place: a longer number is checked against
+                        // the budget before it replaces the old one.
+                        let value = Value::Bytes(Text::from(next.to_string().as_bytes()));
+                        let entry = Entry {
+                            value,
+                            expires_at: entry.expires_at,
+                        };
+                        Op::Put(entry, Ok(next))
                     }
                     None => Op::Keep(Err(Error::backend(
                         "mem",
@@ -730,7 +778,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
-        Ok(self.rmw(key, |current, _| match current {
+        self.rmw(key, |current, _| match current {
             Some(entry)
                 if entry
                     .value
@@ -740,7 +788,7 @@ impl Backend for MemoryBackend {
                 Op::Remove(true)
             }
             _ => Op::Keep(false),
-        }))
+        })
     }
 
     async fn get_bits(&self, key: &str, indexes: &[u64], size: u8) -> Result<Vec<u64>> {
@@ -758,7 +806,7 @@ impl Backend for MemoryBackend {
     async fn incr_bits(&self, key: &str, indexes: &[u64], size: u8, by: i64) -> Result<Vec<u64>> {
         super::check_bits(key, Command::IncrBits, indexes, size)?;
         let max = (1u64 << size) - 1;
-        self.rmw(key, |current, now| {
+        self.rmw_fallible(key, |current, now| {
             let (mut bits, ttl_at) = match &current {
                 None => (Vec::new(), 0),
                 Some(entry) => match Self::bytes_of(entry, Command::IncrBits, key) {
@@ -798,15 +846,15 @@ impl Backend for MemoryBackend {
         max: u64,
         ttl: Option<Duration>,
     ) -> Result<u64> {
-        self.rmw(key, |current, now| {
+        self.rmw_fallible(key, |current, now| {
             slice_step(
                 current,
                 now,
-                Command::SliceIncr,
-                key,
+                (Command::SliceIncr, key),
                 (start, end),
                 max,
                 ttl,
+                &self.inner.budget,
             )
         })
     }
@@ -818,18 +866,20 @@ impl Backend for MemoryBackend {
         max: u64,
         ttl: Option<Duration>,
     ) -> Result<u64> {
-        self.rmw(key, |current, now| {
+        self.rmw_fallible(key, |current, now| {
             // The stamp is read here, under the key's entry guard, so events are recorded in
             // the order of their stamps: no caller can count a window that misses an earlier
             // one (see `Backend::slice_incr_now`).
             let stamp = u64::try_from(self.inner.clock.now().as_millis()).unwrap_or(u64::MAX);
             let window = super::window_at(stamp, period);
-            slice_step(current, now, Command::SliceIncrNow, key, window, max, ttl)
+            let budget = &self.inner.budget;
+            let command = (Command::SliceIncrNow, key);
+            slice_step(current, now, command, window, max, ttl, budget)
         })
     }
 
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
-        self.rmw(key, |current, now| {
+        self.rmw_fallible(key, |current, now| {
             let (mut set, expires_at) = match current {
                 None => (HashSet::default(), 0),
                 Some(entry) => match &entry.value {
@@ -864,7 +914,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
-        self.rmw(key, |current, _| {
+        self.rmw_fallible(key, |current, _| {
             let Some(entry) = current else {
                 return Op::Keep(Ok(0));
             };
@@ -884,7 +934,7 @@ impl Backend for MemoryBackend {
     }
 
     async fn set_pop(&self, key: &str, count: usize) -> Result<Vec<String>> {
-        self.rmw(key, |current, _| {
+        self.rmw_fallible(key, |current, _| {
             let Some(entry) = current else {
                 return Op::Keep(Ok(Vec::new()));
             };
@@ -939,14 +989,17 @@ impl Backend for MemoryBackend {
 ///
 /// In place: the window is sorted, so forgetting old events drains a prefix and a new event
 /// (time moves forward) lands at the end; no copy of the window per call.
+///
+/// A window that one more event would make heavier than an entry may be is refused
+/// ([`Error::ValueOverBudget`]); events it forgot stay forgotten.
 fn slice_step(
     current: Option<&mut Entry>,
     now: u64,
-    command: Command,
-    key: &str,
+    (command, key): (Command, &str),
     (start, end): (u64, u64),
     max: u64,
     ttl: Option<Duration>,
+    budget: &Budget,
 ) -> Op<Result<u64>> {
     let Some(entry) = current else {
         if max == 0 {
@@ -985,6 +1038,12 @@ fn slice_step(
     let count = at as u64;
     if count >= max {
         return Op::Keep(Ok(count));
+    }
+    if budget.bytes_bounded() {
+        let grown = key.len() as u64 + (events.len() as u64 + 1) * 8 + ENTRY_OVERHEAD;
+        if let Err(refused) = budget.check(key, grown) {
+            return Op::Keep(Err(refused));
+        }
     }
     events.insert(at, end);
     if let Some(ttl) = ttl {
@@ -1052,8 +1111,8 @@ mod tests {
         let clock = Clock::manual();
         let mem = MemoryBackend::with_clock(MemoryOptions::with_size(10), clock.clone());
         let ttl = Duration::from_secs(60);
-        assert!(mem.set_now("k", b"v", SetOptions::ttl(Some(ttl))));
-        assert!(mem.set_now("s", b"v", SetOptions::ttl(Some(ttl))));
+        assert!(mem.set_now("k", b"v", SetOptions::ttl(Some(ttl))).unwrap());
+        assert!(mem.set_now("s", b"v", SetOptions::ttl(Some(ttl))).unwrap());
         let read = |key: &str| mem.read_now(key, <[u8]>::to_vec);
         let shared = |key: &str| mem.read_shared(key, 1, |b| Some(b.to_vec()));
         clock.advance(ttl - Duration::from_nanos(1));
@@ -1067,17 +1126,5 @@ mod tests {
             0,
             "an expired entry is dropped when read"
         );
-    }
-
-    #[test]
-    fn weight_bounds_bytes_and_entries() {
-        let w = EntryWeighter {
-            bytes_bound: Some((100, 10_000)),
-        };
-        let entry = Entry::new(Value::Bytes(Text::from(vec![0; 36])), None, 0);
-        // 36 value + 0 key + 64 overhead = 100 bytes = 1% of max_bytes = 1 of 100 units.
-        assert_eq!(w.weight(&String::new(), &entry), 1);
-        let big = Entry::new(Value::Bytes(Text::from(vec![0; 936])), None, 0);
-        assert_eq!(w.weight(&String::new(), &big), 10);
     }
 }

@@ -43,7 +43,8 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// As [`Cache::get_bits`].
+    /// As [`Cache::get_bits`]; [`Error::ValueOverBudget`](crate::Error::ValueOverBudget) when
+    /// the grown field would be more than the backend's byte budget lets one entry take.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -73,7 +74,9 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// A bad TTL; as [`Cache::get`].
+    /// A bad TTL; as [`Cache::get`]; [`Error::ValueOverBudget`](crate::Error::ValueOverBudget)
+    /// when one more event would make the window more than the backend's byte budget lets one
+    /// entry take (the event is not recorded).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -110,7 +113,9 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// A bad TTL; as [`Cache::get`].
+    /// A bad TTL; as [`Cache::get`]; [`Error::ValueOverBudget`](crate::Error::ValueOverBudget)
+    /// when one more event would make the window more than the backend's byte budget lets one
+    /// entry take (the event is not recorded).
     ///
     /// ```
     /// use std::time::Duration;
@@ -143,7 +148,9 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// As [`Cache::get`].
+    /// As [`Cache::get`]; [`Error::ValueOverBudget`](crate::Error::ValueOverBudget) when the
+    /// grown set would be more than the backend's byte budget lets one entry take (nothing is
+    /// added).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

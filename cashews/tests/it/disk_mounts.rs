@@ -191,3 +191,66 @@ async fn a_store_on_a_read_only_filesystem_is_refused_at_setup_and_kept() {
     assert_eq!(check(&disk, fs.path(), 16).await, 16, "every value kept");
     disk.close().await.unwrap();
 }
+
+/// Issue 13, item 8: on a full disk, deletes still succeed (before, they failed with "disk
+/// full" too, as a delete in WAL mode is appended to the log), and once space is freed
+/// elsewhere on the disk, writes come back and keep working (before, the log grew into the
+/// freed space until its next checkpoint, past what a small disk holds, and writes stopped
+/// again after a few values).
+#[tokio::test]
+async fn on_a_full_disk_deletes_succeed_and_writes_resume_once_space_is_freed() {
+    let Some(fs) = tmpfs("on_a_full_disk_deletes_succeed", "2m") else {
+        return;
+    };
+    let mut options = DiskOptions::new(fs.path().join("cache")).with_shards(1);
+    options.size_limit = 1 << 20;
+    let disk = DiskBackend::new(options).unwrap();
+    disk.set(&key(0), value(0), SetOptions::ttl(None))
+        .await
+        .unwrap();
+    // Something else on the disk takes half of it.
+    let ballast = fs.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; 1 << 20]).unwrap();
+
+    let mut written = 1;
+    let failure = loop {
+        match disk
+            .set(&key(written), value(written), SetOptions::ttl(None))
+            .await
+        {
+            Ok(_) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 64, "the disk fills before size_limit is reached");
+    };
+    assert_names_a_shard(&failure, fs.path());
+    assert!(
+        failure.to_string().contains("the disk is full"),
+        "{failure}"
+    );
+    assert!(written > 4, "the first values fit: {written}");
+
+    // Full: deletes succeed, and every other value reads back.
+    for i in 0..3 {
+        assert!(
+            disk.delete(&key(i)).await.unwrap(),
+            "delete {i} on a full disk"
+        );
+    }
+    for i in 3..written {
+        assert_eq!(disk.get(&key(i)).await.unwrap(), Some(value(i)), "key {i}");
+    }
+
+    // 1 MiB freed elsewhere: writes come back and go on, 200 values (3.2 MB) through a store
+    // of 1 MiB that evicts its least recently used values.
+    std::fs::remove_file(&ballast).unwrap();
+    for i in 100..300 {
+        disk.set(&key(i), value(i), SetOptions::ttl(None))
+            .await
+            .unwrap_or_else(|e| panic!("write {i} after space was freed: {e}"));
+    }
+    for i in 290..300 {
+        assert_eq!(disk.get(&key(i)).await.unwrap(), Some(value(i)), "key {i}");
+    }
+    disk.close().await.unwrap();
+}

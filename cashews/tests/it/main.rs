@@ -23,6 +23,8 @@ mod conformance_redis_cluster;
 mod context;
 mod detect;
 #[cfg(feature = "disk")]
+mod disk_budget;
+#[cfg(feature = "disk")]
 mod disk_faults;
 #[cfg(feature = "disk")]
 mod disk_mounts;
@@ -35,6 +37,7 @@ mod keys;
 mod macros;
 mod macros_options;
 mod macros_strategies;
+mod memory_budget;
 mod model;
 #[cfg(feature = "macros")]
 mod recipes;

@@ -16,8 +16,8 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
-use super::sql;
 use super::value::Kind;
+use super::{space, sql};
 use crate::command::Command;
 use crate::config::{DiskOptions, Eviction, OnCorruption};
 use crate::error::{Error, Result};
@@ -99,6 +99,39 @@ pub(super) fn entry_size(key: &str, value: &[u8]) -> i64 {
     i64::try_from(key.len() * 2 + value.len()).unwrap_or(i64::MAX) + ROW_OVERHEAD
 }
 
+/// The bytes one shard aims to stay under: its share of `size_limit` (at least 1).
+pub(super) fn shard_limit(options: &DiskOptions) -> i64 {
+    let count = u64::try_from(options.shard_count()).unwrap_or(1).max(1);
+    i64::try_from(options.size_limit / count)
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+/// Refuses an entry of `size` bytes (see [`entry_size`]) that its shard could never keep
+/// under LRU eviction: stored, it would evict every other key of the shard and still be over
+/// the shard's share of `size_limit`. With `eviction=none` the store may grow past
+/// `size_limit`, so nothing is refused.
+pub(super) fn check_fits(options: &DiskOptions, key: &str, size: i64) -> Result<()> {
+    let limit = shard_limit(options);
+    if options.eviction == Eviction::None || size <= limit {
+        return Ok(());
+    }
+    Err(over_budget(key, size, limit, options.size_limit))
+}
+
+/// [`Error::ValueOverBudget`] for an entry of `size` bytes over a shard's `limit`.
+#[cold]
+fn over_budget(key: &str, size: i64, limit: i64, size_limit: u64) -> Error {
+    Error::ValueOverBudget {
+        backend: "disk",
+        key: crate::error::shorten(key),
+        size: u64::try_from(size).unwrap_or(0),
+        limit: u64::try_from(limit).unwrap_or(0),
+        option: "size_limit",
+        budget: size_limit,
+    }
+}
+
 /// One shard file and its connection, owned by the shard's worker thread.
 pub(super) struct Shard {
     index: usize,
@@ -109,6 +142,11 @@ pub(super) struct Shard {
     on_corruption: OnCorruption,
     /// Bytes this shard aims to stay under: `size_limit / shards`.
     limit: i64,
+    /// The store's `size_limit`, for errors.
+    size_limit: u64,
+    /// The room kept for a full disk, and its file (see `space.rs`).
+    reserve: u64,
+    reserve_path: PathBuf,
     conn: Option<Connection>,
     /// The identity of the file `conn` opened (see [`file_id`]).
     opened: Option<(u64, u64)>,
@@ -154,15 +192,22 @@ pub(super) fn shard_path(directory: &Path, index: usize) -> PathBuf {
 impl Shard {
     pub(super) fn new(options: &DiskOptions, index: usize) -> Self {
         let count = options.shard_count();
-        let per_shard = options.size_limit / u64::try_from(count).unwrap_or(1).max(1);
+        let path = shard_path(&options.directory, index);
         Self {
             index,
             count,
-            path: shard_path(&options.directory, index),
+            reserve: space::reserve_bytes(
+                shard_limit(options),
+                count,
+                space::available(&options.directory),
+            ),
+            reserve_path: space::reserve_path(&path),
+            path,
             timeout: options.timeout,
             eviction: options.eviction,
             on_corruption: options.on_corruption,
-            limit: i64::try_from(per_shard).unwrap_or(i64::MAX).max(1),
+            limit: shard_limit(options),
+            size_limit: options.size_limit,
             conn: None,
             opened: None,
             last_purge: 0,
@@ -231,7 +276,7 @@ impl Shard {
         written: Option<&str>,
         mut f: impl FnMut(&Transaction<'_>, i64) -> Result<T, Fail>,
     ) -> Result<T> {
-        let (eviction, limit) = (self.eviction, self.limit);
+        let (eviction, limit, size_limit) = (self.eviction, self.limit, self.size_limit);
         let purge = {
             let now = now_ms();
             now - self.last_purge >= PURGE_EVERY_MS
@@ -243,7 +288,7 @@ impl Shard {
             }
             let out = f(&tx, now)?;
             if written.is_some() && eviction == Eviction::LeastRecentlyUsed {
-                evict(&tx, written.unwrap_or_default(), limit)?;
+                evict(&tx, written.unwrap_or_default(), limit, size_limit)?;
             }
             tx.commit()?;
             Ok(out)
@@ -282,24 +327,38 @@ impl Shard {
 
     /// Opens the connection if needed, runs `f`, and turns SQLite errors into errors naming
     /// the file and the fix. A corrupt file is quarantined and rebuilt once, when the options
-    /// say so.
+    /// say so. On a full disk, the shard makes room and tries once more (see `space.rs`).
     fn run<T>(
         &mut self,
         command: Command,
         mut f: impl FnMut(&mut Connection, i64) -> Result<T, Fail>,
     ) -> Result<T> {
         let mut corrupt = 0;
+        let mut made_room = false;
         loop {
             let result = match self.connection() {
                 Ok(conn) => f(conn, now_ms()),
                 Err(e) => Err(e),
             };
             let e = match result {
-                Ok(out) => return Ok(out),
+                Ok(out) => {
+                    if made_room {
+                        self.take_room_back();
+                    }
+                    return Ok(out);
+                }
                 Err(Fail::Cashews(e)) => return Err(e),
                 Err(Fail::Refused(e)) => return Err(Error::backend("disk", command, e)),
                 Err(Fail::Sql(e)) => e,
             };
+            if is_full(&e) && !self.reader {
+                if !made_room {
+                    made_room = true;
+                    self.make_room(command);
+                    continue;
+                }
+                self.take_room_back();
+            }
             if is_corrupt(&e) {
                 // Never keep a connection to a damaged file: the next try reopens it. The
                 // failed try changed nothing (its transaction rolled back), so trying again is
@@ -320,6 +379,36 @@ impl Shard {
             }
             return Err(Error::backend("disk", command, self.explain(&e)));
         }
+    }
+
+    /// A full disk: releases the reserve and checkpoints the log into the room, then, unless
+    /// `command` only frees space (it runs in that room), takes the reserve back before the
+    /// retry, so that no write spends the room deletes and checkpoints need.
+    #[cold]
+    fn make_room(&mut self, command: Command) {
+        tracing::warn!(
+            path = %self.path.display(),
+            %command,
+            "cashews disk: the disk is full; releasing the reserve and checkpointing"
+        );
+        space::release(&self.reserve_path);
+        if let Some(conn) = &self.conn {
+            space::checkpoint(conn, &self.path);
+        }
+        if !space::frees_space(command) {
+            space::restore(&self.reserve_path, self.reserve);
+        }
+    }
+
+    /// After a command retried on a full disk: checkpoints its changes out of the log (a
+    /// delete's pages are rewritten in place, so this needs no new room) and refills the
+    /// reserve from the room the log gave back.
+    #[cold]
+    fn take_room_back(&mut self) {
+        if let Some(conn) = &self.conn {
+            space::checkpoint(conn, &self.path);
+        }
+        space::restore(&self.reserve_path, self.reserve);
     }
 
     /// The open connection, opening it first when needed.
@@ -399,6 +488,7 @@ impl Shard {
             );
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        space::configure(&conn, self.reserve)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql::SCHEMA)?;
         let (index, count) = (self.index as i64, self.count as i64);
@@ -425,6 +515,7 @@ impl Shard {
                  `directory`",
             ));
         }
+        space::restore(&self.reserve_path, self.reserve);
         Ok(conn)
     }
 
@@ -537,6 +628,10 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
     )
 }
 
+fn is_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::DiskFull)
+}
+
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -546,8 +641,10 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 
 /// Evicts down to `limit` bytes: expired rows first, then the least recently used, oldest
 /// first and only as many as needed, never `keep`. Runs inside the writing transaction, so
-/// the store never commits over its limit (unless `keep` alone is over it).
-fn evict(tx: &Transaction<'_>, keep: &str, limit: i64) -> Result<(), Fail> {
+/// the store never commits over its limit. When `keep` alone is over it (a set, window or
+/// bit field grown past the shard's share of `size_limit`), the write is refused with
+/// [`Error::ValueOverBudget`] and rolls back, so the other keys stay.
+fn evict(tx: &Transaction<'_>, keep: &str, limit: i64, size_limit: u64) -> Result<(), Fail> {
     let total = |tx: &Transaction<'_>| -> rusqlite::Result<i64> {
         tx.prepare_cached(sql::TOTAL_SIZE)?
             .query_row([], |r| r.get(0))
@@ -558,6 +655,18 @@ fn evict(tx: &Transaction<'_>, keep: &str, limit: i64) -> Result<(), Fail> {
     }
     if tx.prepare_cached(sql::PURGE)?.execute([now_ms()])? > 0 {
         over = total(tx)? - limit;
+        if over <= 0 {
+            return Ok(());
+        }
+    }
+    let kept: Option<i64> = tx
+        .prepare_cached(sql::SIZE_OF)?
+        .query_row([keep], |r| r.get(0))
+        .optional()?;
+    if let Some(size) = kept
+        && size > limit
+    {
+        return Err(Fail::Cashews(over_budget(keep, size, limit, size_limit)));
     }
     while over > 0 {
         let oldest: Vec<(i64, i64)> = tx

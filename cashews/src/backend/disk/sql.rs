@@ -44,6 +44,8 @@ pub(super) const META_INIT: &str =
     "INSERT OR IGNORE INTO meta (id, format, shard, shards, total_size) VALUES (0, ?1, ?2, ?3, 0)";
 pub(super) const META_READ: &str = "SELECT format, shard, shards FROM meta WHERE id = 0";
 pub(super) const TOTAL_SIZE: &str = "SELECT total_size FROM meta WHERE id = 0";
+/// The counted size of a key's row, live or not.
+pub(super) const SIZE_OF: &str = "SELECT size FROM entries WHERE key = ?1";
 
 /// The row of a key, live or not: the caller checks `expires_at` against its clock.
 pub(super) const ROW: &str =
