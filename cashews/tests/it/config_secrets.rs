@@ -101,7 +101,7 @@ fn url_with(secret: &str, shape: u8, scheme: &str, tail: &str) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(crate::support::fixed_seed(2000))]
 
     #[test]
     fn no_generated_url_shows_its_secret(

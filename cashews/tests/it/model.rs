@@ -78,8 +78,14 @@ const PATTERNS: &[&str] = &["v*", "s?", "w1", "*", "l*", "[vs]0", "nothing*"];
 const MEMBERS: &[&str] = &["a", "b", "c", "d"];
 const TOKENS: &[&str] = &["t1", "t2"];
 
-fn ttl() -> impl Strategy<Value = Option<u64>> {
-    prop_oneof![Just(None), (1u64..400).prop_map(Some)]
+/// The shortest TTL of a run: 1 s with a manual clock; a minute on the real clock, so that
+/// nothing expires during a run however slow the machine.
+fn shortest(with_time: bool) -> u64 {
+    if with_time { 1 } else { 60 }
+}
+
+fn ttl(with_time: bool) -> impl Strategy<Value = Option<u64>> {
+    prop_oneof![Just(None), (shortest(with_time)..400).prop_map(Some)]
 }
 
 fn val() -> impl Strategy<Value = Val> {
@@ -99,29 +105,27 @@ fn members() -> impl Strategy<Value = Vec<&'static str>> {
 
 fn op(with_time: bool) -> impl Strategy<Value = Op> {
     let k = || 0u8..4;
-    let ops =
-        prop_oneof![
-            (k(), val(), ttl()).prop_map(|(k, v, t)| Op::Set(k, v, t)),
-            (k(), val(), ttl()).prop_map(|(k, v, t)| Op::SetIfAbsent(k, v, t)),
-            (k(), val(), ttl()).prop_map(|(k, v, t)| Op::SetIfPresent(k, v, t)),
-            k().prop_map(Op::Get),
-            (k(), -3i64..10, ttl()).prop_map(|(k, by, t)| Op::Incr(k, by, t)),
-            k().prop_map(Op::IncrText),
-            (kind(), k()).prop_map(|(c, k)| Op::Delete(c, k)),
-            prop::sample::select(PATTERNS).prop_map(Op::DeleteMatch),
-            prop::sample::select(PATTERNS).prop_map(Op::Scan),
-            (kind(), k()).prop_map(|(c, k)| Op::Exists(c, k)),
-            (kind(), k(), 1u64..400).prop_map(|(c, k, t)| Op::Expire(c, k, t)),
-            (kind(), k()).prop_map(|(c, k)| Op::GetExpire(c, k)),
-            (k(), members(), ttl()).prop_map(|(k, m, t)| Op::SetAdd(k, m, t)),
-            (k(), members()).prop_map(|(k, m)| Op::SetRemove(k, m)),
-            (k(), 0u64..50, 0u64..30, 1u64..4, ttl())
-                .prop_map(|(k, start, len, max, t)| Op::Window(k, start, start + len, max, t)),
-            (k(), prop::sample::select(TOKENS), 1u64..400)
-                .prop_map(|(k, tok, t)| Op::Lock(k, tok, t)),
-            (k(), prop::sample::select(TOKENS)).prop_map(|(k, tok)| Op::Unlock(k, tok)),
-            k().prop_map(Op::IsLocked),
-        ];
+    let ops = prop_oneof![
+        (k(), val(), ttl(with_time)).prop_map(|(k, v, t)| Op::Set(k, v, t)),
+        (k(), val(), ttl(with_time)).prop_map(|(k, v, t)| Op::SetIfAbsent(k, v, t)),
+        (k(), val(), ttl(with_time)).prop_map(|(k, v, t)| Op::SetIfPresent(k, v, t)),
+        k().prop_map(Op::Get),
+        (k(), -3i64..10, ttl(with_time)).prop_map(|(k, by, t)| Op::Incr(k, by, t)),
+        k().prop_map(Op::IncrText),
+        (kind(), k()).prop_map(|(c, k)| Op::Delete(c, k)),
+        prop::sample::select(PATTERNS).prop_map(Op::DeleteMatch),
+        prop::sample::select(PATTERNS).prop_map(Op::Scan),
+        (kind(), k()).prop_map(|(c, k)| Op::Exists(c, k)),
+        (kind(), k(), shortest(with_time)..400).prop_map(|(c, k, t)| Op::Expire(c, k, t)),
+        (kind(), k()).prop_map(|(c, k)| Op::GetExpire(c, k)),
+        (k(), members(), ttl(with_time)).prop_map(|(k, m, t)| Op::SetAdd(k, m, t)),
+        (k(), members()).prop_map(|(k, m)| Op::SetRemove(k, m)),
+        (k(), 0u64..50, 0u64..30, 1u64..4, ttl(with_time))
+            .prop_map(|(k, start, len, max, t)| Op::Window(k, start, start + len, max, t)),
+        (k(), prop::sample::select(TOKENS), 1u64..400).prop_map(|(k, tok, t)| Op::Lock(k, tok, t)),
+        (k(), prop::sample::select(TOKENS)).prop_map(|(k, tok)| Op::Unlock(k, tok)),
+        k().prop_map(Op::IsLocked),
+    ];
     if with_time {
         prop_oneof![9 => ops, 1 => (1u64..300).prop_map(Op::Advance)].boxed()
     } else {
@@ -436,7 +440,14 @@ async fn check(name: &str, cache: &Cache, clock: Option<&Clock>, ops: &[Op]) -> 
     for (i, op) in ops.iter().enumerate() {
         let want = model.apply(op);
         let got = run(cache, clock, op).await;
-        if got != want {
+        // On a real clock a remaining TTL may have lost a second or two to a slow machine.
+        let close = match (&got, &want) {
+            (Reply::Expiry(Some(Some(got))), Reply::Expiry(Some(Some(want)))) => {
+                clock.is_none() && got <= want && want - got <= 2
+            }
+            _ => false,
+        };
+        if got != want && !close {
             return Err(format!(
                 "{name}: step {i} {op:?}: backend answered {got:?}, the model {want:?}\nsequence: {ops:?}"
             ));
@@ -453,7 +464,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(crate::support::fixed_seed(200))]
 
     #[test]
     fn mem_follows_the_model(ops in prop::collection::vec(op(true), 1..80)) {
@@ -510,7 +521,7 @@ async fn backends(dir: &std::path::Path) -> Vec<(String, Cache)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(crate::support::fixed_seed(24))]
 
     #[test]
     fn every_backend_gives_the_model_replies(ops in prop::collection::vec(op(false), 1..60)) {
@@ -525,4 +536,25 @@ proptest! {
         });
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
     }
+}
+
+/// Found by the model: forgetting every event of a window then recording one made Redis's
+/// window persistent (its sorted set was deleted and created again without the TTL).
+#[test]
+fn a_window_keeps_its_ttl_when_every_event_is_forgotten() {
+    let ops = [
+        Op::Window(1, 0, 0, 1, Some(60)),
+        Op::Window(1, 1, 1, 1, None),
+        Op::GetExpire('w', 1),
+    ];
+    let outcome = runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, cache) in backends(dir.path()).await {
+            let outcome = check(&name, &cache, None, &ops).await;
+            cache.delete_match("*").await.ok();
+            outcome?;
+        }
+        Ok::<(), String>(())
+    });
+    assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
 }

@@ -161,3 +161,22 @@ impl Drop for SpawnedRedis {
         self.kill();
     }
 }
+
+/// A proptest configuration with `cases` cases from a fixed seed, so that a run is the same on
+/// every machine (CI must not depend on luck). `PROPTEST_RNG_SEED=<u64>` picks another seed,
+/// and `PROPTEST_CASES` another count, to explore by hand.
+pub(crate) fn fixed_seed(cases: u32) -> proptest::test_runner::Config {
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6361_7368_6577_7321);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(cases);
+    proptest::test_runner::Config {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        ..proptest::test_runner::Config::default()
+    }
+}

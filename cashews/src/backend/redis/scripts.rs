@@ -46,9 +46,14 @@ return 0
 
 /// The step both sliding-window scripts end with, given `key`, `start`, `stop` (instants as
 /// strings), `max` and `ttl`: forget, count, record below `max`, return the count.
+///
+/// Forgetting every event deletes the sorted set, and the event recorded next would create a
+/// new one without the window's TTL: with no TTL given, the TTL read before is put back, so a
+/// window keeps its TTL as on the other backends.
 macro_rules! window_step {
     () => {
         r"
+local kept = redis.call('PTTL', key)
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. start)
 local count = redis.call('ZCOUNT', key, start, stop)
 if count < max then
@@ -57,6 +62,8 @@ if count < max then
   count = count + 1
   if ttl > 0 then
     redis.call('PEXPIRE', key, ttl)
+  elseif kept > 0 then
+    redis.call('PEXPIRE', key, kept)
   end
 end
 return count
