@@ -238,38 +238,42 @@ impl CircuitBreakerOptions {
 /// assert!(matches!(call(true).await, Err(cashews::Error::CircuitOpen { retry_after: Some(_) })));
 /// # Ok(()) }
 /// ```
-pub async fn circuit_breaker<T, E, W, F>(
+pub fn circuit_breaker<T, E, W, F>(
     cache: &Cache,
     key: &str,
     options: &CircuitBreakerOptions,
     when: W,
     origin: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     E: From<Error>,
     W: Fn(&E) -> bool,
     F: Future<Output = Result<T, E>>,
 {
-    let mut keys = Keys::new(key);
-    let admitted = match admit(cache, &mut keys, options).await {
-        Ok(Admission::Refused(retry_after)) => {
-            return Err(E::from(Error::CircuitOpen { retry_after }));
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        let mut keys = Keys::new(key);
+        let admitted = match admit(cache, &mut keys, options).await {
+            Ok(Admission::Refused(retry_after)) => {
+                return Err(E::from(Error::CircuitOpen { retry_after }));
+            }
+            Ok(Admission::Admitted(admitted)) => admitted,
+            Err(error) if error.is_backend() => {
+                tracing::error!(key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
+                return Box::pin(origin).await;
+            }
+            Err(error) => return Err(E::from(error)),
+        };
+        let result = Box::pin(origin).await;
+        if let Err(failure) = &result
+            && when(failure)
+            && let Err(error) = record_failure(cache, &mut keys, options, admitted).await
+        {
+            tracing::error!(key = %shorten(key), %error, "circuit_breaker could not record a failure");
         }
-        Ok(Admission::Admitted(admitted)) => admitted,
-        Err(error) if error.is_backend() => {
-            tracing::error!(key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
-            return origin.await;
-        }
-        Err(error) => return Err(E::from(error)),
-    };
-    let result = origin.await;
-    if let Err(failure) = &result
-        && when(failure)
-        && let Err(error) = record_failure(cache, &mut keys, options, admitted).await
-    {
-        tracing::error!(key = %shorten(key), %error, "circuit_breaker could not record a failure");
+        result
     }
-    result
 }
 
 /// The keys of one breaker (SPEC §3.0.6), each rendered when needed: a call that passes

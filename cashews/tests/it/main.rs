@@ -50,6 +50,7 @@ mod strategies_caching;
 mod strategies_iterator;
 mod strategies_locking;
 mod strategies_refusal;
+mod strategies_stack;
 mod support;
 mod tags;
 mod ui;
