@@ -194,6 +194,7 @@ impl Kind {
                 "period",
                 "ttl",
                 "half_open_ttl",
+                "half_open_probes",
                 "min_calls",
                 "when",
                 "key",
@@ -687,6 +688,7 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let limit = args.expr("limit");
     let errors_rate = args.expr("errors_rate");
     let min_calls = args.expr("min_calls");
+    let half_open_probes = args.expr("half_open_probes");
     let when = args.expr("when");
     let action = args.expr("action");
     let common = Common::parse(&mut args);
@@ -756,6 +758,9 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
             }
             if let Some(n) = &min_calls {
                 options = quote! { #options.min_calls(#n) };
+            }
+            if let Some(n) = &half_open_probes {
+                options = quote! { #options.half_open_probes(#n) };
             }
             let when: Expr = when.unwrap_or_else(|| syn::parse_quote!(|_| true));
             (

@@ -47,6 +47,7 @@ mod shared;
 mod spec_strategies;
 mod strategies_bloom_perf;
 mod strategies_caching;
+mod strategies_half_open;
 mod strategies_iterator;
 mod strategies_locking;
 mod strategies_refusal;
