@@ -194,6 +194,7 @@ impl Kind {
                 "period",
                 "ttl",
                 "half_open_ttl",
+                "half_open_probes",
                 "min_calls",
                 "when",
                 "key",
@@ -505,25 +506,26 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         let __shape = #base_shape;
         #moded
     }};
+    // The strategy's future, awaited below (inside `tagged` when there are tags).
     let call = match kind {
         Kind::Cache if lock => quote! {
-            #private::cache_locked(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+            #private::cache_locked(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
         // The hit was looked for before the origin future was built (`hit_first` below).
         Kind::Cache => quote! {
-            __options.after_lookup(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin, __cashews_known_miss).await
+            __options.after_lookup(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin, __cashews_known_miss)
         },
         Kind::Soft => quote! {
-            #private::soft(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+            #private::soft(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
         Kind::Early => quote! {
-            #private::early(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+            #private::early(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
         Kind::Hit => quote! {
-            #private::hit(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin).await
+            #private::hit(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
         Kind::Dynamic => quote! {
-            #private::dynamic(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin).await
+            #private::dynamic(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin)
         },
         Kind::RateLimit
         | Kind::SliceRateLimit
@@ -535,7 +537,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         | Kind::Perf
         | Kind::Locked
         | Kind::ThunderProtection => {
-            quote! { __cashews_origin.await }
+            quote! { __cashews_origin }
         }
         Kind::Failover => {
             let when: Expr = when.unwrap_or_else(|| syn::parse_quote!(#private::any_error));
@@ -546,20 +548,20 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
                         |__e| (#when)(__e),
                         |__v| (#keep)(__v),
                         __cashews_origin,
-                    ).await
+                    )
                 },
                 None => quote! {
                     #private::failover(
                         #cache, &__cashews_key, __cashews_ttl, &__options,
                         |__e| (#when)(__e),
                         __cashews_origin,
-                    ).await
+                    )
                 },
             }
         }
     };
     let (tagging, call) = if tag_exprs.is_empty() {
-        (quote! {}, call)
+        (quote! {}, quote! { #call.await })
     } else {
         // The registry (SPEC §6.1) maps the full key template to the tag templates, so a
         // delete of the key also takes it out of its tag sets.
@@ -575,7 +577,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
                 #private::tagged(
                     ::std::clone::Clone::clone(&__cashews_key),
                     __cashews_tags,
-                    async { #call },
+                    #call,
                 )
                 .await
             },
@@ -623,7 +625,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
             ::core::option::Option::None => __cashews_origin.await,
         }
     };
-    Ok(wrap(&func, &setup, &call))
+    Ok(wrap(&func, &private, &setup, &call))
 }
 
 /// The full key template of a strategy as a `&'static str` expression: the prefix and the
@@ -686,6 +688,7 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let limit = args.expr("limit");
     let errors_rate = args.expr("errors_rate");
     let min_calls = args.expr("min_calls");
+    let half_open_probes = args.expr("half_open_probes");
     let when = args.expr("when");
     let action = args.expr("action");
     let common = Common::parse(&mut args);
@@ -756,6 +759,9 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
             if let Some(n) = &min_calls {
                 options = quote! { #options.min_calls(#n) };
             }
+            if let Some(n) = &half_open_probes {
+                options = quote! { #options.half_open_probes(#n) };
+            }
             let when: Expr = when.unwrap_or_else(|| syn::parse_quote!(|_| true));
             (
                 options,
@@ -790,7 +796,12 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
                 return (#action)(#receiver #(#names),*);
             }
         };
-        return Ok(wrap(func, &setup, &quote! { __cashews_origin.await }));
+        return Ok(wrap(
+            func,
+            &private,
+            &setup,
+            &quote! { __cashews_origin.await },
+        ));
     }
     let setup = quote! {
         const _: () = #private::assert_refusal::<#output>();
@@ -798,7 +809,7 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
         const __OPTIONS: #options_type = #options;
         let __cashews_key: ::std::string::String = #key;
     };
-    Ok(wrap(func, &setup, &call))
+    Ok(wrap(func, &private, &setup, &call))
 }
 
 /// `invalidate`: after a successful call, deletes the keys matching the rendered pattern.
@@ -830,7 +841,7 @@ fn build_invalidate(mut args: Args, func: &Function) -> syn::Result<TokenStream>
         };
         #private::invalidate(#cache, &__cashews_pattern, __cashews_shape, __cashews_origin).await
     };
-    Ok(wrap(func, &setup, &call))
+    Ok(wrap(func, &private, &setup, &call))
 }
 
 /// `iterator`: a plain `fn` returning a stream; the stream's items are cached one by one.
@@ -1032,7 +1043,7 @@ fn build_guard(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Token
             },
         )
     };
-    Ok(wrap(func, &setup, &call))
+    Ok(wrap(func, &private, &setup, &call))
 }
 
 /// `locked` (one call at a time per key, across processes) and `thunder_protection`
@@ -1103,14 +1114,24 @@ fn build_locking(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     let setup = quote! {
         let __cashews_key: ::std::string::String = #key;
     };
-    Ok(wrap(func, &setup, &call))
+    Ok(wrap(func, &private, &setup, &call))
 }
 
 /// The decorated function: its signature, attributes and docs unchanged; `setup` (key,
 /// options, …) runs first, while the arguments are still borrowed; the body becomes an
 /// `async move` origin with the function's own return type (so `return` and `?` keep their
 /// meaning); then `call` runs it through the strategy.
-fn wrap(func: &Function, setup: &TokenStream, call: &TokenStream) -> TokenStream {
+///
+/// The origin is an `Origin`: the closure that builds the body's future, built (and boxed)
+/// only when the strategy first polls it. So each attribute's future holds the arguments, not
+/// the body's future, and stacked attributes stay small, each layer the same size however
+/// deep (a hit builds nothing).
+fn wrap(
+    func: &Function,
+    private: &TokenStream,
+    setup: &TokenStream,
+    call: &TokenStream,
+) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -1124,10 +1145,10 @@ fn wrap(func: &Function, setup: &TokenStream, call: &TokenStream) -> TokenStream
         #(#attrs)*
         #vis #defaultness #sig {
             #setup
-            let __cashews_origin = async move {
+            let __cashews_origin = #private::Origin::new(move || async move {
                 let __cashews_result: #output = #block;
                 __cashews_result
-            };
+            });
             #call
         }
     }

@@ -277,6 +277,7 @@ pub use cashews_macros::slice_rate_limit;
 /// [`Error::CircuitOpen`] converted into the function's error type (`From<cashews::Error>`)
 /// without running the body. The circuit is per function unless `key` names arguments.
 /// Arguments: `errors_rate` (percent), `period` and `ttl` (required), `half_open_ttl`,
+/// `half_open_probes` (how many calls probe the upstream at once while half-open; default 1),
 /// `min_calls`, `when` (which errors count; default all), `key`, `prefix` (default
 /// `circuit_breaker`), `cache`, `filters`, `crate`.
 ///

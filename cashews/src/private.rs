@@ -224,3 +224,78 @@ pub fn register_tags(
 ) {
     cache.register_static_tags(key_template, tags);
 }
+
+/// A decorated function's body as the strategy's origin, built only when first polled.
+///
+/// The strategies hold their origin until they know whether it runs (a hit never runs it).
+/// Holding the body's future there would make each attribute's future as large as everything
+/// it wraps, stacked attributes the sum of them all (and, in unoptimised builds, each poll
+/// frame as well). Holding the closure that builds it (the function's arguments) keeps every
+/// layer small; the body's future is built and boxed when the origin first runs.
+pub struct Origin<C, F> {
+    state: OriginState<C, F>,
+}
+
+enum OriginState<C, F> {
+    /// Not polled yet: the closure that builds the body's future.
+    Ready(C),
+    /// The body's future, on the heap.
+    Running(std::pin::Pin<Box<F>>),
+    /// Between the two (never seen by a poll).
+    Taken,
+}
+
+// The closure is never pinned (it is moved out, then called) and the body's future is pinned
+// in its box, so the origin itself may move.
+impl<C, F> Unpin for Origin<C, F> {}
+
+impl<C, F> Origin<C, F>
+where
+    C: FnOnce() -> F,
+    F: Future,
+{
+    /// The origin `build()` makes.
+    #[must_use]
+    pub const fn new(build: C) -> Self {
+        Self {
+            state: OriginState::Ready(build),
+        }
+    }
+}
+
+impl<C, F> Future for Origin<C, F>
+where
+    C: FnOnce() -> F,
+    F: Future,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.get_mut();
+        if let OriginState::Ready(_) = this.state
+            && let OriginState::Ready(build) =
+                std::mem::replace(&mut this.state, OriginState::Taken)
+        {
+            this.state = OriginState::Running(Box::pin(build()));
+        }
+        match &mut this.state {
+            OriginState::Running(body) => body.as_mut().poll(cx),
+            // Not reachable: `Ready` became `Running` above.
+            OriginState::Ready(_) | OriginState::Taken => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<C, F> std::fmt::Debug for Origin<C, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            OriginState::Ready(_) => "ready",
+            OriginState::Running(_) => "running",
+            OriginState::Taken => "taken",
+        };
+        f.debug_struct("Origin").field("state", &state).finish()
+    }
+}

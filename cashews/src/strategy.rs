@@ -22,6 +22,18 @@
 //! | `#[cashews::bloom]` | [`bloom()`] ([`bloom_set()`] trains it; [`bloom_add()`] and [`bloom_contains()`] work without a function) | answer `false` without calling when a Bloom filter rules the argument out |
 //! | `#[cashews::dual_bloom]` | [`dual_bloom()`] | answer repeated `bool` questions from two Bloom filters learnt from the calls |
 //! | `#[cashews::perf]` | [`perf()`] | refuse calls for a while once their latency degrades |
+//!
+//! # Size
+//!
+//! Each function's future holds its `origin` once and adds at most about 1 KiB to it, so
+//! strategies stack (the attribute macros' expansions hold the function's arguments, not its
+//! body's future, and box the body when it runs). A hit allocates nothing; the call that runs
+//! `origin` boxes it and, for the caching strategies, the work around it.
+
+// The functions that take an origin are written `fn … -> impl Future { async move { … } }`:
+// an `async fn` moves its arguments into locals of its body, so an origin held across an
+// await would take its size twice in the future.
+#![allow(clippy::manual_async_fn)]
 
 /// The builders the caching strategies' options share, one `const fn` per field: `condition`,
 /// `time_condition`, `protected` and `template` (written once here, documented with an example

@@ -2,6 +2,7 @@
 //! served, so every cached function called inside recomputes and stores a fresh value.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Cache;
@@ -59,10 +60,18 @@ fn in_scope() -> bool {
 
 impl Cache {
     /// Inside [`invalidate_further`]: deletes `keys` (a failure is logged).
-    pub(crate) async fn forget(&self, keys: &[&str]) {
-        if let Err(error) = self.delete_many(keys).await {
-            tracing::error!(key = %shorten(keys.first().copied().unwrap_or_default()), %error, "invalidate_further could not delete");
-        }
+    ///
+    /// Boxed: the reads that call it on this rare path would otherwise hold the delete's
+    /// future inline, which makes every read's future (and every strategy's) larger.
+    pub(crate) fn forget<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> Pin<Box<impl Future<Output = ()> + 'a>> {
+        Box::pin(async move {
+            if let Err(error) = self.delete_many(keys).await {
+                tracing::error!(key = %shorten(keys.first().copied().unwrap_or_default()), %error, "invalidate_further could not delete");
+            }
+        })
     }
 }
 

@@ -69,6 +69,7 @@ use std::time::Duration;
 
 use foldhash::fast::FixedState;
 use futures_util::StreamExt;
+use futures_util::future::Either;
 use serde::Serialize;
 
 use super::Cache;
@@ -113,15 +114,21 @@ tokio::task_local! {
 /// assert!(!cache.exists("user:1").await?);
 /// # Ok(()) }
 /// ```
-pub async fn tagged<F: Future>(key: impl Into<String>, tags: Vec<String>, fut: F) -> F::Output {
+pub fn tagged<F: Future>(
+    key: impl Into<String>,
+    tags: Vec<String>,
+    fut: F,
+) -> impl Future<Output = F::Output> {
+    // Not an `async fn`: `fut` (a whole strategy's future) is held once, not moved again into
+    // a second copy held across its own await.
     if tags.is_empty() {
-        return fut.await;
+        return Either::Left(fut);
     }
     let tagging = Tagging {
         key: key.into(),
         tags,
     };
-    TAGGING.scope(tagging, fut).await
+    Either::Right(TAGGING.scope(tagging, fut))
 }
 
 /// The tags the current task asks for when `key` is written.
@@ -433,9 +440,9 @@ impl Cache {
         let Some(tags) = scoped(key) else {
             return;
         };
-        if let Err(error) = self
-            .add_to_tags(key, tags.iter().map(String::as_str), ttl)
-            .await
+        // Boxed: every write holds this future, and tagged writes are the rare ones.
+        if let Err(error) =
+            Box::pin(self.add_to_tags(key, tags.iter().map(String::as_str), ttl)).await
         {
             tracing::error!(key = %shorten(key), %error, "could not add a key to its tags");
         }

@@ -451,24 +451,28 @@ fn none_set(bits: &[u64]) -> bool {
 /// assert!(!bloom(&cache, "bloom:users", "bob", &options, not_run).await);
 /// # Ok(()) }
 /// ```
-pub async fn bloom<F>(
+pub fn bloom<F>(
     cache: &Cache,
     key: &str,
     member: &str,
     options: &BloomOptions,
     origin: F,
-) -> bool
+) -> impl Future<Output = bool>
 where
     F: Future<Output = bool>,
 {
-    if cache.is_full_disabled() {
-        return origin.await;
-    }
-    let filter = Filter::new(options.filter_key(key), member, options);
-    match filter.read(cache, "bloom").await {
-        Some(bits) if !all_set(&bits) => false,
-        Some(_) if !options.check_false_positive => true,
-        _ => origin.await,
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        if cache.is_full_disabled() {
+            return Box::pin(origin).await;
+        }
+        let filter = Filter::new(options.filter_key(key), member, options);
+        match filter.read(cache, "bloom").await {
+            Some(bits) if !all_set(&bits) => false,
+            Some(_) if !options.check_false_positive => true,
+            _ => Box::pin(origin).await,
+        }
     }
 }
 
@@ -505,23 +509,27 @@ where
 /// assert!(!bloom_contains(&cache, "bloom:even", "3", &options).await?);
 /// # Ok(()) }
 /// ```
-pub async fn bloom_set<F>(
+pub fn bloom_set<F>(
     cache: &Cache,
     key: &str,
     member: &str,
     options: &BloomOptions,
     origin: F,
-) -> bool
+) -> impl Future<Output = bool>
 where
     F: Future<Output = bool>,
 {
-    let answer = origin.await;
-    if answer && !cache.is_full_disabled() {
-        Filter::new(options.filter_key(key), member, options)
-            .record(cache, "bloom")
-            .await;
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        let answer = Box::pin(origin).await;
+        if answer && !cache.is_full_disabled() {
+            Filter::new(options.filter_key(key), member, options)
+                .record(cache, "bloom")
+                .await;
+        }
+        answer
     }
-    answer
 }
 
 /// Adds `member` to the filter at `key` (the bit array `<key>:<m>`), without a function.
@@ -758,50 +766,54 @@ impl DualBloomOptions {
 /// assert!(!dual_bloom(&cache, key, "dual_bloom:is_prime:8", &options, not_run).await);
 /// # Ok(()) }
 /// ```
-pub async fn dual_bloom<F>(
+pub fn dual_bloom<F>(
     cache: &Cache,
     key: &str,
     member: &str,
     options: &DualBloomOptions,
     origin: F,
-) -> bool
+) -> impl Future<Output = bool>
 where
     F: Future<Output = bool>,
 {
-    if cache.is_full_disabled() {
-        return origin.await;
-    }
-    let trues = Filter::new(
-        format!("{key}:true"),
-        &format!("{member}true"),
-        &options.true_filter,
-    );
-    let falses = Filter::new(
-        format!("{key}:false"),
-        &format!("{member}false"),
-        &options.false_filter,
-    );
-    let (true_bits, false_bits) = tokio::join!(
-        trues.read(cache, "dual_bloom"),
-        falses.read(cache, "dual_bloom")
-    );
-    let (Some(true_bits), Some(false_bits)) = (true_bits, false_bits) else {
-        return origin.await;
-    };
-    match (all_set(&true_bits), all_set(&false_bits)) {
-        (true, false) => true,
-        (false, true) => false,
-        (true, true) => origin.await,
-        (false, false) => {
-            let answer = origin.await;
-            if answer {
-                if !options.no_collisions || none_set(&true_bits) {
-                    trues.record(cache, "dual_bloom").await;
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        if cache.is_full_disabled() {
+            return Box::pin(origin).await;
+        }
+        let trues = Filter::new(
+            format!("{key}:true"),
+            &format!("{member}true"),
+            &options.true_filter,
+        );
+        let falses = Filter::new(
+            format!("{key}:false"),
+            &format!("{member}false"),
+            &options.false_filter,
+        );
+        let (true_bits, false_bits) = tokio::join!(
+            trues.read(cache, "dual_bloom"),
+            falses.read(cache, "dual_bloom")
+        );
+        let (Some(true_bits), Some(false_bits)) = (true_bits, false_bits) else {
+            return Box::pin(origin).await;
+        };
+        match (all_set(&true_bits), all_set(&false_bits)) {
+            (true, false) => true,
+            (false, true) => false,
+            (true, true) => Box::pin(origin).await,
+            (false, false) => {
+                let answer = Box::pin(origin).await;
+                if answer {
+                    if !options.no_collisions || none_set(&true_bits) {
+                        trues.record(cache, "dual_bloom").await;
+                    }
+                } else {
+                    falses.record(cache, "dual_bloom").await;
                 }
-            } else {
-                falses.record(cache, "dual_bloom").await;
+                answer
             }
-            answer
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`cache`]: the plain caching strategy (`#[cashews::cache]`).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,25 +127,26 @@ option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_
 /// assert_eq!((first, hit), (Ok(42), Ok(42)));
 /// # Ok(()) }
 /// ```
-pub async fn cache<R, S, F>(
+pub fn cache<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &CacheOptions,
     shape: S,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    let first = options.lookup_now(cache, key, ttl, &shape);
-    if let Some(Some(hit)) = first {
-        return hit;
+    // Not an `async fn`: its arguments would be held twice (see [`CacheOptions::after_lookup`]).
+    async move {
+        let served = served(key, ttl, options);
+        if let Some(hit) = lookup(cache, key, &shape, &served).await {
+            return hit;
+        }
+        options.miss(cache, key, ttl, shape, origin).await
     }
-    options
-        .after_lookup(cache, key, ttl, shape, origin, first.is_some())
-        .await
 }
 
 impl CacheOptions {
@@ -198,7 +200,7 @@ impl CacheOptions {
     /// assert_eq!(store.get::<u32>("answer").await?, Some(42));
     /// # Ok(()) }
     /// ```
-    pub async fn after_lookup<R, S, F>(
+    pub fn after_lookup<R, S, F>(
         &self,
         cache: &Cache,
         key: &str,
@@ -206,6 +208,52 @@ impl CacheOptions {
         shape: S,
         origin: F,
         known_miss: bool,
+    ) -> impl Future<Output = R>
+    where
+        S: Outcome<R>,
+        F: Future<Output = R>,
+    {
+        // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+        // take its size twice in this future (once as the argument, once as the local held
+        // across the read). Here it is held once; a hit allocates nothing.
+        async move {
+            if !known_miss
+                && let Some(hit) = lookup_async(cache, key, &shape, &served(key, ttl, self)).await
+            {
+                return hit;
+            }
+            self.miss(cache, key, ttl, shape, origin).await
+        }
+    }
+
+    /// A miss: boxes `origin`, and the work around it (coalescing, the write), so that the
+    /// caller's future holds neither: a cached function stacked on others stays the size of
+    /// what it wraps plus its own reads (two allocations per miss, beside the origin's work
+    /// and a backend write).
+    fn miss<R, S, F>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        ttl: Ttl,
+        shape: S,
+        origin: F,
+    ) -> Pin<Box<impl Future<Output = R>>>
+    where
+        S: Outcome<R>,
+        F: Future<Output = R>,
+    {
+        Box::pin(self.coalesced(cache, key, ttl, shape, Box::pin(origin)))
+    }
+
+    /// Runs `origin` once per key in this process when `protected`, and stores what may be
+    /// stored.
+    async fn coalesced<R, S, F>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        ttl: Ttl,
+        shape: S,
+        origin: Pin<Box<F>>,
     ) -> R
     where
         S: Outcome<R>,
@@ -213,15 +261,8 @@ impl CacheOptions {
     {
         let options = self;
         let served = served(key, ttl, options);
-        if !known_miss && let Some(hit) = lookup_async(cache, key, &shape, &served).await {
-            return hit;
-        }
-        // The origin is boxed on a miss (one allocation beside the origin's own work) so this
-        // future does not hold several copies of it: nested cached calls stay small.
         if !options.protected || options.upper {
-            return compute(cache, key, ttl, options, &shape, Box::pin(origin))
-                .await
-                .0;
+            return compute(cache, key, ttl, options, &shape, origin).await.0;
         }
         loop {
             match cache.gates().enter(key) {
@@ -231,8 +272,7 @@ impl CacheOptions {
                         leader.finish(Ended::Stored);
                         return hit;
                     }
-                    let (result, stored) =
-                        compute(cache, key, ttl, options, &shape, Box::pin(origin)).await;
+                    let (result, stored) = compute(cache, key, ttl, options, &shape, origin).await;
                     leader.finish(if stored {
                         Ended::Stored
                     } else {
@@ -248,9 +288,7 @@ impl CacheOptions {
                     }
                     // The leader's result was not cacheable: compute our own, concurrently.
                     Ended::NotStored => {
-                        return compute(cache, key, ttl, options, &shape, Box::pin(origin))
-                            .await
-                            .0;
+                        return compute(cache, key, ttl, options, &shape, origin).await.0;
                     }
                     // The leader was cancelled or panicked: take a turn again.
                     Ended::Running => {}
@@ -433,16 +471,24 @@ pub(crate) fn admits<R, S: Outcome<R>>(
 /// assert_eq!(store.get_keys_count().await?, 0);
 /// # Ok(()) }
 /// ```
-pub async fn invalidate<R, S, F>(cache: &Cache, pattern: &str, shape: S, origin: F) -> R
+pub fn invalidate<R, S, F>(
+    cache: &Cache,
+    pattern: &str,
+    shape: S,
+    origin: F,
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    let result = origin.await;
-    if shape.stored(&result).is_some()
-        && let Err(error) = cache.delete_match(pattern).await
-    {
-        tracing::error!(pattern = %shorten(pattern), %error, "invalidation failed; stale keys may remain");
+    // Boxed once, so that this future holds the origin once (see [`cache`]).
+    async move {
+        let result = Box::pin(origin).await;
+        if shape.stored(&result).is_some()
+            && let Err(error) = cache.delete_match(pattern).await
+        {
+            tracing::error!(pattern = %shorten(pattern), %error, "invalidation failed; stale keys may remain");
+        }
+        result
     }
-    result
 }

@@ -45,6 +45,11 @@ pub struct CircuitBreakerOptions {
     /// The share of calls, in percent, let through while half-open (default 50: the coin flip
     /// of cashews for Python). `0` and `100` make the half-open state deterministic.
     pub half_open_share: u8,
+    /// How many calls may probe the upstream at once while half-open (default 1): a call the
+    /// draw lets through must also take one of these slots, counted atomically on the backend
+    /// (`K:probes`), so concurrent callers in every process share them. The others are refused
+    /// until a probe ends: a successful probe closes the circuit, a failed one opens it again.
+    pub half_open_probes: u32,
 }
 
 impl CircuitBreakerOptions {
@@ -91,6 +96,7 @@ impl CircuitBreakerOptions {
             half_open_ttl: None,
             min_calls: 1,
             half_open_share: 50,
+            half_open_probes: 1,
         }
     }
 
@@ -158,6 +164,24 @@ impl CircuitBreakerOptions {
         self
     }
 
+    /// Lets at most `probes` calls probe the upstream at once while half-open (default 1); `0`
+    /// lets none through, so the circuit closes only when the half-open time ends.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::CircuitBreakerOptions;
+    /// let options = CircuitBreakerOptions::new(5, Duration::from_secs(1), Duration::from_secs(1))
+    ///     .half_open_ttl(Duration::from_secs(2))
+    ///     .half_open_probes(3);
+    /// assert_eq!(options.half_open_probes, 3);
+    /// assert_eq!(CircuitBreakerOptions::new(5, Duration::from_secs(1), Duration::from_secs(1)).half_open_probes, 1);
+    /// ```
+    #[must_use]
+    pub const fn half_open_probes(mut self, probes: u32) -> Self {
+        self.half_open_probes = probes;
+        self
+    }
+
     /// The most events a window holds: enough for `min_calls` to be reachable.
     fn cap(&self) -> u64 {
         WINDOW_CAP.max(self.min_calls.saturating_add(1))
@@ -181,13 +205,17 @@ impl CircuitBreakerOptions {
 /// 1. If `K:open` exists, the call is refused with [`Error::CircuitOpen`], `retry_after`
 ///    being what is left of the open time.
 /// 2. If `K:halfopen` exists, the call is refused with `retry_after: None` unless it wins the
-///    draw ([`CircuitBreakerOptions::half_open_share`], ½ by default).
+///    draw ([`CircuitBreakerOptions::half_open_share`], ½ by default) and then takes a probe
+///    slot: `K:probes` is incremented (atomically, created for `half_open_ttl`) and must not
+///    exceed [`CircuitBreakerOptions::half_open_probes`] (1 by default).
 /// 3. The call is counted in the sliding window `K:total` (times in milliseconds, stamped by
 ///    the backend as it counts: see [`Cache::slice_incr_now`]), then `origin` runs.
 /// 4. On an error `when` accepts, the call is counted in `K:fails`; if the window holds at
 ///    least `min_calls` calls and `fails × 100 ≥ errors_rate × total`, the circuit opens:
 ///    `K:open` is set for `ttl` (NX) and, with `half_open_ttl`, `K:halfopen` for
-///    `ttl + half_open_ttl`.
+///    `ttl + half_open_ttl` and `K:probes` is deleted (the next half-open state has fresh
+///    slots). A probe that fails opens the circuit again; a probe that ends otherwise closes
+///    it: `K:halfopen` and `K:probes` are deleted.
 ///
 /// Differences from cashews for Python, on purpose: the half-open time starts when the open
 /// time ends (Python starts it at the first refused call, so a `half_open_ttl` shorter than
@@ -195,8 +223,9 @@ impl CircuitBreakerOptions {
 /// circuit at once, whatever `min_calls` says; the share let through is configurable; once
 /// a window holds 9999 calls (or `min_calls`), further calls count neither as calls nor as
 /// failures, so a busy window measures the rate on a sample instead of reporting 100 %.
-/// Successful trials do not close the circuit early: it closes when the half-open time ends
-/// without a failure.
+/// Half-open admits a bounded number of probes at once (Python lets every caller that wins
+/// the coin flip through, so a burst of callers all reached a failing upstream); the first
+/// successful probe closes the circuit.
 ///
 /// # Errors
 ///
@@ -213,12 +242,15 @@ impl CircuitBreakerOptions {
 /// calls, in this process or others sharing the backend, are all counted, each window holds
 /// at most its cap, and every count covers exactly the calls of the last `period`; the
 /// circuit opens once (the open flag is set only if absent).
-/// Calls already past the check when the circuit opens still run.
+/// Calls already past the check when the circuit opens still run. While half-open, at most
+/// `half_open_probes` calls run at once, in all processes together; the others are refused
+/// until a probe ends.
 ///
 /// # Cancellation
 ///
 /// Dropping the returned future drops `origin` with it; a call dropped while `origin` runs
-/// is counted as a call, not as a failure.
+/// is counted as a call, not as a failure. A probe dropped while it runs keeps its slot until
+/// the half-open time ends (then the circuit closes).
 ///
 /// ```
 /// use std::time::Duration;
@@ -238,38 +270,50 @@ impl CircuitBreakerOptions {
 /// assert!(matches!(call(true).await, Err(cashews::Error::CircuitOpen { retry_after: Some(_) })));
 /// # Ok(()) }
 /// ```
-pub async fn circuit_breaker<T, E, W, F>(
+pub fn circuit_breaker<T, E, W, F>(
     cache: &Cache,
     key: &str,
     options: &CircuitBreakerOptions,
     when: W,
     origin: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     E: From<Error>,
     W: Fn(&E) -> bool,
     F: Future<Output = Result<T, E>>,
 {
-    let mut keys = Keys::new(key);
-    let admitted = match admit(cache, &mut keys, options).await {
-        Ok(Admission::Refused(retry_after)) => {
-            return Err(E::from(Error::CircuitOpen { retry_after }));
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        let mut keys = Keys::new(key);
+        let admitted = match admit(cache, &mut keys, options).await {
+            Ok(Admission::Refused(retry_after)) => {
+                return Err(E::from(Error::CircuitOpen { retry_after }));
+            }
+            Ok(Admission::Admitted(admitted)) => admitted,
+            Err(error) if error.is_backend() => {
+                crate::error::log_swallowed!(error, key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
+                return Box::pin(origin).await;
+            }
+            Err(error) => return Err(E::from(error)),
+        };
+        let result = Box::pin(origin).await;
+        match &result {
+            Err(failure) if when(failure) => {
+                if let Err(error) = record_failure(cache, &mut keys, options, admitted).await {
+                    tracing::error!(key = %shorten(key), %error, "circuit_breaker could not record a failure");
+                }
+            }
+            // A probe that did not fail closes the circuit.
+            _ if admitted.trial => {
+                if let Err(error) = close(cache, &mut keys).await {
+                    tracing::error!(key = %shorten(key), %error, "circuit_breaker could not close after a successful probe");
+                }
+            }
+            _ => {}
         }
-        Ok(Admission::Admitted(admitted)) => admitted,
-        Err(error) if error.is_backend() => {
-            crate::error::log_swallowed!(error, key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
-            return origin.await;
-        }
-        Err(error) => return Err(E::from(error)),
-    };
-    let result = origin.await;
-    if let Err(failure) = &result
-        && when(failure)
-        && let Err(error) = record_failure(cache, &mut keys, options, admitted).await
-    {
-        tracing::error!(key = %shorten(key), %error, "circuit_breaker could not record a failure");
+        result
     }
-    result
 }
 
 /// The keys of one breaker (SPEC §3.0.6), each rendered when needed: a call that passes
@@ -286,6 +330,7 @@ const OPEN: &str = ":open";
 const HALF_OPEN: &str = ":halfopen";
 const TOTAL: &str = ":total";
 const FAILS: &str = ":fails";
+const PROBES: &str = ":probes";
 
 impl Keys {
     fn new(key: &str) -> Self {
@@ -314,7 +359,7 @@ enum Admission {
 /// What the check learnt about an admitted call.
 #[derive(Clone, Copy)]
 struct Admitted {
-    /// The circuit was half-open: this call is a trial.
+    /// The circuit was half-open: this call is a probe (it holds a slot).
     trial: bool,
     /// The calls in the window, this one included.
     total: u64,
@@ -333,8 +378,17 @@ async fn admit(
         Expiry::Missing => {}
     }
     let trial = options.half_open().is_some() && cache.exists(keys.with(HALF_OPEN)).await?;
-    if trial && !rand::random_ratio(u32::from(options.half_open_share.min(100)), 100) {
-        return Ok(Admission::Refused(None));
+    if trial {
+        if !rand::random_ratio(u32::from(options.half_open_share.min(100)), 100) {
+            return Ok(Admission::Refused(None));
+        }
+        // A probe slot, taken atomically on the backend so that callers in every process
+        // share the bound. (0: the cache swallowed the command, in safe mode or disabled.)
+        let half_open = options.half_open().unwrap_or(options.ttl);
+        let taken = cache.incr_by(keys.with(PROBES), 1, half_open).await?;
+        if taken > i64::from(options.half_open_probes) {
+            return Ok(Admission::Refused(None));
+        }
     }
     let period = window_length(options.period);
     let cap = options.cap();
@@ -386,6 +440,15 @@ async fn open(cache: &Cache, keys: &mut Keys, options: &CircuitBreakerOptions) -
         cache
             .set(keys.with(HALF_OPEN), &1u8, ttl.saturating_add(half_open))
             .await?;
+        cache.delete(keys.with(PROBES)).await?;
     }
+    Ok(())
+}
+
+/// Closes a half-open circuit after a successful probe.
+async fn close(cache: &Cache, keys: &mut Keys) -> Result<()> {
+    let half_open = keys.with(HALF_OPEN).to_owned();
+    cache.delete_many(&[&half_open, keys.with(PROBES)]).await?;
+    tracing::info!(key = %shorten(&half_open), "circuit breaker closed after a successful probe");
     Ok(())
 }

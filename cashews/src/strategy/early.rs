@@ -146,41 +146,56 @@ option_builders!(EarlyOptions = EarlyOptions::new(); condition, time_condition, 
 /// assert!(!store.exists("early:v2:n:lock").await?);
 /// # Ok(()) }
 /// ```
-pub async fn early<R, S, F>(
+pub fn early<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &EarlyOptions,
     shape: S,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    let early_ttl = options.early_ttl_for(ttl);
-    let refresh = Refresh {
-        key,
-        ttl,
-        early_ttl,
-        store: store_options(options.store_condition, options.time_condition),
-    };
-    match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
-        Some(entry) if entry.at_ms >= now_ms(cache) => {
-            let at_ms = entry.at_ms;
-            crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms))
-        }
-        Some(entry) => {
-            let at_ms = entry.at_ms;
-            let old =
-                crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
-            if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
-                refresh.run(cache, &shape, origin).await;
-                lock.release().await;
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice. Here it is held once; when it is about to run, it and the work
+    // around it are boxed (two allocations), so that this future holds neither (a fresh hit
+    // allocates nothing).
+    async move {
+        let early_ttl = options.early_ttl_for(ttl);
+        let refresh = Refresh {
+            key,
+            ttl,
+            early_ttl,
+            store: store_options(options.store_condition, options.time_condition),
+        };
+        match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
+            Some(entry) if entry.at_ms >= now_ms(cache) => {
+                let at_ms = entry.at_ms;
+                crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms))
             }
-            old
+            Some(entry) => {
+                let at_ms = entry.at_ms;
+                let old =
+                    crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
+                if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
+                    Box::pin(refresh.run(cache, &shape, Box::pin(origin))).await;
+                    lock.release().await;
+                }
+                old
+            }
+            None => {
+                Box::pin(cold(
+                    cache,
+                    &refresh,
+                    options.protected,
+                    &shape,
+                    Box::pin(origin),
+                ))
+                .await
+            }
         }
-        None => cold(cache, &refresh, options.protected, &shape, origin).await,
     }
 }
 
@@ -218,60 +233,71 @@ where
 /// assert_eq!(early_detached(&store, "early:v2:n", ttl, &options, shape, async { 2 }).await, 1);
 /// # Ok(()) }
 /// ```
-pub async fn early_detached<R, S, F>(
+pub fn early_detached<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &EarlyOptions,
     shape: S,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     R: Send + 'static,
     S: Outcome<R> + Send + Sync + 'static,
     F: Future<Output = R> + Send + 'static,
 {
-    let early_ttl = options.early_ttl_for(ttl);
-    let refresh = Refresh {
-        key,
-        ttl,
-        early_ttl,
-        store: store_options(options.store_condition, options.time_condition),
-    };
-    let Some(entry) = read_stamped::<EarlyStamp, S::Stored>(cache, key).await else {
-        return cold(cache, &refresh, options.protected, &shape, origin).await;
-    };
-    let at_ms = entry.at_ms;
-    let old = crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
-    if at_ms >= now_ms(cache) {
-        return old;
-    }
-    if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let cache = cache.clone();
-                let key = key.to_owned();
-                let store = refresh.store;
-                // The refresh runs with the caller's context (key context, disabled
-                // commands, detect scopes), as a task the caller spawned would.
-                runtime.spawn(crate::context::Context::current().scope(async move {
-                    let refresh = Refresh {
-                        key: &key,
-                        ttl,
-                        early_ttl,
-                        store,
-                    };
-                    refresh.run(&cache, &shape, origin).await;
+    // Held once, boxed when it is about to run, as in [`early`].
+    async move {
+        let early_ttl = options.early_ttl_for(ttl);
+        let refresh = Refresh {
+            key,
+            ttl,
+            early_ttl,
+            store: store_options(options.store_condition, options.time_condition),
+        };
+        let Some(entry) = read_stamped::<EarlyStamp, S::Stored>(cache, key).await else {
+            return Box::pin(cold(
+                cache,
+                &refresh,
+                options.protected,
+                &shape,
+                Box::pin(origin),
+            ))
+            .await;
+        };
+        let at_ms = entry.at_ms;
+        let old = crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
+        if at_ms >= now_ms(cache) {
+            return old;
+        }
+        if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
+            let origin = Box::pin(origin);
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let cache = cache.clone();
+                    let key = key.to_owned();
+                    let store = refresh.store;
+                    // The refresh runs with the caller's context (key context, disabled
+                    // commands, detect scopes), as a task the caller spawned would.
+                    runtime.spawn(crate::context::Context::current().scope(async move {
+                        let refresh = Refresh {
+                            key: &key,
+                            ttl,
+                            early_ttl,
+                            store,
+                        };
+                        refresh.run(&cache, &shape, origin).await;
+                        lock.release().await;
+                    }));
+                }
+                Err(_) => {
+                    Box::pin(refresh.run(cache, &shape, origin)).await;
                     lock.release().await;
-                }));
-            }
-            Err(_) => {
-                refresh.run(cache, &shape, origin).await;
-                lock.release().await;
+                }
             }
         }
+        old
     }
-    old
 }
 
 /// The early entry: `{"refresh_at_ms", "value"}`.

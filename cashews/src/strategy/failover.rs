@@ -96,20 +96,20 @@ pub fn any_error<E: ?Sized>(error: &E) -> bool {
 /// assert_eq!(fatal, Err("fatal".to_owned()));
 /// # Ok(()) }
 /// ```
-pub async fn failover<T, E, W, F>(
+pub fn failover<T, E, W, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &FailoverOptions,
     when: W,
     origin: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
     W: FnOnce(&E) -> bool,
     F: Future<Output = Result<T, E>>,
 {
-    failover_if(cache, key, ttl, options, when, |_: &T| true, origin).await
+    failover_if(cache, key, ttl, options, when, |_: &T| true, origin)
 }
 
 /// [`failover`] with a store condition over the successful values (`condition = my_fn` on
@@ -136,7 +136,7 @@ where
 /// assert_eq!(down, Err("down".to_owned()));
 /// # Ok(()) }
 /// ```
-pub async fn failover_if<T, E, W, K, F>(
+pub fn failover_if<T, E, W, K, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
@@ -144,48 +144,53 @@ pub async fn failover_if<T, E, W, K, F>(
     when: W,
     keep: K,
     origin: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
     W: FnOnce(&E) -> bool,
     K: FnOnce(&T) -> bool,
     F: Future<Output = Result<T, E>>,
 {
-    let started = tokio::time::Instant::now();
-    // Failover always behaves as `upper` (SPEC §3.0.1): a result an inner cache served is
-    // not stored again here.
-    let (result, inner) = crate::detect::detect(origin).await;
-    match result {
-        Ok(value) => {
-            if inner.is_empty()
-                && keep(&value)
-                && options
-                    .time_condition
-                    .is_none_or(|at_least| started.elapsed() > at_least)
-                && let Err(error) = cache.set(key, &value, ttl).await
-            {
-                tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice. Here it is held once, and boxed as it runs, so that the futures
+    // below hold a pointer to it.
+    async move {
+        let started = tokio::time::Instant::now();
+        // Failover always behaves as `upper` (SPEC §3.0.1): a result an inner cache served is
+        // not stored again here.
+        let (result, inner) = crate::detect::detect(Box::pin(origin)).await;
+        match result {
+            Ok(value) => {
+                if inner.is_empty()
+                    && keep(&value)
+                    && options
+                        .time_condition
+                        .is_none_or(|at_least| started.elapsed() > at_least)
+                    && let Err(error) = cache.set(key, &value, ttl).await
+                {
+                    tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
+                }
+                Ok(value)
             }
-            Ok(value)
+            Err(failure) if when(&failure) => match cache.get::<T>(key).await {
+                Ok(Some(fallback)) => {
+                    // No value: `T` need not be `Clone`; the error is named by its type.
+                    crate::detect::record_with(|| {
+                        Served::new(key, "failover")
+                            .with_ttl(ttl.duration())
+                            .with_template(options.template)
+                            .with_extra(Extra::failover::<E>())
+                    });
+                    tracing::debug!(key = %shorten(key), "the function failed; serving the last good result");
+                    Ok(fallback)
+                }
+                Ok(None) => Err(failure),
+                Err(error) => {
+                    tracing::error!(key = %shorten(key), %error, "cache read failed; returning the function's error");
+                    Err(failure)
+                }
+            },
+            Err(failure) => Err(failure),
         }
-        Err(failure) if when(&failure) => match cache.get::<T>(key).await {
-            Ok(Some(fallback)) => {
-                // No value: `T` need not be `Clone`; the error is named by its type.
-                crate::detect::record_with(|| {
-                    Served::new(key, "failover")
-                        .with_ttl(ttl.duration())
-                        .with_template(options.template)
-                        .with_extra(Extra::failover::<E>())
-                });
-                tracing::debug!(key = %shorten(key), "the function failed; serving the last good result");
-                Ok(fallback)
-            }
-            Ok(None) => Err(failure),
-            Err(error) => {
-                tracing::error!(key = %shorten(key), %error, "cache read failed; returning the function's error");
-                Err(failure)
-            }
-        },
-        Err(failure) => Err(failure),
     }
 }

@@ -131,34 +131,59 @@ option_builders!(HitOptions = HitOptions::new(3); condition, time_condition, tem
 /// assert_eq!(seen, [0, 0, 0, 3]); // computed, served twice, computed again
 /// # Ok(()) }
 /// ```
-pub async fn hit<R, S, F>(
+pub fn hit<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &HitOptions,
     shape: S,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    let counter = format!("{key}:counter");
-    match served::<R, S>(cache, key, &counter, ttl, options).await {
-        Serve::Stored(value) => crate::detect::restore(&shape, value, || options.served(key, ttl)),
-        Serve::Update(value) => {
-            // Served from the cache too: recorded like any hit.
-            let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
-            let (result, _) = compute(cache, key, &counter, ttl, options, &shape, origin).await;
-            if shape.stored(&result).is_none() {
-                tracing::warn!(key = %shorten(key), "hit recomputation failed; the stored value is served");
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice. Here it is held once; when it is about to run, it and the write
+    // after it are boxed (two allocations), so that this future holds neither (a hit
+    // allocates nothing).
+    async move {
+        let counter = format!("{key}:counter");
+        match served::<R, S>(cache, key, &counter, ttl, options).await {
+            Serve::Stored(value) => {
+                crate::detect::restore(&shape, value, || options.served(key, ttl))
             }
-            old
-        }
-        Serve::Compute => {
-            compute(cache, key, &counter, ttl, options, &shape, origin)
+            Serve::Update(value) => {
+                // Served from the cache too: recorded like any hit.
+                let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
+                let (result, _) = Box::pin(compute(
+                    cache,
+                    key,
+                    &counter,
+                    ttl,
+                    options,
+                    &shape,
+                    Box::pin(origin),
+                ))
+                .await;
+                if shape.stored(&result).is_none() {
+                    tracing::warn!(key = %shorten(key), "hit recomputation failed; the stored value is served");
+                }
+                old
+            }
+            Serve::Compute => {
+                Box::pin(compute(
+                    cache,
+                    key,
+                    &counter,
+                    ttl,
+                    options,
+                    &shape,
+                    Box::pin(origin),
+                ))
                 .await
                 .0
+            }
         }
     }
 }
@@ -192,49 +217,71 @@ where
 /// assert_eq!(hit_detached(&store, "hit:n", ttl, &options, shape, async { 2 }).await, 1);
 /// # Ok(()) }
 /// ```
-pub async fn hit_detached<R, S, F>(
+pub fn hit_detached<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &HitOptions,
     shape: S,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     R: Send + 'static,
     S: Outcome<R> + Send + Sync + 'static,
     F: Future<Output = R> + Send + 'static,
 {
-    let counter = format!("{key}:counter");
-    match served::<R, S>(cache, key, &counter, ttl, options).await {
-        Serve::Stored(value) => crate::detect::restore(&shape, value, || options.served(key, ttl)),
-        Serve::Update(value) => {
-            // Served from the cache too: recorded like any hit.
-            let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    let cache = cache.clone();
-                    let key = key.to_owned();
-                    let options = *options;
-                    // The recomputation runs with the caller's context, as a task it spawned.
-                    runtime.spawn(crate::context::Context::current().scope(async move {
-                        let (result, _) =
-                            compute(&cache, &key, &counter, ttl, &options, &shape, origin).await;
-                        if shape.stored(&result).is_none() {
-                            tracing::warn!(key = %shorten(&key), "hit recomputation failed; the stored value is served");
-                        }
-                    }));
-                }
-                Err(_) => {
-                    compute(cache, key, &counter, ttl, options, &shape, origin).await;
-                }
+    // Held once, boxed when it is about to run, as in [`hit`].
+    async move {
+        let counter = format!("{key}:counter");
+        match served::<R, S>(cache, key, &counter, ttl, options).await {
+            Serve::Stored(value) => {
+                crate::detect::restore(&shape, value, || options.served(key, ttl))
             }
-            old
-        }
-        Serve::Compute => {
-            compute(cache, key, &counter, ttl, options, &shape, origin)
+            Serve::Update(value) => {
+                // Served from the cache too: recorded like any hit.
+                let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        let cache = cache.clone();
+                        let key = key.to_owned();
+                        let options = *options;
+                        // The recomputation runs with the caller's context, as a task it spawned.
+                        runtime.spawn(crate::context::Context::current().scope(async move {
+                            let (result, _) =
+                                compute(&cache, &key, &counter, ttl, &options, &shape, Box::pin(origin)).await;
+                            if shape.stored(&result).is_none() {
+                                tracing::warn!(key = %shorten(&key), "hit recomputation failed; the stored value is served");
+                            }
+                        }));
+                    }
+                    Err(_) => {
+                        Box::pin(compute(
+                            cache,
+                            key,
+                            &counter,
+                            ttl,
+                            options,
+                            &shape,
+                            Box::pin(origin),
+                        ))
+                        .await;
+                    }
+                }
+                old
+            }
+            Serve::Compute => {
+                Box::pin(compute(
+                    cache,
+                    key,
+                    &counter,
+                    ttl,
+                    options,
+                    &shape,
+                    Box::pin(origin),
+                ))
                 .await
                 .0
+            }
         }
     }
 }
@@ -266,12 +313,19 @@ where
 /// assert_eq!(seen, [0, 0, 1, 2]); // each call serves the value the previous one computed
 /// # Ok(()) }
 /// ```
-pub async fn dynamic<R, S, F>(cache: &Cache, key: &str, ttl: Ttl, shape: S, origin: F) -> R
+pub fn dynamic<R, S, F>(
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    shape: S,
+    origin: F,
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    hit(cache, key, ttl, &HitOptions::dynamic(), shape, origin).await
+    const DYNAMIC: HitOptions = HitOptions::dynamic();
+    hit(cache, key, ttl, &DYNAMIC, shape, origin)
 }
 
 /// What a call does, after reading the value and counting the hit.

@@ -91,7 +91,11 @@ option_builders!(IteratorOptions = IteratorOptions::new(); condition, template);
 ///
 /// - An item that is not storable (an `Err` of a `Result` stream) is yielded and ends caching
 ///   for that run: later items are passed through unstored and no marker is written, so the
-///   next call runs `origin` again. Errors are never cached.
+///   next call runs `origin` again. Errors are never cached, unless the shape stores them
+///   ([`WithErrors`](super::WithErrors), `condition = with_errors`): then the error is stored,
+///   the marker is written before it is yielded (the pass ends there, so a consumer that
+///   stops at the error, as `?` does, still completes it) and the items after it pass through
+///   unstored; a replay ends with the error.
 /// - With [`StoreCondition::NotNone`], a `None` item is yielded and skipped: the replay has
 ///   the other items.
 /// - A backend failure on read is a miss; on write it ends caching for that run (no marker).
@@ -252,10 +256,16 @@ where
                     }
                     return None;
                 };
-                if let Some(so_far) = progress.as_mut()
-                    && !run.store(so_far, &item).await
-                {
-                    progress = None;
+                if let Some(so_far) = progress.as_mut() {
+                    if !run.store(so_far, &item).await {
+                        progress = None;
+                    } else if run.shape.is_error(&item) {
+                        // A stored error ends the pass, as it ends the replay: the marker is
+                        // written before the error is yielded, since a consumer that stops at
+                        // it (`?`) never polls the stream again. Later items pass unstored.
+                        run.finish(so_far).await;
+                        progress = None;
+                    }
                 }
                 let next = State::Live {
                     run,

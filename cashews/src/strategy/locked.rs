@@ -307,65 +307,35 @@ where
 /// assert!(!store.is_locked("lock:rates").await?); // released
 /// # Ok(()) }
 /// ```
-pub async fn cache_locked<R, S, F>(
+pub fn cache_locked<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &CacheOptions,
     shape: S,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
-        return hit;
-    }
-    // A miss: box the origin once, so that it takes its own size in this future rather
-    // than a multiple of it (it moves through several layers below).
-    let origin = Box::pin(origin);
-    let run = LockedRun {
-        cache,
-        key,
-        lock_key: format!("{}:{key}", LockedOptions::CACHE_LOCK_PREFIX),
-        ttl,
-        options,
-        shape: &shape,
-    };
-    if reentry::is_inside(cache, Held::Lock, &run.lock_key) {
-        return run.compute(origin).await.0;
-    }
-    if !options.protected {
-        return run.run(origin).await.0;
-    }
-    loop {
-        match cache.gates().enter(key) {
-            Turn::Lead(leader) => {
-                if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
-                    leader.finish(Ended::Stored);
-                    return hit;
-                }
-                let (result, stored) = run.run(origin).await;
-                leader.finish(if stored {
-                    Ended::Stored
-                } else {
-                    Ended::NotStored
-                });
-                return result;
-            }
-            Turn::Follow(receiver) => match gate::follow(receiver).await {
-                Ended::Stored => {
-                    if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
-                        return hit;
-                    }
-                }
-                // Not cacheable: go for the lock ourselves, concurrently with other followers.
-                Ended::NotStored => return run.run(origin).await.0,
-                // The leader was cancelled or panicked: take a turn again.
-                Ended::Running => {}
-            },
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future (the argument, and the local held across the read).
+    async move {
+        if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
+            return hit;
         }
+        let run = LockedRun {
+            cache,
+            key,
+            lock_key: format!("{}:{key}", LockedOptions::CACHE_LOCK_PREFIX),
+            ttl,
+            options,
+            shape: &shape,
+        };
+        // A miss: the origin and the work around it are boxed (two allocations), so that this
+        // future holds neither.
+        Box::pin(run.coalesced(Box::pin(origin))).await
     }
 }
 
@@ -380,6 +350,50 @@ struct LockedRun<'a, S> {
 }
 
 impl<S> LockedRun<'_, S> {
+    /// The miss: once per key in this process when `protected`, and under the lock.
+    async fn coalesced<R, F>(&self, origin: F) -> R
+    where
+        S: Outcome<R>,
+        F: Future<Output = R>,
+    {
+        let (cache, key, ttl, options, shape) =
+            (self.cache, self.key, self.ttl, self.options, self.shape);
+        if reentry::is_inside(cache, Held::Lock, &self.lock_key) {
+            return self.compute(origin).await.0;
+        }
+        if !options.protected {
+            return self.run(origin).await.0;
+        }
+        loop {
+            match cache.gates().enter(key) {
+                Turn::Lead(leader) => {
+                    if let Some(hit) = lookup(cache, key, shape, ttl, options).await {
+                        leader.finish(Ended::Stored);
+                        return hit;
+                    }
+                    let (result, stored) = self.run(origin).await;
+                    leader.finish(if stored {
+                        Ended::Stored
+                    } else {
+                        Ended::NotStored
+                    });
+                    return result;
+                }
+                Turn::Follow(receiver) => match gate::follow(receiver).await {
+                    Ended::Stored => {
+                        if let Some(hit) = lookup(cache, key, shape, ttl, options).await {
+                            return hit;
+                        }
+                    }
+                    // Not cacheable: go for the lock ourselves, concurrently with other followers.
+                    Ended::NotStored => return self.run(origin).await.0,
+                    // The leader was cancelled or panicked: take a turn again.
+                    Ended::Running => {}
+                },
+            }
+        }
+    }
+
     /// Takes the lock (or waits for the holder's result), then computes and stores; returns
     /// the result and whether it is in the cache.
     async fn run<R, F>(&self, origin: F) -> (R, bool)

@@ -40,6 +40,20 @@ pub trait Outcome<R> {
         false
     }
 
+    /// Whether `result` is an error (an `Err` of [`Fallible`] or [`WithErrors`]). An error a
+    /// shape stores ([`WithErrors`]) ends a cached [`iterator`](super::iterator()) pass: the
+    /// pass is complete once it is stored, as a consumer may stop there.
+    ///
+    /// ```
+    /// use cashews::strategy::{Outcome, Plain, WithErrors};
+    /// assert!(WithErrors::<u8, String>::new(false).is_error(&Err("down".to_owned())));
+    /// assert!(!Plain::<u8>::new().is_error(&1));
+    /// ```
+    fn is_error(&self, result: &R) -> bool {
+        let _ = result;
+        false
+    }
+
     /// Whether hits read a shared, decoded-once object ([`Cache::get_shared`](crate::Cache::get_shared))
     /// and rebuild the result from a clone of it, instead of decoding per hit. True for
     /// [`Shared`] shapes.
@@ -91,6 +105,10 @@ where
 
     fn is_none(&self, result: &R) -> bool {
         self.0.is_none(result)
+    }
+
+    fn is_error(&self, result: &R) -> bool {
+        self.0.is_error(result)
     }
 
     fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
@@ -257,6 +275,10 @@ where
     fn restore(&self, stored: T) -> Result<T, E> {
         Ok(stored)
     }
+
+    fn is_error(&self, result: &Result<T, E>) -> bool {
+        result.is_err()
+    }
 }
 
 impl<T> Outcome<Option<T>> for Optional<T>
@@ -357,6 +379,10 @@ where
     fn restore(&self, stored: Result<T, E>) -> Result<T, E> {
         stored
     }
+
+    fn is_error(&self, result: &Result<T, E>) -> bool {
+        result.is_err()
+    }
 }
 
 impl<T, E> Shape<Result<T, E>> {
@@ -410,6 +436,10 @@ where
 
     fn is_none(&self, result: &R) -> bool {
         self.0.is_none(result)
+    }
+
+    fn is_error(&self, result: &R) -> bool {
+        self.0.is_error(result)
     }
 
     fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {
@@ -483,6 +513,10 @@ where
 
     fn is_none(&self, result: &R) -> bool {
         self.0.is_none(result)
+    }
+
+    fn is_error(&self, result: &R) -> bool {
+        self.0.is_error(result)
     }
 
     fn restore_shared(&self, stored: &Self::Stored) -> Option<R> {

@@ -233,36 +233,40 @@ impl PerfOptions {
 /// assert!(matches!(refused, cashews::Error::PerformanceDegraded { retry_after: Some(_), .. }));
 /// # Ok(()) }
 /// ```
-pub async fn perf<T, E, F>(
+pub fn perf<T, E, F>(
     cache: &Cache,
     key: &str,
     options: &PerfOptions,
     origin: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     E: From<Error>,
     F: Future<Output = Result<T, E>>,
 {
-    if cache.is_full_disabled() {
-        return origin.await;
-    }
-    let lock = format!("{key}:lock");
-    match check(cache, key, &lock, options).await {
-        Ok(()) => {}
-        Err(refused @ Error::PerformanceDegraded { .. }) => return Err(E::from(refused)),
-        Err(error) if error.is_backend() => {
-            crate::error::log_swallowed!(error, key = %shorten(key), %error, "perf could not read its lock; the call runs unmeasured");
-            return origin.await;
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        if cache.is_full_disabled() {
+            return Box::pin(origin).await;
         }
-        Err(error) => return Err(E::from(error)),
+        let lock = format!("{key}:lock");
+        match check(cache, key, &lock, options).await {
+            Ok(()) => {}
+            Err(refused @ Error::PerformanceDegraded { .. }) => return Err(E::from(refused)),
+            Err(error) if error.is_backend() => {
+                crate::error::log_swallowed!(error, key = %shorten(key), %error, "perf could not read its lock; the call runs unmeasured");
+                return Box::pin(origin).await;
+            }
+            Err(error) => return Err(E::from(error)),
+        }
+        let started = tokio::time::Instant::now();
+        let result = Box::pin(origin).await;
+        let latency = started.elapsed();
+        if let Err(error) = record(cache, key, &lock, options, latency).await {
+            tracing::error!(key = %shorten(key), %error, "perf could not record a latency");
+        }
+        result
     }
-    let started = tokio::time::Instant::now();
-    let result = origin.await;
-    let latency = started.elapsed();
-    if let Err(error) = record(cache, key, &lock, options, latency).await {
-        tracing::error!(key = %shorten(key), %error, "perf could not record a latency");
-    }
-    result
 }
 
 /// `Ok` when calls may run; the refusal while the lock is held.

@@ -201,18 +201,22 @@ pub async fn rate_limit(cache: &Cache, key: &str, options: &RateLimitOptions) ->
 /// assert!(matches!(second, Err(cashews::Error::RateLimited { .. })));
 /// # Ok(()) }
 /// ```
-pub async fn rate_limited<T, E, F>(
+pub fn rate_limited<T, E, F>(
     cache: &Cache,
     key: &str,
     options: &RateLimitOptions,
     origin: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     E: From<Error>,
     F: Future<Output = Result<T, E>>,
 {
-    rate_limit(cache, key, options).await.map_err(E::from)?;
-    origin.await
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        rate_limit(cache, key, options).await.map_err(E::from)?;
+        Box::pin(origin).await
+    }
 }
 
 /// Starts the ban: the counter now lives `ban` from this call on.

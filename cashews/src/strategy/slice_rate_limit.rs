@@ -173,20 +173,24 @@ pub async fn slice_rate_limit(
 /// assert!(matches!(second, Err(cashews::Error::RateLimited { .. })));
 /// # Ok(()) }
 /// ```
-pub async fn slice_rate_limited<T, E, F>(
+pub fn slice_rate_limited<T, E, F>(
     cache: &Cache,
     key: &str,
     options: &SliceRateLimitOptions,
     origin: F,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     E: From<Error>,
     F: Future<Output = Result<T, E>>,
 {
-    slice_rate_limit(cache, key, options)
-        .await
-        .map_err(E::from)?;
-    origin.await
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future. Here it is held once, and boxed as it runs.
+    async move {
+        slice_rate_limit(cache, key, options)
+            .await
+            .map_err(E::from)?;
+        Box::pin(origin).await
+    }
 }
 
 /// A window length usable as a TTL and in milliseconds: at least 1 ms (the fields are

@@ -128,19 +128,19 @@ option_builders!(SoftOptions = SoftOptions::new(); condition, time_condition, pr
 /// assert_eq!((first, failed), (Ok(42), Ok(42)));
 /// # Ok(()) }
 /// ```
-pub async fn soft<R, S, F>(
+pub fn soft<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &SoftOptions,
     shape: S,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    soft_when(cache, key, ttl, options, shape, |_: &R| true, origin).await
+    soft_when(cache, key, ttl, options, shape, |_: &R| true, origin)
 }
 
 /// [`soft`], falling back to the stale value only for the failures `when` accepts (the
@@ -174,7 +174,7 @@ where
 /// assert_eq!((stale, fatal), (Ok(1), Err("denied")));
 /// # Ok(()) }
 /// ```
-pub async fn soft_when<R, S, W, F>(
+pub fn soft_when<R, S, W, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
@@ -182,65 +182,39 @@ pub async fn soft_when<R, S, W, F>(
     shape: S,
     when: W,
     origin: F,
-) -> R
+) -> impl Future<Output = R>
 where
     S: Outcome<R>,
     W: FnOnce(&R) -> bool,
     F: Future<Output = R>,
 {
-    let soft_ttl = options.soft_ttl.or_else(|| ttl.duration().map(third));
-    // What a fresh hit records in a detect scope; built only inside one.
-    let served = |expire_at_ms| {
-        Served::new(key, "soft")
-            .with_ttl(ttl.duration())
-            .with_template(options.template)
-            .with_extra(Extra::soft(soft_ttl, expire_at_ms))
-    };
-    let mut stale = match look(cache, key, &shape, &served).await {
-        Look::Fresh(hit) => return hit,
-        Look::Stale(stale) => stale,
-    };
-    let renew = Renew {
-        cache,
-        key,
-        ttl,
-        soft_ttl,
-        store: store_options(options.store_condition, options.time_condition),
-        shape: &shape,
-    };
-    if !options.protected {
-        return renew.run(stale, when, origin).await.0;
-    }
-    loop {
-        match cache.gates().enter(key) {
-            Turn::Lead(leader) => {
-                // Another leader may have renewed the entry between our read and our turn.
-                match look(cache, key, &shape, &served).await {
-                    Look::Fresh(hit) => {
-                        leader.finish(Ended::Stored);
-                        return hit;
-                    }
-                    Look::Stale(again) => stale = again.or(stale),
-                }
-                let (result, stored) = renew.run(stale, when, origin).await;
-                leader.finish(if stored {
-                    Ended::Stored
-                } else {
-                    Ended::NotStored
-                });
-                return result;
-            }
-            Turn::Follow(receiver) => match gate::follow(receiver).await {
-                Ended::Stored => match look(cache, key, &shape, &served).await {
-                    Look::Fresh(hit) => return hit,
-                    Look::Stale(again) => stale = again.or(stale),
-                },
-                // The leader's result was not stored: renew on our own, concurrently.
-                Ended::NotStored => return renew.run(stale, when, origin).await.0,
-                // The leader was cancelled or panicked: take a turn again.
-                Ended::Running => {}
-            },
-        }
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice. Here it is held once, and boxed when it is about to run, so that the
+    // futures below hold a pointer to it (a fresh hit allocates nothing).
+    async move {
+        let soft_ttl = options.soft_ttl.or_else(|| ttl.duration().map(third));
+        // What a fresh hit records in a detect scope; built only inside one.
+        let served = |expire_at_ms| {
+            Served::new(key, "soft")
+                .with_ttl(ttl.duration())
+                .with_template(options.template)
+                .with_extra(Extra::soft(soft_ttl, expire_at_ms))
+        };
+        let stale = match look(cache, key, &shape, &served).await {
+            Look::Fresh(hit) => return hit,
+            Look::Stale(stale) => stale,
+        };
+        let renew = Renew {
+            cache,
+            key,
+            ttl,
+            soft_ttl,
+            store: store_options(options.store_condition, options.time_condition),
+            shape: &shape,
+        };
+        // Past a fresh hit: the origin and the work around it are boxed (two allocations), so
+        // that this future holds neither.
+        Box::pin(renew.coalesced(options.protected, stale, &served, when, Box::pin(origin))).await
     }
 }
 
@@ -279,6 +253,58 @@ struct Renew<'a, S> {
 }
 
 impl<S> Renew<'_, S> {
+    /// Renews the entry, once per key in this process when `protected` (the others read what
+    /// the leader stored, or renew on their own when it stored nothing).
+    async fn coalesced<R, W, F>(
+        &self,
+        protected: bool,
+        mut stale: Option<S::Stored>,
+        served: &impl Fn(u64) -> Served,
+        when: W,
+        origin: F,
+    ) -> R
+    where
+        S: Outcome<R>,
+        W: FnOnce(&R) -> bool,
+        F: Future<Output = R>,
+    {
+        let (cache, key, shape) = (self.cache, self.key, self.shape);
+        if !protected {
+            return self.run(stale, when, origin).await.0;
+        }
+        loop {
+            match cache.gates().enter(key) {
+                Turn::Lead(leader) => {
+                    // Another leader may have renewed the entry between our read and our turn.
+                    match look(cache, key, shape, served).await {
+                        Look::Fresh(hit) => {
+                            leader.finish(Ended::Stored);
+                            return hit;
+                        }
+                        Look::Stale(again) => stale = again.or(stale),
+                    }
+                    let (result, stored) = self.run(stale, when, origin).await;
+                    leader.finish(if stored {
+                        Ended::Stored
+                    } else {
+                        Ended::NotStored
+                    });
+                    return result;
+                }
+                Turn::Follow(receiver) => match gate::follow(receiver).await {
+                    Ended::Stored => match look(cache, key, shape, served).await {
+                        Look::Fresh(hit) => return hit,
+                        Look::Stale(again) => stale = again.or(stale),
+                    },
+                    // The leader's result was not stored: renew on our own, concurrently.
+                    Ended::NotStored => return self.run(stale, when, origin).await.0,
+                    // The leader was cancelled or panicked: take a turn again.
+                    Ended::Running => {}
+                },
+            }
+        }
+    }
+
     /// Runs `origin`; stores a storable result, answers a failure `when` accepts with the
     /// stale value. Returns the result and whether it was stored.
     async fn run<R, W, F>(&self, stale: Option<S::Stored>, when: W, origin: F) -> (R, bool)

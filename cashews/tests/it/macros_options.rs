@@ -325,6 +325,57 @@ async fn iterator_with_errors_replays_the_error_item() {
     );
 }
 
+static PULLED: AtomicUsize = AtomicUsize::new(0);
+
+// A source that goes on after its error: the cached pass ends at the error all the same.
+#[cashews::iterator(ttl = "1m", key = "rows", condition = with_errors, cache = STREAMS.cache)]
+fn rows() -> impl futures_core::Stream<Item = Result<String, LookupError>> {
+    use futures_util::StreamExt;
+    let items = vec![
+        Ok("a".to_owned()),
+        Ok("b".to_owned()),
+        Err(LookupError::Timeout),
+        Ok("c".to_owned()),
+    ];
+    futures_util::stream::iter(items).inspect(|_| {
+        PULLED.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
+/// A consumer that stops at the first error, as `?` does.
+async fn read_rows() -> Result<Vec<String>, LookupError> {
+    use futures_util::StreamExt;
+    let mut stream = std::pin::pin!(rows());
+    let mut out = Vec::new();
+    while let Some(row) = stream.next().await {
+        out.push(row?);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn iterator_with_errors_completes_the_pass_at_the_error_a_consumer_stops_at() {
+    use futures_util::StreamExt;
+    assert_eq!(read_rows().await, Err(LookupError::Timeout));
+    assert_eq!(PULLED.load(Ordering::SeqCst), 3, "a, b and the error");
+    assert_eq!(read_rows().await, Err(LookupError::Timeout));
+    assert_eq!(
+        PULLED.load(Ordering::SeqCst),
+        3,
+        "the second call replays: the source does not run again"
+    );
+    let replay: Vec<_> = rows().collect().await;
+    assert_eq!(
+        replay,
+        [
+            Ok("a".to_owned()),
+            Ok("b".to_owned()),
+            Err(LookupError::Timeout)
+        ]
+    );
+    assert_eq!(PULLED.load(Ordering::SeqCst), 3);
+}
+
 static FAILOVER: LazyLock<Clocked> = LazyLock::new(clocked);
 
 fn worth_keeping(items: &[u32]) -> bool {

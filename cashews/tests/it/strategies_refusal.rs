@@ -532,7 +532,7 @@ async fn circuit_opens_on_the_fourth_call_then_closes_after_ttl() {
 }
 
 #[tokio::test]
-async fn half_open_lets_a_share_through_then_closes() {
+async fn half_open_draws_a_probe_whose_success_closes() {
     let (cache, clock) = cache_on_manual_clock();
     let runs = Runs::default();
     let options = CircuitBreakerOptions::new(1, secs(1), ms(20))
@@ -546,28 +546,20 @@ async fn half_open_lets_a_share_through_then_closes() {
     assert!(cache.exists("cb:halfopen").await.unwrap());
 
     clock.advance(ms(20)); // open time over: half-open
-    let (mut passed, mut refused) = (0, 0);
+    let mut passed = Vec::new();
     for _ in 0..100 {
         match breaker_call(&cache, "cb", &options, &runs, None).await {
-            Ok(_) => passed += 1,
-            Err(AppError::Open(None)) => refused += 1,
+            Ok(_) => passed.push(true),
+            Err(AppError::Open(None)) => passed.push(false),
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(
-        passed > 0 && refused > 0,
-        "{passed} passed, {refused} refused"
-    );
-    assert_eq!(passed + refused, 100);
-    assert_eq!(runs.count(), 1 + passed);
-
-    clock.advance(ms(100)); // half-open time over: closed
-    for _ in 0..20 {
-        assert_eq!(
-            breaker_call(&cache, "cb", &options, &runs, None).await,
-            Ok("ok")
-        );
-    }
+    // The draw refuses calls until one wins it: that call probes, succeeds and closes the
+    // circuit, so every call after it runs.
+    let first = passed.iter().position(|p| *p).expect("100 lost draws");
+    assert!(passed[first..].iter().all(|p| *p), "{passed:?}");
+    assert!(!cache.exists("cb:halfopen").await.unwrap());
+    assert_eq!(runs.count(), 1 + 100 - first);
 }
 
 #[tokio::test]
@@ -617,15 +609,15 @@ async fn a_failed_trial_reopens_whatever_min_calls_says() {
     let refused = breaker_call(&cache, "cb", &options, &runs, None).await;
     assert_eq!(refused, Err(AppError::Open(Some(secs(1)))));
 
-    clock.advance(secs(1)); // half-open again: successful trials keep it half-open
+    clock.advance(secs(1)); // half-open again: a successful probe closes it
     for _ in 0..3 {
         assert_eq!(
             breaker_call(&cache, "cb", &options, &runs, None).await,
             Ok("ok")
         );
     }
-    assert!(cache.exists("cb:halfopen").await.unwrap());
-    clock.advance(secs(1)); // closed: a lone failure is below min_calls again
+    assert!(!cache.exists("cb:halfopen").await.unwrap());
+    // Closed: 1 failure in 4 calls is below the rate.
     let _ = breaker_call(&cache, "cb", &options, &runs, Some(AppError::Upstream)).await;
     assert_eq!(
         breaker_call(&cache, "cb", &options, &runs, None).await,
@@ -889,7 +881,7 @@ fn sent(commands: &[(Command, &str)]) -> Vec<(Command, String)> {
 
 #[tokio::test]
 async fn circuit_breaker_sends_one_command_per_step() {
-    use Command::{Exists, GetExpire, Set, SetLock, SliceIncrNow};
+    use Command::{Delete, Exists, GetExpire, Incr, Set, SetLock, SliceIncrNow};
     let (cache, clock, logged) = Logged::cache();
     let runs = Runs::default();
     let up = || Some(AppError::Upstream);
@@ -939,13 +931,24 @@ async fn circuit_breaker_sends_one_command_per_step() {
             (SliceIncrNow, "ho:fails"),
             (SetLock, "ho:open"),
             (Set, "ho:halfopen"),
+            (Delete, "ho:probes"),
         ])
     );
-    clock.advance(secs(1)); // half-open: a trial sends what a pass sends
+    clock.advance(secs(1)); // half-open: a probe also takes its slot, and closes on success
     breaker_call(&cache, "ho", &options, &runs, None)
         .await
         .unwrap();
-    assert_eq!(logged.take(), sent(&pass));
+    assert_eq!(
+        logged.take(),
+        sent(&[
+            pass[0],
+            pass[1],
+            (Incr, "ho:probes"),
+            pass[2],
+            (Delete, "ho:halfopen"),
+            (Delete, "ho:probes"),
+        ])
+    );
     assert_eq!(runs.count(), 7);
 }
 
