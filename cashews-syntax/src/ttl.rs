@@ -155,29 +155,31 @@ pub fn parse_ttl(input: &str) -> Result<Duration, TtlError> {
             .ok_or_else(|| TtlError::new(input, start + num_start, TtlErrorKind::Overflow))?;
         let unit_pos = i;
         let c = text[i..].chars().next().unwrap_or(' ');
-        let unit = match c.to_ascii_lowercase() {
+        // Seconds per unit, or `None` for milliseconds. The number is a `u64` with every unit,
+        // as it is without one: `5000000000s` reads as `5000000000` does.
+        let seconds_per_unit = match c.to_ascii_lowercase() {
             'm' if bytes
                 .get(i + 1)
                 .is_some_and(|b| b.eq_ignore_ascii_case(&b's')) =>
             {
                 i += 2;
-                Duration::from_millis(1)
+                None
             }
             's' => {
                 i += 1;
-                Duration::from_secs(1)
+                Some(1)
             }
             'm' => {
                 i += 1;
-                Duration::from_secs(60)
+                Some(60)
             }
             'h' => {
                 i += 1;
-                Duration::from_secs(3_600)
+                Some(3_600)
             }
             'd' => {
                 i += 1;
-                Duration::from_secs(86_400)
+                Some(86_400)
             }
             _ => {
                 return Err(TtlError::new(
@@ -187,10 +189,11 @@ pub fn parse_ttl(input: &str) -> Result<Duration, TtlError> {
                 ));
             }
         };
-        let part = u32::try_from(number)
-            .ok()
-            .and_then(|n| unit.checked_mul(n))
-            .ok_or_else(|| TtlError::new(input, start + num_start, TtlErrorKind::Overflow))?;
+        let part = match seconds_per_unit {
+            None => Some(Duration::from_millis(number)),
+            Some(per) => number.checked_mul(per).map(Duration::from_secs),
+        }
+        .ok_or_else(|| TtlError::new(input, start + num_start, TtlErrorKind::Overflow))?;
         total = total
             .checked_add(part)
             .ok_or_else(|| TtlError::new(input, start + num_start, TtlErrorKind::Overflow))?;
@@ -250,7 +253,8 @@ mod tests {
             ("5é", 1, TtlErrorKind::UnexpectedChar('é')),
             ("99999999999999999999999s", 0, TtlErrorKind::Overflow),
             ("99999999999999999999999", 0, TtlErrorKind::Overflow),
-            ("9999999999d", 0, TtlErrorKind::Overflow),
+            ("999999999999999999d", 0, TtlErrorKind::Overflow),
+            ("1s999999999999999999d", 2, TtlErrorKind::Overflow),
         ];
         for (input, position, kind) in cases {
             let err = parse_ttl(input).unwrap_err();
@@ -283,6 +287,23 @@ mod tests {
                 let _ = parse_ttl(s);
             }
             inputs = next;
+        }
+    }
+
+    /// Found by fuzzing: a number with a unit was limited to `u32` while a bare number is a
+    /// `u64` of seconds, so `5000000000` was accepted and `5000000000s` refused.
+    #[test]
+    fn a_unit_takes_the_same_numbers_as_bare_seconds() {
+        for n in [4_294_967_296_u64, 5_000_000_000, 999_999_999_990] {
+            assert_eq!(parse_ttl(&format!("{n}s")), parse_ttl(&n.to_string()));
+            assert_eq!(
+                parse_ttl(&format!("{n}ms")).ok(),
+                Some(Duration::from_millis(n))
+            );
+            assert_eq!(
+                parse_ttl(&format!("{}ms", n * 1000)),
+                parse_ttl(&n.to_string())
+            );
         }
     }
 }
