@@ -520,20 +520,25 @@ async fn backends(dir: &std::path::Path) -> Vec<(String, Cache)> {
     caches
 }
 
+/// Runs `ops` on every backend against a fresh model each, without moving time.
+fn on_every_backend(ops: &[Op]) -> Result<(), String> {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, cache) in backends(dir.path()).await {
+            let outcome = check(&name, &cache, None, ops).await;
+            cache.delete_match("*").await.ok();
+            outcome?;
+        }
+        Ok(())
+    })
+}
+
 proptest! {
     #![proptest_config(crate::support::fixed_seed(24))]
 
     #[test]
     fn every_backend_gives_the_model_replies(ops in prop::collection::vec(op(false), 1..60)) {
-        let outcome = runtime().block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            for (name, cache) in backends(dir.path()).await {
-                let outcome = check(&name, &cache, None, &ops).await;
-                cache.delete_match("*").await.ok();
-                outcome?;
-            }
-            Ok::<(), String>(())
-        });
+        let outcome = on_every_backend(&ops);
         prop_assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
     }
 }
@@ -547,14 +552,6 @@ fn a_window_keeps_its_ttl_when_every_event_is_forgotten() {
         Op::Window(1, 1, 1, 1, None),
         Op::GetExpire('w', 1),
     ];
-    let outcome = runtime().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, cache) in backends(dir.path()).await {
-            let outcome = check(&name, &cache, None, &ops).await;
-            cache.delete_match("*").await.ok();
-            outcome?;
-        }
-        Ok::<(), String>(())
-    });
+    let outcome = on_every_backend(&ops);
     assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
 }

@@ -130,28 +130,15 @@ impl ClusterSource {
             return Ok(conn);
         }
         health.check(command)?;
-        health.attempted();
         // Opening connects to a seed, reads the slot map, then connects to every node.
-        let limit = options.connect_timeout.saturating_mul(3);
-        let conn = match tokio::time::timeout(limit, self.client.get_async_connection()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                health.record_error(&e);
-                return Err(Error::backend("redis", command, e));
-            }
-            Err(_) => {
-                health.failure();
-                return Err(Error::backend(
-                    "redis",
-                    command,
-                    format!(
-                        "could not connect to the cluster at {} within {limit:?}",
-                        redact_url(&options.address)
-                    ),
-                ));
-            }
-        };
-        health.success();
+        let conn = health
+            .connect(
+                command,
+                options.connect_timeout.saturating_mul(3),
+                || format!("the cluster at {}", redact_url(&options.address)),
+                self.client.get_async_connection(),
+            )
+            .await?;
         self.conn
             .store(Some(Arc::new(Bound::new(conn.clone(), epoch))));
         Ok(conn)

@@ -14,7 +14,7 @@ use super::bound::Bound;
 use super::health::Health;
 use crate::command::Command;
 use crate::config::redact::redact_url;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A connection one command runs on, with the health its outcomes are recorded in.
 #[derive(Clone)]
@@ -98,37 +98,20 @@ impl Inner {
         }
         // Callers that queued behind an attempt that marked the backend down stop here.
         health.check(command)?;
-        health.attempted();
         let timeout = self.options.connect_timeout;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(self.options.command_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = match tokio::time::timeout(
-            timeout.saturating_mul(2),
-            self.client.get_connection_manager_with_config(config),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                health.record_error(&e);
-                return Err(Error::backend("redis", command, e));
-            }
-            Err(_) => {
-                health.failure();
-                return Err(Error::backend(
-                    "redis",
-                    command,
-                    format!(
-                        "could not connect to {} within {timeout:?}",
-                        redact_url(&self.options.address)
-                    ),
-                ));
-            }
-        };
-        health.success();
+        let conn = health
+            .connect(
+                command,
+                timeout.saturating_mul(2),
+                || redact_url(&self.options.address),
+                self.client.get_connection_manager_with_config(config),
+            )
+            .await?;
         slot.conn
             .store(Some(Arc::new(Bound::new(conn.clone(), epoch))));
         Ok(conn)

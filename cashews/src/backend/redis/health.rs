@@ -153,6 +153,37 @@ impl Health {
         }
     }
 
+    /// Opens a connection with `open`, within `limit`, and records the outcome: an error or a
+    /// timeout counts as a failure (`what` names what could not be reached, for the error), a
+    /// connection as a success.
+    pub(super) async fn connect<C>(
+        self: &Arc<Self>,
+        command: crate::command::Command,
+        limit: Duration,
+        what: impl FnOnce() -> String,
+        open: impl std::future::Future<Output = RedisResult<C>>,
+    ) -> Result<C, crate::error::Error> {
+        self.attempted();
+        match tokio::time::timeout(limit, open).await {
+            Ok(Ok(conn)) => {
+                self.success();
+                Ok(conn)
+            }
+            Ok(Err(e)) => {
+                self.record_error(&e);
+                Err(crate::error::Error::backend("redis", command, e))
+            }
+            Err(_) => {
+                self.failure();
+                Err(crate::error::Error::backend(
+                    "redis",
+                    command,
+                    format!("could not connect to {} within {limit:?}", what()),
+                ))
+            }
+        }
+    }
+
     /// The server answered: the count of failures in a row starts again.
     pub(super) fn success(&self) {
         // A load first: the hot path writes nothing shared.
