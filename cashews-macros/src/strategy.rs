@@ -130,6 +130,7 @@ impl Kind {
                 "condition",
                 "time_condition",
                 "protected",
+                "background",
                 "cache",
                 "filters",
                 "crate",
@@ -138,6 +139,7 @@ impl Kind {
                 "ttl",
                 "cache_hits",
                 "update_after",
+                "background",
                 "key",
                 "tags",
                 "prefix",
@@ -377,6 +379,22 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         ));
     }
     let upper = args.flag("upper").unwrap_or(false);
+    // `background = true`: the refresh runs in a spawned task, so the origin must own what it
+    // uses. A borrowed argument is refused here, naming it, rather than by the borrow checker.
+    let background = args.flag("background").unwrap_or(false);
+    if background {
+        for (span, arg) in func.borrowed() {
+            args.errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`background = true` refreshes in a spawned task, which outlives the call and \
+                     so cannot borrow `{arg}`: take it by value (e.g. `String` for `&str`, an \
+                     `Arc` or a clone for `&self`), or leave out `background` to refresh in the \
+                     caller"
+                ),
+            ));
+        }
+    }
     let cache_hits = args.expr("cache_hits");
     let update_after = args.expr("update_after");
     let when = args.expr("when");
@@ -518,8 +536,14 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         Kind::Soft => quote! {
             #private::soft(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
+        Kind::Early if background => quote! {
+            #private::early_detached(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
+        },
         Kind::Early => quote! {
             #private::early(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
+        },
+        Kind::Hit if background => quote! {
+            #private::hit_detached(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
         Kind::Hit => quote! {
             #private::hit(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
