@@ -172,11 +172,15 @@ pub use cashews_macros::early;
 /// Recomputes after a number of hits: `#[cashews::hit(ttl = "1h", cache_hits = 100)]`.
 ///
 /// Expands to [`strategy::hit()`]. Arguments: `ttl` and `cache_hits` (required),
-/// `update_after`, `background`, `key`, `tags`, `prefix` (default `hit`), `condition`,
-/// `time_condition`, `cache`, `filters`, `crate`.
+/// `update_after` or `update_before`, `background`, `key`, `tags`, `prefix` (default `hit`),
+/// `condition`, `time_condition`, `cache`, `filters`, `crate`.
 ///
 /// `update_after = n` recomputes the value when it is served for the `n`-th time; that caller
-/// still gets the stored value. `background = true` expands to [`strategy::hit_detached()`]:
+/// still gets the stored value. `update_before = n` says the same from the other end: recompute
+/// once at most `n` hits of the budget remain, i.e. `update_after = cache_hits - n` (with
+/// `update_before = cache_hits`, at the first hit). Give one of the two; an `update_before`
+/// over `cache_hits` is a compile error when both are literals (otherwise it recomputes at the
+/// first hit). `background = true` expands to [`strategy::hit_detached()`]:
 /// the recomputation runs in a spawned Tokio task and that caller returns at once (by default
 /// it waits for it). As on [`early`](macro@early), the function must then borrow nothing (a
 /// borrowed argument is a compile error naming it) and its future must be `Send`, which is why
