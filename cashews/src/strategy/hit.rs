@@ -89,8 +89,9 @@ impl HitOptions {
     }
 
     /// What a hit records in a detect scope.
-    fn served(&self, key: &str, ttl: Ttl) -> Served {
+    fn served(&self, cache: &Cache, key: &str, ttl: Ttl) -> Served {
         Served::new(key, "hit")
+            .with_backend(cache.backend_name(key))
             .with_ttl(ttl.duration())
             .with_template(self.template)
             .with_extra(Extra::hit(self.cache_hits))
@@ -169,11 +170,11 @@ where
         let counter = format!("{key}:counter");
         match served::<R, S>(cache, key, &counter, ttl, options).await {
             Serve::Stored(value) => {
-                crate::detect::restore(&shape, value, || options.served(key, ttl))
+                crate::detect::restore(&shape, value, || options.served(cache, key, ttl))
             }
             Serve::Update(value) => {
                 // Served from the cache too: recorded like any hit.
-                let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
+                let old = crate::detect::restore(&shape, value, || options.served(cache, key, ttl));
                 let (result, _) = Box::pin(compute(
                     cache,
                     key,
@@ -253,11 +254,11 @@ where
         let counter = format!("{key}:counter");
         match served::<R, S>(cache, key, &counter, ttl, options).await {
             Serve::Stored(value) => {
-                crate::detect::restore(&shape, value, || options.served(key, ttl))
+                crate::detect::restore(&shape, value, || options.served(cache, key, ttl))
             }
             Serve::Update(value) => {
                 // Served from the cache too: recorded like any hit.
-                let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
+                let old = crate::detect::restore(&shape, value, || options.served(cache, key, ttl));
                 match tokio::runtime::Handle::try_current() {
                     Ok(runtime) => {
                         let cache = cache.clone();
