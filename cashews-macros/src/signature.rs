@@ -1,6 +1,7 @@
 //! What the macros need to know about the decorated function.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 
 /// The decorated function, checked: async, with named arguments.
@@ -84,4 +85,49 @@ impl Function {
         }
         names
     }
+
+    /// The arguments that borrow (a reference or a lifetime in their type, or `&self`): the
+    /// spans to point at and how to name them, for options whose future must be `'static`.
+    pub(crate) fn borrowed(&self) -> Vec<(Span, String)> {
+        let mut out = Vec::new();
+        for input in &self.item.sig.inputs {
+            match input {
+                FnArg::Receiver(receiver) => {
+                    if borrows(receiver.to_token_stream()) {
+                        out.push((syn::spanned::Spanned::span(receiver), "self".to_owned()));
+                    }
+                }
+                FnArg::Typed(typed) => {
+                    if borrows(typed.ty.to_token_stream()) {
+                        let name = match &*typed.pat {
+                            Pat::Ident(pat) => pat.ident.to_string(),
+                            other => other.to_token_stream().to_string(),
+                        };
+                        out.push((syn::spanned::Spanned::span(&typed.ty), name));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether a type's tokens hold a reference (`&`) or a lifetime other than `'static`.
+fn borrows(tokens: TokenStream) -> bool {
+    let mut lifetime = false;
+    for tree in tokens {
+        match tree {
+            TokenTree::Group(group) if borrows(group.stream()) => return true,
+            TokenTree::Punct(punct) if punct.as_char() == '&' => return true,
+            TokenTree::Punct(punct) if punct.as_char() == '\'' => lifetime = true,
+            TokenTree::Ident(ident) if lifetime => {
+                if ident != "static" {
+                    return true;
+                }
+                lifetime = false;
+            }
+            _ => lifetime = false,
+        }
+    }
+    false
 }

@@ -130,6 +130,7 @@ impl Kind {
                 "condition",
                 "time_condition",
                 "protected",
+                "background",
                 "cache",
                 "filters",
                 "crate",
@@ -138,6 +139,8 @@ impl Kind {
                 "ttl",
                 "cache_hits",
                 "update_after",
+                "update_before",
+                "background",
                 "key",
                 "tags",
                 "prefix",
@@ -377,8 +380,33 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         ));
     }
     let upper = args.flag("upper").unwrap_or(false);
+    // `background = true`: the refresh runs in a spawned task, so the origin must own what it
+    // uses. A borrowed argument is refused here, naming it, rather than by the borrow checker.
+    let background = args.flag("background").unwrap_or(false);
+    if background {
+        for (span, arg) in func.borrowed() {
+            args.errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`background = true` refreshes in a spawned task, which outlives the call and \
+                     so cannot borrow `{arg}`: take it by value (e.g. `String` for `&str`, an \
+                     `Arc` or a clone for `&self`), or leave out `background` to refresh in the \
+                     caller"
+                ),
+            ));
+        }
+    }
     let cache_hits = args.expr("cache_hits");
     let update_after = args.expr("update_after");
+    let update_before = args.expr("update_before");
+    if let Some(before) = &update_before {
+        check_update_before(
+            &mut args,
+            before,
+            update_after.is_some(),
+            cache_hits.as_ref(),
+        );
+    }
     let when = args.expr("when");
     let tags = args.strings(
         "tags",
@@ -473,6 +501,9 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     if let Some(n) = &update_after {
         options = quote! { #options.update_after(#n) };
     }
+    if let Some(n) = &update_before {
+        options = quote! { #options.update_before(#n) };
+    }
     let mut adjust = duration_option(time_condition.as_ref(), "time_condition", &private);
     adjust.extend(duration_option(soft_ttl.as_ref(), "soft_ttl", &private));
     adjust.extend(duration_option(early_ttl.as_ref(), "early_ttl", &private));
@@ -518,8 +549,14 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         Kind::Soft => quote! {
             #private::soft(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
+        Kind::Early if background => quote! {
+            #private::early_detached(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
+        },
         Kind::Early => quote! {
             #private::early(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
+        },
+        Kind::Hit if background => quote! {
+            #private::hit_detached(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
         },
         Kind::Hit => quote! {
             #private::hit(#cache, &__cashews_key, __cashews_ttl, &__options, #shape, __cashews_origin)
@@ -626,6 +663,37 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
         }
     };
     Ok(wrap(&func, &private, &setup, &call))
+}
+
+/// `hit(update_before = N)`, the 2.x spelling of `update_after = cache_hits - N`: not both,
+/// and (when both are integer literals) not more than `cache_hits`.
+fn check_update_before(args: &mut Args, before: &Expr, after: bool, cache_hits: Option<&Expr>) {
+    if after {
+        args.errors.push(syn::Error::new_spanned(
+            before,
+            "give one of `update_after` and `update_before`: `update_before = N` is \
+             `update_after = cache_hits - N`",
+        ));
+    }
+    let int = |e: Option<&Expr>| match e {
+        Some(Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(n),
+            ..
+        })) => n.base10_parse::<u64>().ok(),
+        _ => None,
+    };
+    if let (Some(n), Some(hits)) = (int(Some(before)), int(cache_hits))
+        && n > hits
+    {
+        args.errors.push(syn::Error::new_spanned(
+            before,
+            format!(
+                "`update_before = {n}` is more than `cache_hits = {hits}`: a value serves at most \
+                 {hits} hits, so give at most {hits} (`update_before = {hits}` recomputes at \
+                 the first hit)"
+            ),
+        ));
+    }
 }
 
 /// The full key template of a strategy as a `&'static str` expression: the prefix and the

@@ -218,6 +218,12 @@ impl Cache {
             .ok_or_else(|| Self::not_configured(&router, key))
     }
 
+    /// The name of the backend `key` routes to (`"mem"`, `"redis"`, `"disk"`), for detect
+    /// records; `None` when no route takes it.
+    pub(crate) fn backend_name(&self, key: &str) -> Option<&'static str> {
+        self.inner.routes.load().find(key).map(|route| route.name())
+    }
+
     /// Whether `command` is disabled on `route`, globally or in the current task's scope.
     #[inline]
     fn is_off(&self, route: &Route, command: Command) -> bool {

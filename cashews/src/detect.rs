@@ -3,8 +3,8 @@
 //! [`detect`] runs a future inside a detection scope and returns, with its output, a
 //! [`Detected`] holding one [`Served`] record per result a strategy served from the cache while
 //! it ran (a miss records nothing): the key, the strategy, the TTL and key template it was
-//! called with, the value when the strategy can keep it without copying, and the strategy's
-//! own details ([`Extra`]). This is also the per-call detector of SPEC Appendix B.4: run one
+//! called with, the backend that served it ([`Served::backend`]), the value when the strategy
+//! can keep it without copying, and the strategy's own details ([`Extra`]). This is also the per-call detector of SPEC Appendix B.4: run one
 //! call under [`detect`] and read what served it.
 //!
 //! Scopes nest: a hit is recorded into the innermost scope and every enclosing one. A scope
@@ -54,6 +54,7 @@
 //! assert_eq!(second.keys(), vec!["answer".to_owned()]);
 //! let served = &second.served()[0];
 //! assert_eq!(served.strategy, "simple");
+//! assert_eq!(served.backend, Some("mem"));
 //! assert_eq!(served.ttl, Some(std::time::Duration::from_secs(3600)));
 //! assert_eq!(served.value::<u32>(), Some(&42));
 //! # Ok(()) }
@@ -106,6 +107,10 @@ pub struct Served {
     /// The value served, when the strategy could keep it (see the [module docs](self));
     /// read it with [`Served::value`](Self::value()).
     pub value: Option<Arc<dyn Any + Send + Sync>>,
+    /// The backend the key routes to, which served the value: `"mem"`, `"redis"` (also a
+    /// cluster or the client-side tier) or `"disk"`, as the backend logs name it; `None` for
+    /// records made by hand without one.
+    pub backend: Option<&'static str>,
     /// What only this strategy knows.
     pub extra: Extra,
 }
@@ -126,8 +131,21 @@ impl Served {
             ttl: None,
             template: None,
             value: None,
+            backend: None,
             extra: Extra::Empty,
         }
+    }
+
+    /// This record with the backend that served it (`None`: unknown).
+    ///
+    /// ```
+    /// let served = cashews::detect::Served::new("k", "simple").with_backend("redis");
+    /// assert_eq!(served.backend, Some("redis"));
+    /// ```
+    #[must_use]
+    pub fn with_backend(mut self, backend: impl Into<Option<&'static str>>) -> Self {
+        self.backend = backend.into();
+        self
     }
 
     /// This record with the TTL the strategy was called with (`None`: no expiry).

@@ -132,8 +132,28 @@ pub use cashews_macros::soft;
 ///
 /// Expands to [`strategy::early()`]: after `early_ttl` one caller recomputes while the others
 /// keep getting the stored value. Arguments: `ttl` (required), `early_ttl`, `key`, `tags`, `prefix`
-/// (default `early:v2`), `condition`, `time_condition`, `protected`, `cache`, `filters`,
-/// `crate`.
+/// (default `early:v2`), `condition`, `time_condition`, `protected`, `background`, `cache`,
+/// `filters`, `crate`.
+///
+/// `background = true` expands to [`strategy::early_detached()`] instead: the refresh runs in
+/// a spawned Tokio task, so the caller that triggers it returns the stored value at once (by
+/// default that caller waits for the refresh, then returns the stored value too). The spawned
+/// task outlives the call, so the function must borrow nothing: a `&str` or `&self` argument
+/// is a compile error naming it (take it by value, e.g. `String`, or an `Arc` of `self`), and
+/// its future must be `Send`. That is also why the default is `false`, where Python's is
+/// `true`: a refresh in the caller works for every function.
+///
+/// ```
+/// #[cashews::early(ttl = "10m", early_ttl = "7m", background = true)]
+/// async fn summary(day: u32, region: String) -> String {
+///     format!("summary of day {day} in {region}")
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(summary(3, "eu".to_owned()).await, "summary of day 3 in eu");
+/// # Ok(()) }
+/// ```
 ///
 /// ```
 /// #[cashews::early(ttl = "10m", early_ttl = "7m")]
@@ -152,8 +172,31 @@ pub use cashews_macros::early;
 /// Recomputes after a number of hits: `#[cashews::hit(ttl = "1h", cache_hits = 100)]`.
 ///
 /// Expands to [`strategy::hit()`]. Arguments: `ttl` and `cache_hits` (required),
-/// `update_after`, `key`, `tags`, `prefix` (default `hit`), `condition`, `time_condition`, `cache`,
-/// `filters`, `crate`.
+/// `update_after` or `update_before`, `background`, `key`, `tags`, `prefix` (default `hit`),
+/// `condition`, `time_condition`, `cache`, `filters`, `crate`.
+///
+/// `update_after = n` recomputes the value when it is served for the `n`-th time; that caller
+/// still gets the stored value. `update_before = n` says the same from the other end: recompute
+/// once at most `n` hits of the budget remain, i.e. `update_after = cache_hits - n` (with
+/// `update_before = cache_hits`, at the first hit). Give one of the two; an `update_before`
+/// over `cache_hits` is a compile error when both are literals (otherwise it recomputes at the
+/// first hit). `background = true` expands to [`strategy::hit_detached()`]:
+/// the recomputation runs in a spawned Tokio task and that caller returns at once (by default
+/// it waits for it). As on [`early`](macro@early), the function must then borrow nothing (a
+/// borrowed argument is a compile error naming it) and its future must be `Send`, which is why
+/// the default is `false` where Python's is `true`.
+///
+/// ```
+/// #[cashews::hit(ttl = "1h", cache_hits = 100, update_after = 90, background = true)]
+/// async fn ranking(page: u32) -> Vec<u32> {
+///     vec![page; 2]
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// cashews::cache().setup("mem://")?;
+/// assert_eq!(ranking(1).await, vec![1, 1]);
+/// # Ok(()) }
+/// ```
 ///
 /// ```
 /// #[cashews::hit(ttl = "1h", cache_hits = 100)]

@@ -15,8 +15,8 @@ pub use crate::strategy::{
     CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions, Mode,
     ModeDecoded, ModeShared, RateLimitOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain,
     SliceRateLimitOptions, SoftOptions, StoreCondition, When, any_error, cache, circuit_breaker,
-    dynamic, early, failover, failover_if, hit, invalidate, rate_limit, rate_limited,
-    slice_rate_limit, slice_rate_limited, soft, ttl_by,
+    dynamic, early, early_detached, failover, failover_if, hit, hit_detached, invalidate,
+    rate_limit, rate_limited, slice_rate_limit, slice_rate_limited, soft, ttl_by,
 };
 pub use crate::strategy::{LockedOptions, cache_locked, locked, locked_always, thunder_protection};
 pub use crate::tagged;

@@ -141,7 +141,7 @@ where
 {
     // Not an `async fn`: its arguments would be held twice (see [`CacheOptions::after_lookup`]).
     async move {
-        let served = served(key, ttl, options);
+        let served = served(cache, key, ttl, options);
         if let Some(hit) = lookup(cache, key, &shape, &served).await {
             return hit;
         }
@@ -178,7 +178,7 @@ impl CacheOptions {
         ttl: Ttl,
         shape: &S,
     ) -> Option<Option<R>> {
-        lookup_now(cache, key, shape, &served(key, ttl, self))
+        lookup_now(cache, key, shape, &served(cache, key, ttl, self))
     }
 
     /// The second half of [`cache`], after [`CacheOptions::lookup_now`] found no hit:
@@ -218,7 +218,8 @@ impl CacheOptions {
         // across the read). Here it is held once; a hit allocates nothing.
         async move {
             if !known_miss
-                && let Some(hit) = lookup_async(cache, key, &shape, &served(key, ttl, self)).await
+                && let Some(hit) =
+                    lookup_async(cache, key, &shape, &served(cache, key, ttl, self)).await
             {
                 return hit;
             }
@@ -260,7 +261,7 @@ impl CacheOptions {
         F: Future<Output = R>,
     {
         let options = self;
-        let served = served(key, ttl, options);
+        let served = served(cache, key, ttl, options);
         if !options.protected || options.upper {
             return compute(cache, key, ttl, options, &shape, origin).await.0;
         }
@@ -299,11 +300,17 @@ impl CacheOptions {
 }
 
 /// What a hit of [`cache`] records in a detect scope; built only inside one.
-fn served<'a>(key: &'a str, ttl: Ttl, options: &'a CacheOptions) -> impl Fn() -> Served + 'a {
+fn served<'a>(
+    cache: &'a Cache,
+    key: &'a str,
+    ttl: Ttl,
+    options: &'a CacheOptions,
+) -> impl Fn() -> Served + 'a {
     move || {
         Served::new(key, "simple")
             .with_ttl(ttl.duration())
             .with_template(options.template)
+            .with_backend(cache.backend_name(key))
     }
 }
 

@@ -70,8 +70,9 @@ impl EarlyOptions {
     }
 
     /// What a hit records in a detect scope, for an entry due at `refresh_at_ms`.
-    fn served(&self, key: &str, ttl: Ttl, refresh_at_ms: u64) -> Served {
+    fn served(&self, cache: &Cache, key: &str, ttl: Ttl, refresh_at_ms: u64) -> Served {
         Served::new(key, "early")
+            .with_backend(cache.backend_name(key))
             .with_ttl(ttl.duration())
             .with_template(self.template)
             .with_extra(Extra::early(self.early_ttl_for(ttl), refresh_at_ms))
@@ -173,12 +174,15 @@ where
         match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
             Some(entry) if entry.at_ms >= now_ms(cache) => {
                 let at_ms = entry.at_ms;
-                crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms))
+                crate::detect::restore(&shape, entry.value, || {
+                    options.served(cache, key, ttl, at_ms)
+                })
             }
             Some(entry) => {
                 let at_ms = entry.at_ms;
-                let old =
-                    crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
+                let old = crate::detect::restore(&shape, entry.value, || {
+                    options.served(cache, key, ttl, at_ms)
+                });
                 if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
                     Box::pin(refresh.run(cache, &shape, Box::pin(origin))).await;
                     lock.release().await;
@@ -266,7 +270,9 @@ where
             .await;
         };
         let at_ms = entry.at_ms;
-        let old = crate::detect::restore(&shape, entry.value, || options.served(key, ttl, at_ms));
+        let old = crate::detect::restore(&shape, entry.value, || {
+            options.served(cache, key, ttl, at_ms)
+        });
         if at_ms >= now_ms(cache) {
             return old;
         }

@@ -180,6 +180,7 @@ where
                             .with_ttl(ttl.duration())
                             .with_template(options.template)
                             .with_extra(Extra::failover::<E>())
+                            .with_backend(cache.backend_name(key))
                     });
                     tracing::debug!(key = %shorten(key), "the function failed; serving the last good result");
                     Ok(fallback)

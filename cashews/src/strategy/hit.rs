@@ -70,9 +70,28 @@ impl HitOptions {
         self
     }
 
+    /// Recompute when at most `n` hits of the value's budget remain (`update_before`, the
+    /// 2.x spelling): the `h`-th hit recomputes for the first `h` with `cache_hits - h <= n`,
+    /// so this is [`update_after`](Self::update_after)`(cache_hits - n)`, and at the first hit
+    /// when `n >= cache_hits`. The caller still gets the stored value.
+    ///
+    /// ```
+    /// use cashews::strategy::HitOptions;
+    /// assert_eq!(HitOptions::new(5).update_before(3), HitOptions::new(5).update_after(2));
+    /// assert_eq!(HitOptions::new(5).update_before(0), HitOptions::new(5).update_after(5));
+    /// assert_eq!(HitOptions::new(5).update_before(5), HitOptions::new(5).update_after(1));
+    /// ```
+    #[must_use]
+    pub const fn update_before(mut self, n: u64) -> Self {
+        let after = self.cache_hits.saturating_sub(n);
+        self.update_after = Some(if after == 0 { 1 } else { after });
+        self
+    }
+
     /// What a hit records in a detect scope.
-    fn served(&self, key: &str, ttl: Ttl) -> Served {
+    fn served(&self, cache: &Cache, key: &str, ttl: Ttl) -> Served {
         Served::new(key, "hit")
+            .with_backend(cache.backend_name(key))
             .with_ttl(ttl.duration())
             .with_template(self.template)
             .with_extra(Extra::hit(self.cache_hits))
@@ -151,11 +170,11 @@ where
         let counter = format!("{key}:counter");
         match served::<R, S>(cache, key, &counter, ttl, options).await {
             Serve::Stored(value) => {
-                crate::detect::restore(&shape, value, || options.served(key, ttl))
+                crate::detect::restore(&shape, value, || options.served(cache, key, ttl))
             }
             Serve::Update(value) => {
                 // Served from the cache too: recorded like any hit.
-                let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
+                let old = crate::detect::restore(&shape, value, || options.served(cache, key, ttl));
                 let (result, _) = Box::pin(compute(
                     cache,
                     key,
@@ -235,11 +254,11 @@ where
         let counter = format!("{key}:counter");
         match served::<R, S>(cache, key, &counter, ttl, options).await {
             Serve::Stored(value) => {
-                crate::detect::restore(&shape, value, || options.served(key, ttl))
+                crate::detect::restore(&shape, value, || options.served(cache, key, ttl))
             }
             Serve::Update(value) => {
                 // Served from the cache too: recorded like any hit.
-                let old = crate::detect::restore(&shape, value, || options.served(key, ttl));
+                let old = crate::detect::restore(&shape, value, || options.served(cache, key, ttl));
                 match tokio::runtime::Handle::try_current() {
                     Ok(runtime) => {
                         let cache = cache.clone();

@@ -330,7 +330,8 @@ impl<S> Run<S> {
         crate::detect::record_with(|| {
             let served = Served::new(&self.key, "iterator")
                 .with_ttl(self.ttl.duration())
-                .with_template(self.options.template);
+                .with_template(self.options.template)
+                .with_backend(self.cache.backend_name(&self.key));
             if keep {
                 served.with_value(Arc::new(kept))
             } else {

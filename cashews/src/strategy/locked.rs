@@ -483,6 +483,7 @@ async fn lookup<R, S: Outcome<R>>(
         crate::detect::Served::new(key, "simple")
             .with_ttl(ttl.duration())
             .with_template(options.template)
+            .with_backend(cache.backend_name(key))
     };
     super::cache::lookup(cache, key, shape, &served).await
 }

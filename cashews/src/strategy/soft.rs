@@ -199,6 +199,7 @@ where
                 .with_ttl(ttl.duration())
                 .with_template(options.template)
                 .with_extra(Extra::soft(soft_ttl, expire_at_ms))
+                .with_backend(cache.backend_name(key))
         };
         let stale = match look(cache, key, &shape, &served).await {
             Look::Fresh(hit) => return hit,

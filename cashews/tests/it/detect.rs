@@ -547,3 +547,160 @@ async fn decorated_functions_with_clone_results_record_their_values() {
     assert_eq!(served.value::<String>().map(String::as_str), Some("user 1"));
     assert_eq!(served.ttl, Some(Duration::from_secs(3600)));
 }
+
+// ----- the backend that served a record ---------------------------------------------------
+
+/// Every strategy that records a hit, called twice on keys under `prefix` (a miss that
+/// stores, then a hit; for `failover`, a success then a failure served by the fallback),
+/// with the second calls inside one detect scope: their records, in call order.
+async fn served_by_every_strategy(cache: &Cache, prefix: &str) -> Vec<cashews::detect::Served> {
+    use futures_util::{StreamExt, stream};
+    let ttl = hour();
+    let key = |name: &str| format!("{prefix}{name}");
+    let keys = ["cache", "locked", "soft", "early", "hit", "fail", "iter"].map(key);
+    let [
+        cache_key,
+        locked_key,
+        soft_key,
+        early_key,
+        hit_key,
+        fail_key,
+        iter_key,
+    ] = &keys;
+    let plain = Plain::<u32>::new();
+    let fallible = Fallible::<u32, String>::new();
+    let cache_options = &CacheOptions::new();
+    let (soft_options, early_options) = (&SoftOptions::new(), &EarlyOptions::new());
+    let (hit_options, fail_options) = (&HitOptions::new(5), &FailoverOptions::new());
+    let iter_options = &IteratorOptions::new();
+    let calls = |fail: bool| async move {
+        strategy::cache(cache, cache_key, ttl, cache_options, plain, async { 1 }).await;
+        strategy::cache_locked(cache, locked_key, ttl, cache_options, plain, async { 1 }).await;
+        soft(cache, soft_key, ttl, soft_options, fallible, async {
+            Ok(1)
+        })
+        .await
+        .unwrap();
+        early(cache, early_key, ttl, early_options, plain, async { 1 }).await;
+        hit(cache, hit_key, ttl, hit_options, plain, async { 1 }).await;
+        let result = if fail { Err("down".to_owned()) } else { Ok(1) };
+        failover(cache, fail_key, ttl, fail_options, any_error, async move {
+            result
+        })
+        .await
+        .unwrap();
+        let items = stream::iter([1_u32, 2]);
+        let items: Vec<u32> = iterator(cache, iter_key, ttl, iter_options, plain, items)
+            .collect()
+            .await;
+        assert_eq!(items, [1, 2]);
+    };
+    calls(false).await;
+    let ((), detected) = detect(calls(true)).await;
+    detected.served()
+}
+
+/// The strategy and backend of each record.
+fn backends(served: &[cashews::detect::Served]) -> Vec<(&'static str, Option<&'static str>)> {
+    served.iter().map(|s| (s.strategy, s.backend)).collect()
+}
+
+/// What [`served_by_every_strategy`] records when every key is served by `backend`.
+fn all_from(backend: &'static str) -> Vec<(&'static str, Option<&'static str>)> {
+    [
+        "simple", "simple", "soft", "early", "hit", "failover", "iterator",
+    ]
+    .into_iter()
+    .map(|strategy| (strategy, Some(backend)))
+    .collect()
+}
+
+#[tokio::test]
+async fn every_record_names_the_memory_backend() {
+    let (cache, _clock) = manual_cache();
+    let served = served_by_every_strategy(&cache, "backend:").await;
+    assert_eq!(backends(&served), all_from("mem"));
+}
+
+#[cfg(feature = "disk")]
+#[tokio::test]
+async fn every_record_names_the_disk_backend() {
+    let dir = tempfile::Builder::new()
+        .prefix("cashews-detect-")
+        .tempdir()
+        .unwrap();
+    let cache = Cache::new();
+    cache
+        .setup(&format!("disk://?directory={}", dir.path().display()))
+        .unwrap();
+    let served = served_by_every_strategy(&cache, "backend:").await;
+    assert_eq!(backends(&served), all_from("disk"));
+    cache.close().await.unwrap();
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn every_record_names_the_redis_backend() {
+    let cache = Cache::new();
+    cache.setup(&crate::support::redis_url()).unwrap();
+    let prefix = crate::support::unique_prefix("detect");
+    let served = served_by_every_strategy(&cache, &prefix).await;
+    assert_eq!(backends(&served), all_from("redis"));
+    cache.delete_match(&format!("{prefix}*")).await.unwrap();
+}
+
+/// Two prefixes routed to two backends: each record names the backend of its own key.
+#[cfg(feature = "disk")]
+#[tokio::test]
+async fn records_of_two_routes_name_their_own_backends() {
+    let dir = tempfile::Builder::new()
+        .prefix("cashews-detect-")
+        .tempdir()
+        .unwrap();
+    let cache = Cache::new();
+    cache.setup("mem://").unwrap();
+    cache
+        .setup_prefix(
+            "on-disk:",
+            &format!("disk://?directory={}", dir.path().display()),
+        )
+        .unwrap();
+    let in_memory = served_by_every_strategy(&cache, "in-memory:").await;
+    let on_disk = served_by_every_strategy(&cache, "on-disk:").await;
+    assert_eq!(backends(&in_memory), all_from("mem"));
+    assert_eq!(backends(&on_disk), all_from("disk"));
+    let ((), both) = detect(async {
+        strategy::cache(
+            &cache,
+            "in-memory:cache",
+            hour(),
+            &CacheOptions::new(),
+            Plain::<u32>::new(),
+            async { 1 },
+        )
+        .await;
+        strategy::cache(
+            &cache,
+            "on-disk:cache",
+            hour(),
+            &CacheOptions::new(),
+            Plain::<u32>::new(),
+            async { 1 },
+        )
+        .await;
+    })
+    .await;
+    let named: Vec<(String, Option<&str>)> = both
+        .served()
+        .iter()
+        .map(|s| (s.key.clone(), s.backend))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("in-memory:cache".to_owned(), Some("mem")),
+            ("on-disk:cache".to_owned(), Some("disk"))
+        ]
+    );
+    cache.close().await.unwrap();
+}

@@ -409,3 +409,76 @@ async fn failover_condition_chooses_which_values_become_the_fallback() {
         "served from the fallback"
     );
 }
+
+// ----- hit(update_before = N) (2.x spelling of update_after = cache_hits - N) -------------
+
+static UPDATE: LazyLock<Clocked> = LazyLock::new(clocked);
+static AFTER_RUNS: AtomicUsize = AtomicUsize::new(0);
+static BEFORE_RUNS: AtomicUsize = AtomicUsize::new(0);
+static FIRST_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cashews::hit(ttl = "1h", cache_hits = 5, update_after = 2, key = "upd:after", cache = UPDATE.cache)]
+async fn update_after_two() -> usize {
+    AFTER_RUNS.fetch_add(1, Ordering::SeqCst)
+}
+
+#[cashews::hit(ttl = "1h", cache_hits = 5, update_before = 3, key = "upd:before", cache = UPDATE.cache)]
+async fn update_before_three() -> usize {
+    BEFORE_RUNS.fetch_add(1, Ordering::SeqCst)
+}
+
+// The whole budget: every hit qualifies, so the first one recomputes.
+#[cashews::hit(ttl = "1h", cache_hits = 5, update_before = 5, key = "upd:first", cache = UPDATE.cache)]
+async fn update_before_all() -> usize {
+    FIRST_RUNS.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The value and the origin runs after each of 8 calls.
+async fn trace<F: Future<Output = usize>>(
+    runs: &AtomicUsize,
+    call: impl Fn() -> F,
+) -> Vec<(usize, usize)> {
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        let value = call().await;
+        seen.push((value, runs.load(Ordering::SeqCst)));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn hit_update_before_refreshes_at_the_same_hit_as_update_after() {
+    let after = trace(&AFTER_RUNS, update_after_two).await;
+    let before = trace(&BEFORE_RUNS, update_before_three).await;
+    // Computed (run 1), hit 1, hit 2 = cache_hits - 3: the stored value, and a recompute
+    // (run 2); that store resets the count: hits 1, 2 (run 3) ...
+    assert_eq!(
+        after,
+        [
+            (0, 1),
+            (0, 1),
+            (0, 2),
+            (1, 2),
+            (1, 3),
+            (2, 3),
+            (2, 4),
+            (3, 4)
+        ]
+    );
+    assert_eq!(before, after, "update_before = 3 is update_after = 5 - 3");
+    let first = trace(&FIRST_RUNS, update_before_all).await;
+    assert_eq!(
+        first,
+        [
+            (0, 1),
+            (0, 2),
+            (1, 3),
+            (2, 4),
+            (3, 5),
+            (4, 6),
+            (5, 7),
+            (6, 8)
+        ],
+        "update_before = cache_hits recomputes at the first hit"
+    );
+}

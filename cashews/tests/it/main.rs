@@ -35,6 +35,7 @@ mod disk_setup;
 mod fuzz_corpus;
 mod keys;
 mod macros;
+mod macros_background;
 mod macros_options;
 mod macros_strategies;
 mod memory_budget;

@@ -291,6 +291,16 @@ async fn with_hit() -> Result<u32, AppError> {
     big_body!()
 }
 
+#[cashews::early(ttl = "1h", key = "size:bg", background = true, cache = SINGLE.cache)]
+async fn with_early_background() -> Result<u32, AppError> {
+    big_body!()
+}
+
+#[cashews::hit(ttl = "1h", cache_hits = 3, update_after = 1, key = "size:bg", background = true, cache = SINGLE.cache)]
+async fn with_hit_background() -> Result<u32, AppError> {
+    big_body!()
+}
+
 #[cashews::dynamic(key = "size", cache = SINGLE.cache)]
 async fn with_dynamic() -> Result<u32, AppError> {
     big_body!()
@@ -352,6 +362,14 @@ fn each_attribute_holds_the_body_once() {
         ("soft", size_of_val(&with_soft())),
         ("early", size_of_val(&with_early())),
         ("hit", size_of_val(&with_hit())),
+        (
+            "early(background = true)",
+            size_of_val(&with_early_background()),
+        ),
+        (
+            "hit(background = true)",
+            size_of_val(&with_hit_background()),
+        ),
         ("dynamic", size_of_val(&with_dynamic())),
         ("failover", size_of_val(&with_failover())),
         ("circuit_breaker", size_of_val(&with_circuit_breaker())),
