@@ -35,7 +35,7 @@ const SECRET_SYMBOLS: &[u8] = b"0123456789?#/@&=:%.+ ";
 ///
 /// The first byte picks where the secret goes (a password, `secret=`, `hash_key=` or
 /// `password=`) and the scheme; the next bytes up to a `0x00` make the secret (mapped onto
-/// [`SECRET_LETTERS`] and URL symbols); the rest is free text after it, with the secret's
+/// `QWXZJKV` and URL symbols); the rest is free text after it, with the secret's
 /// letters (and `%`) taken out.
 ///
 /// # Panics
