@@ -280,7 +280,7 @@ impl MemoryBackend {
             map_options(size),
             weighter.clone(),
             foldhash::fast::RandomState::default(),
-            Default::default(),
+            Readmission::new(options.max_bytes.is_some()),
         );
         let budget = Budget::new(weighter, map.shard_capacity());
         let inner = Arc::new(Inner {

@@ -83,14 +83,29 @@ pub(super) fn readmit<R>(entry: Entry, insert: impl FnOnce(Entry) -> R) -> R {
 
 /// The map's lifecycle: quick_cache's default (evicted entries are dropped after the shard
 /// lock is released), plus the pin of [`readmit`].
+///
+/// Entries grow in weight only when weighed by bytes, so only a byte-bounded map re-admits
+/// and pins; the others skip the pin check on every eviction.
 #[derive(Clone, Default)]
-pub(super) struct Readmission;
+pub(super) struct Readmission {
+    bytes_bounded: bool,
+}
+
+impl Readmission {
+    /// The lifecycle of a map weighed by bytes (`max_bytes`) or by entries only.
+    pub(super) const fn new(bytes_bounded: bool) -> Self {
+        Self { bytes_bounded }
+    }
+}
 
 impl Lifecycle<String, Entry> for Readmission {
     type RequestState = [Option<(String, Entry)>; 2];
 
     #[inline]
     fn is_pinned(&self, _key: &String, entry: &Entry) -> bool {
+        if !self.bytes_bounded {
+            return false;
+        }
         let pinned = READMITTING.with(Cell::get);
         pinned != 0 && pinned == identity(entry)
     }
@@ -153,6 +168,10 @@ impl Budget {
 
     /// Refuses `entry` under `key` if the map would never keep it.
     pub(super) fn check_entry(&self, key: &str, entry: &Entry) -> Result<()> {
+        // Weighed by entries only, every entry weighs 1, which every shard admits.
+        if !self.bytes_bounded() {
+            return Ok(());
+        }
         self.check(key, footprint(key, entry))
     }
 
