@@ -164,13 +164,7 @@ where
     // around it are boxed (two allocations), so that this future holds neither (a fresh hit
     // allocates nothing).
     async move {
-        let early_ttl = options.early_ttl_for(ttl);
-        let refresh = Refresh {
-            key,
-            ttl,
-            early_ttl,
-            store: store_options(options.store_condition, options.time_condition),
-        };
+        let refresh = Refresh::new(key, ttl, options);
         match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
             Some(entry) if entry.at_ms >= now_ms(cache) => {
                 let at_ms = entry.at_ms;
@@ -183,7 +177,7 @@ where
                 let old = crate::detect::restore(&shape, entry.value, || {
                     options.served(cache, key, ttl, at_ms)
                 });
-                if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
+                if let Some(lock) = RefreshLock::take(cache, key, refresh.early_ttl).await {
                     Box::pin(refresh.run(cache, &shape, Box::pin(origin))).await;
                     lock.release().await;
                 }
@@ -252,13 +246,7 @@ where
 {
     // Held once, boxed when it is about to run, as in [`early`].
     async move {
-        let early_ttl = options.early_ttl_for(ttl);
-        let refresh = Refresh {
-            key,
-            ttl,
-            early_ttl,
-            store: store_options(options.store_condition, options.time_condition),
-        };
+        let refresh = Refresh::new(key, ttl, options);
         let Some(entry) = read_stamped::<EarlyStamp, S::Stored>(cache, key).await else {
             return Box::pin(cold(
                 cache,
@@ -276,13 +264,13 @@ where
         if at_ms >= now_ms(cache) {
             return old;
         }
-        if let Some(lock) = RefreshLock::take(cache, key, early_ttl).await {
+        if let Some(lock) = RefreshLock::take(cache, key, refresh.early_ttl).await {
             let origin = Box::pin(origin);
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     let cache = cache.clone();
                     let key = key.to_owned();
-                    let store = refresh.store;
+                    let (early_ttl, store) = (refresh.early_ttl, refresh.store);
                     // The refresh runs with the caller's context (key context, disabled
                     // commands, detect scopes), as a task the caller spawned would.
                     runtime.spawn(crate::context::Context::current().scope(async move {
@@ -322,7 +310,17 @@ struct Refresh<'a> {
     store: CacheOptions,
 }
 
-impl Refresh<'_> {
+impl<'a> Refresh<'a> {
+    /// The refresh of `key` under `options`.
+    fn new(key: &'a str, ttl: Ttl, options: &EarlyOptions) -> Self {
+        Self {
+            key,
+            ttl,
+            early_ttl: options.early_ttl_for(ttl),
+            store: store_options(options.store_condition, options.time_condition),
+        }
+    }
+
     /// Runs `origin` and stores what may be stored; returns the result and whether it was
     /// stored.
     async fn compute<R, S, F>(&self, cache: &Cache, shape: &S, origin: F) -> (R, bool)

@@ -175,33 +175,17 @@ where
             Serve::Update(value) => {
                 // Served from the cache too: recorded like any hit.
                 let old = crate::detect::restore(&shape, value, || options.served(cache, key, ttl));
-                let (result, _) = Box::pin(compute(
-                    cache,
-                    key,
-                    &counter,
-                    ttl,
-                    options,
-                    &shape,
-                    Box::pin(origin),
-                ))
-                .await;
+                let (result, _) =
+                    boxed_compute(cache, key, &counter, ttl, options, &shape, origin).await;
                 if shape.stored(&result).is_none() {
                     tracing::warn!(key = %shorten(key), "hit recomputation failed; the stored value is served");
                 }
                 old
             }
             Serve::Compute => {
-                Box::pin(compute(
-                    cache,
-                    key,
-                    &counter,
-                    ttl,
-                    options,
-                    &shape,
-                    Box::pin(origin),
-                ))
-                .await
-                .0
+                boxed_compute(cache, key, &counter, ttl, options, &shape, origin)
+                    .await
+                    .0
             }
         }
     }
@@ -274,32 +258,15 @@ where
                         }));
                     }
                     Err(_) => {
-                        Box::pin(compute(
-                            cache,
-                            key,
-                            &counter,
-                            ttl,
-                            options,
-                            &shape,
-                            Box::pin(origin),
-                        ))
-                        .await;
+                        boxed_compute(cache, key, &counter, ttl, options, &shape, origin).await;
                     }
                 }
                 old
             }
             Serve::Compute => {
-                Box::pin(compute(
-                    cache,
-                    key,
-                    &counter,
-                    ttl,
-                    options,
-                    &shape,
-                    Box::pin(origin),
-                ))
-                .await
-                .0
+                boxed_compute(cache, key, &counter, ttl, options, &shape, origin)
+                    .await
+                    .0
             }
         }
     }
@@ -393,6 +360,33 @@ async fn served<R, S: Outcome<R>>(
 
 /// Runs the origin; a result that may be stored is stored while the counter is deleted.
 /// Returns the result and whether it was stored.
+/// [`compute`] with `origin`, both boxed, so the future of the caller holds neither (a hit
+/// never builds them).
+fn boxed_compute<'a, R, S, F>(
+    cache: &'a Cache,
+    key: &'a str,
+    counter: &'a str,
+    ttl: Ttl,
+    options: &'a HitOptions,
+    shape: &'a S,
+    origin: F,
+) -> std::pin::Pin<Box<impl Future<Output = (R, bool)> + 'a>>
+where
+    R: 'a,
+    S: Outcome<R>,
+    F: Future<Output = R> + 'a,
+{
+    Box::pin(compute(
+        cache,
+        key,
+        counter,
+        ttl,
+        options,
+        shape,
+        Box::pin(origin),
+    ))
+}
+
 async fn compute<R, S, F>(
     cache: &Cache,
     key: &str,
