@@ -53,7 +53,7 @@ impl Kind {
         }
     }
 
-    /// The key prefix when none is given (SPEC §3.0.2).
+    /// The key prefix when none is given.
     fn default_prefix(self) -> Option<&'static str> {
         match self {
             Self::Cache => None,
@@ -600,7 +600,7 @@ fn build(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<TokenStream
     let (tagging, call) = if tag_exprs.is_empty() {
         (quote! {}, quote! { #call.await })
     } else {
-        // The registry (SPEC §6.1) maps the full key template to the tag templates, so a
+        // The registry maps the full key template to the tag templates, so a
         // delete of the key also takes it out of its tag sets.
         let key_template = key_template(&func, common.key.as_ref(), prefix_text.as_deref());
         let tag_literals = tags.iter();
@@ -791,7 +791,7 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     errors.finish()?;
     let period = period.unwrap_or_default();
     let prefix_text = common.prefix_for(kind);
-    // A circuit is per function by default, not per argument (SPEC §3.10).
+    // A circuit is per function by default, not per argument.
     let with_args = kind != Kind::CircuitBreaker;
     let key = crate::key::tokens(
         func,
@@ -848,7 +848,7 @@ fn build_refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Tok
     };
     let output = &func.output;
     if let Some(action) = action {
-        // `action` (SPEC §3.9): a refused call returns `action(args…)` instead of an error, so
+        // `action`: a refused call returns `action(args…)` instead of an error, so
         // the result type is free. The check runs before the body takes the arguments.
         let check = if kind == Kind::RateLimit {
             quote! { #private::rate_limit(#cache, &__cashews_key, &__OPTIONS).await }
@@ -953,7 +953,7 @@ fn build_iterator(mut args: Args, func: &Function) -> syn::Result<TokenStream> {
     if not_none {
         options = quote! { #options.condition(#private::StoreCondition::NotNone) };
     }
-    // The items' shape: errors cached (SPEC §3.6) when asked, else chosen by the item type.
+    // The items' shape: errors cached when asked, else chosen by the item type.
     let item_shape = match errors {
         Some(only) => quote! { __cashews_items.with_errors(#only) },
         None => quote! {{

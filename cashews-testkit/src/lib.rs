@@ -32,7 +32,7 @@
 //!
 //! # What is checked
 //!
-//! Every command of the backend trait with the edge cases of SPEC §9 "Backend commands":
+//! Every command of the backend trait with its edge cases:
 //! conditions, expiry seen by every command, typed TTL answers, glob classes and escapes, bit
 //! fields and their saturation, the sliding window, sets, wrong types and overflow; atomicity
 //! under concurrent callers by counts (1,000 `incr`, 100 `set_lock`, wrong-token `unlock`,

@@ -87,7 +87,7 @@ struct Shared {
     lock_slots: crate::lock::Slots,
     /// `thunder_protection` runs in flight.
     thunder_flights: crate::strategy::Flights,
-    /// Registered tags (SPEC §6.1): which tag sets a deleted key leaves.
+    /// Registered tags: which tag sets a deleted key leaves.
     tag_registry: tags::Registry,
 }
 
@@ -106,7 +106,7 @@ impl Default for Cache {
 }
 
 /// The value a command returns when it is disabled, or when safe mode swallows a backend
-/// failure (SPEC §1.7): a miss, `false`, zero or nothing.
+/// failure: a miss, `false`, zero or nothing.
 trait Neutral {
     fn neutral() -> Self;
 }

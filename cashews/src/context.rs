@@ -1,5 +1,4 @@
-//! The task context of cashews, inherited by spawned tasks as Python's context variables are
-//! (SPEC §0.2).
+//! The task context of cashews, inherited by spawned tasks as Python's context variables are.
 //!
 //! cashews keeps per-task state in Tokio task-locals:
 //!

@@ -1,10 +1,10 @@
-//! Detect (SPEC §6.3): which results of a piece of work came from the cache.
+//! Detect: which results of a piece of work came from the cache.
 //!
 //! [`detect`] runs a future inside a detection scope and returns, with its output, a
 //! [`Detected`] holding one [`Served`] record per result a strategy served from the cache while
 //! it ran (a miss records nothing): the key, the strategy, the TTL and key template it was
 //! called with, the backend that served it ([`Served::backend`]), the value when the strategy
-//! can keep it without copying, and the strategy's own details ([`Extra`]). This is also the per-call detector of SPEC Appendix B.4: run one
+//! can keep it without copying, and the strategy's own details ([`Extra`]). This is also a per-call detector: run one
 //! call under [`detect`] and read what served it.
 //!
 //! Scopes nest: a hit is recorded into the innermost scope and every enclosing one. A scope

@@ -242,7 +242,7 @@ pub use cashews_macros::dynamic;
 ///
 /// `action = path` answers refused calls instead of an error: `path` is called with the
 /// function's arguments (`self` first on methods) and returns the function's result type, so
-/// the result need not be a `Result` (SPEC §3.9). It is a plain (synchronous) function, as in
+/// the result need not be a `Result`. It is a plain (synchronous) function, as in
 /// Python.
 ///
 /// ```
@@ -446,7 +446,7 @@ pub use cashews_macros::bloom;
 #[cfg(feature = "macros")]
 pub use cashews_macros::dual_bloom;
 
-/// Refuses calls for `ttl` once the function turns abnormally slow (SPEC §3.14):
+/// Refuses calls for `ttl` once the function turns abnormally slow:
 /// `#[cashews::perf(ttl = "1m")]` on an async fn returning `Result<T, E>` with
 /// `E: From<cashews::Error>`.
 ///

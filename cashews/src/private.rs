@@ -42,7 +42,7 @@ pub fn refused(check: crate::Result<()>) -> bool {
     }
 }
 
-/// A method's type in its default key (SPEC §4.2: `<module>:K.m`): `type_name` with every
+/// A method's type in its default key (`<module>:K.m`): `type_name` with every
 /// path shortened to its last segment, generic arguments kept (`app::Page<alloc::string::String>`
 /// → `Page<String>`), so methods of `Page<A>` and `Page<B>` do not share keys. No allocation
 /// for a type without generics.
@@ -203,7 +203,7 @@ impl<T, E: From<crate::Error>> CarriesRefusal for Result<T, E> {}
 /// A compile-time check that `R` can carry a refusal (expanded by the refusal attributes).
 pub const fn assert_refusal<R: CarriesRefusal>() {}
 
-// ----- tag registration (SPEC §6.1) ------------------------------------------------------
+// ----- tag registration ------------------------------------------------------
 
 /// Registers each of `tags` against the strategy's full `key_template` on `cache`, so deleting
 /// a key takes it out of its tag sets. Called on every decorated call: after the first call of

@@ -58,7 +58,7 @@ macro_rules! option_builders {
     };
     (@ time_condition $options:ident = $new:expr) => {
         #[doc = concat!(
-            "Store only results that took longer than `at_least` to compute (SPEC §3.0.5).\n\n```\nuse cashews::strategy::",
+            "Store only results that took longer than `at_least` to compute.\n\n```\nuse cashews::strategy::",
             stringify!($options), ";\nlet options = ", stringify!($new),
             ".time_condition(std::time::Duration::from_millis(100));\nassert!(options.time_condition.is_some());\n```"
         )]

@@ -9,7 +9,7 @@ use cashews::{Backend, Result};
 use crate::Harness;
 
 /// `get_size` gives a positive size for a stored key and 0 for a missing one, or `None` on
-/// every key when the backend cannot tell (SPEC §9 case 32).
+/// every key when the backend cannot tell.
 ///
 /// # Errors
 ///
@@ -37,7 +37,7 @@ pub async fn get_size<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// `keys_count` counts keys; `clear` removes every one (SPEC §9 case 32).
+/// `keys_count` counts keys; `clear` removes every one.
 ///
 /// # Errors
 ///

@@ -88,7 +88,7 @@ pub async fn set_overwrites<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// SET NX writes only when absent, SET XX only when present (SPEC §9 case 20).
+/// SET NX writes only when absent, SET XX only when present.
 ///
 /// # Errors
 ///
@@ -121,7 +121,7 @@ pub async fn set_conditions<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// `get_many` answers in the order asked, with `None` for missing keys (SPEC §9 case 19).
+/// `get_many` answers in the order asked, with `None` for missing keys.
 ///
 /// # Errors
 ///
@@ -140,7 +140,7 @@ pub async fn get_many_in_order<B: Backend + Clone>(h: Harness<B>) -> Result<()> 
     Ok(())
 }
 
-/// `set_many` writes every pair with the TTL given (SPEC §9 case 21).
+/// `set_many` writes every pair with the TTL given.
 ///
 /// # Errors
 ///
@@ -169,7 +169,7 @@ pub async fn set_many_writes_all<B: Backend + Clone>(h: Harness<B>) -> Result<()
     Ok(())
 }
 
-/// `delete` says whether the key existed; `delete_many` counts (SPEC §9 case 24).
+/// `delete` says whether the key existed; `delete_many` counts.
 ///
 /// # Errors
 ///
@@ -191,7 +191,7 @@ pub async fn delete_and_delete_many<B: Backend + Clone>(h: Harness<B>) -> Result
     Ok(())
 }
 
-/// `exists` follows set and delete (SPEC §9 case 22).
+/// `exists` follows set and delete.
 ///
 /// # Errors
 ///
@@ -207,7 +207,7 @@ pub async fn exists_follows_writes<B: Backend + Clone>(h: Harness<B>) -> Result<
     Ok(())
 }
 
-/// `ping` answers PONG, or echoes a message (SPEC §9 case 22).
+/// `ping` answers PONG, or echoes a message.
 ///
 /// # Errors
 ///

@@ -9,7 +9,7 @@ use crate::Harness;
 
 const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
 
-/// `incr` counts 1, 2, then by 5 to 7; the value reads back as decimal text (SPEC §9 case 16).
+/// `incr` counts 1, 2, then by 5 to 7; the value reads back as decimal text.
 ///
 /// # Errors
 ///
@@ -26,7 +26,7 @@ pub async fn incr_sequence<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
 }
 
 /// `incr` works on a decimal value written by `set`, goes negative, and negative values
-/// round-trip as text (SPEC §9 case 41).
+/// round-trip as text.
 ///
 /// # Errors
 ///
@@ -43,7 +43,7 @@ pub async fn incr_negative<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
 }
 
 /// `incr` on a value that is not a decimal integer fails with [`Error::WrongType`] and leaves
-/// the value as it was (SPEC §9 case 17).
+/// the value as it was.
 ///
 /// # Errors
 ///

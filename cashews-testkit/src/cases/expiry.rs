@@ -18,7 +18,7 @@ fn within(expiry: Expiry, low: Duration, high: Duration) -> bool {
     matches!(expiry, Expiry::In(left) if left > low && left <= high)
 }
 
-/// A value with a TTL reads back at once and is gone after it (SPEC §9 cases 23 and 35):
+/// A value with a TTL reads back at once and is gone after it:
 /// absent for get, exists and get_many, and a SET NX over it succeeds.
 ///
 /// # Errors
@@ -79,7 +79,7 @@ pub async fn expired_is_absent_everywhere<B: Backend + Clone>(h: Harness<B>) -> 
     Ok(())
 }
 
-/// `get_expire`: missing, persistent, or the time left (SPEC §9 case 23).
+/// `get_expire`: missing, persistent, or the time left.
 ///
 /// # Errors
 ///
@@ -107,7 +107,7 @@ pub async fn get_expire_states<B: Backend + Clone>(h: Harness<B>) -> Result<()> 
     Ok(())
 }
 
-/// `expire` sets a new TTL on an existing key and reports a missing one (SPEC §9 case 23).
+/// `expire` sets a new TTL on an existing key and reports a missing one.
 ///
 /// # Errors
 ///
@@ -164,7 +164,7 @@ pub async fn set_replaces_ttl<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// `incr` applies its TTL when it creates the key, never later (SPEC §9 case 18).
+/// `incr` applies its TTL when it creates the key, never later.
 ///
 /// # Errors
 ///

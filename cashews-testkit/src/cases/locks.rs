@@ -9,7 +9,7 @@ use crate::Harness;
 const TEN: Duration = Duration::from_secs(10);
 
 /// `set_lock` takes a free lock once; `unlock` with another token leaves it; the right token
-/// releases it (SPEC §9 case 26).
+/// releases it.
 ///
 /// # Errors
 ///

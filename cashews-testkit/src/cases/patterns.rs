@@ -37,7 +37,7 @@ const PREF: [&str; 6] = [
     "pref:test:tests",
 ];
 
-/// `scan("pref:*:test")` yields exactly the four matching keys (SPEC §9 case 25).
+/// `scan("pref:*:test")` yields exactly the four matching keys.
 ///
 /// # Errors
 ///
@@ -52,7 +52,7 @@ pub async fn scan_glob<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// `delete_match("pref:*:test")` removes exactly the four matching keys (SPEC §9 case 25).
+/// `delete_match("pref:*:test")` removes exactly the four matching keys.
 ///
 /// # Errors
 ///

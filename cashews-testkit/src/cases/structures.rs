@@ -10,7 +10,7 @@ use crate::Harness;
 
 const HOUR: Option<Duration> = Some(Duration::from_secs(3600));
 
-/// A missing key reads zeros at any index and width (SPEC §9 case 28).
+/// A missing key reads zeros at any index and width.
 ///
 /// # Errors
 ///
@@ -27,7 +27,7 @@ pub async fn get_bits_missing<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// `incr_bits` adds to each field and `get_bits` reads them back (SPEC §9 case 29).
+/// `incr_bits` adds to each field and `get_bits` reads them back.
 ///
 /// # Errors
 ///
@@ -53,7 +53,7 @@ pub async fn incr_bits_fields<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// Fields saturate at `2^size - 1` and at 0 (SPEC §9 case 30).
+/// Fields saturate at `2^size - 1` and at 0.
 ///
 /// # Errors
 ///
@@ -93,7 +93,7 @@ pub async fn bits_bad_width<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     Ok(())
 }
 
-/// The sliding window of SPEC §9 case 31, step by step.
+/// A sliding window, step by step.
 ///
 /// # Errors
 ///
@@ -305,7 +305,7 @@ pub async fn incr_bits_concurrent<B: Backend + Clone>(h: Harness<B>) -> Result<(
     Ok(())
 }
 
-/// Sets: add counts new members, pop returns distinct members until empty (SPEC §9 case 32),
+/// Sets: add counts new members, pop returns distinct members until empty,
 /// remove counts removed ones.
 ///
 /// # Errors

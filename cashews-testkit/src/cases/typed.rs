@@ -60,7 +60,7 @@ where
 }
 
 /// Every kind of value round-trips through set/get and set_many/get_many, plain, signed with
-/// md5, sha1 or sha256, compressed, and as JSON (SPEC §9 cases 12, 41 and 50).
+/// md5, sha1 or sha256, compressed, and as JSON.
 ///
 /// # Errors
 ///
@@ -111,7 +111,7 @@ pub async fn typed_roundtrip<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
 }
 
 /// `incr` counters read back as integers; data that is not a value of the type asked for is a
-/// miss, never a wrong value (SPEC §9 cases 14, 16 and 19).
+/// miss, never a wrong value.
 ///
 /// # Errors
 ///
@@ -143,7 +143,7 @@ pub async fn typed_counters_and_raw<B: Backend + Clone>(h: Harness<B>) -> Result
     Ok(())
 }
 
-/// `get_match` yields exactly the matching keys with their values (SPEC §9 case 25).
+/// `get_match` yields exactly the matching keys with their values.
 ///
 /// # Errors
 ///
@@ -179,7 +179,7 @@ pub async fn typed_get_match<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
 }
 
 /// Under a secret, a value copied to another key, and raw data that only looks signed, are
-/// misses for get, get_many and get_match (SPEC §9 cases 42 to 44).
+/// misses for get, get_many and get_match.
 ///
 /// # Errors
 ///
@@ -228,8 +228,8 @@ pub async fn typed_tampered_is_miss<B: Backend + Clone>(h: Harness<B>) -> Result
 
 /// Caches with different codec settings on one storage: signed values are a miss without the
 /// secret; another digest's signature is accepted only when listed in `accept_digestmods`
-/// (SPEC §9 case 46, tightened: the stored value must not pick a weaker digest); compression
-/// is recorded in the value, so any cache reads it (SPEC §9 cases 45 to 47).
+/// (the stored value must not pick a weaker digest); compression is recorded in the value,
+/// so any cache reads it.
 ///
 /// # Errors
 ///
@@ -276,7 +276,7 @@ struct SchemaV2 {
 }
 
 /// A value written under an older shape of a struct is a miss under the new shape, and a value
-/// written under the new shape reads fine (SPEC §9 case 51).
+/// written under the new shape reads fine.
 ///
 /// # Errors
 ///
@@ -305,7 +305,7 @@ pub async fn typed_schema_change_is_miss<B: Backend + Clone>(h: Harness<B>) -> R
 }
 
 /// 1,000 concurrent `get_or_set` callers on a cold key run the origin once and all get its
-/// value; later callers hit (SPEC §9 case 13).
+/// value; later callers hit.
 ///
 /// # Errors
 ///
@@ -333,7 +333,7 @@ pub async fn typed_get_or_set_single_flight<B: Backend + Clone>(h: Harness<B>) -
 }
 
 /// A lock guard holds the lock until released; `is_locked` with a wait on a free key answers
-/// at once (SPEC §9 case 27).
+/// at once.
 ///
 /// # Errors
 ///

@@ -1,4 +1,4 @@
-//! `invalidate_further` (SPEC §6.2): inside the scope, reads forget what they would have
+//! `invalidate_further`: inside the scope, reads forget what they would have
 //! served, so every cached function called inside recomputes and stores a fresh value.
 
 use std::future::Future;

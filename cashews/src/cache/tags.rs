@@ -1,4 +1,4 @@
-//! Tags (SPEC §6.1): named groups of keys, deleted together with [`Cache::delete_tags`].
+//! Tags: named groups of keys, deleted together with [`Cache::delete_tags`].
 //!
 //! Membership is a set at `_tag:<tag>`, routed like any key (so `setup_prefix("_tag:", url)`
 //! gives tags a backend of their own). A key joins its tags when it is written: by

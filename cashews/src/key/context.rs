@@ -1,5 +1,4 @@
-//! The key context: named values scoped to a task, read by templates as `{@:get(name)}`
-//! (SPEC §4.7).
+//! The key context: named values scoped to a task, read by templates as `{@:get(name)}`.
 //!
 //! [`with_key_context`] runs a future with extra values; inner scopes see the outer values and
 //! can override them. Values are rendered to text when the scope is created.

@@ -1,4 +1,4 @@
-//! [`KeyPart`]: how a value becomes key text (SPEC §4.3), with impls for the std types.
+//! [`KeyPart`]: how a value becomes key text, with impls for the std types.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};

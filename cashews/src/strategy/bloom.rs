@@ -663,7 +663,7 @@ impl DualBloomOptions {
         Self::with_filters(BloomOptions::new(capacity), BloomOptions::new(capacity))
     }
 
-    /// Filters sized apart (SPEC's pairs of `capacity` and `false`).
+    /// Filters sized apart (Python cashews' pairs of `capacity` and `false`).
     ///
     /// ```
     /// use cashews::strategy::{BloomOptions, DualBloomOptions};

@@ -46,7 +46,7 @@ pub struct CacheOptions {
     pub time_condition: Option<Duration>,
     /// Coalesce concurrent misses of one key in this process (`protected`, on by default).
     pub protected: bool,
-    /// Do not store a result that an inner cached call served (`upper`, SPEC §3.0.1): for a
+    /// Do not store a result that an inner cached call served (`upper`): for a
     /// cache stacked over other cached functions. Ignores `protected`.
     pub upper: bool,
     /// The key template the keys are rendered from, for [`detect`](crate::detect()) records
@@ -460,7 +460,7 @@ pub(crate) fn admits<R, S: Outcome<R>>(
 }
 
 /// Runs `origin`; when its result is a success (`shape` would store it: not an `Err`),
-/// deletes every key matching `pattern` (SPEC §6.2). Returns the result either way.
+/// deletes every key matching `pattern`. Returns the result either way.
 ///
 /// This is what `#[cashews::invalidate(key = ...)]` expands to; the macro renders the
 /// pattern with argument values escaped, so user input never widens the delete. A failure

@@ -316,7 +316,7 @@ where
     }
 }
 
-/// The keys of one breaker (SPEC §3.0.6), each rendered when needed: a call that passes
+/// The keys of one breaker, each rendered when needed: a call that passes
 /// renders `K:open` and `K:total` only (`K:halfopen` with a half-open time, `K:fails` on a
 /// failure). `K` is written once into a buffer sized for the longest suffix and each suffix
 /// replaces the previous one: one allocation per call, where four `format!`s made eight and

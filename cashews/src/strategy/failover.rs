@@ -113,7 +113,7 @@ where
 }
 
 /// [`failover`] with a store condition over the successful values (`condition = my_fn` on
-/// `#[cashews::failover]`, SPEC §3.3): an `Ok` for which `keep` is false is returned but not
+/// `#[cashews::failover]`): an `Ok` for which `keep` is false is returned but not
 /// kept as the fallback.
 ///
 /// # Errors
@@ -156,7 +156,7 @@ where
     // below hold a pointer to it.
     async move {
         let started = tokio::time::Instant::now();
-        // Failover always behaves as `upper` (SPEC §3.0.1): a result an inner cache served is
+        // Failover always behaves as `upper`: a result an inner cache served is
         // not stored again here.
         let (result, inner) = crate::detect::detect(Box::pin(origin)).await;
         match result {

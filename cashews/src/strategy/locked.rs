@@ -31,7 +31,7 @@ use reentry::Held;
 #[non_exhaustive]
 pub struct LockedOptions {
     /// How long a call waits for the lock before it is refused with [`Error::Locked`]:
-    /// `None` (the default, SPEC's `wait=true`) waits as long as it takes; zero (SPEC's
+    /// `None` (the default, Python cashews' `wait=true`) waits as long as it takes; zero (Python cashews'
     /// `wait=false`) refuses at once when the lock is held.
     pub wait: Option<Duration>,
 }
@@ -45,7 +45,7 @@ impl LockedOptions {
     /// ```
     pub const DEFAULT_PREFIX: &'static str = "locked";
 
-    /// The prefix of the lock [`cache_locked`] takes: `lock:<cache key>` (SPEC §3.0.6).
+    /// The prefix of the lock [`cache_locked`] takes: `lock:<cache key>`.
     ///
     /// ```
     /// assert_eq!(cashews::strategy::LockedOptions::CACHE_LOCK_PREFIX, "lock");
@@ -84,7 +84,7 @@ impl LockedOptions {
         self
     }
 
-    /// Refuse the call at once when the lock is held (SPEC's `wait=false`).
+    /// Refuse the call at once when the lock is held (Python cashews' `wait=false`).
     ///
     /// ```
     /// use std::time::Duration;
@@ -256,7 +256,7 @@ where
 /// allows, and releases the lock; callers waiting for the lock are woken by the release and
 /// read the stored value.
 ///
-/// This is what `#[cashews::cache(lock = true)]` expands to (SPEC §3.0.1 step 3): `origin`
+/// This is what `#[cashews::cache(lock = true)]` expands to: `origin`
 /// runs once per miss across every process sharing the backend, not only in this one. A hit
 /// takes no lock (Python cashews locks every call, hits included; the answer is the same).
 /// Options, shapes and storage as in [`cache`](super::cache()); the lock is
@@ -270,7 +270,7 @@ where
 ///
 /// # Concurrent calls
 ///
-/// Layered as SPEC §3.0.1 says, outermost first. With `protected` (the default),
+/// Layered outermost first. With `protected` (the default),
 /// concurrent misses of one key in this process coalesce first, so one caller per process
 /// goes for the lock. The lock holder runs `origin`; the waiters (in this process, or in
 /// other processes sharing the backend) wake when it releases the lock and return the value

@@ -328,7 +328,7 @@ impl<T, E> WithErrors<T, E> {
 }
 
 impl<T, E> WithErrors<T, E> {
-    /// Caches only the errors `is_cached` accepts (SPEC's `with_exceptions(ErrorType)`: in
+    /// Caches only the errors `is_cached` accepts (Python cashews' `with_exceptions(ErrorType)`: in
     /// Rust one error type, so a predicate picks the variants): other errors are returned and
     /// never stored; values are stored as before (none with `only_errors`).
     ///
@@ -452,7 +452,7 @@ where
 }
 
 /// Any shape whose values are stored for a TTL computed from the value itself (`ttl = |v| ...`
-/// on the attributes; SPEC §3.0.3's `ttl(result)`): `ttl_of` gets what is stored (the `Ok`
+/// on the attributes; Python cashews' `ttl(result)`): `ttl_of` gets what is stored (the `Ok`
 /// value of a `Result`, the whole `Option`, …) and returns any TTL form. A TTL that does not
 /// parse is logged and the value is not stored.
 ///

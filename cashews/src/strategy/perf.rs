@@ -75,7 +75,7 @@ impl PerfOptions {
         }
     }
 
-    /// Keeps `trace_size` latencies (SPEC's `trace_size`).
+    /// Keeps `trace_size` latencies (Python cashews' `trace_size`).
     ///
     /// # Panics
     ///
@@ -115,7 +115,7 @@ impl PerfOptions {
         self
     }
 
-    /// Decides degradation with `condition(latency, trace)` (SPEC's `perf_condition`).
+    /// Decides degradation with `condition(latency, trace)` (Python cashews' `perf_condition`).
     ///
     /// ```
     /// use std::time::Duration;

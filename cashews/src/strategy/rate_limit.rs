@@ -67,7 +67,7 @@ impl RateLimitOptions {
         }
     }
 
-    /// With a ban of `ttl` starting at the first refused call of a window (SPEC's `ttl`). A ban
+    /// With a ban of `ttl` starting at the first refused call of a window (Python cashews' `ttl`). A ban
     /// shorter than the rest of the window shortens the window.
     ///
     /// # Panics

@@ -1,4 +1,4 @@
-//! The in-process tag registry (SPEC §6.1): which tags a key belongs to, computed from its
+//! The in-process tag registry: which tags a key belongs to, computed from its
 //! text, so deleting a key can take it out of its tag sets.
 //!
 //! `register_tag("user:{id}", "profile:{id}:{lang}")` says: a key that matches the key
