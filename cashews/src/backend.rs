@@ -31,10 +31,14 @@ pub mod client_side;
 pub mod disk;
 mod erased;
 mod layout;
+mod local;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub(crate) use erased::DynBackend;
+#[cfg(feature = "redis")]
+pub(crate) use local::FrontGate;
+pub use local::LocalTier;
 
 /// A boxed, `Send` stream, as returned by [`Backend::scan`].
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
@@ -425,6 +429,21 @@ pub trait Backend: Send + Sync + 'static {
     /// assert!(MemoryBackend::new(Default::default()).health().is_none());
     /// ```
     fn health(&self) -> Option<BackendHealth> {
+        None
+    }
+
+    /// The part of this backend that lives in this process and answers synchronously, if any
+    /// (`None`, the default). [`Cache`](crate::Cache) serves reads (and, for a
+    /// [whole](LocalTier::is_whole) tier, plain writes) from it without a future. The memory
+    /// backend is its own whole tier; the client-side Redis backend declares its local copies
+    /// as a front tier. A wrapper forwards its inner backend's tier only when it need not see
+    /// the reads and plain writes the tier serves (see [`LocalTier`]).
+    ///
+    /// ```
+    /// use cashews::backend::{Backend, MemoryBackend};
+    /// assert!(MemoryBackend::new(Default::default()).local_tier().is_some());
+    /// ```
+    fn local_tier(&self) -> Option<LocalTier> {
         None
     }
 }

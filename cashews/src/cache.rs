@@ -10,21 +10,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, Condition, Expiry, SetOptions};
+use crate::backend::{Condition, Expiry, LocalTier, SetOptions};
 use crate::command::Command;
 use crate::error::{Error, Result, shorten};
 use crate::ttl::IntoTtl;
-
-/// Calls a backend method on a route's engine: statically for memory, through the erased
-/// twin otherwise.
-macro_rules! call {
-    ($route:expr, $method:ident ( $($arg:expr),* $(,)? )) => {
-        match &$route.engine {
-            Engine::Memory(b) => Backend::$method(b, $($arg),*).await,
-            Engine::Dyn(b) => crate::backend::DynBackend::$method(&**b, $($arg),*).await,
-        }
-    };
-}
 
 mod admin;
 mod control;
@@ -33,6 +22,7 @@ mod flight;
 mod further;
 mod locks;
 mod patterns;
+mod route;
 mod router;
 mod routes;
 mod setup;
@@ -42,7 +32,8 @@ mod tags;
 
 pub use default::cache;
 pub use further::invalidate_further;
-use router::{ALL_COMMANDS, Engine, Route, Router};
+use route::{ALL_COMMANDS, Route};
+use router::Router;
 pub use tags::{TAG_PREFIX, tagged};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
@@ -285,18 +276,44 @@ impl Cache {
         Ok(bytes)
     }
 
-    /// Runs one keyed command: route, validate the key, honour disable, settle in safe mode.
+    /// The preamble of every keyed command, written once: the route of `key`, the key
+    /// check, the disable mask. `Ok(None)` when `command` is disabled (the caller replies
+    /// neutrally).
+    #[inline]
+    fn enter<'r>(
+        &self,
+        router: &'r Router,
+        key: &str,
+        command: Command,
+    ) -> Result<Option<&'r Arc<Route>>> {
+        let Some(route) = router.find(key) else {
+            return Err(Self::not_configured(router, key));
+        };
+        Self::check_key(route, key)?;
+        if self.is_off(route, command) {
+            return Ok(None);
+        }
+        Ok(Some(route))
+    }
+
+    /// The route of a command that will await its backend: [`Cache::enter`] with the route
+    /// owned (it lives across the await).
+    #[inline]
+    fn enter_owned(&self, key: &str, command: Command) -> Result<Option<Arc<Route>>> {
+        let router = self.inner.routes.load();
+        Ok(self.enter(&router, key, command)?.cloned())
+    }
+
+    /// Runs one keyed command on its backend: the preamble, the run, safe mode.
     async fn keyed<T, F, Fut>(&self, command: Command, key: &str, run: F) -> Result<T>
     where
         T: Neutral,
         F: FnOnce(Arc<Route>) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let route = self.route_for(key)?;
-        Self::check_key(&route, key)?;
-        if self.is_off(&route, command) {
+        let Some(route) = self.enter_owned(key, command)? else {
             return Ok(T::neutral());
-        }
+        };
         let result = run(Arc::clone(&route)).await;
         Self::settle(&route, command, key, result)
     }
@@ -323,37 +340,21 @@ impl Cache {
             self.forget(&[key]).await;
             return Ok(None);
         }
-        // Fast path: a memory route answers synchronously, with no boxed future and no
+        // The synchronous try: a local tier answers with no boxed future and no
         // reference-count traffic on the route.
-        let raw = {
+        let route = {
             let router = self.inner.routes.load();
-            let Some(route) = router.find(key) else {
-                return Err(Self::not_configured(&router, key));
-            };
-            Self::check_key(route, key)?;
-            if self.is_off(route, Command::Get) {
+            let Some(route) = self.enter(&router, key, Command::Get)? else {
                 return Ok(None);
+            };
+            if let Some(tier) = &route.local
+                && let Some(answer) = tier.read(key, |b| route.codec.decode(key, route.name(), b))
+            {
+                return Ok(answer.flatten());
             }
-            match &route.engine {
-                Engine::Memory(mem) => {
-                    let value = mem.read_now(key, |b| route.codec.decode(key, "mem", b));
-                    return Ok(value.flatten());
-                }
-                Engine::Dyn(_) => {
-                    // A client-side tier's local hit: decoded from the tier's bytes in place.
-                    #[cfg(feature = "redis")]
-                    if let Some(tier) = &route.client_side
-                        && let Some(value) =
-                            tier.read_now(key, |b| route.codec.decode(key, route.name(), b))
-                    {
-                        return Ok(value);
-                    }
-                    Arc::clone(route)
-                }
-            }
+            Arc::clone(route)
         };
-        let route = raw;
-        let result = call!(route, get(key));
+        let result = route.backend.get(key).await;
         let raw = Self::settle(&route, Command::Get, key, result)?;
         Ok(raw.and_then(|b| route.codec.decode(key, route.name(), &b)))
     }
@@ -395,34 +396,24 @@ impl Cache {
         }
         let route = {
             let router = self.inner.routes.load();
-            let Some(route) = router.find(key) else {
-                return Err(Self::not_configured(&router, key));
-            };
-            Self::check_key(route, key)?;
-            if self.is_off(route, Command::Get) {
+            let Some(route) = self.enter(&router, key, Command::Get)? else {
                 return Ok(None);
-            }
-            match &route.engine {
-                Engine::Memory(mem) => {
-                    let codec = &route.codec;
-                    return Ok(mem.read_shared(key, codec.id(), |b| codec.decode(key, "mem", b)));
-                }
-                Engine::Dyn(_) => {
-                    // A client-side tier's local hit: the shared object, no decode.
-                    #[cfg(feature = "redis")]
-                    if let Some(tier) = &route.client_side {
-                        let codec = &route.codec;
-                        let hit = tier
-                            .read_shared(key, codec.id(), |b| codec.decode(key, route.name(), b));
-                        if hit.is_some() {
-                            return Ok(hit);
-                        }
-                    }
-                    Arc::clone(route)
+            };
+            if let Some(tier) = &route.local {
+                let codec = &route.codec;
+                let answer = tier.read_shared(
+                    key,
+                    codec.id(),
+                    |b| codec.decode(key, route.name(), b),
+                    |_: &T, object| Arc::clone(object).downcast::<T>().ok(),
+                );
+                if let Some(answer) = answer {
+                    return Ok(answer.flatten());
                 }
             }
+            Arc::clone(route)
         };
-        let result = call!(route, get(key));
+        let result = route.backend.get(key).await;
         let raw = Self::settle(&route, Command::Get, key, result)?;
         Ok(raw
             .and_then(|b| route.codec.decode(key, route.name(), &b))
@@ -445,46 +436,43 @@ impl Cache {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        self.memory_read_now(key, |route, mem| {
+        self.local_read_now(key, |route, tier| {
             let codec = &route.codec;
-            mem.read_shared_with(key, codec.id(), |b| codec.decode(key, "mem", b), read)
+            tier.read_shared(
+                key,
+                codec.id(),
+                |b| codec.decode(key, route.name(), b),
+                read,
+            )
         })
     }
 
     /// [`Cache::get`] without a future, when the answer is known synchronously (as
     /// [`Cache::get_shared_now`]).
     pub(crate) fn get_now<T: DeserializeOwned>(&self, key: &str) -> Option<Result<Option<T>>> {
-        self.memory_read_now(key, |route, mem| {
-            mem.read_now(key, |b| route.codec.decode(key, "mem", b))
-                .flatten()
+        self.local_read_now(key, |route, tier| {
+            tier.read(key, |b| route.codec.decode(key, route.name(), b))
+                .map(Option::flatten)
         })
     }
 
-    /// The synchronous part of a read: routing, key check and disable, then `read` on a
-    /// memory route. In the order the async reads check them, with the same replies.
+    /// The synchronous part of a read: the preamble, then `read` on the route's local tier.
+    /// In the order the async reads check them, with the same replies; `None` when only the
+    /// backend can answer.
     #[inline]
-    fn memory_read_now<T>(
+    fn local_read_now<T>(
         &self,
         key: &str,
-        read: impl FnOnce(&Route, &crate::backend::MemoryBackend) -> Option<T>,
+        read: impl FnOnce(&Route, &LocalTier) -> Option<Option<T>>,
     ) -> Option<Result<Option<T>>> {
         if further::active() {
             return None;
         }
         let router = self.inner.routes.load();
-        let Some(route) = router.find(key) else {
-            return Some(Err(Self::not_configured(&router, key)));
-        };
-        if let Err(error) = Self::check_key(route, key) {
-            return Some(Err(error));
-        }
-        match &route.engine {
-            Engine::Memory(mem) => Some(Ok(if self.is_off(route, Command::Get) {
-                None
-            } else {
-                read(route, mem)
-            })),
-            Engine::Dyn(_) => None,
+        match self.enter(&router, key, Command::Get) {
+            Err(error) => Some(Err(error)),
+            Ok(None) => Some(Ok(None)),
+            Ok(Some(route)) => read(route, route.local.as_ref()?).map(Ok),
         }
     }
 
@@ -505,7 +493,7 @@ impl Cache {
     /// ```
     pub async fn get_raw(&self, key: &str) -> Result<Option<Bytes>> {
         self.keyed(Command::GetRaw, key, |route| async move {
-            call!(route, get(key))
+            route.backend.get(key).await
         })
         .await
     }
@@ -536,18 +524,19 @@ impl Cache {
             if self.is_off(&route, Command::GetMany) {
                 continue;
             }
-            if let Engine::Memory(mem) = &route.engine {
+            if let Some(tier) = route.whole_tier() {
                 // Synchronous reads, decoded in place: no copies of the stored bytes.
                 for &i in &indexes {
                     let key = keys[i];
-                    out[i] = mem
-                        .read_now(key, |b| route.codec.decode(key, "mem", b))
+                    out[i] = tier
+                        .read(key, |b| route.codec.decode(key, route.name(), b))
+                        .flatten()
                         .flatten();
                 }
                 continue;
             }
             let group: Vec<&str> = indexes.iter().map(|&i| keys[i]).collect();
-            let result = call!(route, get_many(&group));
+            let result = route.backend.get_many(&group).await;
             let values = Self::settle(&route, Command::GetMany, group[0], result.map(Some))?
                 .unwrap_or_default();
             for (&i, raw) in indexes.iter().zip(values) {
@@ -671,23 +660,22 @@ impl Cache {
         condition: Condition,
     ) -> Result<bool> {
         let options = SetOptions::ttl(ttl.duration()).condition(condition);
-        {
+        let route = {
             let router = self.inner.routes.load();
-            let Some(route) = router.find(key) else {
-                return Err(Self::not_configured(&router, key));
-            };
-            Self::check_key(route, key)?;
-            if self.is_off(route, Command::Set) {
+            let Some(route) = self.enter(&router, key, Command::Set)? else {
                 return Ok(false);
+            };
+            let bytes = Self::encode(route, key, value)?;
+            // The synchronous try: a whole local tier completes the write.
+            if let Some(tier) = &route.local
+                && let Some(result) = tier.write(key, &bytes, options)
+            {
+                return Self::settle(route, Command::Set, key, result);
             }
-            if let Engine::Memory(mem) = &route.engine {
-                let bytes = Self::encode(route, key, value)?;
-                return mem.set_now(key, &bytes, options);
-            }
-        }
-        let route = self.route_for(key)?;
-        let bytes = Self::encode(&route, key, value)?;
-        let result = call!(route, set(key, bytes, options));
+            (Arc::clone(route), bytes)
+        };
+        let (route, bytes) = route;
+        let result = route.backend.set(key, bytes, options).await;
         Self::settle(&route, Command::Set, key, result)
     }
 
@@ -717,7 +705,10 @@ impl Cache {
                     limit,
                 });
             }
-            call!(route, set(key, value, SetOptions::ttl(ttl.duration())))
+            route
+                .backend
+                .set(key, value, SetOptions::ttl(ttl.duration()))
+                .await
         })
         .await
     }
@@ -758,7 +749,7 @@ impl Cache {
             if self.is_off(route, Command::SetMany) || group.is_empty() {
                 continue;
             }
-            let result = call!(route, set_many(&group, ttl));
+            let result = route.backend.set_many(&group, ttl).await;
             Self::settle(route, Command::SetMany, group[0].0, result)?;
         }
         Ok(())
@@ -910,7 +901,7 @@ impl Cache {
     pub async fn incr_by(&self, key: &str, by: i64, ttl: impl IntoTtl) -> Result<i64> {
         let ttl = ttl.into_ttl()?.duration();
         self.keyed(Command::Incr, key, |route| async move {
-            call!(route, incr(key, by, ttl))
+            route.backend.incr(key, by, ttl).await
         })
         .await
     }
@@ -931,7 +922,7 @@ impl Cache {
     /// ```
     pub async fn exists(&self, key: &str) -> Result<bool> {
         self.keyed(Command::Exists, key, |route| async move {
-            call!(route, exists(key))
+            route.backend.exists(key).await
         })
         .await
     }
@@ -959,7 +950,7 @@ impl Cache {
     pub async fn delete(&self, key: &str) -> Result<bool> {
         let deleted = self
             .keyed(Command::Delete, key, |route| async move {
-                call!(route, delete(key))
+                route.backend.delete(key).await
             })
             .await?;
         if self.inner.tag_registry.is_active() && self.runs(key, Command::Delete) {
@@ -995,7 +986,7 @@ impl Cache {
                 continue;
             }
             let group: Vec<&str> = indexes.iter().map(|&i| keys[i]).collect();
-            let result = call!(route, delete_many(&group));
+            let result = route.backend.delete_many(&group).await;
             match Self::settle(&route, Command::DeleteMany, group[0], result) {
                 Ok(n) => deleted += n,
                 Err(error) => {
@@ -1036,10 +1027,10 @@ impl Cache {
         let ttl = ttl.into_ttl()?;
         self.keyed(Command::Expire, key, |route| async move {
             match ttl.duration() {
-                Some(d) => call!(route, expire(key, d)),
+                Some(d) => route.backend.expire(key, d).await,
                 // No expiry: rewrite the value without a TTL, keeping it.
-                None => match call!(route, get(key))? {
-                    Some(v) => call!(route, set(key, v, SetOptions::ttl(None))),
+                None => match route.backend.get(key).await? {
+                    Some(v) => route.backend.set(key, v, SetOptions::ttl(None)).await,
                     None => Ok(false),
                 },
             }
@@ -1067,7 +1058,7 @@ impl Cache {
     /// ```
     pub async fn get_expire(&self, key: &str) -> Result<Expiry> {
         self.keyed(Command::GetExpire, key, |route| async move {
-            call!(route, get_expire(key))
+            route.backend.get_expire(key).await
         })
         .await
     }

@@ -78,7 +78,9 @@ use tokio::sync::{Notify, watch};
 
 use self::fence::{Fences, Ticket};
 use self::link::Link;
-use super::{Backend, BoxStream, Expiry, LockEvent, MemoryBackend, RedisBackend, SetOptions};
+use super::{
+    Backend, BoxStream, Expiry, FrontGate, LockEvent, MemoryBackend, RedisBackend, SetOptions,
+};
 use crate::command::Command;
 use crate::config::redact::redact_url;
 use crate::config::{MemoryOptions, RedisOptions};
@@ -114,7 +116,7 @@ impl std::fmt::Debug for ClientSideRedis {
         f.debug_struct("ClientSideRedis")
             .field("address", &redact_url(&options.address))
             .field("key_prefix", &options.key_prefix)
-            .field("linked", &self.shared.up.load(Ordering::Relaxed))
+            .field("linked", &self.shared.gate.up.load(Ordering::Relaxed))
             .field("local_entries", &self.shared.tier.len())
             .finish_non_exhaustive()
     }
@@ -155,7 +157,6 @@ pub struct ClientSideStats {
 
 #[derive(Default)]
 struct Counters {
-    hits: AtomicU64,
     misses: AtomicU64,
     invalidations: AtomicU64,
     flushes: AtomicU64,
@@ -170,8 +171,9 @@ struct Shared {
     resp3: redis::Client,
     tier: MemoryBackend,
     fences: Fences,
-    /// Whether the link is up: the local hit path's only check besides the lookup.
-    up: AtomicBool,
+    /// Whether the link is up (the local hit path's only check besides the lookup), and the
+    /// local hits: the switch of the front tier `Cache` reads synchronously.
+    gate: Arc<FrontGate>,
     link: ArcSwapOption<Link>,
     /// The generation of the newest link attempt.
     generation: AtomicU64,
@@ -232,7 +234,7 @@ impl ClientSideRedis {
                 resp3,
                 tier: MemoryBackend::new(MemoryOptions::with_size(size)),
                 fences: Fences::new(),
-                up: AtomicBool::new(false),
+                gate: Arc::new(FrontGate::default()),
                 link: ArcSwapOption::empty(),
                 generation: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
@@ -308,7 +310,7 @@ impl ClientSideRedis {
         let c = &shared.counters;
         let link = shared.link.load();
         ClientSideStats {
-            hits: c.hits.load(Ordering::Relaxed),
+            hits: shared.gate.hits.load(Ordering::Relaxed),
             misses: c.misses.load(Ordering::Relaxed),
             invalidations: c.invalidations.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
@@ -332,38 +334,6 @@ impl ClientSideRedis {
     #[must_use]
     pub fn options(&self) -> &RedisOptions {
         self.shared.pooled.options()
-    }
-
-    /// The typed local hit path of [`Cache::get_shared`](crate::Cache::get_shared): the tier's
-    /// shared object for `key` when the link is up and the tier holds the key (decoded once
-    /// per write by `decode`, as on `mem://`), else `None` and the caller reads through
-    /// [`Backend::get`] (which fills the tier).
-    pub(crate) fn read_shared<T: std::any::Any + Send + Sync>(
-        &self,
-        key: &str,
-        codec: u64,
-        decode: impl FnOnce(&[u8]) -> Option<T>,
-    ) -> Option<Arc<T>> {
-        let shared = &self.shared;
-        if !shared.up.load(Ordering::SeqCst) {
-            return None;
-        }
-        let hit = shared.tier.read_shared(key, codec, decode)?;
-        shared.counters.hits.fetch_add(1, Ordering::Relaxed);
-        Some(hit)
-    }
-
-    /// The local hit path of [`Cache::get`](crate::Cache::get): `read` applied to the tier's
-    /// bytes for `key` when the link is up and the tier holds the key, with no copy and no
-    /// boxed future; else `None` and the caller reads through [`Backend::get`].
-    pub(crate) fn read_now<R>(&self, key: &str, read: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let shared = &self.shared;
-        if !shared.up.load(Ordering::SeqCst) {
-            return None;
-        }
-        let hit = shared.tier.read_now(key, read)?;
-        shared.counters.hits.fetch_add(1, Ordering::Relaxed);
-        Some(hit)
     }
 
     /// The link while it is up; otherwise `None` (and the link task is started if it was not).
@@ -602,7 +572,7 @@ impl Shared {
     fn local_flush_failed(&self) {
         tracing::error!("client-side cache: the local tier could not be flushed; disabling it");
         self.closed.store(true, Ordering::SeqCst);
-        self.up.store(false, Ordering::SeqCst);
+        self.gate.up.store(false, Ordering::SeqCst);
         self.link.store(None);
     }
 }
@@ -614,10 +584,10 @@ impl Backend for ClientSideRedis {
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let shared = &self.shared;
-        if shared.up.load(Ordering::SeqCst)
+        if shared.gate.up.load(Ordering::SeqCst)
             && let Some(value) = shared.tier.read_now(key, Bytes::copy_from_slice)
         {
-            shared.counters.hits.fetch_add(1, Ordering::Relaxed);
+            shared.gate.hit();
             return Ok(Some(value));
         }
         // The ticket before the link: a drop after this point is seen by the fill.
@@ -631,7 +601,7 @@ impl Backend for ClientSideRedis {
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let shared = &self.shared;
-        if !shared.up.load(Ordering::SeqCst) {
+        if !shared.gate.up.load(Ordering::SeqCst) {
             let (link, pooled) = self.route();
             return match link {
                 Some(link) => self.checked(&link, link.backend.get_many(keys).await),
@@ -648,10 +618,7 @@ impl Backend for ClientSideRedis {
             out.push(value);
         }
         let hits = keys.len() - missing.len();
-        shared
-            .counters
-            .hits
-            .fetch_add(hits as u64, Ordering::Relaxed);
+        shared.gate.hits.fetch_add(hits as u64, Ordering::Relaxed);
         if missing.is_empty() {
             return Ok(out);
         }
@@ -752,8 +719,8 @@ impl Backend for ClientSideRedis {
     async fn exists(&self, key: &str) -> Result<bool> {
         let shared = &self.shared;
         // A local copy exists only while its Redis key does (same invalidations, shorter TTL).
-        if shared.up.load(Ordering::SeqCst) && shared.tier.read_now(key, |_| ()).is_some() {
-            shared.counters.hits.fetch_add(1, Ordering::Relaxed);
+        if shared.gate.up.load(Ordering::SeqCst) && shared.tier.read_now(key, |_| ()).is_some() {
+            shared.gate.hit();
             return Ok(true);
         }
         match self.route() {
@@ -911,6 +878,13 @@ impl Backend for ClientSideRedis {
 
     /// The Redis backend's feed of lock releases: `unlock` publishes the same way over the
     /// link as over the pool, and the feed has its own subscription.
+    fn local_tier(&self) -> Option<super::LocalTier> {
+        Some(super::LocalTier::front(
+            self.shared.tier.clone(),
+            Arc::clone(&self.shared.gate),
+        ))
+    }
+
     fn lock_releases(&self) -> Option<BoxStream<LockEvent>> {
         self.shared.pooled.lock_releases()
     }

@@ -16,7 +16,6 @@ use crate::error::Result;
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub(crate) trait DynBackend: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>>>;
     fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>>;
     fn set<'a>(
@@ -97,9 +96,6 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
 }
 
 impl<B: Backend> DynBackend for B {
-    fn name(&self) -> &'static str {
-        Backend::name(self)
-    }
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>>> {
         Box::pin(Backend::get(self, key))
     }

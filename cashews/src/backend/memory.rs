@@ -350,25 +350,13 @@ impl MemoryBackend {
             .and_then(|entry| entry.value.string().map(|b| read(b)))
     }
 
-    /// A typed read that keeps the decoded object: the first read of a value decodes it with
-    /// `decode` and keeps the object beside the bytes; later reads by the same `codec` (an
-    /// identity: objects decoded under one secret never serve another) and the same type get
-    /// the kept object without decoding. A read of another type decodes the bytes again. Any
-    /// write replaces the entry, object and all. Byte-bounded caches keep no objects.
-    pub(crate) fn read_shared<T: std::any::Any + Send + Sync>(
-        &self,
-        key: &str,
-        codec: u64,
-        decode: impl FnOnce(&[u8]) -> Option<T>,
-    ) -> Option<Arc<T>> {
-        self.read_shared_with(key, codec, decode, |_, object| {
-            Arc::clone(object).downcast::<T>().ok()
-        })
-        .flatten()
-    }
-
-    /// [`MemoryBackend::read_shared`] handing the object to `read` by reference (typed, and as
-    /// the shared `Arc`) instead of returning a clone of its `Arc`: the strategies' hit path.
+    /// A typed read that keeps the decoded object, handed to `read` by reference (typed, and
+    /// as the shared `Arc`): the first read of a value decodes it with `decode` and keeps the
+    /// object beside the bytes; later reads by the same `codec` (an identity: objects decoded
+    /// under one secret never serve another) and the same type get the kept object without
+    /// decoding. A read of another type decodes the bytes again. Any write replaces the entry,
+    /// object and all. Byte-bounded caches keep no objects.
+    ///
     /// A hit then costs no reference count beyond the entry's own clone (quick_cache has no
     /// borrowing read), since the caller mostly clones the value out and only a detect scope
     /// needs the `Arc` itself.
@@ -646,6 +634,10 @@ fn wrong_type(command: Command, key: &str, expected: &'static str) -> Error {
 impl Backend for MemoryBackend {
     fn name(&self) -> &'static str {
         "mem"
+    }
+
+    fn local_tier(&self) -> Option<super::LocalTier> {
+        Some(super::LocalTier::whole(self.clone()))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -1114,10 +1106,12 @@ mod tests {
         assert!(mem.set_now("k", b"v", SetOptions::ttl(Some(ttl))).unwrap());
         assert!(mem.set_now("s", b"v", SetOptions::ttl(Some(ttl))).unwrap());
         let read = |key: &str| mem.read_now(key, <[u8]>::to_vec);
-        let shared = |key: &str| mem.read_shared(key, 1, |b| Some(b.to_vec()));
+        let shared = |key: &str| {
+            mem.read_shared_with(key, 1, |b| Some(b.to_vec()), |v: &Vec<u8>, _| v.clone())
+        };
         clock.advance(ttl - Duration::from_nanos(1));
         assert_eq!(read("k"), Some(b"v".to_vec()));
-        assert_eq!(shared("s").as_deref(), Some(&b"v".to_vec()));
+        assert_eq!(shared("s"), Some(b"v".to_vec()));
         clock.advance(Duration::from_nanos(1));
         assert_eq!(read("k"), None);
         assert_eq!(shared("s"), None);

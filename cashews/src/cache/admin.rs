@@ -3,8 +3,7 @@
 use bytes::Bytes;
 
 use super::Cache;
-use super::router::Engine;
-use crate::backend::{Backend, BackendHealth};
+use crate::backend::BackendHealth;
 use crate::command::Command;
 use crate::error::Result;
 
@@ -51,7 +50,7 @@ impl Cache {
         }
         let mut reply = Bytes::new();
         for route in router.routes() {
-            reply = call!(route, ping(message))?;
+            reply = route.backend.ping(message).await?;
         }
         Ok(reply)
     }
@@ -72,10 +71,7 @@ impl Cache {
     /// ```
     pub fn health(&self, key: &str) -> Result<Option<BackendHealth>> {
         let route = self.route_for(key)?;
-        Ok(match &route.engine {
-            Engine::Memory(_) => None,
-            Engine::Dyn(backend) => backend.health(),
-        })
+        Ok(route.backend.health())
     }
 
     /// Removes every key of every backend.
@@ -99,7 +95,7 @@ impl Cache {
             if self.is_off(route, Command::Clear) {
                 continue;
             }
-            let result = call!(route, clear());
+            let result = route.backend.clear().await;
             Self::settle(route, Command::Clear, "", result)?;
         }
         Ok(())
@@ -127,7 +123,7 @@ impl Cache {
             if self.is_off(route, Command::GetKeysCount) {
                 continue;
             }
-            let result = call!(route, keys_count());
+            let result = route.backend.keys_count().await;
             total += Self::settle(route, Command::GetKeysCount, "", result)?;
         }
         Ok(total)
@@ -151,7 +147,7 @@ impl Cache {
     /// ```
     pub async fn get_size(&self, key: &str) -> Result<Option<u64>> {
         self.keyed(Command::GetSize, key, |route| async move {
-            call!(route, get_size(key))
+            route.backend.get_size(key).await
         })
         .await
     }

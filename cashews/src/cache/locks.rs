@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use super::router::Engine;
 use super::{Cache, new_token};
-use crate::backend::Backend;
 use crate::command::Command;
 use crate::error::{Error, Result, shorten};
 use crate::lock::{Interest, LockGuard, LockWaiter};
@@ -142,14 +140,12 @@ impl Cache {
         ttl: Duration,
         interest: &Interest,
     ) -> Result<Option<LockGuard>> {
-        let route = self.route_for(key)?;
-        Self::check_key(&route, key)?;
         let token = new_token();
         let degraded = || LockGuard::new(self.clone(), key.to_owned(), token.clone(), None);
-        if self.is_off(&route, Command::SetLock) {
+        let Some(route) = self.enter_owned(key, Command::SetLock)? else {
             return Ok(Some(degraded()));
-        }
-        match call!(route, set_lock(key, &token, ttl)) {
+        };
+        match route.backend.set_lock(key, &token, ttl).await {
             Ok(true) => {
                 let held = Some((interest.share(), ttl));
                 return Ok(Some(LockGuard::new(
@@ -166,7 +162,7 @@ impl Cache {
             }
             Err(error) => return Err(error),
         }
-        if let Err(error) = call!(route, ping(b"LOCK")) {
+        if let Err(error) = route.backend.ping(b"LOCK").await {
             if route.suppress {
                 crate::error::log_swallowed!(error, backend = route.name(), %key, %error, "lock backend is down; safe mode runs without the lock");
                 return Ok(Some(degraded()));
@@ -192,17 +188,14 @@ impl Cache {
         let Ok(route) = self.route_for(key) else {
             return false;
         };
-        match &route.engine {
-            // In-process: this cache's own releases already wake its waiters.
-            Engine::Memory(_) => false,
-            Engine::Dyn(backend) => {
-                // The backend's identity: its address, shared by every route using it.
-                let id = std::sync::Arc::as_ptr(backend).cast::<()>() as usize;
-                self.inner
-                    .lock_slots
-                    .hears_releases(id, || backend.lock_releases())
-            }
-        }
+        // The backend's identity: its address, shared by every route using it. A backend
+        // with no release feed (in-process ones: this cache's own releases already wake its
+        // waiters) hears none.
+        let backend = &route.backend;
+        let id = std::sync::Arc::as_ptr(backend).cast::<()>() as usize;
+        self.inner
+            .lock_slots
+            .hears_releases(id, || backend.lock_releases())
     }
 
     /// The `thunder_protection` runs in flight on this cache.
@@ -231,7 +224,7 @@ impl Cache {
             .duration()
             .unwrap_or(Duration::from_secs(60));
         self.keyed(Command::SetLock, key, |route| async move {
-            call!(route, set_lock(key, token, ttl))
+            route.backend.set_lock(key, token, ttl).await
         })
         .await
     }
@@ -255,7 +248,7 @@ impl Cache {
     pub async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
         let unlocked = self
             .keyed(Command::Unlock, key, |route| async move {
-                call!(route, unlock(key, token))
+                route.backend.unlock(key, token).await
             })
             .await;
         // Waiters of this process look again, whatever the answer: a wasted look is cheap,
@@ -280,7 +273,7 @@ impl Cache {
     /// ```
     pub async fn is_locked(&self, key: &str) -> Result<bool> {
         self.keyed(Command::IsLocked, key, |route| async move {
-            call!(route, exists(key))
+            route.backend.exists(key).await
         })
         .await
     }

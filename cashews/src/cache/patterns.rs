@@ -6,8 +6,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::Cache;
-use super::router::Engine;
-use crate::backend::{Backend, BoxStream};
+use crate::backend::BoxStream;
 use crate::command::Command;
 use crate::error::Result;
 
@@ -38,7 +37,7 @@ impl Cache {
             return Box::pin(self.delete_match_untagging(pattern)).await;
         }
         self.keyed(Command::DeleteMatch, pattern, |route| async move {
-            call!(route, delete_match(pattern))
+            route.backend.delete_match(pattern).await
         })
         .await
     }
@@ -68,10 +67,7 @@ impl Cache {
         if self.is_off(&route, Command::Scan) {
             return Box::pin(futures_util::stream::empty());
         }
-        let stream = match &route.engine {
-            Engine::Memory(b) => Backend::scan(b, pattern, 100),
-            Engine::Dyn(b) => b.scan(pattern, 100),
-        };
+        let stream = route.backend.scan(pattern, 100);
         if !route.suppress {
             return stream;
         }
@@ -150,7 +146,7 @@ impl Cache {
                     async move {
                         let keys: Vec<String> = chunk.into_iter().collect::<Result<_>>()?;
                         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-                        let result = call!(route, get_many(&refs));
+                        let result = route.backend.get_many(&refs).await;
                         let Some(values) =
                             Self::settle(&route, Command::GetMatch, "", result.map(Some))?
                         else {

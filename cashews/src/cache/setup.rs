@@ -1,21 +1,12 @@
 //! Configuring a [`Cache`]: setup by URL, typed config or custom backend; close.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 
 use super::Cache;
-use super::router::{ALL_COMMANDS, Engine, Route};
+use super::route::Route;
 use crate::backend::{Backend, MemoryBackend};
-use crate::codec::Codec;
 use crate::config::{BackendConfig, CacheConfig};
 use crate::error::Result;
-
-/// The client-side tier type where it exists (cargo feature `redis`).
-#[cfg(feature = "redis")]
-type ClientSideTier = crate::backend::ClientSideRedis;
-/// Without the `redis` feature there is no client-side tier.
-#[cfg(not(feature = "redis"))]
-type ClientSideTier = std::convert::Infallible;
 
 impl Cache {
     // ----- setup ---------------------------------------------------------------------------
@@ -128,28 +119,27 @@ impl Cache {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn setup_config(&self, prefix: &str, config: CacheConfig) -> Result<()> {
-        let engine = match &config.backend {
-            BackendConfig::Memory(options) => Engine::Memory(MemoryBackend::new(options.clone())),
+        match &config.backend {
+            BackendConfig::Memory(options) => {
+                let backend = MemoryBackend::new(options.clone());
+                self.install(Route::new(prefix, backend, &config)?)
+            }
             #[cfg(feature = "redis")]
             BackendConfig::Redis(options) if options.client_side => {
                 let backend = crate::backend::ClientSideRedis::new(options.clone())?;
-                return self.install(
-                    prefix,
-                    Engine::Dyn(Arc::new(backend.clone())),
-                    config,
-                    Some(backend),
-                );
+                self.install(Route::new(prefix, backend, &config)?)
             }
             #[cfg(feature = "redis")]
-            BackendConfig::Redis(options) => Engine::Dyn(Arc::new(
-                crate::backend::RedisBackend::new(options.clone())?,
-            )),
+            BackendConfig::Redis(options) => {
+                let backend = crate::backend::RedisBackend::new(options.clone())?;
+                self.install(Route::new(prefix, backend, &config)?)
+            }
             #[cfg(feature = "disk")]
             BackendConfig::Disk(options) => {
-                Engine::Dyn(Arc::new(crate::backend::DiskBackend::new(options.clone())?))
+                let backend = crate::backend::DiskBackend::new(options.clone())?;
+                self.install(Route::new(prefix, backend, &config)?)
             }
-        };
-        self.install(prefix, engine, config, None)
+        }
     }
 
     /// Configures any [`Backend`] for `prefix`, with the wrapper-level options of `config`
@@ -175,52 +165,19 @@ impl Cache {
         backend: B,
         config: CacheConfig,
     ) -> Result<()> {
-        let any: &dyn std::any::Any = &backend;
-        #[cfg(feature = "redis")]
-        let client_side = any
-            .downcast_ref::<crate::backend::ClientSideRedis>()
-            .cloned();
-        #[cfg(not(feature = "redis"))]
-        let client_side = None;
-        let engine = match any.downcast_ref::<MemoryBackend>() {
-            Some(mem) => {
-                if mem.clock().is_manual() {
-                    self.set_clock(mem.clock());
-                }
-                Engine::Memory(mem.clone())
-            }
-            None => Engine::Dyn(Arc::new(backend)),
-        };
-        self.install(prefix, engine, config, client_side)
+        let route = Route::new(prefix, backend, &config)?;
+        // A whole local tier on a manual clock (a memory backend) sets the strategies' time.
+        if let Some(tier) = route.whole_tier()
+            && tier.clock().is_manual()
+        {
+            self.set_clock(tier.clock());
+        }
+        self.install(route)
     }
 
-    /// Installs a route; `client_side` is the client-side tier behind `engine`, if it is one.
-    #[cfg_attr(
-        not(feature = "redis"),
-        expect(unused_variables, reason = "only Redis has a client-side tier")
-    )]
-    fn install(
-        &self,
-        prefix: &str,
-        engine: Engine,
-        config: CacheConfig,
-        client_side: Option<ClientSideTier>,
-    ) -> Result<()> {
-        let codec = match engine {
-            Engine::Memory(_) => Codec::new(config.codec)?.in_process(),
-            Engine::Dyn(_) => Codec::new(config.codec)?,
-        };
-        let route = Arc::new(Route {
-            prefix: prefix.to_owned(),
-            engine,
-            codec,
-            disabled: AtomicU32::new(if config.disable { ALL_COMMANDS } else { 0 }),
-            suppress: config.suppress.unwrap_or(config.backend.default_suppress()),
-            max_key_length: config.max_key_length,
-            max_value_size: config.max_value_size,
-            #[cfg(feature = "redis")]
-            client_side,
-        });
+    /// Installs a route, replacing any route with the same prefix.
+    fn install(&self, route: Route) -> Result<()> {
+        let route = Arc::new(route);
         self.inner.routes.update(|router| router.with(route).0);
         Ok(())
     }
@@ -256,7 +213,7 @@ impl Cache {
         let router = self.inner.routes.load_full();
         let mut first = Ok(());
         for route in router.routes() {
-            let result = call!(route, close());
+            let result = route.backend.close().await;
             if first.is_ok() {
                 first = result;
             }

@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use super::Cache;
-use super::router::Engine;
-use crate::backend::Backend;
 use crate::command::Command;
 use crate::error::Result;
 use crate::ttl::IntoTtl;
@@ -32,7 +30,7 @@ impl Cache {
         let n = indexes.len();
         let bits = self
             .keyed(Command::GetBits, key, |route| async move {
-                call!(route, get_bits(key, indexes, size))
+                route.backend.get_bits(key, indexes, size).await
             })
             .await?;
         Ok(if bits.len() == n { bits } else { vec![0; n] })
@@ -62,7 +60,7 @@ impl Cache {
         by: i64,
     ) -> Result<Vec<u64>> {
         self.keyed(Command::IncrBits, key, |route| async move {
-            call!(route, incr_bits(key, indexes, size, by))
+            route.backend.incr_bits(key, indexes, size, by).await
         })
         .await
     }
@@ -97,7 +95,7 @@ impl Cache {
     ) -> Result<u64> {
         let ttl = ttl.into_ttl()?.duration();
         self.keyed(Command::SliceIncr, key, |route| async move {
-            call!(route, slice_incr(key, start, end, max, ttl))
+            route.backend.slice_incr(key, start, end, max, ttl).await
         })
         .await
     }
@@ -138,7 +136,7 @@ impl Cache {
     ) -> Result<u64> {
         let ttl = ttl.into_ttl()?.duration();
         self.keyed(Command::SliceIncrNow, key, |route| async move {
-            call!(route, slice_incr_now(key, period, max, ttl))
+            route.backend.slice_incr_now(key, period, max, ttl).await
         })
         .await
     }
@@ -163,7 +161,7 @@ impl Cache {
     pub async fn set_add(&self, key: &str, members: &[&str], ttl: impl IntoTtl) -> Result<u64> {
         let ttl = ttl.into_ttl()?.duration();
         self.keyed(Command::SetAdd, key, |route| async move {
-            call!(route, set_add(key, members, ttl))
+            route.backend.set_add(key, members, ttl).await
         })
         .await
     }
@@ -185,7 +183,7 @@ impl Cache {
     /// ```
     pub async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
         self.keyed(Command::SetRemove, key, |route| async move {
-            call!(route, set_remove(key, members))
+            route.backend.set_remove(key, members).await
         })
         .await
     }
@@ -207,7 +205,7 @@ impl Cache {
     /// ```
     pub async fn set_pop(&self, key: &str, count: usize) -> Result<Vec<String>> {
         self.keyed(Command::SetPop, key, |route| async move {
-            call!(route, set_pop(key, count))
+            route.backend.set_pop(key, count).await
         })
         .await
     }

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use super::router::{ALL_COMMANDS, Route};
+use super::route::{ALL_COMMANDS, Route};
 use super::{Cache, control, mask_of};
 use crate::command::Command;
 use crate::error::Result;

@@ -73,8 +73,8 @@ use futures_util::future::Either;
 use serde::Serialize;
 
 use super::Cache;
-use super::router::{Engine, Route};
-use crate::backend::{Backend, Expiry};
+use super::route::Route;
+use crate::backend::Expiry;
 use crate::command::Command;
 use crate::error::{Result, shorten};
 use crate::ttl::IntoTtl;
@@ -403,20 +403,15 @@ impl Cache {
     /// them and delete them in batches (deleting during a scan is safe on every backend: the
     /// memory backend scans a snapshot, Redis SCAN tolerates deletes).
     pub(crate) async fn delete_match_untagging(&self, pattern: &str) -> Result<u64> {
-        let route = self.route_for(pattern)?;
-        Self::check_key(&route, pattern)?;
-        if self.is_off(&route, Command::DeleteMatch) {
+        let Some(route) = self.enter_owned(pattern, Command::DeleteMatch)? else {
             return Ok(0);
-        }
+        };
         let result = self.delete_scanned(&route, pattern).await;
         Self::settle(&route, Command::DeleteMatch, pattern, result)
     }
 
     async fn delete_scanned(&self, route: &Route, pattern: &str) -> Result<u64> {
-        let mut keys = match &route.engine {
-            Engine::Memory(b) => Backend::scan(b, pattern, BATCH),
-            Engine::Dyn(b) => b.scan(pattern, BATCH),
-        };
+        let mut keys = route.backend.scan(pattern, BATCH);
         let mut deleted = 0;
         let mut batch: Vec<String> = Vec::with_capacity(BATCH);
         loop {
@@ -425,7 +420,7 @@ impl Cache {
             batch.extend(next);
             if batch.len() == BATCH || (done && !batch.is_empty()) {
                 let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-                deleted += call!(route, delete_many(&refs))?;
+                deleted += route.backend.delete_many(&refs).await?;
                 self.untag(&refs).await;
                 batch.clear();
             }

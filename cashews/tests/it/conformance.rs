@@ -1,11 +1,12 @@
-//! The shared conformance suite (`cashews-testkit`) on the memory backend: on a manual clock
-//! (instant TTLs), on the system clock (real sleeps, as Redis and disk run it), and behind a
-//! pass-through wrapper that the `Cache` cannot recognise as memory, so the typed cases also
-//! run through the generic (dynamically dispatched, schema-checked) route.
+//! The shared conformance suite (`cashews-testkit`) on the memory backend, unchanged: on a
+//! manual clock (instant TTLs), on the system clock (real sleeps, as Redis and disk run it),
+//! behind a pass-through wrapper that forwards the memory backend's local tier (as wrappers
+//! do: the `Cache` serves it exactly as the bare backend), and behind one that declares no
+//! tier, so every command takes the async run (boxed futures, schema-checked codec).
 
 use std::time::Duration;
 
-use cashews::backend::{BoxStream, Expiry, SetOptions};
+use cashews::backend::{BoxStream, Expiry, LocalTier, SetOptions};
 use cashews::config::MemoryOptions;
 use cashews::{Backend, Bytes, Clock, MemoryBackend, Result};
 use cashews_testkit::{Harness, Setup, Time};
@@ -42,53 +43,83 @@ mod wrapped {
     async fn mem(_setup: Setup) -> Option<Harness<Passthrough>> {
         let clock = Clock::manual();
         let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
-        Some(Harness::new(Passthrough(backend), Time::Manual(clock)))
+        Some(Harness::new(
+            Passthrough {
+                inner: backend,
+                forward_tier: true,
+            },
+            Time::Manual(clock),
+        ))
     }
 
     cashews_testkit::conformance_suite!(mem);
 }
 
-/// Delegates every command to a memory backend, as a wrapper (client-side tier, transaction)
-/// will: only the required methods, so the trait's defaults run too.
+mod opaque {
+    use super::*;
+
+    async fn mem(_setup: Setup) -> Option<Harness<Passthrough>> {
+        let clock = Clock::manual();
+        let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
+        Some(Harness::new(
+            Passthrough {
+                inner: backend,
+                forward_tier: false,
+            },
+            Time::Manual(clock),
+        ))
+    }
+
+    cashews_testkit::conformance_suite!(mem);
+}
+
+/// Delegates every command to a memory backend, as a wrapper will: only the required
+/// methods, so the trait's defaults run too; its local tier forwarded or not.
 #[derive(Debug, Clone)]
-struct Passthrough(MemoryBackend);
+struct Passthrough {
+    inner: MemoryBackend,
+    forward_tier: bool,
+}
 
 impl Backend for Passthrough {
     fn name(&self) -> &'static str {
         "passthrough"
     }
+    fn local_tier(&self) -> Option<LocalTier> {
+        self.forward_tier.then(|| self.inner.local_tier()).flatten()
+    }
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.0.get(key).await
+        self.inner.get(key).await
     }
     async fn set(&self, key: &str, value: Bytes, options: SetOptions) -> Result<bool> {
-        self.0.set(key, value, options).await
+        self.inner.set(key, value, options).await
     }
     async fn delete(&self, key: &str) -> Result<bool> {
-        self.0.delete(key).await
+        self.inner.delete(key).await
     }
     async fn exists(&self, key: &str) -> Result<bool> {
-        self.0.exists(key).await
+        self.inner.exists(key).await
     }
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        self.0.expire(key, ttl).await
+        self.inner.expire(key, ttl).await
     }
     async fn get_expire(&self, key: &str) -> Result<Expiry> {
-        self.0.get_expire(key).await
+        self.inner.get_expire(key).await
     }
     async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
-        self.0.incr(key, by, ttl).await
+        self.inner.incr(key, by, ttl).await
     }
     fn scan(&self, pattern: &str, batch_size: usize) -> BoxStream<Result<String>> {
-        self.0.scan(pattern, batch_size)
+        self.inner.scan(pattern, batch_size)
     }
     async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
-        self.0.unlock(key, token).await
+        self.inner.unlock(key, token).await
     }
     async fn get_bits(&self, key: &str, indexes: &[u64], size: u8) -> Result<Vec<u64>> {
-        self.0.get_bits(key, indexes, size).await
+        self.inner.get_bits(key, indexes, size).await
     }
     async fn incr_bits(&self, key: &str, indexes: &[u64], size: u8, by: i64) -> Result<Vec<u64>> {
-        self.0.incr_bits(key, indexes, size, by).await
+        self.inner.incr_bits(key, indexes, size, by).await
     }
     async fn slice_incr(
         &self,
@@ -98,7 +129,7 @@ impl Backend for Passthrough {
         max: u64,
         ttl: Option<Duration>,
     ) -> Result<u64> {
-        self.0.slice_incr(key, start, end, max, ttl).await
+        self.inner.slice_incr(key, start, end, max, ttl).await
     }
     async fn slice_incr_now(
         &self,
@@ -107,27 +138,27 @@ impl Backend for Passthrough {
         max: u64,
         ttl: Option<Duration>,
     ) -> Result<u64> {
-        self.0.slice_incr_now(key, period, max, ttl).await
+        self.inner.slice_incr_now(key, period, max, ttl).await
     }
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
-        self.0.set_add(key, members, ttl).await
+        self.inner.set_add(key, members, ttl).await
     }
     async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
-        self.0.set_remove(key, members).await
+        self.inner.set_remove(key, members).await
     }
     async fn set_pop(&self, key: &str, count: usize) -> Result<Vec<String>> {
-        self.0.set_pop(key, count).await
+        self.inner.set_pop(key, count).await
     }
     async fn ping(&self, message: &[u8]) -> Result<Bytes> {
-        self.0.ping(message).await
+        self.inner.ping(message).await
     }
     async fn clear(&self) -> Result<()> {
-        self.0.clear().await
+        self.inner.clear().await
     }
     async fn keys_count(&self) -> Result<u64> {
-        self.0.keys_count().await
+        self.inner.keys_count().await
     }
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {
-        self.0.get_size(key).await
+        self.inner.get_size(key).await
     }
 }

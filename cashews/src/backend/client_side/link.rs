@@ -125,7 +125,7 @@ impl Shared {
             client_id,
         };
         self.link.store(Some(Arc::new(link)));
-        self.up.store(true, Ordering::SeqCst);
+        self.gate.up.store(true, Ordering::SeqCst);
         self.counters.links.fetch_add(1, Ordering::Relaxed);
         self.linked.send_replace(true);
         tracing::debug!(
@@ -178,7 +178,7 @@ impl Shared {
         if current != Some(generation) {
             return;
         }
-        self.up.store(false, Ordering::SeqCst);
+        self.gate.up.store(false, Ordering::SeqCst);
         self.link.store(None);
         self.fences.new_epoch(|| self.flush_local());
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
@@ -226,7 +226,7 @@ async fn run_link(shared: Weak<Shared>, wake: Arc<Notify>) {
             if shared.closed.load(Ordering::Acquire) {
                 return;
             }
-            if !shared.up.load(Ordering::SeqCst) {
+            if !shared.gate.up.load(Ordering::SeqCst) {
                 match shared.open_link().await {
                     Ok(()) => backoff = MIN_BACKOFF,
                     Err(e) => {

@@ -1,0 +1,99 @@
+//! [`Route`]: one configured backend and the policy every command on it follows.
+//!
+//! A command on a [`Cache`](crate::Cache) takes one path: the router picks the route by key
+//! prefix; the route's preamble checks the key and the disable mask
+//! ([`Cache::enter`](crate::Cache)); then either the synchronous try answers from the
+//! backend's [local tier](crate::backend::LocalTier) (a memory hit, a client-side local hit, a
+//! memory write), or the async run calls the backend through its object-safe twin. Safe mode
+//! settles the result the same way on both. Nothing here knows a backend type: a backend
+//! declares what it can answer synchronously through [`Backend::local_tier`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::backend::{Backend, DynBackend, LocalTier};
+use crate::codec::Codec;
+use crate::command::Command;
+use crate::config::CacheConfig;
+use crate::error::Result;
+
+/// One configured backend: the backend, its local tier, and the policy of its commands.
+pub(crate) struct Route {
+    pub(crate) prefix: String,
+    /// The backend's name (`"mem"`, `"redis"`, `"disk"`), for logs and detect records.
+    name: &'static str,
+    pub(crate) backend: Arc<dyn DynBackend>,
+    /// What the backend answers synchronously, as it declared at install.
+    pub(crate) local: Option<LocalTier>,
+    pub(crate) codec: Codec,
+    /// Bit set of globally disabled commands (`Command::bit`).
+    disabled: AtomicU32,
+    pub(crate) suppress: bool,
+    pub(crate) max_key_length: usize,
+    pub(crate) max_value_size: Option<usize>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("prefix", &self.prefix)
+            .field("backend", &self.name)
+            .field("suppress", &self.suppress)
+            .field("disabled", &self.disabled.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every command's bit.
+pub(crate) const ALL_COMMANDS: u32 = (1 << Command::ALL.len()) - 1;
+
+impl Route {
+    /// A route for `backend` under `prefix`, with the wrapper-level options of `config`.
+    ///
+    /// Values in a [whole](LocalTier::is_whole) local tier were written by this process, so
+    /// their codec skips the schema-change check; a backend that declares no tier (or a front
+    /// tier over a shared store) gets the full check.
+    pub(crate) fn new<B: Backend>(prefix: &str, backend: B, config: &CacheConfig) -> Result<Self> {
+        let local = backend.local_tier();
+        let codec = Codec::new(config.codec.clone())?;
+        let codec = match &local {
+            Some(tier) if tier.is_whole() => codec.in_process(),
+            _ => codec,
+        };
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            name: backend.name(),
+            backend: Arc::new(backend),
+            local,
+            codec,
+            disabled: AtomicU32::new(if config.disable { ALL_COMMANDS } else { 0 }),
+            suppress: config.suppress.unwrap_or(config.backend.default_suppress()),
+            max_key_length: config.max_key_length,
+            max_value_size: config.max_value_size,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    #[inline]
+    pub(crate) fn disabled_mask(&self) -> u32 {
+        self.disabled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn disable(&self, mask: u32) {
+        self.disabled.fetch_or(mask, Ordering::Relaxed);
+    }
+
+    pub(crate) fn enable(&self, mask: u32) {
+        self.disabled.fetch_and(!mask, Ordering::Relaxed);
+    }
+
+    /// The tier that holds every key of the backend, if the backend has one.
+    #[inline]
+    pub(crate) fn whole_tier(&self) -> Option<&LocalTier> {
+        self.local.as_ref().filter(|tier| tier.is_whole())
+    }
+}
