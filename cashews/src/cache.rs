@@ -22,6 +22,7 @@ mod flight;
 mod further;
 mod locks;
 mod patterns;
+mod retire;
 mod route;
 mod router;
 mod routes;
@@ -80,6 +81,8 @@ struct Shared {
     thunder_flights: crate::strategy::Flights,
     /// Registered tags: which tag sets a deleted key leaves.
     tag_registry: tags::Registry,
+    /// Replaced routes being closed.
+    retirements: retire::Retirements,
 }
 
 impl std::fmt::Debug for Cache {
@@ -156,6 +159,7 @@ impl Cache {
                 lock_slots: crate::lock::Slots::default(),
                 thunder_flights: crate::strategy::Flights::default(),
                 tag_registry: tags::Registry::default(),
+                retirements: retire::Retirements::default(),
             }),
         }
     }

@@ -274,6 +274,12 @@ impl Slots {
         }
     }
 
+    /// Stops the release feed of the backend `id` (a retired backend): its subscription
+    /// closes as the listener task ends.
+    pub(crate) fn drop_feed(&self, id: usize) {
+        self.0.feeds.lock().remove(&id);
+    }
+
     /// Whether releases on the backend `id` are heard right now (its feed is live). The first
     /// call opens the feed with `open` and starts its listener; a feed that ended is opened
     /// again [`RESUBSCRIBE_AFTER`] later. Needs a Tokio runtime (false without one).

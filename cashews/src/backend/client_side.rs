@@ -876,8 +876,7 @@ impl Backend for ClientSideRedis {
         shared.pooled.close().await
     }
 
-    /// The Redis backend's feed of lock releases: `unlock` publishes the same way over the
-    /// link as over the pool, and the feed has its own subscription.
+    /// The local copies, served while the invalidation link is up.
     fn local_tier(&self) -> Option<super::LocalTier> {
         Some(super::LocalTier::front(
             self.shared.tier.clone(),
@@ -885,6 +884,8 @@ impl Backend for ClientSideRedis {
         ))
     }
 
+    /// The Redis backend's feed of lock releases: `unlock` publishes the same way over the
+    /// link as over the pool, and the feed has its own subscription.
     fn lock_releases(&self) -> Option<BoxStream<LockEvent>> {
         self.shared.pooled.lock_releases()
     }

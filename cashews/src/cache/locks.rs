@@ -191,11 +191,10 @@ impl Cache {
         // The backend's identity: its address, shared by every route using it. A backend
         // with no release feed (in-process ones: this cache's own releases already wake its
         // waiters) hears none.
-        let backend = &route.backend;
-        let id = std::sync::Arc::as_ptr(backend).cast::<()>() as usize;
+        let id = route.backend_id();
         self.inner
             .lock_slots
-            .hears_releases(id, || backend.lock_releases())
+            .hears_releases(id, || route.backend.lock_releases())
     }
 
     /// The `thunder_protection` runs in flight on this cache.

@@ -9,7 +9,7 @@
 //! declares what it can answer synchronously through [`Backend::local_tier`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::backend::{Backend, DynBackend, LocalTier};
 use crate::codec::Codec;
@@ -31,6 +31,8 @@ pub(crate) struct Route {
     pub(crate) suppress: bool,
     pub(crate) max_key_length: usize,
     pub(crate) max_value_size: Option<usize>,
+    /// Set by the first close: a backend is closed once.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Route {
@@ -70,6 +72,7 @@ impl Route {
             suppress: config.suppress.unwrap_or(config.backend.default_suppress()),
             max_key_length: config.max_key_length,
             max_value_size: config.max_value_size,
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -89,6 +92,17 @@ impl Route {
 
     pub(crate) fn enable(&self, mask: u32) {
         self.disabled.fetch_and(!mask, Ordering::Relaxed);
+    }
+
+    /// The backend's identity: its address, shared by every route using it (lock release
+    /// feeds are kept per backend).
+    pub(crate) fn backend_id(&self) -> usize {
+        Arc::as_ptr(&self.backend).cast::<()>() as usize
+    }
+
+    /// Whether this call is the first to close the route.
+    pub(crate) fn begin_close(&self) -> bool {
+        !self.closed.swap(true, Ordering::SeqCst)
     }
 
     /// The tier that holds every key of the backend, if the backend has one.

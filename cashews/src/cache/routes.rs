@@ -85,9 +85,11 @@ impl Routes {
     }
 
     /// Replaces the router by `change` of the current one; installs never run at once.
-    pub(super) fn update(&self, change: impl FnOnce(&Router) -> Router) {
+    /// Returns what `change` returns beside the router (the routes it replaced).
+    pub(super) fn update<R>(&self, change: impl FnOnce(&Router) -> (Router, R)) -> R {
         let mut installs = self.installs.lock();
-        let router = Arc::new(change(&self.swap.load()));
+        let (router, replaced) = change(&self.swap.load());
+        let router = Arc::new(router);
         self.swap.store(Arc::clone(&router));
         let slot = *installs;
         *installs = installs.saturating_add(1);
@@ -98,6 +100,17 @@ impl Routes {
             _ => NONE,
         };
         self.current.store(current, Ordering::SeqCst);
+        replaced
+    }
+
+    /// How many kept routers hold `route`: references that stay while the cache lives, not
+    /// commands in flight.
+    pub(super) fn kept_references(&self, route: &Arc<super::route::Route>) -> usize {
+        self.kept
+            .iter()
+            .filter_map(OnceLock::get)
+            .filter(|router| router.routes().iter().any(|r| Arc::ptr_eq(r, route)))
+            .count()
     }
 }
 

@@ -178,7 +178,9 @@ impl Cache {
     /// Installs a route, replacing any route with the same prefix.
     fn install(&self, route: Route) -> Result<()> {
         let route = Arc::new(route);
-        self.inner.routes.update(|router| router.with(route).0);
+        if let Some(replaced) = self.inner.routes.update(|router| router.with(route)) {
+            self.retire(replaced);
+        }
         Ok(())
     }
 
@@ -195,7 +197,9 @@ impl Cache {
         !self.inner.routes.load().is_empty()
     }
 
-    /// Closes every backend (stops purge tasks, drops connections).
+    /// Closes every backend (stops purge tasks and background tasks, drops connections,
+    /// joins threads), the current ones and those replaced by a later setup (which are also
+    /// closed on their own once no command uses them). Commands after `close` may fail.
     ///
     /// # Errors
     ///
@@ -213,11 +217,12 @@ impl Cache {
         let router = self.inner.routes.load_full();
         let mut first = Ok(());
         for route in router.routes() {
-            let result = route.backend.close().await;
+            let result = self.close_route(route).await;
             if first.is_ok() {
                 first = result;
             }
         }
+        self.finish_retirements().await;
         first
     }
 }

@@ -34,6 +34,7 @@ mod disk_processes;
 mod disk_setup;
 mod fuzz_corpus;
 mod keys;
+mod lifecycle;
 mod macros;
 mod macros_background;
 mod macros_options;
