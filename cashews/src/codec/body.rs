@@ -1,0 +1,161 @@
+//! Deserializing an envelope's body into `T`: no trailing bytes, no field that `T` would ignore,
+//! and error reasons that never quote the stored value.
+
+use serde::de::DeserializeOwned;
+
+use super::miss::Miss;
+use super::{Format, skim};
+
+/// Deserializes a body, refusing trailing bytes and fields that `T` would ignore.
+pub(super) fn deserialize<T: DeserializeOwned>(
+    format: Format,
+    body: &[u8],
+    check_schema: bool,
+) -> Result<T, Miss> {
+    match deserialize_checked(format, body, check_schema) {
+        // serde_ignored can only track maps whose keys are strings, numbers, bools or chars;
+        // a map keyed by tuples or structs is read again without the schema check.
+        Err(Miss::UntrackableKey) => deserialize_checked(format, body, false),
+        other => other,
+    }
+}
+
+fn deserialize_checked<T: DeserializeOwned>(
+    format: Format,
+    body: &[u8],
+    track_ignored: bool,
+) -> Result<T, Miss> {
+    let mut ignored = false;
+    let value = match format {
+        Format::MsgPack => {
+            // The zero-copy reader borrows strings instead of copying them through a buffer,
+            // but cannot say where it stopped: measure the value first.
+            let whole = skim::value_len(body);
+            if whole.is_some_and(|len| len != body.len()) {
+                return Err(Miss::Trailing(format));
+            }
+            let mut de = rmp_serde::Deserializer::from_read_ref(body);
+            // rmp-serde allows 1024 levels, enough for a hostile body to overflow a thread's
+            // stack; serde_json stops at 128, and so do we.
+            de.set_max_depth(MAX_DEPTH);
+            let value: Result<T, _> = if track_ignored {
+                serde_ignored::deserialize(&mut de, |_| ignored = true)
+            } else {
+                T::deserialize(&mut de)
+            };
+            let value = value.map_err(|e| match msgpack_reason(&e) {
+                None => Miss::UntrackableKey,
+                Some(reason) => Miss::Body(format, reason),
+            })?;
+            if whole.is_none() {
+                // rmp-serde accepted what the scan could not measure: refuse it all the same.
+                return Err(Miss::Trailing(format));
+            }
+            value
+        }
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let value: Result<T, _> = if track_ignored {
+                serde_ignored::deserialize(&mut de, |_| ignored = true)
+            } else {
+                T::deserialize(&mut de)
+            };
+            let value = value.map_err(|e| match json_reason(&e) {
+                None => Miss::UntrackableKey,
+                Some(reason) => Miss::Body(format, reason),
+            })?;
+            de.end().map_err(|_| Miss::Trailing(format))?;
+            value
+        }
+    };
+    if ignored {
+        // The path of the ignored field is not logged: it may contain map keys, which are data.
+        return Err(Miss::SchemaChanged);
+    }
+    Ok(value)
+}
+
+/// The deepest nesting a MessagePack body may have (serde_json's own limit is the same).
+const MAX_DEPTH: usize = 128;
+
+/// The message of serde_ignored's error for a map key it cannot record.
+const UNTRACKABLE_KEY: &str = "non-string key";
+
+/// A log-safe description of a MessagePack decoding error; `None` for [`UNTRACKABLE_KEY`].
+fn msgpack_reason(e: &rmp_serde::decode::Error) -> Option<String> {
+    use rmp_serde::decode::Error as E;
+    Some(match e {
+        E::InvalidMarkerRead(_) | E::InvalidDataRead(_) => "the body is truncated".to_owned(),
+        E::TypeMismatch(marker) => format!("type mismatch at marker {marker:?}"),
+        E::OutOfRange => "a number is out of range for the requested type".to_owned(),
+        E::LengthMismatch(n) => format!("a length of {n} does not match the requested type"),
+        E::Utf8Error(_) => "a string is not UTF-8".to_owned(),
+        E::DepthLimitExceeded => "the body is nested too deeply".to_owned(),
+        E::Uncategorized(msg) | E::Syntax(msg) if msg == UNTRACKABLE_KEY => return None,
+        E::Uncategorized(msg) | E::Syntax(msg) => safe_serde_message(msg),
+    })
+}
+
+/// A log-safe description of a JSON decoding error; `None` for [`UNTRACKABLE_KEY`].
+fn json_reason(e: &serde_json::Error) -> Option<String> {
+    use serde_json::error::Category;
+    let at = format!("line {} column {}", e.line(), e.column());
+    Some(match e.classify() {
+        Category::Io | Category::Eof => format!("the body is truncated ({at})"),
+        Category::Syntax => format!("the body is not valid JSON ({at})"),
+        Category::Data => {
+            let full = e.to_string();
+            let msg = full
+                .strip_suffix(&format!(" at {at}"))
+                .unwrap_or(full.as_str());
+            if msg == UNTRACKABLE_KEY {
+                return None;
+            }
+            format!("{} ({at})", safe_serde_message(msg))
+        }
+    })
+}
+
+/// Keeps the parts of a serde error message that come from the requested type, never from the
+/// stored data: serde's `invalid type: string "…"` quotes the value.
+fn safe_serde_message(msg: &str) -> String {
+    const FROM_THE_TYPE: [&str; 3] = ["missing field `", "duplicate field `", "invalid length "];
+    if FROM_THE_TYPE.iter().any(|p| msg.starts_with(p)) && !msg.contains('"') {
+        return msg.to_owned();
+    }
+    for (prefix, what) in [
+        ("invalid type: ", "invalid type"),
+        ("invalid value: ", "invalid value"),
+        ("unknown variant ", "unknown variant"),
+        ("unknown field ", "unknown field"),
+    ] {
+        if msg.starts_with(prefix) {
+            // `expected …` is written last and describes the type; the unexpected part before
+            // it may be the value itself.
+            return match msg.rfind(", expected ") {
+                Some(i) => format!("{what}{}", &msg[i..]),
+                None => what.to_owned(),
+            };
+        }
+    }
+    "the body does not match the requested type".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_never_quote_the_value() {
+        let msg = r#"invalid type: string "s3cret, expected x", expected u32"#;
+        assert_eq!(safe_serde_message(msg), "invalid type, expected u32");
+        assert_eq!(
+            safe_serde_message("missing field `name`"),
+            "missing field `name`"
+        );
+        assert_eq!(
+            safe_serde_message("something \"odd\""),
+            "the body does not match the requested type"
+        );
+    }
+}
