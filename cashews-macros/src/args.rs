@@ -126,11 +126,6 @@ impl Args {
         }
     }
 
-    /// The raw expression of an argument, to be read by the caller.
-    pub(crate) fn get_expr_raw(&self, name: &str) -> Option<Expr> {
-        self.get(name).cloned()
-    }
-
     /// Any expression, evaluated in the function's scope.
     pub(crate) fn expr(&self, name: &str) -> Option<Expr> {
         self.get(name).cloned()

@@ -1,5 +1,8 @@
 //! Keys: a template checked at compile time and turned into straight-line code that renders
-//! it, or the default key built from the function's path and arguments.
+//! it, or the default key. What a key starts with (a strategy's default prefix), the default
+//! key's layout and which arguments it names are the runtime's (`cashews::key::Strategy`,
+//! `KeyBuf` and the hidden `macro_rules!` beside them): this module only names the strategy,
+//! the function and its arguments.
 
 use cashews_syntax::{Access, Field, FilterArg, Root, Segment, Template};
 use proc_macro2::{Span, TokenStream};
@@ -8,24 +11,65 @@ use syn::{Ident, LitStr};
 
 use crate::signature::Function;
 
-/// Tokens of an expression of type `String`: the rendered key.
+/// What a key starts with. The text of every head is the runtime's (`Strategy::key_buf`,
+/// `KeyBuf::with_prefix` and the `key_head!` table of `cashews::key`); here it is only named.
+#[derive(Clone)]
+pub(crate) enum Head {
+    /// Nothing (tag templates, a Bloom filter's member, patterns).
+    None,
+    /// The strategy's default prefix: the attribute's name and its `cashews::key::Strategy`
+    /// variant.
+    Default(&'static str, &'static str),
+    /// A `prefix = "..."` argument.
+    Prefix(LitStr),
+}
+
+impl Head {
+    /// Tokens of a `KeyBuf` with the head written.
+    fn buf(&self, private: &TokenStream) -> TokenStream {
+        match self {
+            Self::None => quote! { #private::KeyBuf::with_capacity(64) },
+            Self::Default(_, variant) => {
+                let variant = Ident::new(variant, Span::call_site());
+                quote! { #private::Strategy::#variant.key_buf() }
+            }
+            Self::Prefix(prefix) => quote! { #private::KeyBuf::with_prefix(#prefix) },
+        }
+    }
+
+    /// The arguments of the runtime's `key_head!` table that name this head.
+    pub(crate) fn table_args(&self) -> TokenStream {
+        match self {
+            Self::None => quote! {},
+            Self::Default(name, _) => {
+                let name = Ident::new(name, Span::call_site());
+                quote! { #name }
+            }
+            Self::Prefix(prefix) => quote! { prefix #prefix },
+        }
+    }
+}
+
+/// Tokens of an expression of type `String`: the rendered key. `kind` (an attribute's name)
+/// selects the runtime's default-key rule when there is no template.
 pub(crate) fn tokens(
     func: &Function,
     template: Option<&LitStr>,
-    prefix: Option<&str>,
+    head: &Head,
+    kind: &str,
     custom_filters: &[Ident],
     private: &TokenStream,
-    with_args: bool,
 ) -> syn::Result<TokenStream> {
-    build(
-        func,
-        template,
-        prefix,
-        custom_filters,
-        private,
-        with_args,
-        false,
-    )
+    let body = match template {
+        Some(lit) => template_tokens(func, lit, custom_filters, private)?,
+        None => vec![default_tokens(func, kind, private)],
+    };
+    let buf = head.buf(private);
+    Ok(quote! {{
+        let mut __key = #buf;
+        #(#body)*
+        __key.finish()
+    }})
 }
 
 /// Tokens of an expression of type `String`: a glob pattern from `template`, whose values
@@ -37,81 +81,70 @@ pub(crate) fn pattern_tokens(
     custom_filters: &[Ident],
     private: &TokenStream,
 ) -> syn::Result<TokenStream> {
-    build(
-        func,
-        Some(template),
-        None,
-        custom_filters,
-        private,
-        true,
-        true,
-    )
-}
-
-fn build(
-    func: &Function,
-    template: Option<&LitStr>,
-    prefix: Option<&str>,
-    custom_filters: &[Ident],
-    private: &TokenStream,
-    with_args: bool,
-    pattern: bool,
-) -> syn::Result<TokenStream> {
-    let mut body = Vec::new();
-    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
-        let text = format!("{prefix}:");
-        body.push(quote! { __key.literal(#text); });
-    }
-    match template {
-        Some(lit) => body.extend(template_tokens(func, lit, custom_filters, private)?),
-        None => body.extend(default_tokens(func, with_args, private)?),
-    }
-    let buf = if pattern {
-        quote! { #private::KeyBuf::for_pattern() }
-    } else {
-        quote! { #private::KeyBuf::with_capacity(64) }
-    };
+    let body = template_tokens(func, template, custom_filters, private)?;
     Ok(quote! {{
-        let mut __key = #buf;
+        let mut __key = #private::KeyBuf::for_pattern();
         #(#body)*
         __key.finish()
     }})
 }
 
-fn default_tokens(
+/// The default key: one call of the runtime's `default_key!`, which writes the module path,
+/// the function (or `Type.method`) and the arguments its rule names. When an argument is a
+/// pattern, the call also carries an error spanned at the first one, which the runtime emits
+/// if its rule names the arguments.
+fn default_tokens(func: &Function, kind: &str, private: &TokenStream) -> TokenStream {
+    let kind = Ident::new(kind, Span::call_site());
+    let name = func.item.sig.ident.to_string();
+    let form = if func.has_receiver {
+        quote! { method }
+    } else {
+        quote! { fn }
+    };
+    let args = func
+        .args
+        .iter()
+        .map(|arg| quote_spanned! {arg.span()=> #arg = &#arg });
+    let unnamed = func.unnamed.first().map(|span| {
+        quote_spanned! {*span=>
+            ::core::compile_error!(
+                "the default key names every argument, and this one is a pattern: give the \
+                 argument a name or write a `key = \"...\"` template"
+            );
+        }
+    });
+    quote! {
+        #private::default_key!(#kind, __key, #form #name, [#(#args),*], [#unnamed]);
+    }
+}
+
+/// The full key template as a `&'static str` expression, built at compile time by the
+/// runtime's `key_template!`: the head and the `key` template, or the default key's template.
+pub(crate) fn template(
     func: &Function,
-    with_args: bool,
+    key: Option<&LitStr>,
+    head: &Head,
     private: &TokenStream,
-) -> syn::Result<Vec<TokenStream>> {
-    if with_args && let Some(span) = func.unnamed.first() {
-        return Err(syn::Error::new(
-            *span,
-            "the default key names every argument, and this one is a pattern: give the \
-             argument a name or write a `key = \"...\"` template",
-        ));
+) -> TokenStream {
+    let head = head.table_args();
+    if let Some(key) = key {
+        return quote! { #private::key_template!((#head), key #key) };
     }
     let name = func.item.sig.ident.to_string();
-    let mut out = vec![quote! { __key.literal(::core::module_path!()); }];
-    if func.has_receiver {
-        // Methods of two types in one module must not share keys.
-        out.push(quote! {
-            __key.literal(":");
-            __key.literal(&#private::type_label(::core::any::type_name::<Self>()));
-            __key.literal(".");
-            __key.literal(#name);
-        });
+    let form = if func.has_receiver {
+        quote! { method }
     } else {
-        let text = format!(":{name}");
-        out.push(quote! { __key.literal(#text); });
-    }
-    for arg in func.args.iter().filter(|_| with_args) {
-        let text = format!(":{arg}:");
-        out.push(quote_spanned! {arg.span()=>
-            __key.literal(#text);
-            __key.part(&#arg);
-        });
-    }
-    Ok(out)
+        quote! { fn }
+    };
+    let args = &func.args;
+    quote! { #private::key_template!((#head), #form #name, [#(#args),*]) }
+}
+
+/// A per-function key (a Bloom filter's) as a `&'static str` expression.
+pub(crate) fn function_key(func: &Function, head: &Head, private: &TokenStream) -> TokenStream {
+    let head = head.table_args();
+    let name = func.item.sig.ident.to_string();
+    quote! { #private::function_key!((#head), #name) }
 }
 
 fn template_tokens(

@@ -3,6 +3,8 @@
 //!
 //! This crate only parses, validates and expands: every macro becomes a call of a public
 //! function of `cashews::strategy`, so all behaviour lives (and is tested) in the runtime.
+//! Keys too: default prefixes and the default key of a function are `cashews::key::Strategy`'s
+//! and `KeyBuf`'s, so a strategy called by hand with those keys stores what the attribute does.
 //! TTL strings and key templates are checked here, at compile time, by `cashews-syntax`.
 
 mod args;

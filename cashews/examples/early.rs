@@ -50,14 +50,15 @@ async fn main() -> cashews::Result<()> {
     println!("08:00 {after}");
     assert!(after.ends_with("build 2"));
 
-    // The attribute expands to `cashews::strategy::early`, the key prefixed `early:v2:`.
+    // The attribute expands to `cashews::strategy::early`, the key prefixed `early:v2:`
+    // (`cashews::key::Strategy::Early`, which holds every default key of `#[early]`).
     // Same key and options: 8 minutes later this call refreshes (build 3) and returns the
     // stored build 2, like the attributed function would.
     clock.advance(Duration::from_secs(8 * 60));
     let options = EarlyOptions::new().early_ttl(Duration::from_secs(7 * 60));
     let by_hand = cashews::strategy::early(
         cashews::cache(),
-        "early:v2:report:berlin",
+        &cashews::key::Strategy::Early.key("report:berlin"),
         cashews::Ttl::parse("10m")?,
         &options,
         Plain::<String>::new(),

@@ -58,11 +58,12 @@ async fn main() -> cashews::Result<()> {
     println!("not transient: {not_transient:?} (`when` says no fallback)");
     assert_eq!(not_transient, Err(ApiError::NotFound));
 
-    // The attribute expands to this call: the key gets the `fail:` prefix, and `when`
+    // The attribute expands to this call: the key gets the `fail:` prefix
+    // (`cashews::key::Strategy::Failover`), and `when`
     // chooses the errors that fall back. Same key, so it sees what `status` stored.
     let by_hand: Result<String, ApiError> = cashews::strategy::failover(
         cashews::cache(),
-        "fail:status:api",
+        &cashews::key::Strategy::Failover.key("status:api"),
         cashews::Ttl::parse("1d")?,
         &FailoverOptions::new(),
         ApiError::is_transient,

@@ -63,11 +63,12 @@ async fn main() -> cashews::Result<()> {
     ));
 
     // The attribute expands to `cashews::strategy::slice_rate_limited`, the key prefixed
-    // `srl:`; same key and options, so it is refused too.
+    // `srl:` (`cashews::key::Strategy::SliceRateLimit`); same key and options, so it is
+    // refused too.
     let options = SliceRateLimitOptions::new(2, Duration::from_secs(10));
     let by_hand: Result<usize, ApiError> = cashews::strategy::slice_rate_limited(
         cashews::cache(),
-        "srl:search:key-1",
+        &cashews::key::Strategy::SliceRateLimit.key("search:key-1"),
         &options,
         async { Ok(0) },
     )

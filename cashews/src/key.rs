@@ -1,6 +1,7 @@
 //! Cache keys at run time: rendering values ([`KeyPart`]), building keys ([`KeyBuf`]),
-//! filters ([`filter`]), the task-scoped key context ([`context`]) and templates parsed at run
-//! time ([`KeyTemplate`]).
+//! filters ([`filter`]), the task-scoped key context ([`context`]), templates parsed at run
+//! time ([`KeyTemplate`]) and the keys each strategy uses by default ([`Strategy`]: its prefix
+//! and the default key of a function, which the attribute macros expand to).
 //!
 //! The attribute macros turn a key template such as `user:{user.id}:{email:lower:hash}` into
 //! calls to this module at compile time; [`KeyTemplate`] does the same at run time for code
@@ -26,11 +27,13 @@
 
 mod buf;
 pub mod context;
+mod defaults;
 pub mod filter;
 mod jwt;
 mod part;
 mod template;
 
 pub use buf::KeyBuf;
+pub use defaults::{SEPARATOR, Strategy};
 pub use part::{KeyBytes, KeyError, KeyPart, render};
 pub use template::KeyTemplate;

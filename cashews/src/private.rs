@@ -7,7 +7,7 @@ use crate::IntoTtl;
 
 pub use crate::Ttl;
 pub use crate::key::filter;
-pub use crate::key::{KeyBuf, render};
+pub use crate::key::{KeyBuf, Strategy, render};
 pub use crate::strategy::{
     BloomOptions, DualBloomOptions, IteratorOptions, PerfOptions, bloom, dual_bloom, iterator, perf,
 };
@@ -20,6 +20,10 @@ pub use crate::strategy::{
 };
 pub use crate::strategy::{LockedOptions, cache_locked, locked, locked_always, thunder_protection};
 pub use crate::tagged;
+pub use crate::{
+    __cashews_default_key as default_key, __cashews_function_key as function_key,
+    __cashews_key_head as key_head, __cashews_key_template as key_template,
+};
 pub use futures_util::future::Either;
 
 /// The item shape of a stream, for `iterator`'s shape selection (auto-ref on `Shape<Item>`).
@@ -40,34 +44,6 @@ pub fn refused(check: crate::Result<()>) -> bool {
             false
         }
     }
-}
-
-/// A method's type in its default key (`<module>:K.m`): `type_name` with every
-/// path shortened to its last segment, generic arguments kept (`app::Page<alloc::string::String>`
-/// → `Page<String>`), so methods of `Page<A>` and `Page<B>` do not share keys. No allocation
-/// for a type without generics.
-#[must_use]
-pub fn type_label(full: &'static str) -> std::borrow::Cow<'static, str> {
-    if !full.contains(['<', '(', '[', ' ', '&']) {
-        return std::borrow::Cow::Borrowed(full.rsplit("::").next().unwrap_or(full));
-    }
-    let mut out = String::with_capacity(full.len());
-    let mut rest = full;
-    while !rest.is_empty() {
-        let path_len = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        if path_len == 0 {
-            let c = rest.chars().next().unwrap_or_default();
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-        } else {
-            let path = &rest[..path_len];
-            out.push_str(path.rsplit("::").next().unwrap_or(path));
-            rest = &rest[path_len..];
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// The process-wide cache, used when no `cache = ...` argument is given.

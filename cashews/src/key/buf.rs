@@ -265,6 +265,82 @@ impl KeyBuf {
     }
 }
 
+impl KeyBuf {
+    // ----- default keys (their rules: `super::defaults`) -----
+
+    /// An empty buffer with `prefix` and [`SEPARATOR`](super::SEPARATOR) written (nothing for
+    /// an empty prefix): what an attribute's `prefix = "..."` argument starts the key with.
+    ///
+    /// ```
+    /// use cashews::key::KeyBuf;
+    /// let mut key = KeyBuf::with_prefix("v2");
+    /// key.literal("user");
+    /// assert_eq!(key.finish(), "v2:user");
+    /// assert_eq!(KeyBuf::with_prefix("").finish(), "");
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn with_prefix(prefix: &str) -> Self {
+        let mut buf = Self::with_capacity(64);
+        if !prefix.is_empty() {
+            buf.literal(prefix);
+            buf.literal(super::SEPARATOR);
+        }
+        buf
+    }
+
+    /// Appends the start of a free function's default key: its module path and name
+    /// (`app::users:profile`). Pass `module_path!()`.
+    ///
+    /// ```
+    /// let mut key = cashews::key::KeyBuf::new();
+    /// key.function("app::users", "profile");
+    /// assert_eq!(key.finish(), "app::users:profile");
+    /// ```
+    #[inline]
+    pub fn function(&mut self, module: &str, name: &str) {
+        self.literal(module);
+        self.literal(super::SEPARATOR);
+        self.literal(name);
+    }
+
+    /// Appends the start of a method's default key: the module path, the type's name (with
+    /// its generic arguments, every path shortened to its last segment) and the method's name
+    /// (`app::users:Repo.profile`), so methods of two types in one module do not share keys.
+    /// Pass `module_path!()` and `std::any::type_name::<Self>()`.
+    ///
+    /// ```
+    /// let mut key = cashews::key::KeyBuf::new();
+    /// key.method("app", "app::Page<alloc::string::String>", "items");
+    /// assert_eq!(key.finish(), "app:Page<String>.items");
+    /// ```
+    #[inline]
+    pub fn method(&mut self, module: &str, type_name: &'static str, name: &str) {
+        self.literal(module);
+        self.literal(super::SEPARATOR);
+        self.literal(&super::defaults::type_label(type_name));
+        self.literal(".");
+        self.literal(name);
+    }
+
+    /// Appends one argument of a default key: `:name:` and the value rendered by [`KeyPart`].
+    ///
+    /// ```
+    /// let mut key = cashews::key::KeyBuf::new();
+    /// key.function("app", "search");
+    /// key.arg("query", "rust");
+    /// key.arg("page", &2);
+    /// assert_eq!(key.finish(), "app:search:query:rust:page:2");
+    /// ```
+    #[inline]
+    pub fn arg<T: KeyPart + ?Sized>(&mut self, name: &str, value: &T) {
+        self.literal(super::SEPARATOR);
+        self.literal(name);
+        self.literal(super::SEPARATOR);
+        self.part(value);
+    }
+}
+
 /// A glob construct left open at the end of some template text.
 enum Open {
     /// A `\` that escapes nothing.

@@ -56,10 +56,13 @@ impl CircuitBreakerOptions {
     /// The prefix `#[cashews::circuit_breaker]` puts before its keys unless told otherwise
     /// (`circuit_breaker:<key>:total`, …).
     ///
+    /// Defined by [`Strategy::CircuitBreaker`](crate::key::Strategy::CircuitBreaker), with every
+    /// default key.
+    ///
     /// ```
     /// assert_eq!(cashews::strategy::CircuitBreakerOptions::DEFAULT_PREFIX, "circuit_breaker");
     /// ```
-    pub const DEFAULT_PREFIX: &'static str = "circuit_breaker";
+    pub const DEFAULT_PREFIX: &'static str = crate::key::Strategy::CircuitBreaker.prefix();
 
     /// Opens for `ttl` when `errors_rate` percent of the calls of the last `period` failed;
     /// `min_calls` 1, no half-open state.

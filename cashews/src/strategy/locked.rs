@@ -40,10 +40,12 @@ impl LockedOptions {
     /// The prefix `#[cashews::locked]` puts before its keys unless told otherwise
     /// (`locked:<key>`).
     ///
+    /// Defined by [`Strategy::Locked`](crate::key::Strategy::Locked), with every default key.
+    ///
     /// ```
     /// assert_eq!(cashews::strategy::LockedOptions::DEFAULT_PREFIX, "locked");
     /// ```
-    pub const DEFAULT_PREFIX: &'static str = "locked";
+    pub const DEFAULT_PREFIX: &'static str = crate::key::Strategy::Locked.prefix();
 
     /// The prefix of the lock [`cache_locked`] takes: `lock:<cache key>`.
     ///

@@ -39,10 +39,12 @@ impl PerfOptions {
     /// The prefix `#[cashews::perf]` puts before its keys unless told otherwise
     /// (`perf:<key>:trace`, `perf:<key>:lock`).
     ///
+    /// Defined by [`Strategy::Perf`](crate::key::Strategy::Perf), with every default key.
+    ///
     /// ```
     /// assert_eq!(cashews::strategy::PerfOptions::DEFAULT_PREFIX, "perf");
     /// ```
-    pub const DEFAULT_PREFIX: &'static str = "perf";
+    pub const DEFAULT_PREFIX: &'static str = crate::key::Strategy::Perf.prefix();
 
     /// The default [`PerfOptions::window`]: one hour.
     ///

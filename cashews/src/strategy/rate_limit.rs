@@ -37,10 +37,12 @@ impl RateLimitOptions {
     /// The prefix `#[cashews::rate_limit]` puts before its keys unless told otherwise
     /// (`rate_limit:<key>`).
     ///
+    /// Defined by [`Strategy::RateLimit`](crate::key::Strategy::RateLimit), with every default key.
+    ///
     /// ```
     /// assert_eq!(cashews::strategy::RateLimitOptions::DEFAULT_PREFIX, "rate_limit");
     /// ```
-    pub const DEFAULT_PREFIX: &'static str = "rate_limit";
+    pub const DEFAULT_PREFIX: &'static str = crate::key::Strategy::RateLimit.prefix();
 
     /// `limit` calls per `period`, no ban.
     ///

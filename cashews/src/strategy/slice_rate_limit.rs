@@ -33,10 +33,13 @@ impl SliceRateLimitOptions {
     /// The prefix `#[cashews::slice_rate_limit]` puts before its keys unless told otherwise
     /// (`srl:<key>`).
     ///
+    /// Defined by [`Strategy::SliceRateLimit`](crate::key::Strategy::SliceRateLimit), with every
+    /// default key.
+    ///
     /// ```
     /// assert_eq!(cashews::strategy::SliceRateLimitOptions::DEFAULT_PREFIX, "srl");
     /// ```
-    pub const DEFAULT_PREFIX: &'static str = "srl";
+    pub const DEFAULT_PREFIX: &'static str = crate::key::Strategy::SliceRateLimit.prefix();
 
     /// `limit` calls in any window of `period`.
     ///

@@ -34,6 +34,7 @@ mod disk_processes;
 mod disk_setup;
 mod fuzz_corpus;
 mod keys;
+mod keys_hand_vs_macro;
 mod lifecycle;
 mod macros;
 mod macros_background;
