@@ -35,10 +35,12 @@ impl DualBloomOptions {
     /// The prefix `#[cashews::dual_bloom]` puts before its key unless told otherwise
     /// (`dual_bloom:<name>:true`, `…:false`).
     ///
+    /// Defined by [`Strategy::DualBloom`](crate::key::Strategy::DualBloom), with every default key.
+    ///
     /// ```
     /// assert_eq!(cashews::strategy::DualBloomOptions::DEFAULT_PREFIX, "dual_bloom");
     /// ```
-    pub const DEFAULT_PREFIX: &'static str = "dual_bloom";
+    pub const DEFAULT_PREFIX: &'static str = crate::key::Strategy::DualBloom.prefix();
 
     /// Two filters for `capacity` members each, 1 % false positives.
     ///
