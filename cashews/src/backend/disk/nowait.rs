@@ -97,10 +97,10 @@ pub(super) fn refused() -> bool {
 /// Installs [`pread`] in SQLite's unix VFS, once per process; whether it is installed.
 ///
 /// SQLite asks that its system-call table be changed before other threads use SQLite: a
-/// disk backend with `inline_reads=nowait` calls this before it starts its threads (and
-/// the application is told to build it before its own threads use SQLite). Another thread of the application
-/// reading through SQLite at that very moment calls either `pread` or [`pread`], which
-/// behave alike outside [`without_waiting`].
+/// disk backend with `inline_reads=nowait` calls this before it starts its threads (and its
+/// docs ask the application to build it before its own threads use SQLite). Another thread
+/// of the application reading through SQLite at that very moment calls either `pread` or
+/// [`pread`], which behave alike outside [`without_waiting`].
 pub(super) fn install() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
@@ -422,15 +422,15 @@ mod tests {
             "a fresh process starts unhooked"
         );
         let dir = tempfile::tempdir().unwrap();
-        let options = DiskOptions::new(dir.path());
-        assert_eq!(options.inline_reads, InlineReads::Off, "the default");
-        let disk = served_reads(dir.path(), options.inline_reads).await;
+        let default = DiskOptions::new(dir.path()).inline_reads;
+        let disk = served_reads(dir.path(), default).await;
+        assert_eq!(imp::hooked(), Some(false), "SQLite's own pread");
         assert_eq!(
             disk.inner.readers.sent(),
             2,
             "reader threads read get and exists"
         );
-        assert_eq!(imp::hooked(), Some(false), "SQLite's own pread");
+        assert_eq!(default, InlineReads::Off);
         disk.close().await.unwrap();
     }
 
