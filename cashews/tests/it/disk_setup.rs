@@ -89,6 +89,14 @@ fn bad_options_are_errors_naming_them() {
             "{url}: {e:?}"
         );
     }
+    // The opt-in's error names both values and the fix.
+    let e = CacheConfig::parse("disk://?inline_reads=true")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`off`") && e.contains("`nowait`") && e.contains("drop the option"),
+        "{e}"
+    );
     let e = CacheConfig::parse("disk://host/path").unwrap_err();
     assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
 }
