@@ -89,7 +89,7 @@
 //! | `timeout` | `5s` | how long a command waits for another process's write on the same shard (SQLite busy timeout): seconds or a duration such as `500ms` |
 //! | `eviction` (alias `eviction_policy`) | `least-recently-used` | `least-recently-used` (alias `lru`): past `size_limit`, expired then least recently used entries go; `none`: never evict |
 //! | `on_corruption` | `error` | `error`: commands on a corrupt shard file fail with an error naming it; `rebuild`: the file is renamed aside and the shard starts empty |
-//! | `inline_reads` | `true` | `true`: point reads of data in memory run on the calling thread, faster and in parallel across threads, with file reads that never wait for the disk (Linux `RWF_NOWAIT`): a read that would wait goes to a reader thread; `false`: every read runs on reader threads, no SQLite on the caller's thread |
+//! | `inline_reads` | `off` | `off`: every point read runs on the backend's reader threads; `nowait` (Linux): point reads of data in memory run on the calling thread, faster and in parallel across threads, with file reads that never wait for the disk (`RWF_NOWAIT`; a read that would wait goes to a reader thread). `nowait` replaces `pread` in SQLite's process-wide VFS, which the application's own SQLite connections share: see `InlineReads::Nowait` before choosing it |
 //!
 //! # Options of every scheme
 //!
@@ -151,7 +151,7 @@ pub mod memory;
 pub mod redis;
 
 #[cfg(feature = "disk")]
-pub use disk::{DiskOptions, Eviction, OnCorruption};
+pub use disk::{DiskOptions, Eviction, InlineReads, OnCorruption};
 pub use memory::MemoryOptions;
 #[cfg(feature = "redis")]
 pub use redis::RedisOptions;

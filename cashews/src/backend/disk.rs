@@ -31,13 +31,22 @@
 //! Writes (and every command that may write) run on one thread per shard (see `worker.rs`
 //! for why not `spawn_blocking`), never on a runtime thread; a caller waits for the answer
 //! awake for at most 50 µs before parking, because waking a parked thread costs more than a
-//! small write. Pure reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) of data in
-//! memory run on the caller's thread (about 2 µs per get hit, in parallel across threads),
-//! through connections of their own, which WAL lets read while a shard writes, with file
-//! reads that never wait for the disk (`nowait.rs`); a read whose data is not in memory, and
-//! every read with `inline_reads=false`, runs on a reader thread (about 3.5 µs through one).
-//! See `readers.rs`. `get_many` reads the keys whose data is in memory the same way, and the
-//! others on their shards' threads.
+//! small write. Pure reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`) run on
+//! reader threads (about 3.5 µs per get hit), through connections of their own, which WAL
+//! lets read while a shard writes; `get_many` reads on its keys' shard threads. See
+//! `readers.rs` and `dispatch.rs`.
+//!
+//! # Inline reads (`inline_reads=nowait`, opt-in)
+//!
+//! With [`InlineReads::Nowait`], pure reads of data in memory run on the caller's thread
+//! instead (about 2 µs per get hit, in parallel across threads), with file reads that never
+//! wait for the disk (`nowait.rs`); a read whose data is not in memory still runs on a reader
+//! thread. It is off by default because it changes SQLite for the whole process: the first
+//! backend built with it replaces `pread` in the system-call table of SQLite's default VFS,
+//! which every SQLite connection of the process shares (the application's own rusqlite
+//! connections included; they read through the replacement, which behaves as the original
+//! outside a cashews inline read), and SQLite asks that this table be changed before other
+//! threads use SQLite, which a library cannot ensure. A default backend never touches it.
 //!
 //! # Faults
 //!
@@ -52,16 +61,18 @@
 //! under its name (rebuilt by another process, or deleted by hand) is noticed before the next
 //! command and reopened, so no process keeps serving the old file's values.
 
+mod dispatch;
 mod nowait;
 mod readers;
 mod scan;
 mod shard;
 mod space;
 mod sql;
+mod typed;
 mod value;
 mod worker;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,12 +82,13 @@ use rusqlite::params;
 
 use self::readers::Readers;
 use self::scan::{ScanState, scan_page};
-use self::shard::{Fail, Row, Shard, is_live, live, live_meta, put, remove};
+use self::shard::{Fail, Shard, is_live, live, live_meta, put, remove};
+use self::typed::{bytes_of, read_set, slice_step, store_set, wrong_type};
 use self::value::Kind;
 use self::worker::Worker;
 use super::{Backend, BoxStream, Condition, Expiry, SetOptions};
 use crate::command::Command;
-use crate::config::DiskOptions;
+use crate::config::{DiskOptions, InlineReads};
 use crate::error::{Error, Result};
 use crate::pattern;
 
@@ -131,85 +143,6 @@ impl std::fmt::Debug for DiskBackend {
     }
 }
 
-/// Bad stored bytes in a row this version wrote: only a foreign writer or a damaged file
-/// produces them.
-fn malformed(command: Command, key: &str) -> Error {
-    Error::backend(
-        "disk",
-        command,
-        format!(
-            "the entry of key `{}` is malformed: delete the key",
-            crate::error::shorten(key)
-        ),
-    )
-}
-
-/// One sliding-window step (`slice_incr`, `slice_incr_now`) inside a write transaction:
-/// forgets events before `start`, counts those in `[start, end]` (both ends included, as
-/// Redis's ZCOUNT), and below `max` records one at `end`, resetting the TTL when one is given.
-fn slice_step(
-    tx: &rusqlite::Transaction<'_>,
-    key: &str,
-    now: i64,
-    command: Command,
-    window: impl FnOnce(Option<u64>) -> (u64, u64),
-    max: u64,
-    ttl: Option<Duration>,
-) -> Result<u64, Fail> {
-    let (mut events, expires_at) = match live(tx, key, now)? {
-        None => (Vec::new(), None),
-        Some(row) if row.kind == Some(Kind::Window) => {
-            let events = value::decode_window(&row.value)
-                .ok_or_else(|| Fail::Cashews(malformed(command, key)))?;
-            (events, row.expires_at)
-        }
-        Some(_) => return Err(wrong_type(command, key, "a sliding window")),
-    };
-    let (start, end) = window(events.last().copied());
-    events.retain(|&t| t >= start);
-    let at = events.partition_point(|&t| t <= end);
-    let count = at as u64;
-    let admitted = count < max;
-    let expires_at = if admitted {
-        events.insert(at, end);
-        match ttl {
-            Some(_) => shard::deadline(ttl, now),
-            None => expires_at,
-        }
-    } else {
-        expires_at
-    };
-    // A refusal still writes back the window without the forgotten events (unless nothing is
-    // left of it).
-    if !events.is_empty() {
-        put(
-            tx,
-            key,
-            Kind::Window,
-            &value::encode_window(&events),
-            expires_at,
-            now,
-        )?;
-    }
-    Ok(count + u64::from(admitted))
-}
-
-fn wrong_type(command: Command, key: &str, expected: &'static str) -> Fail {
-    Fail::Cashews(Error::WrongType {
-        command,
-        key: crate::error::shorten(key),
-        expected,
-    })
-}
-
-/// The value of a live row that must hold plain bytes.
-fn bytes_of(row: &Row, command: Command, key: &str) -> Result<Vec<u8>, Fail> {
-    match row.kind {
-        Some(Kind::Bytes) => Ok(row.value.clone()),
-        _ => Err(wrong_type(command, key, "a string value")),
-    }
-}
-
 impl DiskBackend {
     /// A disk backend on `options.directory`, created when missing.
     ///
@@ -244,8 +177,9 @@ impl DiskBackend {
         let probe = directory.join(format!(".cashews-probe-{}", std::process::id()));
         std::fs::write(&probe, b"").map_err(|e| unusable(e, "write"))?;
         let _ = std::fs::remove_file(&probe);
-        if options.inline_reads {
-            // Before this backend starts threads that use SQLite (see `nowait::install`).
+        if options.inline_reads == InlineReads::Nowait {
+            // Only on request: the hook is process-wide (see `InlineReads::Nowait`). Before
+            // this backend starts threads that use SQLite (see `nowait::install`).
             nowait::install();
         }
         let workers = (0..options.shard_count())
@@ -274,137 +208,6 @@ impl DiskBackend {
     #[must_use]
     pub fn options(&self) -> &DiskOptions {
         &self.inner.options
-    }
-
-    /// The worker of `key`'s shard. `new` starts at least one worker, and `shard_of` answers
-    /// below the count it is given, so the index is always in range.
-    fn worker(&self, key: &str) -> &Worker {
-        &self.inner.workers[value::shard_of(key, self.inner.workers.len())]
-    }
-
-    /// Runs a read of `key` on its shard.
-    async fn read<T: Send + 'static>(
-        &self,
-        command: Command,
-        key: &str,
-        f: impl FnMut(&rusqlite::Connection, &str, i64) -> Result<T, Fail> + Send + 'static,
-    ) -> Result<T> {
-        let owned = key.to_owned();
-        let mut f = f;
-        self.worker(key)
-            .call(command, move |shard| {
-                shard.read(command, |conn, now| f(conn, &owned, now))
-            })
-            .await
-    }
-
-    /// The answer of a `get` of `key` that read `row`; a live entry owing an access-time
-    /// refresh gets it, on the shard's thread, which nobody waits for (a refresh is a write).
-    fn answer_get(&self, key: &str, row: Option<Row>) -> Option<Bytes> {
-        let row = row?;
-        let accessed_at = row.accessed_at;
-        if shard::owes_touch(self.inner.options.eviction, accessed_at, shard::now_ms())
-            && self.inner.touching.lock().insert(key.to_owned())
-        {
-            let (owned, touching) = (key.to_owned(), Arc::clone(&self.inner.touching));
-            self.worker(key).send(move |shard| {
-                shard.touch(&owned, accessed_at, shard::now_ms());
-                touching.lock().remove(&owned);
-            });
-        }
-        (row.kind == Some(Kind::Bytes)).then(|| Bytes::from(row.value))
-    }
-
-    /// Runs a pure read of `key` (on shard `index`) on this thread, if its data is in memory
-    /// and an inline connection is free (see `readers.rs`); `None` otherwise.
-    fn read_inline<T>(
-        &self,
-        command: Command,
-        index: usize,
-        key: &str,
-        f: &impl Fn(&rusqlite::Connection, &str, i64) -> Result<T, Fail>,
-    ) -> Option<Result<T>> {
-        self.inner.readers.inline(index, |shard| {
-            shard.read(command, |conn, now| f(conn, key, now))
-        })
-    }
-
-    /// Runs a pure read of `key` on this thread or a reader thread (see `readers.rs`); on any
-    /// failure, runs it again on the key's shard thread, which reports the failure or
-    /// recovers from it.
-    async fn read_only<T: Send + 'static>(
-        &self,
-        command: Command,
-        key: &str,
-        f: impl Fn(&rusqlite::Connection, &str, i64) -> Result<T, Fail> + Send + Clone + 'static,
-    ) -> Result<T> {
-        let index = value::shard_of(key, self.inner.workers.len());
-        let answer = match self.read_inline(command, index, key, &f) {
-            Some(answer) => {
-                // A read answered on this thread never awaited: spend the task's cooperative
-                // budget as tokio's own resources do, so a task reading in a loop yields to
-                // the other tasks of its thread now and then instead of holding it.
-                tokio::task::coop::consume_budget().await;
-                Some(answer)
-            }
-            None => {
-                let (owned, g) = (key.to_owned(), f.clone());
-                self.inner
-                    .readers
-                    .call(index, move |shard| {
-                        shard.read(command, |conn, now| g(conn, &owned, now))
-                    })
-                    .await
-            }
-        };
-        match answer {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(_)) | None => self.read(command, key, f).await,
-        }
-    }
-
-    /// Runs a read-modify-write of `key` on its shard, in one IMMEDIATE transaction.
-    async fn write<T: Send + 'static>(
-        &self,
-        command: Command,
-        key: &str,
-        f: impl FnMut(&rusqlite::Transaction<'_>, &str, i64) -> Result<T, Fail> + Send + 'static,
-    ) -> Result<T> {
-        let owned = key.to_owned();
-        let mut f = f;
-        self.worker(key)
-            .call(command, move |shard| {
-                shard.write(command, Some(&owned), |tx, now| f(tx, &owned, now))
-            })
-            .await
-    }
-
-    /// Groups `items` by the shard of their key: one list per shard, in shard order, of
-    /// `(position in items, key, item)`.
-    fn by_shard<T>(
-        &self,
-        items: impl IntoIterator<Item = (String, T)>,
-    ) -> Vec<Vec<(usize, String, T)>> {
-        let mut groups: Vec<Vec<(usize, String, T)>> =
-            (0..self.inner.workers.len()).map(|_| Vec::new()).collect();
-        for (position, (key, item)) in items.into_iter().enumerate() {
-            let shard = value::shard_of(&key, groups.len());
-            groups[shard].push((position, key, item));
-        }
-        groups
-    }
-
-    /// Runs `f` on every shard at once and collects the answers in shard order.
-    async fn on_every_shard<T: Send + 'static>(
-        &self,
-        command: Command,
-        f: impl Fn(&mut Shard) -> Result<T> + Send + Sync + Clone + 'static,
-    ) -> Result<Vec<T>> {
-        let calls = self.inner.workers.iter().map(|worker| {
-            let f = f.clone();
-            worker.call(command, move |shard| f(shard))
-        });
-        futures_util::future::try_join_all(calls).await
     }
 }
 
@@ -847,43 +650,4 @@ impl Backend for DiskBackend {
         futures_util::future::join_all(self.inner.workers.iter().map(Worker::close)).await;
         Ok(())
     }
-}
-
-/// The live set at `key` (empty when missing) and its expiry; a key of another kind is a
-/// wrong type.
-fn read_set(
-    tx: &rusqlite::Transaction<'_>,
-    key: &str,
-    now: i64,
-    command: Command,
-) -> Result<(BTreeSet<String>, Option<i64>), Fail> {
-    match live(tx, key, now)? {
-        None => Ok((BTreeSet::new(), None)),
-        Some(row) if row.kind == Some(Kind::Set) => {
-            let set = value::decode_set(&row.value)
-                .ok_or_else(|| Fail::Cashews(malformed(command, key)))?;
-            Ok((set, row.expires_at))
-        }
-        Some(_) => Err(wrong_type(command, key, "a set")),
-    }
-}
-
-/// Writes a set back after removals (`changed`), deleting it when empty, as Redis does.
-fn store_set(
-    tx: &rusqlite::Transaction<'_>,
-    key: &str,
-    set: &BTreeSet<String>,
-    expires_at: Option<i64>,
-    now: i64,
-    changed: bool,
-) -> Result<(), Fail> {
-    if !changed {
-        return Ok(());
-    }
-    if set.is_empty() {
-        remove(tx, key, now)?;
-    } else {
-        put(tx, key, Kind::Set, &value::encode_set(set), expires_at, now)?;
-    }
-    Ok(())
 }

@@ -84,6 +84,47 @@ pub enum OnCorruption {
     Rebuild,
 }
 
+/// Where the disk backend runs point reads (`get`, `exists`, `get_expire`, `get_size`,
+/// `get_bits`, and the keys of `get_many`) of data in memory (`inline_reads`).
+///
+/// ```
+/// use cashews::config::{DiskOptions, InlineReads};
+/// assert_eq!(InlineReads::default(), InlineReads::Off);
+/// let mut opts = DiskOptions::new("/tmp/app-cache");
+/// opts.inline_reads = InlineReads::Nowait;
+/// assert_eq!(opts.inline_reads, InlineReads::Nowait);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub enum InlineReads {
+    /// Every read runs on the backend's reader threads (`off`, the default): no SQLite code
+    /// runs on the caller's thread, and the backend leaves SQLite's process-wide state alone.
+    /// About 3.5 µs per get hit; parallel readers add no throughput on 2 cores.
+    #[default]
+    Off,
+    /// Reads of data in the kernel's page cache run on the calling thread, with every file
+    /// read made without waiting for the disk (Linux `preadv2` with `RWF_NOWAIT`), `nowait`.
+    ///
+    /// A hit then takes about 2 µs and reads on several runtime threads run in parallel; a
+    /// read that would wait for the disk is refused at once and goes to a reader thread, so a
+    /// slow disk still never holds a runtime thread. Outside Linux, and on a filesystem that
+    /// cannot read so (tmpfs), every read goes to reader threads as with [`Self::Off`].
+    ///
+    /// # Caveat: a process-wide change to SQLite
+    ///
+    /// To read without waiting, the first backend built with this value replaces `pread` in
+    /// the system-call table of SQLite's default (unix) VFS, once, for the whole process and
+    /// for good. That table is shared by every SQLite connection of the process, the
+    /// application's own rusqlite connections included: they then read through the
+    /// replacement, which calls the original `pread` with the same arguments on any thread
+    /// not inside a cashews inline read, so they read as before. SQLite asks that this table
+    /// be changed before other threads use SQLite, which a library cannot ensure: choose
+    /// `nowait` only when the process's own SQLite use allows it, and build the first such
+    /// backend (or call `Cache::setup` with it) before other threads open SQLite
+    /// connections, for instance at the start of `main`.
+    Nowait,
+}
+
 /// Options of the disk backend
 /// (`disk://?directory=/var/cache/app&shards=8&size_limit=1GiB&timeout=5s`).
 ///
@@ -116,19 +157,9 @@ pub struct DiskOptions {
     /// What happens to a corrupt shard file (`on_corruption`: `error`, the default, or
     /// `rebuild`).
     pub on_corruption: OnCorruption,
-    /// Whether point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`, and the
-    /// keys of `get_many`) of data in memory run on the calling thread (`inline_reads`,
-    /// default `true`).
-    ///
-    /// With `true` (on Linux) a read runs on the caller's thread with every file read made
-    /// without waiting for the disk (`preadv2` with `RWF_NOWAIT`): data in the kernel's page
-    /// cache is read there, in about 2 µs, and reads on several runtime threads run in
-    /// parallel; a read that would wait for the disk is refused at once and goes to a reader
-    /// thread, so a slow disk still never holds a runtime thread. Elsewhere, and on a
-    /// filesystem that cannot read so (tmpfs), every read goes to reader threads. With
-    /// `false` no SQLite code at all runs on the caller's thread: reads go to reader threads
-    /// (about 3.5 µs per get hit, and parallel readers do not add throughput on 2 cores).
-    pub inline_reads: bool,
+    /// Where point reads of data in memory run (`inline_reads`: `off`, the default, or
+    /// `nowait`); see [`InlineReads`], whose docs give the process-wide caveat of `nowait`.
+    pub inline_reads: InlineReads,
 }
 
 impl Default for DiskOptions {
@@ -153,7 +184,7 @@ impl DiskOptions {
             timeout: DEFAULT_TIMEOUT,
             eviction: Eviction::default(),
             on_corruption: OnCorruption::default(),
-            inline_reads: true,
+            inline_reads: InlineReads::Off,
         }
     }
 
@@ -243,7 +274,20 @@ impl DiskOptions {
                         _ => return Err(option.invalid("`error` or `rebuild`")),
                     };
                 }
-                "inline_reads" => opts.inline_reads = option.bool()?,
+                "inline_reads" => {
+                    opts.inline_reads = match option.value.to_ascii_lowercase().as_str() {
+                        "off" => InlineReads::Off,
+                        "nowait" => InlineReads::Nowait,
+                        _ => {
+                            return Err(option.invalid(
+                                "`off` (the default: reads run on reader threads) or `nowait` \
+                                 (reads of data in memory run on the calling thread, through a \
+                                 process-wide SQLite hook: see `InlineReads::Nowait`); drop the \
+                                 option to keep the default",
+                            ));
+                        }
+                    };
+                }
                 // The caller only hands over names from `OPTIONS`.
                 _ => {}
             }

@@ -1,15 +1,15 @@
 //! The shared conformance suite (`cashews-testkit`) on the disk backend, unchanged: on a
 //! single SQLite file (`shards=0`), on eight shards, so pattern commands and batches are
-//! checked across files (both with the default `inline_reads=true`, so reads of data in
-//! memory run on the caller's own connections), and on eight shards with
-//! `inline_reads=false`, so every read runs on the reader threads. Every case gets a fresh
-//! temporary folder, removed when the case's backend is dropped.
+//! checked across files (both with the default `inline_reads=off`, so every read runs on the
+//! reader threads), and on eight shards with `inline_reads=nowait`, so reads of data in
+//! memory run on the caller's own connections. Every case gets a fresh temporary folder,
+//! removed when the case's backend is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cashews::backend::{BoxStream, DiskBackend, Expiry, SetOptions};
-use cashews::config::DiskOptions;
+use cashews::config::{DiskOptions, InlineReads};
 use cashews::{Backend, Bytes, Result};
 use cashews_testkit::{Harness, Setup, Time};
 
@@ -23,7 +23,7 @@ struct TempDisk {
 }
 
 impl TempDisk {
-    fn new(shards: usize, inline_reads: bool) -> Self {
+    fn new(shards: usize, inline_reads: InlineReads) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("cashews-disk-")
             .tempdir()
@@ -139,7 +139,7 @@ mod one_file {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(0, true), Time::Real))
+        Some(Harness::new(TempDisk::new(0, InlineReads::Off), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
@@ -149,17 +149,20 @@ mod eight_shards {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(8, true), Time::Real))
+        Some(Harness::new(TempDisk::new(8, InlineReads::Off), Time::Real))
     }
 
     cashews_testkit::conformance_suite!(disk);
 }
 
-mod reader_threads {
+mod inline_nowait {
     use super::*;
 
     async fn disk(_setup: Setup) -> Option<Harness<TempDisk>> {
-        Some(Harness::new(TempDisk::new(8, false), Time::Real))
+        Some(Harness::new(
+            TempDisk::new(8, InlineReads::Nowait),
+            Time::Real,
+        ))
     }
 
     cashews_testkit::conformance_suite!(disk);

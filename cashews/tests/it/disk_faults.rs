@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use cashews::backend::{Backend, DiskBackend, SetOptions};
-use cashews::config::{DiskOptions, OnCorruption};
+use cashews::config::{DiskOptions, InlineReads, OnCorruption};
 use cashews::{Bytes, Cache, Error};
 
 const KEYS: usize = 64;
@@ -287,12 +287,12 @@ async fn safe_mode_applies_to_disk() {
 /// whether reads run on the caller's thread or on reader threads.
 #[tokio::test]
 async fn a_replaced_shard_file_is_reopened() {
-    for inline_reads in [true, false] {
+    for inline_reads in [InlineReads::Nowait, InlineReads::Off] {
         a_replaced_shard_file_is_reopened_with(inline_reads).await;
     }
 }
 
-async fn a_replaced_shard_file_is_reopened_with(inline_reads: bool) {
+async fn a_replaced_shard_file_is_reopened_with(inline_reads: InlineReads) {
     let dir = temp_dir();
     let options = || {
         let mut options = DiskOptions::new(dir.path()).with_shards(0);

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use cashews::backend::{Backend, DiskBackend, SetOptions};
-use cashews::config::{BackendConfig, CacheConfig, DiskOptions, Eviction, OnCorruption};
+use cashews::config::{
+    BackendConfig, CacheConfig, DiskOptions, Eviction, InlineReads, OnCorruption,
+};
 use cashews::{Bytes, Cache, Error};
 
 fn temp_dir() -> tempfile::TempDir {
@@ -30,7 +32,7 @@ fn url_options_and_defaults() {
     assert_eq!(defaults.timeout, Duration::from_secs(5));
     assert_eq!(defaults.eviction, Eviction::LeastRecentlyUsed);
     assert_eq!(defaults.on_corruption, OnCorruption::Error);
-    assert!(defaults.inline_reads);
+    assert_eq!(defaults.inline_reads, InlineReads::Off, "opt-in");
     assert!(defaults.directory.ends_with("cashews"));
     assert!(
         !CacheConfig::parse("disk://")
@@ -41,7 +43,7 @@ fn url_options_and_defaults() {
 
     let opts = disk_options(
         "disk://?directory=/tmp/x%20y&shards=0&size_limit=64MiB&timeout=250ms\
-         &eviction=none&on_corruption=rebuild&inline_reads=false",
+         &eviction=none&on_corruption=rebuild&inline_reads=nowait",
     );
     assert_eq!(opts.directory, std::path::PathBuf::from("/tmp/x y"));
     assert_eq!((opts.shards, opts.shard_count()), (0, 1));
@@ -49,7 +51,11 @@ fn url_options_and_defaults() {
     assert_eq!(opts.timeout, Duration::from_millis(250));
     assert_eq!(opts.eviction, Eviction::None);
     assert_eq!(opts.on_corruption, OnCorruption::Rebuild);
-    assert!(!opts.inline_reads);
+    assert_eq!(opts.inline_reads, InlineReads::Nowait);
+    assert_eq!(
+        disk_options("disk://?inline_reads=OFF").inline_reads,
+        InlineReads::Off
+    );
     assert_eq!(
         disk_options("disk://?eviction_policy=least-recently-used").eviction,
         Eviction::LeastRecentlyUsed
@@ -73,6 +79,8 @@ fn bad_options_are_errors_naming_them() {
         ("disk://?eviction=lfu", "eviction"),
         ("disk://?on_corruption=ignore", "on_corruption"),
         ("disk://?inline_reads=maybe", "inline_reads"),
+        ("disk://?inline_reads=true", "inline_reads"),
+        ("disk://?inline_reads=false", "inline_reads"),
         ("disk://?directory=", "directory"),
     ] {
         let e = CacheConfig::parse(url).unwrap_err();
@@ -81,6 +89,14 @@ fn bad_options_are_errors_naming_them() {
             "{url}: {e:?}"
         );
     }
+    // The opt-in's error names both values and the fix.
+    let e = CacheConfig::parse("disk://?inline_reads=true")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`off`") && e.contains("`nowait`") && e.contains("drop the option"),
+        "{e}"
+    );
     let e = CacheConfig::parse("disk://host/path").unwrap_err();
     assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
 }
@@ -165,12 +181,12 @@ async fn eviction_none_keeps_everything() {
 /// file.
 #[tokio::test]
 async fn commands_after_close_fail_clearly() {
-    for inline_reads in [true, false] {
+    for inline_reads in [InlineReads::Nowait, InlineReads::Off] {
         commands_after_close_fail_clearly_with(inline_reads).await;
     }
 }
 
-async fn commands_after_close_fail_clearly_with(inline_reads: bool) {
+async fn commands_after_close_fail_clearly_with(inline_reads: InlineReads) {
     let dir = temp_dir();
     let mut options = DiskOptions::new(dir.path()).with_shards(2);
     options.inline_reads = inline_reads;

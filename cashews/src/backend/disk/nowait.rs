@@ -14,7 +14,9 @@
 //!
 //! SQLite's unix VFS makes its file reads through a table of system calls that an
 //! application may override (`xSetSystemCall`, a public API). This module replaces `pread`
-//! there, once per process, with [`pread`] below: on any thread not inside
+//! there, once per process, with [`pread`] below, when the first backend with
+//! `inline_reads=nowait` is built (never for a default backend: the table is the whole
+//! process's, see `InlineReads::Nowait`): on any thread not inside
 //! [`without_waiting`] it calls the original `pread`, with the same arguments and result,
 //! so every other SQLite connection of the process (a shard thread's, a reader's, the
 //! application's own) reads exactly as before.
@@ -35,7 +37,7 @@
 //! reads off for the backend: see [`Refusal::Unsupported`]. The backend's connections use
 //! SQLite's default VFS: an application that makes a VFS of its own the default after a
 //! backend started (a rare thing to do) gets inline reads through that VFS, which this
-//! module does not reach; `inline_reads=false` is the setting for it.
+//! module does not reach; `inline_reads=off` (the default) is the setting for it.
 
 // The one module of the crate with `unsafe`: FFI to SQLite's VFS and to `preadv2`.
 #![allow(unsafe_code)]
@@ -94,10 +96,11 @@ pub(super) fn refused() -> bool {
 
 /// Installs [`pread`] in SQLite's unix VFS, once per process; whether it is installed.
 ///
-/// SQLite asks that its system-call table be changed before other threads use SQLite: the
-/// disk backend calls this before it starts its threads. Another thread of the application
-/// reading through SQLite at that very moment calls either `pread` or [`pread`], which
-/// behave alike outside [`without_waiting`].
+/// SQLite asks that its system-call table be changed before other threads use SQLite: a
+/// disk backend with `inline_reads=nowait` calls this before it starts its threads (and its
+/// docs ask the application to build it before its own threads use SQLite). Another thread
+/// of the application reading through SQLite at that very moment calls either `pread` or
+/// [`pread`], which behave alike outside [`without_waiting`].
 pub(super) fn install() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
@@ -114,7 +117,7 @@ pub(super) fn install() -> bool {
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use std::ffi::{c_int, c_void};
+    use std::ffi::{c_char, c_int, c_void};
     use std::sync::OnceLock;
 
     use rusqlite::ffi;
@@ -131,12 +134,26 @@ mod imp {
     /// The name of the entry in SQLite's system-call table.
     const NAME: &std::ffi::CStr = c"pread";
 
-    pub(super) fn install() -> bool {
+    /// The getter of a VFS's system-call table.
+    type GetSystemCall =
+        unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *const c_char) -> ffi::sqlite3_syscall_ptr;
+
+    /// The setter of a VFS's system-call table.
+    type SetSystemCall = unsafe extern "C" fn(
+        *mut ffi::sqlite3_vfs,
+        *const c_char,
+        ffi::sqlite3_syscall_ptr,
+    ) -> c_int;
+
+    /// SQLite's default VFS and the accessors of its system-call table, when it is the unix
+    /// VFS with such a table.
+    fn unix_vfs() -> Option<(*mut ffi::sqlite3_vfs, GetSystemCall, SetSystemCall)> {
         // SAFETY: `sqlite3_vfs_find(NULL)` initializes SQLite if needed and returns the
-        // default VFS, a static object that lives as long as the process (or null).
+        // default VFS, a static object that lives as long as the process (or null). It
+        // registers nothing.
         let vfs = unsafe { ffi::sqlite3_vfs_find(std::ptr::null()) };
         if vfs.is_null() {
-            return false;
+            return None;
         }
         // SAFETY: `vfs` is non-null and points to a registered `sqlite3_vfs`, never freed.
         let (version, name, get, set) = unsafe {
@@ -151,36 +168,57 @@ mod imp {
         // The system-call table exists from VFS version 3, and only the unix VFS has
         // `pread` in it.
         if version < 3 || name.is_null() {
-            return false;
+            return None;
         }
         // SAFETY: `zName` of a registered VFS is a NUL-terminated static string.
         let unix = unsafe { std::ffi::CStr::from_ptr(name) }
             .to_bytes()
             .starts_with(b"unix");
-        let (true, Some(get), Some(set)) = (unix, get, set) else {
-            return false;
-        };
+        match (unix, get, set) {
+            (true, Some(get), Some(set)) => Some((vfs, get, set)),
+            _ => None,
+        }
+    }
+
+    /// The current `pread` of the unix VFS's system-call table.
+    fn current(vfs: *mut ffi::sqlite3_vfs, get: GetSystemCall) -> Option<Pread> {
         // SAFETY: `xGetSystemCall` of the unix VFS takes the VFS and a NUL-terminated name,
         // and returns the current function of that entry, or null when the build does not
         // use it (a build reading with `pread64` or `lseek` + `read`).
-        let Some(current) = (unsafe { get(vfs, NAME.as_ptr()) }) else {
-            return false;
-        };
+        let current = unsafe { get(vfs, NAME.as_ptr()) }?;
         // SAFETY: the unix VFS stores `pread` (and nothing else) under that name, cast to
         // `sqlite3_syscall_ptr`; casting back to its real type is what SQLite itself does
         // before calling it.
-        let original = unsafe { std::mem::transmute::<unsafe extern "C" fn(), Pread>(current) };
+        Some(unsafe { std::mem::transmute::<unsafe extern "C" fn(), Pread>(current) })
+    }
+
+    pub(super) fn install() -> bool {
+        let Some((vfs, get, set)) = unix_vfs() else {
+            return false;
+        };
+        let Some(original) = current(vfs, get) else {
+            return false;
+        };
         if ORIGINAL.set(original).is_err() {
             return false;
         }
-        // SAFETY: the same cast, the other way, of a function with `pread`'s exact C
-        // signature. `xSetSystemCall` stores one pointer; SQLite documents it for use before
-        // other threads read, and a connection that reads while it is stored calls either
-        // the old or the new function, which behave alike outside the mode.
+        // SAFETY: the same cast as in `current`, the other way, of a function with `pread`'s
+        // exact C signature. `xSetSystemCall` stores one pointer; SQLite documents it for use
+        // before other threads read, and a connection that reads while it is stored calls
+        // either the old or the new function, which behave alike outside the mode.
         let ours = unsafe { std::mem::transmute::<Pread, unsafe extern "C" fn()>(pread) };
         // SAFETY: as for `get`; the VFS keeps the pointer, a static function.
         let rc = unsafe { set(vfs, NAME.as_ptr(), Some(ours)) };
         rc == ffi::SQLITE_OK
+    }
+
+    /// Whether the `pread` of SQLite's default VFS is this module's [`pread`] (`None` when
+    /// that VFS has no such entry).
+    #[cfg(test)]
+    pub(super) fn hooked() -> Option<bool> {
+        let (vfs, get, _) = unix_vfs()?;
+        let ours: Pread = pread;
+        Some(std::ptr::fn_addr_eq(current(vfs, get)?, ours))
     }
 
     /// SQLite's `pread`: outside [`super::without_waiting`], the original; inside it, a
@@ -249,9 +287,15 @@ pub(super) fn drop_cached(path: &std::path::Path) {
     assert_eq!(rc, 0, "posix_fadvise on {}", path.display());
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
+    use bytes::Bytes;
+
+    use super::super::DiskBackend;
     use super::*;
+    use crate::backend::{Backend, SetOptions};
+    use crate::config::{DiskOptions, InlineReads};
 
     /// Outside the mode SQLite reads as before; inside it, a cached file reads too.
     #[test]
@@ -308,5 +352,108 @@ mod tests {
         let fresh = rusqlite::Connection::open(&path).unwrap();
         let (result, refused) = without_waiting(|| count(&fresh)).unwrap();
         assert_eq!((result.unwrap(), refused), (500, None));
+    }
+
+    /// The name of the test `case` of this module, as the test binary knows it.
+    fn test_name(case: &str) -> String {
+        let module = module_path!();
+        let module = module.split_once("::").map_or(module, |(_, rest)| rest);
+        format!("{module}::{case}")
+    }
+
+    /// Set in the process [`in_a_fresh_process`] starts.
+    const FRESH: &str = "CASHEWS_NOWAIT_FRESH_PROCESS";
+
+    /// Whether this is the process [`in_a_fresh_process`] started. Otherwise runs the test
+    /// `case` alone in a new process of this test binary, where no other test can have
+    /// installed the hook (`cargo test` runs every unit test in one process), and checks it
+    /// ran and passed there.
+    fn in_a_fresh_process(case: &str) -> bool {
+        if std::env::var_os(FRESH).is_some() {
+            return true;
+        }
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                &test_name(case),
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(FRESH, "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{case} in a fresh process: {}\n{stdout}\n{stderr}",
+            output.status
+        );
+        false
+    }
+
+    /// A store of two shards at `dir` with these inline reads, holding `k` = `v`, read three
+    /// times (a get, an exists, a get_many).
+    async fn served_reads(dir: &std::path::Path, inline_reads: InlineReads) -> DiskBackend {
+        let mut options = DiskOptions::new(dir).with_shards(2);
+        options.inline_reads = inline_reads;
+        let disk = DiskBackend::new(options).unwrap();
+        disk.set("k", Bytes::from_static(b"v"), SetOptions::ttl(None))
+            .await
+            .unwrap();
+        assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        assert!(disk.exists("k").await.unwrap());
+        assert_eq!(disk.get_many(&["k"]).await.unwrap().len(), 1);
+        disk
+    }
+
+    /// A backend with the default options never touches SQLite's process-wide VFS: after it
+    /// served reads (each on a reader thread), the `pread` of the default VFS is still
+    /// SQLite's own, so the application's own SQLite connections are left as they were.
+    #[tokio::test]
+    async fn a_default_backend_leaves_sqlite_pread_alone() {
+        if !in_a_fresh_process("a_default_backend_leaves_sqlite_pread_alone") {
+            return;
+        }
+        assert_eq!(
+            imp::hooked(),
+            Some(false),
+            "a fresh process starts unhooked"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let default = DiskOptions::new(dir.path()).inline_reads;
+        let disk = served_reads(dir.path(), default).await;
+        assert_eq!(imp::hooked(), Some(false), "SQLite's own pread");
+        assert_eq!(
+            disk.inner.readers.sent(),
+            2,
+            "reader threads read get and exists"
+        );
+        assert_eq!(default, InlineReads::Off);
+        disk.close().await.unwrap();
+    }
+
+    /// With `inline_reads=nowait` the backend installs the hook, and reads of data in memory
+    /// are served on the caller's thread (no reader thread).
+    #[tokio::test]
+    async fn inline_reads_nowait_hooks_pread_and_reads_inline() {
+        if !in_a_fresh_process("inline_reads_nowait_hooks_pread_and_reads_inline") {
+            return;
+        }
+        assert_eq!(
+            imp::hooked(),
+            Some(false),
+            "a fresh process starts unhooked"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let disk = served_reads(dir.path(), InlineReads::Nowait).await;
+        assert_eq!(imp::hooked(), Some(true), "the hook is SQLite's pread");
+        assert_eq!(
+            disk.inner.readers.sent(),
+            0,
+            "every read ran on this thread"
+        );
+        disk.close().await.unwrap();
     }
 }

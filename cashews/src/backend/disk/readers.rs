@@ -1,8 +1,9 @@
-//! Point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`): on the caller's own
-//! thread when their data is in memory, else on a small pool of reader threads. Both read
-//! through their own connections, which WAL lets read while a shard's thread writes.
+//! Point reads (`get`, `exists`, `get_expire`, `get_size`, `get_bits`): on a small pool of
+//! reader threads, or with `inline_reads=nowait` on the caller's own thread when their data is
+//! in memory. Both read through their own connections, which WAL lets read while a shard's
+//! thread writes.
 //!
-//! # On the caller's thread (`inline_reads=true`, the default)
+//! # On the caller's thread (`inline_reads=nowait`, opt-in)
 //!
 //! A read of pages in memory is a few microseconds of SQLite, about as long as handing it to
 //! another thread and waiting for the answer awake (which a hop has to do, see
@@ -21,10 +22,11 @@
 //!
 //! # On reader threads
 //!
-//! With `inline_reads=false`, when a read's data is not in memory, when every inline set is
-//! in use (more threads reading at once than cores), or where reads cannot be made without
-//! waiting (not Linux, or a filesystem such as tmpfs that refuses `RWF_NOWAIT`; noticed at
-//! the first refusal, and logged), a read goes to a reader thread, one per core (at most 4).
+//! By default (`inline_reads=off`) every read goes to a reader thread, one per core (at most
+//! 4); with `nowait`, so does a read whose data is not in memory, a read made while every
+//! inline set is in use (more threads reading at once than cores), and every read where
+//! reads cannot be made without waiting (not Linux, or a filesystem such as tmpfs that
+//! refuses `RWF_NOWAIT`; noticed at the first refusal, and logged).
 //! A read sent while no other is in flight always goes to the first reader: that thread just
 //! answered and is still awake (see [`super::worker::spin`]), so a steady stream of reads
 //! never wakes a sleeping thread; reads sent while others are in flight go to the other
@@ -53,7 +55,7 @@ use std::time::Duration;
 use super::nowait::{self, Refusal};
 use super::shard::{READER_BUSY, Shard};
 use super::worker::{self, InFlight, Job, serve, spin_answer};
-use crate::config::{DiskOptions, OnCorruption};
+use crate::config::{DiskOptions, InlineReads, OnCorruption};
 
 /// What a reader receives: jobs on its shards, indexed by shard.
 type Message = worker::Message<[Shard]>;
@@ -89,7 +91,7 @@ pub(super) struct Readers {
     /// Reads sent and not answered yet.
     in_flight: Arc<AtomicUsize>,
     /// Connection sets for reads run on the caller's own thread, one per core; none with
-    /// `inline_reads=false`. Only ever `try_lock`ed.
+    /// `inline_reads=off`. Only ever `try_lock`ed.
     inline: Box<[parking_lot::Mutex<Vec<Shard>>]>,
     /// Set once the filesystem refused a read without waiting as unsupported: inline reads
     /// are off from then on.
@@ -115,8 +117,8 @@ thread_local! {
 impl Readers {
     /// Starts the reader threads, one per core, at most [`MAX_READERS`], and at most
     /// [`READER_CONNECTIONS`] connections in all (one reader from 32 shards up); and makes
-    /// the inline sets (with `inline_reads`), one per core, at most [`INLINE_CONNECTIONS`]
-    /// connections in all. Every connection opens on first use.
+    /// the inline sets (with `inline_reads=nowait`), one per core, at most
+    /// [`INLINE_CONNECTIONS`] connections in all. Every connection opens on first use.
     pub(super) fn spawn(options: &DiskOptions) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let count = cores
@@ -137,7 +139,7 @@ impl Readers {
         } else {
             None
         };
-        let sets = if options.inline_reads && nowait::install() {
+        let sets = if options.inline_reads == InlineReads::Nowait && nowait::install() {
             cores.min((INLINE_CONNECTIONS / options.shard_count()).max(1))
         } else {
             0
@@ -167,7 +169,7 @@ impl Readers {
 
     /// Runs `f` on this thread, on a free inline connection to shard `index`, with every
     /// file read made without waiting for the disk (see `nowait.rs`); `None` when there is
-    /// no free connection (every set in use, `inline_reads=false`, or closed), when a read
+    /// no free connection (every set in use, `inline_reads=off`, or closed), when a read
     /// was refused because its data is not in memory, or when `f` panicked: the caller then
     /// asks a reader thread.
     pub(super) fn inline<T>(&self, index: usize, f: impl FnOnce(&mut Shard) -> T) -> Option<T> {
@@ -252,7 +254,7 @@ impl Readers {
 
     /// Reads sent to the reader threads so far, for tests.
     #[cfg(test)]
-    fn sent(&self) -> usize {
+    pub(super) fn sent(&self) -> usize {
         self.sent.load(Ordering::Relaxed)
     }
 
@@ -324,10 +326,10 @@ mod tests {
 
     use super::super::DiskBackend;
     use crate::backend::{Backend, SetOptions};
-    use crate::config::DiskOptions;
+    use crate::config::{DiskOptions, InlineReads};
 
     /// A two-shard store at `dir` holding `k` = `v`.
-    async fn two_shards_holding_k(dir: &std::path::Path, inline_reads: bool) -> DiskBackend {
+    async fn two_shards_holding_k(dir: &std::path::Path, inline_reads: InlineReads) -> DiskBackend {
         let mut options = DiskOptions::new(dir).with_shards(2);
         options.inline_reads = inline_reads;
         let disk = DiskBackend::new(options).unwrap();
@@ -342,7 +344,7 @@ mod tests {
     #[tokio::test]
     async fn reads_go_to_the_reader_threads_when_every_inline_set_is_in_use() {
         let dir = tempfile::tempdir().unwrap();
-        let disk = two_shards_holding_k(dir.path(), true).await;
+        let disk = two_shards_holding_k(dir.path(), InlineReads::Nowait).await;
         let readers = &disk.inner.readers;
         assert!(!readers.inline.is_empty(), "inline reads are on");
         let held: Vec<_> = readers.inline.iter().map(|set| set.lock()).collect();
@@ -358,13 +360,13 @@ mod tests {
     }
 
     /// A one-shard store of 300 entries of 2 KB (many pages) at `dir`, written and closed (so
-    /// checkpointed into the file), opened again with `inline_reads=true`, its shard thread
+    /// checkpointed into the file), opened again with `inline_reads=nowait`, its shard thread
     /// ready; and the value of every entry.
     #[cfg(target_os = "linux")]
     async fn filled(dir: &std::path::Path) -> (DiskBackend, Bytes) {
         let options = || {
             let mut options = DiskOptions::new(dir).with_shards(1);
-            options.inline_reads = true;
+            options.inline_reads = InlineReads::Nowait;
             options
         };
         let filler = DiskBackend::new(options()).unwrap();
@@ -473,7 +475,7 @@ mod tests {
         const WRITES: usize = 1500;
         let dir = tempfile::tempdir().unwrap();
         let mut options = DiskOptions::new(dir.path()).with_shards(1);
-        options.inline_reads = true;
+        options.inline_reads = InlineReads::Nowait;
         let disk = DiskBackend::new(options).unwrap();
         let value = |n: usize| Bytes::from(format!("{n:08}").repeat(256));
         disk.set("k", value(0), SetOptions::ttl(None))
@@ -521,7 +523,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_task_reading_in_a_loop_lets_other_tasks_run() {
         let dir = tempfile::tempdir().unwrap();
-        let disk = two_shards_holding_k(dir.path(), true).await;
+        let disk = two_shards_holding_k(dir.path(), InlineReads::Nowait).await;
         let ran = Arc::new(AtomicBool::new(false));
         let other = {
             let ran = Arc::clone(&ran);
@@ -553,7 +555,7 @@ mod tests {
             return;
         }
         let dir = tempfile::tempdir_in(shm).unwrap();
-        let disk = two_shards_holding_k(dir.path(), true).await;
+        let disk = two_shards_holding_k(dir.path(), InlineReads::Nowait).await;
         let readers = &disk.inner.readers;
         assert!(!readers.inline.is_empty(), "inline reads are on");
         for sent in 1..=3 {
@@ -567,11 +569,11 @@ mod tests {
         disk.close().await.unwrap();
     }
 
-    /// With `inline_reads=false` no read runs on the caller's thread.
+    /// With `inline_reads=off` no read runs on the caller's thread.
     #[tokio::test]
     async fn reads_stay_off_the_caller_with_inline_reads_off() {
         let dir = tempfile::tempdir().unwrap();
-        let disk = two_shards_holding_k(dir.path(), false).await;
+        let disk = two_shards_holding_k(dir.path(), InlineReads::Off).await;
         assert!(disk.inner.readers.inline.is_empty());
         assert_eq!(disk.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(disk.inner.readers.sent(), 1);

@@ -11,7 +11,7 @@
 //!   prepared-statement cache stays warm.
 //! - A slow or stalled disk blocks that shard's writes only: runtime threads never run a
 //!   write, and `spawn_blocking`'s pool cannot fill up with threads all waiting on one file
-//!   lock. (With `inline_reads=true`, the default, reads of data in memory do run on runtime
+//!   lock. (With `inline_reads=nowait`, opt-in, reads of data in memory do run on runtime
 //!   threads, with file reads that never wait for the disk: see `readers.rs`.)
 //!
 //! The cost is one idle OS thread per shard (8 by default), beside the readers'. A thread
