@@ -7,7 +7,7 @@ use super::{Cache, new_token};
 use crate::backend::Backend;
 use crate::command::Command;
 use crate::error::{Error, Result, shorten};
-use crate::lock::{Interest, LockGuard, LockWaiter};
+use crate::lock::{Interest, LockGuard, LockWaiter, Slots};
 use crate::ttl::IntoTtl;
 
 impl Cache {
@@ -176,16 +176,6 @@ impl Cache {
         Ok(None)
     }
 
-    /// This cache's identity, for task-scoped re-entry records.
-    pub(crate) fn registry_id(&self) -> usize {
-        self.inner.id
-    }
-
-    /// The lock keys this process holds or waits for, on this cache.
-    pub(crate) fn lock_slots(&self) -> &crate::lock::Slots {
-        &self.inner.lock_slots
-    }
-
     /// Whether releases of `key` by other processes are heard right now: its backend has a
     /// release feed and the feed is live (opened on the first call; see `crate::lock`).
     pub(crate) fn hears_releases(&self, key: &str) -> bool {
@@ -198,16 +188,10 @@ impl Cache {
             Engine::Dyn(backend) => {
                 // The backend's identity: its address, shared by every route using it.
                 let id = std::sync::Arc::as_ptr(backend).cast::<()>() as usize;
-                self.inner
-                    .lock_slots
+                self.extension::<Slots>()
                     .hears_releases(id, || backend.lock_releases())
             }
         }
-    }
-
-    /// The `thunder_protection` runs in flight on this cache.
-    pub(crate) fn thunder_flights(&self) -> &crate::strategy::Flights {
-        &self.inner.thunder_flights
     }
 
     /// Stores `token` at `key` with `ttl` if the key is absent (the lock primitive).
@@ -260,7 +244,7 @@ impl Cache {
             .await;
         // Waiters of this process look again, whatever the answer: a wasted look is cheap,
         // a missed release is not.
-        self.inner.lock_slots.signal_released(key);
+        self.extension::<Slots>().signal_released(key);
         unlocked
     }
 
