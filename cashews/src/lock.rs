@@ -246,10 +246,9 @@ impl Drop for LockGuard {
 // ----- wake-ups ----------------------------------------------------------------------------
 
 /// One cache's lock slots in this process, by lock key (kept among the `Cache`'s extensions),
-/// and the release
-/// feeds of its backends. A slot exists while someone holds a guard on the key or waits for
-/// it, so the map stays as small as the number of contended keys. Plain mutexes: each is held
-/// for a map operation, never across an await.
+/// and the release feeds of its backends. A slot exists while someone holds a guard on the key
+/// or waits for it, so the map stays as small as the number of contended keys. Plain mutexes:
+/// each is held for a map operation, never across an await.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slots(Arc<Registry>);
 

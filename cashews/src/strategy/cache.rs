@@ -103,7 +103,9 @@ option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_
 /// once: the first caller leads, the others wait for it and then read what it stored. When
 /// the leader's result is not stored (an `Err`, a condition), each waiter runs its own
 /// `origin`, so every caller gets a real result of its own and nothing needs to be `Clone`.
-/// Without `protected`, each miss runs `origin`.
+/// Without `protected`, each miss runs `origin`. A call from inside `origin` (the same task)
+/// with the same key runs its own `origin` instead of waiting for itself. The rules are the
+/// ones every coalescing strategy shares: see [Coalescing](super#coalescing).
 ///
 /// # Cancellation
 ///

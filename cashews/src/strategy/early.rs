@@ -117,7 +117,9 @@ option_builders!(EarlyOptions = EarlyOptions::new(); condition, time_condition, 
 /// refresh lock: exactly one runs `origin` and waits for it; the others return the stored
 /// value at once. On a cold miss, with `protected` (the default), concurrent callers in this
 /// process run `origin` once (the first leads, the others read what it stored; if it stored
-/// nothing, each runs its own); without it, each runs `origin`.
+/// nothing, each runs its own); without it, each runs `origin`. The cold-miss rules,
+/// re-entry included, are the ones every coalescing strategy shares: see
+/// [Coalescing](super#coalescing).
 ///
 /// # Cancellation
 ///

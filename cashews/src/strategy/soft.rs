@@ -105,7 +105,9 @@ option_builders!(SoftOptions = SoftOptions::new(); condition, time_condition, pr
 /// the entry missing or soft-expired in this process run `origin` once: the first leads, the
 /// others wait and then read what it stored; when the leader's result is not stored (a
 /// failure, a condition), each waiter runs its own `origin`, so every caller gets a real
-/// result (or its own stale fallback). Without `protected` each of them runs `origin`.
+/// result (or its own stale fallback). Without `protected` each of them runs `origin`. The
+/// rules, re-entry included, are the ones every coalescing strategy shares: see
+/// [Coalescing](super#coalescing).
 ///
 /// # Cancellation
 ///

@@ -33,7 +33,7 @@ use crate::coalesce::{self, Flights, Then};
 /// own: use [`locked`](super::locked()) or [`cache_locked`](super::cache_locked()) for
 /// exclusion across processes. A call from inside `origin` (the same task) with the same key
 /// runs `origin` itself instead of waiting for itself. Calls with the same key and another
-/// result type do not share the run.
+/// result type do not share the run (each result type has its own runs).
 ///
 /// # Cancellation
 ///
