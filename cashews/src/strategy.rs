@@ -60,8 +60,8 @@
 //! # async fn main() -> cashews::Result<()> {
 //! let store = cashews::Cache::new();
 //! store.setup("mem://")?;
-//! let (ttl, runs) = (cashews::Ttl::parse("1h")?, AtomicUsize::new(0));
-//! let call = || cache(&store, "report", ttl, &CacheOptions::new(), Plain::<u32>::new(), async {
+//! let (ttl, options, runs) = (cashews::Ttl::parse("1h")?, CacheOptions::new(), AtomicUsize::new(0));
+//! let call = || cache(&store, "report", ttl, &options, Plain::<u32>::new(), async {
 //!     runs.fetch_add(1, Ordering::SeqCst);
 //!     tokio::task::yield_now().await; // a slow upstream
 //!     7
