@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Condition, Expiry, LocalTier, SetOptions};
+use crate::coalesce::{Flights, Turn};
 use crate::command::Command;
 use crate::error::{Error, Result, shorten};
 use crate::ttl::IntoTtl;
@@ -18,6 +19,7 @@ use crate::ttl::IntoTtl;
 mod admin;
 mod control;
 mod default;
+mod extensions;
 mod flight;
 mod further;
 mod locks;
@@ -69,20 +71,16 @@ pub struct Cache {
 struct Shared {
     id: usize,
     routes: routes::Routes,
-    flights: flight::Flights,
     /// The time strategies read (windows, early and soft expiry): the system clock, or the
     /// manual clock of a memory backend given to `setup_backend`.
     clock: ArcSwap<crate::Clock>,
-    /// Keys being computed by strategies in this process (`cache`'s coalescing).
-    gates: crate::strategy::Gates,
-    /// Lock keys held or waited for in this process (waiters are woken on release).
-    lock_slots: crate::lock::Slots,
-    /// `thunder_protection` runs in flight.
-    thunder_flights: crate::strategy::Flights,
     /// Registered tags: which tag sets a deleted key leaves.
     tag_registry: tags::Registry,
     /// Replaced routes being closed.
     retirements: retire::Retirements,
+    /// What the layers above keep per cache (coalescing flights, re-entry markers, lock
+    /// wake-ups), by type: the cache does not know them.
+    extensions: extensions::Extensions,
 }
 
 impl std::fmt::Debug for Cache {
@@ -153,13 +151,10 @@ impl Cache {
             inner: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 routes: routes::Routes::default(),
-                flights: flight::Flights::default(),
                 clock: ArcSwap::from_pointee(crate::Clock::system()),
-                gates: crate::strategy::Gates::default(),
-                lock_slots: crate::lock::Slots::default(),
-                thunder_flights: crate::strategy::Flights::default(),
                 tag_registry: tags::Registry::default(),
                 retirements: retire::Retirements::default(),
+                extensions: extensions::Extensions::default(),
             }),
         }
     }
@@ -177,9 +172,12 @@ impl Cache {
         crate::Clock::clone(&self.inner.clock.load())
     }
 
-    /// The in-process coalescing gates of the strategies.
-    pub(crate) fn gates(&self) -> &crate::strategy::Gates {
-        &self.inner.gates
+    /// This cache's value of type `T`, created with `T::default()` on first use and dropped
+    /// with the cache: how the layers above keep per-cache state (the strategies' coalescing
+    /// flights and re-entry markers, the lock wake-ups) without the cache knowing their types.
+    /// For miss paths: a read lock and a hash lookup.
+    pub(crate) fn extension<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        self.inner.extensions.get::<T>()
     }
 
     /// Makes strategies read `clock` (a manual clock lets tests move time without sleeping).
@@ -764,8 +762,9 @@ impl Cache {
     /// # Concurrent calls
     ///
     /// Concurrent misses on the same key in this process run `init` once; the others wait
-    /// for its result (single flight). Other processes may compute too: use a lock strategy
-    /// for cross-process exclusion.
+    /// for its result (single flight, with the semantics every coalescing strategy shares:
+    /// see [`strategy`](crate::strategy#coalescing)). Other processes may compute too: use a
+    /// lock strategy for cross-process exclusion.
     ///
     /// # Cancellation
     ///
@@ -774,8 +773,10 @@ impl Cache {
     ///
     /// # Panics
     ///
-    /// Never in the caller: if `init` panics, every waiter gets [`Error::OriginFailed`] and
-    /// the next call runs `init` again.
+    /// Never in the caller: if `init` panics, the caller whose `init` it was gets
+    /// [`Error::OriginFailed`]; the callers waiting for it are released and one of them runs
+    /// its own `init` (a panic reaches only the caller whose `init` panicked). The next call
+    /// after that runs `init` again.
     ///
     /// # Re-entry
     ///
@@ -808,54 +809,46 @@ impl Cache {
             return Ok(hit);
         }
         let route = self.route_for(key)?;
-        if flight::is_reentrant(self.inner.id, key) {
+        let flights = self.extension::<Flights<flight::Landed>>();
+        if flights.marker().is_inside(key) {
             // The origin calls itself with its own key: compute directly instead of waiting
             // for our own flight, which would never land.
             let value = init().await;
             self.set(key, &value, ttl).await?;
             return Ok(value);
         }
-        let flight = self.inner.flights.join_or_start(key, |id| {
-            let cache = self.clone();
-            let owned_key = key.to_owned();
-            // The load runs in its own task, with the caller's context (key context,
-            // disabled commands, detect scopes) as a task the caller spawned would have.
-            let load = crate::context::Context::current().scope(flight::loading(
-                self.inner.id,
-                owned_key.clone(),
-                init(),
-            ));
-            let task = tokio::spawn(async move {
-                // Forget the flight when the task ends, even by panic.
-                let _landing = Landing {
-                    cache: cache.clone(),
-                    key: owned_key.clone(),
-                    id,
-                };
-                // A caller whose miss raced a flight that had just stored the value and
-                // landed starts a new flight: read once more before running the origin.
-                if let Ok(Some(bytes)) = cache.get_raw(&owned_key).await {
-                    return flight::Landed::Value(bytes);
+        let bytes = loop {
+            match flights.enter(key) {
+                Turn::Lead(leader) => {
+                    // The load runs in its own task, which owns the lead (a cancelled caller
+                    // neither loses the load nor strands the followers), marked as computing
+                    // `key` and with the caller's context (key context, disabled commands,
+                    // detect scopes), as a task the caller spawned would have.
+                    let load = crate::context::Context::current()
+                        .scope(flights.marker().inside(key, init()));
+                    let task = tokio::spawn(flight::load(
+                        self.clone(),
+                        route,
+                        key.to_owned(),
+                        ttl,
+                        leader,
+                        load,
+                    ));
+                    break match task.await {
+                        Ok(landed) => landed,
+                        Err(e) if e.is_panic() => flight::Landed::Panicked,
+                        Err(_) => flight::Landed::Cancelled,
+                    }
+                    .into_result(key)?;
                 }
-                let value = load.await;
-                let bytes = match Self::encode(&route, &owned_key, &value) {
-                    Ok(b) => b,
-                    Err(e) => return flight::Landed::Encode(e.to_string()),
-                };
-                if let Err(error) = cache.set_raw(&owned_key, bytes.clone(), ttl).await {
-                    tracing::error!(key = %shorten(&owned_key), %error, "get_or_set could not store the fresh value");
+                Turn::Follow(follower) => {
+                    if let Some(landed) = follower.wait().await {
+                        break landed.into_result(key)?;
+                    }
+                    // The load panicked or its task was cancelled: take a turn ourselves.
                 }
-                flight::Landed::Value(bytes)
-            });
-            Box::pin(async move {
-                match task.await {
-                    Ok(landed) => landed,
-                    Err(e) if e.is_panic() => flight::Landed::Panicked,
-                    Err(_) => flight::Landed::Cancelled,
-                }
-            })
-        });
-        let bytes = flight.await.into_result(key)?;
+            }
+        };
         let route = self.route_for(key)?;
         route
             .codec
@@ -1065,19 +1058,6 @@ impl Cache {
             route.backend.get_expire(key).await
         })
         .await
-    }
-}
-
-/// Removes a finished flight from the map, also when its task panics.
-struct Landing {
-    cache: Cache,
-    key: String,
-    id: u64,
-}
-
-impl Drop for Landing {
-    fn drop(&mut self) {
-        self.cache.inner.flights.land(&self.key, self.id);
     }
 }
 

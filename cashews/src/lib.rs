@@ -4,6 +4,7 @@
 pub mod backend;
 mod cache;
 pub mod clock;
+mod coalesce;
 pub mod codec;
 pub mod command;
 pub mod config;

@@ -245,10 +245,10 @@ impl Drop for LockGuard {
 
 // ----- wake-ups ----------------------------------------------------------------------------
 
-/// One cache's lock slots in this process, by lock key (owned by the `Cache`), and the release
-/// feeds of its backends. A slot exists while someone holds a guard on the key or waits for
-/// it, so the map stays as small as the number of contended keys. Plain mutexes: each is held
-/// for a map operation, never across an await.
+/// One cache's lock slots in this process, by lock key (kept among the `Cache`'s extensions),
+/// and the release feeds of its backends. A slot exists while someone holds a guard on the key
+/// or waits for it, so the map stays as small as the number of contended keys. Plain mutexes:
+/// each is held for a map operation, never across an await.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slots(Arc<Registry>);
 
@@ -540,7 +540,7 @@ pub(crate) struct LockWaiter {
 impl LockWaiter {
     /// A waiter on `key`; it shares the key's slot until dropped.
     pub(crate) fn new(cache: &Cache, key: &str) -> Self {
-        let interest = Interest::new(cache.lock_slots(), key);
+        let interest = Interest::new(&cache.extension::<Slots>(), key);
         let receiver = interest.subscribe();
         Self {
             cache: cache.clone(),

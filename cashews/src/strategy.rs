@@ -23,6 +23,54 @@
 //! | `#[cashews::dual_bloom]` | [`dual_bloom()`] | answer repeated `bool` questions from two Bloom filters learnt from the calls |
 //! | `#[cashews::perf]` | [`perf()`] | refuse calls for a while once their latency degrades |
 //!
+//! # Coalescing
+//!
+//! [`cache()`] and [`cache_locked()`] (with `protected`, the default), the cold misses of
+//! [`early()`], the renewals of [`soft()`], [`thunder_protection()`] and
+//! [`Cache::get_or_set`](crate::Cache::get_or_set) share one in-process coalescer, with one
+//! set of rules:
+//!
+//! - **Concurrent calls.** Per cache (clones share, two caches never do) and per key, the
+//!   first caller *leads*: it runs the origin; the callers that arrive meanwhile *follow*:
+//!   they wait and do not run theirs. The caching strategies' followers then read what the
+//!   leader stored (nothing needs to be `Clone`); if it stored nothing (an `Err`, a store
+//!   condition, a write failure), each follower runs its own origin, so every caller gets a
+//!   real result. `thunder_protection` followers get a clone of the leader's result, `Ok`
+//!   or `Err`; `get_or_set` followers get the value it encoded. Once the leader ends, the
+//!   next call leads again.
+//! - **Cancellation.** The strategies run the origin in the leader's own future: dropping it
+//!   drops the origin and wakes the followers, one of which leads in its place (it reads the
+//!   cache first); none hangs. `get_or_set` runs its `'static` origin detached, in a task
+//!   that owns the lead: the load survives the caller that started it. A dropped follower
+//!   just stops waiting.
+//! - **Panics.** A panic reaches only the caller whose origin panicked (a strategy's leader
+//!   unwinds; `get_or_set` returns [`Error::OriginFailed`](crate::Error::OriginFailed)). Its
+//!   followers are released as for a cancellation and one of them runs its origin.
+//! - **Re-entry.** An origin that calls the same coalesced strategy with its own key, in the
+//!   same task, does not wait for itself: the nested call runs its origin at once. The same
+//!   marker lets a task that holds a lock through [`locked()`] or [`cache_locked()`] take it
+//!   again without waiting.
+//!
+//! Only misses are coalesced: a hit never waits.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use cashews::strategy::{cache, CacheOptions, Plain};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cashews::Result<()> {
+//! let store = cashews::Cache::new();
+//! store.setup("mem://")?;
+//! let (ttl, options, runs) = (cashews::Ttl::parse("1h")?, CacheOptions::new(), AtomicUsize::new(0));
+//! let call = || cache(&store, "report", ttl, &options, Plain::<u32>::new(), async {
+//!     runs.fetch_add(1, Ordering::SeqCst);
+//!     tokio::task::yield_now().await; // a slow upstream
+//!     7
+//! });
+//! assert_eq!(tokio::join!(call(), call(), call()), (7, 7, 7));
+//! assert_eq!(runs.load(Ordering::SeqCst), 1);
+//! # Ok(()) }
+//! ```
+//!
 //! # Size
 //!
 //! Each function's future holds its `origin` once and adds at most about 1 KiB to it, so
@@ -99,7 +147,6 @@ mod cache;
 mod circuit_breaker;
 mod early;
 mod failover;
-mod gate;
 mod hit;
 mod iterator;
 mod locked;
@@ -117,7 +164,6 @@ pub use cache::{CacheOptions, StoreCondition, cache, invalidate};
 pub use circuit_breaker::{CircuitBreakerOptions, circuit_breaker};
 pub use early::{EarlyOptions, early, early_detached};
 pub use failover::{FailoverOptions, any_error, failover, failover_if};
-pub(crate) use gate::Gates;
 pub use hit::{HitOptions, dynamic, hit, hit_detached};
 pub use iterator::{IteratorOptions, iterator};
 pub use locked::{LockedOptions, cache_locked, locked, locked_always};
@@ -129,5 +175,4 @@ pub use perf::{PerfOptions, perf};
 pub use rate_limit::{RateLimitOptions, rate_limit, rate_limited};
 pub use slice_rate_limit::{SliceRateLimitOptions, slice_rate_limit, slice_rate_limited};
 pub use soft::{SoftOptions, soft, soft_when};
-pub(crate) use thunder::Flights;
 pub use thunder::thunder_protection;

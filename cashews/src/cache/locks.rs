@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::{Cache, new_token};
 use crate::command::Command;
 use crate::error::{Error, Result, shorten};
-use crate::lock::{Interest, LockGuard, LockWaiter};
+use crate::lock::{Interest, LockGuard, LockWaiter, Slots};
 use crate::ttl::IntoTtl;
 
 impl Cache {
@@ -172,16 +172,6 @@ impl Cache {
         Ok(None)
     }
 
-    /// This cache's identity, for task-scoped re-entry records.
-    pub(crate) fn registry_id(&self) -> usize {
-        self.inner.id
-    }
-
-    /// The lock keys this process holds or waits for, on this cache.
-    pub(crate) fn lock_slots(&self) -> &crate::lock::Slots {
-        &self.inner.lock_slots
-    }
-
     /// Whether releases of `key` by other processes are heard right now: its backend has a
     /// release feed and the feed is live (opened on the first call; see `crate::lock`).
     pub(crate) fn hears_releases(&self, key: &str) -> bool {
@@ -192,14 +182,8 @@ impl Cache {
         // with no release feed (in-process ones: this cache's own releases already wake its
         // waiters) hears none.
         let id = route.backend_id();
-        self.inner
-            .lock_slots
+        self.extension::<Slots>()
             .hears_releases(id, || route.backend.lock_releases())
-    }
-
-    /// The `thunder_protection` runs in flight on this cache.
-    pub(crate) fn thunder_flights(&self) -> &crate::strategy::Flights {
-        &self.inner.thunder_flights
     }
 
     /// Stores `token` at `key` with `ttl` if the key is absent (the lock primitive).
@@ -252,7 +236,7 @@ impl Cache {
             .await;
         // Waiters of this process look again, whatever the answer: a wasted look is cheap,
         // a missed release is not.
-        self.inner.lock_slots.signal_released(key);
+        self.extension::<Slots>().signal_released(key);
         unlocked
     }
 

@@ -98,7 +98,10 @@ async fn close_route(shared: Option<&Shared>, route: &Route) -> crate::Result<()
         return Ok(());
     }
     if let Some(shared) = shared {
-        shared.lock_slots.drop_feed(route.backend_id());
+        shared
+            .extensions
+            .get::<crate::lock::Slots>()
+            .drop_feed(route.backend_id());
     }
     let result = route.backend.close().await;
     if let Err(error) = &result {

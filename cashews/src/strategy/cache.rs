@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Outcome;
-use super::gate::{self, Ended, Turn};
+use super::soft::Stamp;
+use crate::coalesce::{self, Flights};
 use crate::detect::Served;
 use crate::error::shorten;
 use crate::{Cache, Ttl};
@@ -102,7 +103,9 @@ option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_
 /// once: the first caller leads, the others wait for it and then read what it stored. When
 /// the leader's result is not stored (an `Err`, a condition), each waiter runs its own
 /// `origin`, so every caller gets a real result of its own and nothing needs to be `Clone`.
-/// Without `protected`, each miss runs `origin`.
+/// Without `protected`, each miss runs `origin`. A call from inside `origin` (the same task)
+/// with the same key runs its own `origin` instead of waiting for itself. The rules are the
+/// ones every coalescing strategy shares: see [Coalescing](super#coalescing).
 ///
 /// # Cancellation
 ///
@@ -246,8 +249,8 @@ impl CacheOptions {
         Box::pin(self.coalesced(cache, key, ttl, shape, Box::pin(origin)))
     }
 
-    /// Runs `origin` once per key in this process when `protected`, and stores what may be
-    /// stored.
+    /// Runs `origin` once per key in this process when `protected` (on the one coalescer),
+    /// and stores what may be stored.
     async fn coalesced<R, S, F>(
         &self,
         cache: &Cache,
@@ -261,41 +264,23 @@ impl CacheOptions {
         F: Future<Output = R>,
     {
         let options = self;
-        let served = served(cache, key, ttl, options);
+        let shape = &shape;
         if !options.protected || options.upper {
-            return compute(cache, key, ttl, options, &shape, origin).await.0;
+            return compute(cache, key, ttl, options, shape, None, origin)
+                .await
+                .0;
         }
-        loop {
-            match cache.gates().enter(key) {
-                Turn::Lead(leader) => {
-                    // Another leader may have stored the value between our miss and our turn.
-                    if let Some(hit) = lookup(cache, key, &shape, &served).await {
-                        leader.finish(Ended::Stored);
-                        return hit;
-                    }
-                    let (result, stored) = compute(cache, key, ttl, options, &shape, origin).await;
-                    leader.finish(if stored {
-                        Ended::Stored
-                    } else {
-                        Ended::NotStored
-                    });
-                    return result;
-                }
-                Turn::Follow(receiver) => match gate::follow(receiver).await {
-                    Ended::Stored => {
-                        if let Some(hit) = lookup(cache, key, &shape, &served).await {
-                            return hit;
-                        }
-                    }
-                    // The leader's result was not cacheable: compute our own, concurrently.
-                    Ended::NotStored => {
-                        return compute(cache, key, ttl, options, &shape, origin).await.0;
-                    }
-                    // The leader was cancelled or panicked: take a turn again.
-                    Ended::Running => {}
-                },
-            }
-        }
+        let served = &served(cache, key, ttl, options);
+        coalesce::run(
+            &cache.extension::<Flights<bool>>(),
+            key,
+            None::<()>,
+            move || async move { lookup(cache, key, shape, served).await.ok_or(None) },
+            move |_| compute(cache, key, ttl, options, shape, None, origin),
+            coalesce::stored::share,
+            coalesce::stored::then,
+        )
+        .await
     }
 }
 
@@ -409,17 +394,26 @@ fn read_failed<R>(key: &str, error: &crate::Error) -> Option<R> {
     None
 }
 
-/// Runs the origin and stores what may be stored; returns the result and whether it was
-/// stored.
-async fn compute<R, S: Outcome<R>, F: Future<Output = R>>(
+/// The one "run the origin, store if admitted" step of the caching strategies (`cache`,
+/// `cache_locked`, `early`, `soft`): runs `origin`, and stores the part `shape` says is
+/// storable (inside the `stamp` of a timed strategy's entry, when given), when the options admit it (store condition, time condition,
+/// `upper`) and the shape gives it a TTL. Returns the result and whether it was stored; a
+/// failed write is logged, not returned.
+pub(super) async fn compute<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
     options: &CacheOptions,
     shape: &S,
+    stamp: Option<Stamp>,
     origin: F,
-) -> (R, bool) {
+) -> (R, bool)
+where
+    S: Outcome<R>,
+    F: Future<Output = R>,
+{
     let started = tokio::time::Instant::now();
+    // `upper`: a result an inner cache served is not stored here.
     let (result, served_inside) = if options.upper {
         let (result, inner) = crate::detect::detect(origin).await;
         (result, !inner.is_empty())
@@ -432,7 +426,11 @@ async fn compute<R, S: Outcome<R>, F: Future<Output = R>>(
         && admits(options, shape, &result, started.elapsed())
         && let Some(ttl) = shape.store_ttl(value, ttl)
     {
-        match cache.set(key, value, ttl).await {
+        let written = match stamp {
+            None => cache.set(key, value, ttl).await,
+            Some(stamp) => cache.set(key, &stamp.entry(cache, value), ttl).await,
+        };
+        match written {
             Ok(written) => stored = written,
             Err(error) => {
                 tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");

@@ -5,11 +5,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::Outcome;
-use super::cache::{CacheOptions, StoreCondition, admits};
-use super::gate::{self, Ended, Turn};
-use super::soft::{
-    StampName, deadline_ms, now_ms, read_stamped, store_options, third, write_stamped,
-};
+use super::cache::{CacheOptions, StoreCondition, compute};
+use super::soft::{Stamp, StampName, now_ms, read_stamped, store_options, third};
+use crate::coalesce::{self, Flights};
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::{Cache, Ttl};
@@ -119,7 +117,9 @@ option_builders!(EarlyOptions = EarlyOptions::new(); condition, time_condition, 
 /// refresh lock: exactly one runs `origin` and waits for it; the others return the stored
 /// value at once. On a cold miss, with `protected` (the default), concurrent callers in this
 /// process run `origin` once (the first leads, the others read what it stored; if it stored
-/// nothing, each runs its own); without it, each runs `origin`.
+/// nothing, each runs its own); without it, each runs `origin`. The cold-miss rules,
+/// re-entry included, are the ones every coalescing strategy shares: see
+/// [Coalescing](super#coalescing).
 ///
 /// # Cancellation
 ///
@@ -321,23 +321,15 @@ impl<'a> Refresh<'a> {
         }
     }
 
-    /// Runs `origin` and stores what may be stored; returns the result and whether it was
-    /// stored.
+    /// Runs `origin` and stores what may be stored, due `early_ttl` after the write; returns
+    /// the result and whether it was stored.
     async fn compute<R, S, F>(&self, cache: &Cache, shape: &S, origin: F) -> (R, bool)
     where
         S: Outcome<R>,
         F: Future<Output = R>,
     {
-        let started = tokio::time::Instant::now();
-        let result = origin.await;
-        let stored = match shape.stored(&result) {
-            Some(value) if admits(&self.store, shape, &result, started.elapsed()) => {
-                let at = deadline_ms(cache, self.early_ttl);
-                write_stamped::<EarlyStamp, _>(cache, self.key, at, value, self.ttl).await
-            }
-            _ => false,
-        };
-        (result, stored)
+        let entry = Some(Stamp::after::<EarlyStamp>(self.early_ttl));
+        compute(cache, self.key, self.ttl, &self.store, shape, entry, origin).await
     }
 
     /// A refresh: computes and stores; the result goes to nobody (a failure is logged).
@@ -369,32 +361,16 @@ where
         return refresh.compute(cache, shape, origin).await.0;
     }
     let key = refresh.key;
-    loop {
-        match cache.gates().enter(key) {
-            Turn::Lead(leader) => {
-                if let Some(hit) = any_hit(cache, key, shape).await {
-                    leader.finish(Ended::Stored);
-                    return hit;
-                }
-                let (result, stored) = refresh.compute(cache, shape, origin).await;
-                leader.finish(if stored {
-                    Ended::Stored
-                } else {
-                    Ended::NotStored
-                });
-                return result;
-            }
-            Turn::Follow(receiver) => match gate::follow(receiver).await {
-                Ended::Stored => {
-                    if let Some(hit) = any_hit(cache, key, shape).await {
-                        return hit;
-                    }
-                }
-                Ended::NotStored => return refresh.compute(cache, shape, origin).await.0,
-                Ended::Running => {}
-            },
-        }
-    }
+    coalesce::run(
+        &cache.extension::<Flights<bool>>(),
+        key,
+        None::<()>,
+        move || async move { any_hit(cache, key, shape).await.ok_or(None) },
+        move |_| refresh.compute(cache, shape, origin),
+        coalesce::stored::share,
+        coalesce::stored::then,
+    )
+    .await
 }
 
 /// Any entry, restored: one found after waiting was just written, so it needs no refresh

@@ -6,12 +6,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::Outcome;
-use super::cache::{CacheOptions, admits};
-use super::gate::{self, Ended, Turn};
+use super::cache::{CacheOptions, compute};
+use crate::coalesce::{self, Flights, Marker};
 use crate::error::{Error, shorten};
 use crate::lock::{LockGuard, LockWaiter};
 use crate::{Cache, Ttl};
-use reentry::Held;
 
 /// Options of the [`locked`] strategy; the attribute macro builds them as a constant.
 ///
@@ -178,7 +177,8 @@ where
     // Boxed once: the origin then takes its own size in this future, not a multiple of it
     // (one allocation, beside two backend round trips).
     let origin = Box::pin(origin);
-    if reentry::is_inside(cache, Held::Lock, key) {
+    let held = cache.extension::<Held>();
+    if held.0.is_inside(key) {
         return origin.await;
     }
     let ttl = lock_ttl(ttl);
@@ -187,7 +187,7 @@ where
         Some(wait) => cache.lock_wait(key, ttl, wait).await,
     }
     .map_err(E::from)?;
-    let result = reentry::inside(cache, Held::Lock, key, origin).await;
+    let result = held.0.inside(key, origin).await;
     release(guard).await;
     result
 }
@@ -236,7 +236,8 @@ where
 {
     // Boxed once, as in `locked`.
     let origin = Box::pin(origin);
-    if reentry::is_inside(cache, Held::Lock, key) {
+    let held = cache.extension::<Held>();
+    if held.0.is_inside(key) {
         return origin.await;
     }
     let guard = match cache.lock(key, lock_ttl(ttl)).await {
@@ -246,7 +247,7 @@ where
             None
         }
     };
-    let result = reentry::inside(cache, Held::Lock, key, origin).await;
+    let result = held.0.inside(key, origin).await;
     if let Some(guard) = guard {
         release(guard).await;
     }
@@ -360,40 +361,22 @@ impl<S> LockedRun<'_, S> {
     {
         let (cache, key, ttl, options, shape) =
             (self.cache, self.key, self.ttl, self.options, self.shape);
-        if reentry::is_inside(cache, Held::Lock, &self.lock_key) {
+        if cache.extension::<Held>().0.is_inside(&self.lock_key) {
             return self.compute(origin).await.0;
         }
         if !options.protected {
             return self.run(origin).await.0;
         }
-        loop {
-            match cache.gates().enter(key) {
-                Turn::Lead(leader) => {
-                    if let Some(hit) = lookup(cache, key, shape, ttl, options).await {
-                        leader.finish(Ended::Stored);
-                        return hit;
-                    }
-                    let (result, stored) = self.run(origin).await;
-                    leader.finish(if stored {
-                        Ended::Stored
-                    } else {
-                        Ended::NotStored
-                    });
-                    return result;
-                }
-                Turn::Follow(receiver) => match gate::follow(receiver).await {
-                    Ended::Stored => {
-                        if let Some(hit) = lookup(cache, key, shape, ttl, options).await {
-                            return hit;
-                        }
-                    }
-                    // Not cacheable: go for the lock ourselves, concurrently with other followers.
-                    Ended::NotStored => return self.run(origin).await.0,
-                    // The leader was cancelled or panicked: take a turn again.
-                    Ended::Running => {}
-                },
-            }
-        }
+        coalesce::run(
+            &cache.extension::<Flights<bool>>(),
+            key,
+            None::<()>,
+            move || async move { lookup(cache, key, shape, ttl, options).await.ok_or(None) },
+            move |_| self.run(origin),
+            coalesce::stored::share,
+            coalesce::stored::then,
+        )
+        .await
     }
 
     /// Takes the lock (or waits for the holder's result), then computes and stores; returns
@@ -415,13 +398,12 @@ impl<S> LockedRun<'_, S> {
                         release(guard).await;
                         return (hit, true);
                     }
-                    let computed = reentry::inside(
-                        self.cache,
-                        Held::Lock,
-                        &self.lock_key,
-                        self.compute(origin),
-                    )
-                    .await;
+                    let computed = self
+                        .cache
+                        .extension::<Held>()
+                        .0
+                        .inside(&self.lock_key, self.compute(origin))
+                        .await;
                     release(guard).await;
                     return computed;
                 }
@@ -447,28 +429,16 @@ impl<S> LockedRun<'_, S> {
         S: Outcome<R>,
         F: Future<Output = R>,
     {
-        let started = tokio::time::Instant::now();
-        // `upper` (SPEC §3.0.1, §9 #78): a result an inner cache served is not stored here.
-        let (result, served_inside) = if self.options.upper {
-            let (result, inner) = crate::detect::detect(origin).await;
-            (result, !inner.is_empty())
-        } else {
-            (origin.await, false)
-        };
-        let mut stored = false;
-        if let Some(value) = self.shape.stored(&result)
-            && !served_inside
-            && admits(self.options, self.shape, &result, started.elapsed())
-            && let Some(ttl) = self.shape.store_ttl(value, self.ttl)
-        {
-            match self.cache.set(self.key, value, ttl).await {
-                Ok(written) => stored = written,
-                Err(error) => {
-                    tracing::error!(key = %shorten(self.key), %error, "cache write failed; the result is returned unstored");
-                }
-            }
-        }
-        (result, stored)
+        compute(
+            self.cache,
+            self.key,
+            self.ttl,
+            self.options,
+            self.shape,
+            None,
+            origin,
+        )
+        .await
     }
 }
 
@@ -498,48 +468,8 @@ async fn release(guard: LockGuard) {
     }
 }
 
-/// What the current task is running under a lock or as a thunder leader, so that a nested
-/// call with the same key runs at once instead of waiting for itself (cachebox#54).
-pub(super) mod reentry {
-    use std::future::Future;
-
-    use crate::Cache;
-
-    /// What a task holds a key as.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(in crate::strategy) enum Held {
-        /// A distributed lock (`locked`, `cache_locked`).
-        Lock,
-        /// The lead of a thunder-protected run.
-        Thunder,
-    }
-
-    tokio::task_local! {
-        /// `(cache registry id, kind, key)` of what the current task holds, outermost first.
-        static INSIDE: Vec<(usize, Held, String)>;
-    }
-
-    /// Whether the current task is running inside `key` of `cache`, held as `held`.
-    pub(in crate::strategy) fn is_inside(cache: &Cache, held: Held, key: &str) -> bool {
-        let id = cache.registry_id();
-        INSIDE
-            .try_with(|inside| {
-                inside
-                    .iter()
-                    .any(|(i, h, k)| *i == id && *h == held && k == key)
-            })
-            .unwrap_or(false)
-    }
-
-    /// `future`, run marked as inside `key` of `cache`, held as `held`.
-    pub(in crate::strategy) fn inside<F: Future>(
-        cache: &Cache,
-        held: Held,
-        key: &str,
-        future: F,
-    ) -> impl Future<Output = F::Output> {
-        let mut keys = INSIDE.try_with(Clone::clone).unwrap_or_default();
-        keys.push((cache.registry_id(), held, key.to_owned()));
-        INSIDE.scope(keys, future)
-    }
-}
+/// The lock keys the current task holds through a locking strategy, on one cache: a nested
+/// call with the same key runs at once instead of waiting for itself (cachebox#54). The one
+/// re-entry marker of the coalescer, kept per cache among its extensions.
+#[derive(Debug, Default)]
+struct Held(Marker);

@@ -14,8 +14,8 @@ use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
-use super::cache::{CacheOptions, StoreCondition, admits};
-use super::gate::{self, Ended, Turn};
+use super::cache::{CacheOptions, StoreCondition, compute};
+use crate::coalesce::{self, Flights};
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::{Cache, Ttl};
@@ -105,7 +105,9 @@ option_builders!(SoftOptions = SoftOptions::new(); condition, time_condition, pr
 /// the entry missing or soft-expired in this process run `origin` once: the first leads, the
 /// others wait and then read what it stored; when the leader's result is not stored (a
 /// failure, a condition), each waiter runs its own `origin`, so every caller gets a real
-/// result (or its own stale fallback). Without `protected` each of them runs `origin`.
+/// result (or its own stale fallback). Without `protected` each of them runs `origin`. The
+/// rules, re-entry included, are the ones every coalescing strategy shares: see
+/// [Coalescing](super#coalescing).
 ///
 /// # Cancellation
 ///
@@ -259,7 +261,7 @@ impl<S> Renew<'_, S> {
     async fn coalesced<R, W, F>(
         &self,
         protected: bool,
-        mut stale: Option<S::Stored>,
+        stale: Option<S::Stored>,
         served: &impl Fn(u64) -> Served,
         when: W,
         origin: F,
@@ -273,37 +275,21 @@ impl<S> Renew<'_, S> {
         if !protected {
             return self.run(stale, when, origin).await.0;
         }
-        loop {
-            match cache.gates().enter(key) {
-                Turn::Lead(leader) => {
-                    // Another leader may have renewed the entry between our read and our turn.
-                    match look(cache, key, shape, served).await {
-                        Look::Fresh(hit) => {
-                            leader.finish(Ended::Stored);
-                            return hit;
-                        }
-                        Look::Stale(again) => stale = again.or(stale),
-                    }
-                    let (result, stored) = self.run(stale, when, origin).await;
-                    leader.finish(if stored {
-                        Ended::Stored
-                    } else {
-                        Ended::NotStored
-                    });
-                    return result;
+        coalesce::run(
+            &cache.extension::<Flights<bool>>(),
+            key,
+            stale,
+            move || async move {
+                match look(cache, key, shape, served).await {
+                    Look::Fresh(hit) => Ok(hit),
+                    Look::Stale(stale) => Err(stale),
                 }
-                Turn::Follow(receiver) => match gate::follow(receiver).await {
-                    Ended::Stored => match look(cache, key, shape, served).await {
-                        Look::Fresh(hit) => return hit,
-                        Look::Stale(again) => stale = again.or(stale),
-                    },
-                    // The leader's result was not stored: renew on our own, concurrently.
-                    Ended::NotStored => return self.run(stale, when, origin).await.0,
-                    // The leader was cancelled or panicked: take a turn again.
-                    Ended::Running => {}
-                },
-            }
-        }
+            },
+            move |stale| self.run(stale, when, origin),
+            coalesce::stored::share,
+            coalesce::stored::then,
+        )
+        .await
     }
 
     /// Runs `origin`; stores a storable result, answers a failure `when` accepts with the
@@ -314,22 +300,18 @@ impl<S> Renew<'_, S> {
         W: FnOnce(&R) -> bool,
         F: Future<Output = R>,
     {
-        let started = tokio::time::Instant::now();
-        let result = origin.await;
-        if let Some(value) = self.shape.stored(&result) {
-            let stored = match self.shape.store_ttl(value, self.ttl) {
-                Some(ttl) if admits(&self.store, self.shape, &result, started.elapsed()) => {
-                    write_stamped::<SoftStamp, _>(
-                        self.cache,
-                        self.key,
-                        deadline_ms(self.cache, self.soft_ttl),
-                        value,
-                        ttl,
-                    )
-                    .await
-                }
-                _ => false,
-            };
+        let entry = Some(Stamp::after::<SoftStamp>(self.soft_ttl));
+        let (result, stored) = compute(
+            self.cache,
+            self.key,
+            self.ttl,
+            &self.store,
+            self.shape,
+            entry,
+            origin,
+        )
+        .await;
+        if self.shape.stored(&result).is_some() {
             return (result, stored);
         }
         match stale {
@@ -427,10 +409,13 @@ impl<M, T> Stamped<M, T> {
 
 impl<M: StampName, T: Serialize> Serialize for Stamped<M, T> {
     fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
-        let mut entry = serializer.serialize_struct(M::NAME, 2)?;
-        entry.serialize_field(M::AT, &self.at_ms)?;
-        entry.serialize_field("value", &self.value)?;
-        entry.end()
+        StampedRef {
+            at: M::AT,
+            name: M::NAME,
+            at_ms: self.at_ms,
+            value: &self.value,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -488,22 +473,48 @@ pub(super) async fn read_stamped<M: StampName, T: DeserializeOwned>(
     }
 }
 
-/// Writes a stamped entry; returns whether it was stored (a failure is logged, not returned).
-pub(super) async fn write_stamped<M: StampName, T: Serialize + ?Sized>(
-    cache: &Cache,
-    key: &str,
-    at_ms: u64,
-    value: &T,
-    ttl: Ttl,
-) -> bool {
-    match cache
-        .set(key, &Stamped::<M, &T>::new(at_ms, value), ttl)
-        .await
-    {
-        Ok(written) => written,
-        Err(error) => {
-            tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
-            false
+/// The stamp of a timed strategy's entry: the instant `after` the write (never, for `None`),
+/// under the field names of `M`. [`compute`] writes the value inside it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp {
+    at: &'static str,
+    name: &'static str,
+    after: Option<Duration>,
+}
+
+impl Stamp {
+    pub(super) fn after<M: StampName>(after: Option<Duration>) -> Self {
+        Self {
+            at: M::AT,
+            name: M::NAME,
+            after,
         }
+    }
+
+    /// `value`, stamped now: what [`compute`] stores.
+    pub(super) fn entry<'a, T: ?Sized>(&self, cache: &Cache, value: &'a T) -> StampedRef<'a, T> {
+        StampedRef {
+            at: self.at,
+            name: self.name,
+            at_ms: deadline_ms(cache, self.after),
+            value,
+        }
+    }
+}
+
+/// A [`Stamped`] entry as written: the names given at run time, the value borrowed.
+pub(super) struct StampedRef<'a, T: ?Sized> {
+    at: &'static str,
+    name: &'static str,
+    at_ms: u64,
+    value: &'a T,
+}
+
+impl<T: Serialize + ?Sized> Serialize for StampedRef<'_, T> {
+    fn serialize<Z: Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut entry = serializer.serialize_struct(self.name, 2)?;
+        entry.serialize_field(self.at, &self.at_ms)?;
+        entry.serialize_field("value", self.value)?;
+        entry.end()
     }
 }

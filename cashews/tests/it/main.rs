@@ -8,6 +8,7 @@
 )]
 
 mod cache;
+mod coalesce;
 mod codec;
 mod config;
 mod config_secrets;

@@ -1,0 +1,373 @@
+//! The one in-process coalescer: concurrent callers of one key run one computation.
+//!
+//! Used by [`Cache::get_or_set`](crate::Cache::get_or_set) and by the strategies `cache`,
+//! `cache_locked`, `early`, `soft` (with `protected`) and `thunder_protection`. It depends on
+//! neither [`Cache`](crate::Cache) nor the strategies: each `Cache` keeps one [`Flights`] per
+//! value type among its extensions, so two caches never share a flight and the clones of one
+//! always do.
+//!
+//! # The semantics, once
+//!
+//! - **One leader per key.** The first caller of a key *leads*: it runs the computation. The
+//!   callers that arrive while it runs *follow*: they wait for the leader, do not run their
+//!   own computation, and get what the leader *shares*: the value itself (`get_or_set`: the
+//!   encoded bytes; `thunder_protection`: a clone of the result), or for the caching
+//!   strategies whether the result was stored, after which they read it from the cache (so
+//!   a result needs no `Clone`). When the leader stored nothing (an `Err`, a store
+//!   condition, a write failure), each follower of a caching strategy runs its own
+//!   computation, so every caller gets a real result of its own. A flight is forgotten as
+//!   soon as its leader ends: the next caller leads again (a caching strategy reads the
+//!   cache first, so only misses ever come here).
+//! - **Where the computation runs.** In the leader's own future for the strategies, whose
+//!   origins may borrow the caller's arguments. `get_or_set` requires a `Send + 'static`
+//!   origin and runs it *detached*, in a Tokio task that owns the lead: the load survives the
+//!   caller that started it.
+//! - **Cancellation.** A leader that is dropped before it shares a result (a cancelled or
+//!   timed-out caller) wakes its followers at once; none hangs, none gets a result that was
+//!   never computed, and one of them leads in its place (it reads the cache first). A
+//!   follower that is dropped just stops waiting. A detached `get_or_set` load is not
+//!   cancelled with its caller.
+//! - **Panics.** A panic in the computation reaches the caller that ran it and no other: a
+//!   strategy's leader unwinds with it; a `get_or_set` leader, whose load ran in a task,
+//!   gets [`Error::OriginFailed`](crate::Error::OriginFailed). The followers are released as
+//!   for a cancellation and one of them runs the computation again, so each caller gets a
+//!   result of its own run or its own run's panic, never a hang and never another caller's
+//!   panic.
+//! - **Re-entry.** A computation that calls the same coalesced operation with its own key
+//!   (directly or through other calls, in the same task) does not wait for itself: the
+//!   nested call computes at once, without coalescing. The task-local marker behind this
+//!   ([`Marker`]) is also the one the distributed-lock strategies use for "this task already
+//!   holds the lock".
+//! - **Waiters' errors.** Followers share what the leader shares and nothing else: a
+//!   `thunder_protection` `Err` is given to every follower (it is the result), a caching
+//!   strategy's unstored `Err` is not (each follower computes its own), and a `get_or_set`
+//!   value that could not be encoded is [`Error::Encode`](crate::Error::Encode) for all.
+//!
+//! Only misses reach the coalescer: the hit paths never touch it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+// ----- re-entry ----------------------------------------------------------------------------
+
+tokio::task_local! {
+    /// The `(marker id, key)` pairs the current task is inside, outermost first.
+    static INSIDE: Vec<(u64, String)>;
+}
+
+static NEXT_MARKER: AtomicU64 = AtomicU64::new(1);
+
+/// A re-entry scope: "the current task is computing (or holding) `key` of this marker".
+/// Every [`Flights`] has its own; the lock strategies keep one per cache.
+#[derive(Debug)]
+pub(crate) struct Marker(u64);
+
+impl Default for Marker {
+    fn default() -> Self {
+        Self(NEXT_MARKER.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl Marker {
+    /// Whether the current task is inside `key` of this marker (a re-entrant call).
+    pub(crate) fn is_inside(&self, key: &str) -> bool {
+        INSIDE
+            .try_with(|inside| inside.iter().any(|(id, k)| *id == self.0 && k == key))
+            .unwrap_or(false)
+    }
+
+    /// `future`, run marked as inside `key` of this marker. The marks of the current task are
+    /// read now, so the returned future carries them into a task it is spawned on.
+    pub(crate) fn inside<F: Future>(
+        &self,
+        key: &str,
+        future: F,
+    ) -> impl Future<Output = F::Output> + use<F> {
+        let mut keys = INSIDE.try_with(Clone::clone).unwrap_or_default();
+        keys.push((self.0, key.to_owned()));
+        INSIDE.scope(keys, future)
+    }
+}
+
+// ----- flights -----------------------------------------------------------------------------
+
+/// The flights of one cache for one shared value type `V`, by key. A plain mutex: held for a
+/// map operation only, never across an await.
+pub(crate) struct Flights<V> {
+    marker: Marker,
+    running: Mutex<HashMap<String, Arc<Flight<V>>>>,
+}
+
+impl<V> Default for Flights<V> {
+    fn default() -> Self {
+        Self {
+            marker: Marker::default(),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for Flights<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flights")
+            .field("in_flight", &self.running.lock().len())
+            .finish()
+    }
+}
+
+/// One computation, as its followers see it.
+struct Flight<V> {
+    state: Mutex<State<V>>,
+    /// Signalled once the state is final.
+    ended: watch::Sender<()>,
+}
+
+enum State<V> {
+    Running,
+    /// What the leader shared (set only when someone was waiting).
+    Shared(V),
+    /// The leader was dropped without sharing (cancelled or panicked).
+    Abandoned,
+}
+
+/// A caller's turn at a key.
+pub(crate) enum Turn<V> {
+    /// Compute, then [`Leader::share`]; dropping the guard instead releases the followers.
+    Lead(Leader<V>),
+    /// Wait for the leader with [`Follower::wait`].
+    Follow(Follower<V>),
+}
+
+impl<V: Send + 'static> Flights<V> {
+    /// Leads `key`, or follows the flight already running for it.
+    pub(crate) fn enter(self: &Arc<Self>, key: &str) -> Turn<V> {
+        let mut running = self.running.lock();
+        if let Some(flight) = running.get(key) {
+            return Turn::Follow(Follower {
+                receiver: flight.ended.subscribe(),
+                flight: Arc::clone(flight),
+            });
+        }
+        let flight = Arc::new(Flight {
+            state: Mutex::new(State::Running),
+            ended: watch::Sender::new(()),
+        });
+        running.insert(key.to_owned(), Arc::clone(&flight));
+        drop(running);
+        Turn::Lead(Leader {
+            flights: Arc::clone(self),
+            key: key.to_owned(),
+            flight,
+        })
+    }
+
+    /// The re-entry marker of these flights: a leader's computation runs inside it.
+    pub(crate) fn marker(&self) -> &Marker {
+        &self.marker
+    }
+}
+
+/// The leader's guard: shares the outcome with the followers; dropped unshared (cancellation,
+/// panic) it releases them to lead in its place. `Send + 'static`, so that a detached
+/// computation can own it.
+pub(crate) struct Leader<V> {
+    flights: Arc<Flights<V>>,
+    key: String,
+    flight: Arc<Flight<V>>,
+}
+
+impl<V> Leader<V> {
+    /// Ends the flight and hands the followers `share()`, built only if someone waits.
+    pub(crate) fn share(self, share: impl FnOnce() -> V) {
+        // No follower can join once the flight is out of the map, so the count is final.
+        self.unregister();
+        if self.flight.ended.receiver_count() > 0 {
+            *self.flight.state.lock() = State::Shared(share());
+        }
+        // Drop signals the end.
+    }
+
+    /// Takes the flight out of the map, if it is still this one.
+    fn unregister(&self) {
+        let mut running = self.flights.running.lock();
+        if running
+            .get(&self.key)
+            .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
+        {
+            running.remove(&self.key);
+        }
+    }
+}
+
+impl<V> Drop for Leader<V> {
+    fn drop(&mut self) {
+        self.unregister();
+        {
+            let mut state = self.flight.state.lock();
+            if matches!(*state, State::Running) {
+                *state = State::Abandoned;
+            }
+        }
+        self.flight.ended.send_replace(());
+    }
+}
+
+/// A follower: subscribed while the flight was registered, so it cannot miss its end.
+pub(crate) struct Follower<V> {
+    flight: Arc<Flight<V>>,
+    receiver: watch::Receiver<()>,
+}
+
+impl<V: Clone> Follower<V> {
+    /// Waits for the leader: what it shared, or `None` when it was abandoned (then take a
+    /// turn again with [`Flights::enter`]).
+    pub(crate) async fn wait(mut self) -> Option<V> {
+        loop {
+            match &*self.flight.state.lock() {
+                State::Shared(value) => return Some(value.clone()),
+                State::Abandoned => return None,
+                State::Running => {}
+            }
+            // The sender lives in the flight, which we hold: `changed` cannot fail; if it
+            // did, the flight is as good as abandoned.
+            if self.receiver.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+// ----- the loop the callers in the caller's future share -----------------------------------
+
+/// What a follower does with what its leader shared.
+pub(crate) enum Then<R> {
+    /// Return this (`thunder_protection`: a clone of the leader's result).
+    Take(R),
+    /// The leader stored its result: read it (a miss there takes a turn again).
+    Look,
+    /// The leader stored nothing: compute our own, concurrently with the other followers.
+    Compute,
+}
+
+/// Runs `compute` once per key among concurrent callers, in the caller's future (the leader
+/// is the caller; see the module docs for the semantics).
+///
+/// - `look` reads the cache: `Ok(hit)`, or `Err(stale)` on a miss, where `stale` is what a
+///   computation may use (`soft`: the expired value; `None` for the others). The leader looks
+///   before computing (another leader may have just stored the value), a follower after a
+///   leader that stored.
+/// - `compute` runs the origin and stores what may be stored: the result and whether it was
+///   stored.
+/// - `share` is what the followers get from the leader's result (built only if they exist;
+///   `stored` is `true` when the leader found a hit); `then` is what a follower does with it.
+pub(crate) async fn run<V, R, T, LF, CF>(
+    flights: &Arc<Flights<V>>,
+    key: &str,
+    mut stale: Option<T>,
+    look: impl Fn() -> LF,
+    compute: impl FnOnce(Option<T>) -> CF,
+    share: impl FnOnce(&R, bool) -> V,
+    then: impl Fn(V) -> Then<R>,
+) -> R
+where
+    V: Clone + Send + 'static,
+    LF: Future<Output = Result<R, Option<T>>>,
+    CF: Future<Output = (R, bool)>,
+{
+    if flights.marker().is_inside(key) {
+        // Our own computation calls us with its key: waiting for ourselves would never end.
+        return compute(stale).await.0;
+    }
+    loop {
+        match flights.enter(key) {
+            Turn::Lead(leader) => {
+                match look().await {
+                    Ok(hit) => {
+                        leader.share(|| share(&hit, true));
+                        return hit;
+                    }
+                    Err(again) => stale = again.or(stale),
+                }
+                let (result, stored) = flights.marker().inside(key, compute(stale)).await;
+                leader.share(|| share(&result, stored));
+                return result;
+            }
+            Turn::Follow(follower) => match follower.wait().await.map(&then) {
+                Some(Then::Take(result)) => return result,
+                Some(Then::Look) => match look().await {
+                    Ok(hit) => return hit,
+                    Err(again) => stale = again.or(stale),
+                },
+                Some(Then::Compute) => return compute(stale).await.0,
+                // The leader was cancelled or panicked: take a turn again.
+                None => {}
+            },
+        }
+    }
+}
+
+/// The `share` and `then` of the caching strategies: followers learn whether the leader
+/// stored, and read the cache or compute their own.
+pub(crate) mod stored {
+    use super::Then;
+
+    /// What a caching leader shares: whether its result is in the cache.
+    pub(crate) fn share<R>(_: &R, stored: bool) -> bool {
+        stored
+    }
+
+    /// What a caching follower does: read the stored result, or compute its own.
+    pub(crate) fn then<R>(stored: bool) -> Then<R> {
+        if stored { Then::Look } else { Then::Compute }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dropped_leader_releases_its_followers_and_a_shared_value_reaches_them() {
+        let flights = Arc::new(Flights::<u32>::default());
+        let Turn::Lead(leader) = flights.enter("k") else {
+            unreachable!("the first caller leads");
+        };
+        let Turn::Follow(follower) = flights.enter("k") else {
+            unreachable!("the second caller follows");
+        };
+        drop(leader);
+        assert_eq!(follower.wait().await, None);
+        let Turn::Lead(leader) = flights.enter("k") else {
+            unreachable!("the flight was forgotten");
+        };
+        let Turn::Follow(follower) = flights.enter("k") else {
+            unreachable!("the second caller follows");
+        };
+        leader.share(|| 7);
+        assert_eq!(follower.wait().await, Some(7));
+        assert!(matches!(flights.enter("k"), Turn::Lead(_)));
+    }
+
+    #[tokio::test]
+    async fn markers_are_per_scope_and_key() {
+        let (a, b) = (Marker::default(), Marker::default());
+        assert!(!a.is_inside("k"));
+        a.inside("k", async {
+            assert!(a.is_inside("k"));
+            assert!(!a.is_inside("other"));
+            assert!(!b.is_inside("k"));
+            b.inside("other", async {
+                assert!(a.is_inside("k"), "outer marks are kept");
+                assert!(b.is_inside("other"));
+            })
+            .await;
+        })
+        .await;
+        assert!(!a.is_inside("k"));
+    }
+}
