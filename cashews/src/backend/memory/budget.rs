@@ -17,7 +17,7 @@ use std::cell::Cell;
 
 use quick_cache::{Lifecycle, Weighter};
 
-use super::{ENTRY_OVERHEAD, Entry, Value};
+use super::entry::{ENTRY_OVERHEAD, Entry, Value};
 use crate::error::{Error, Result, shorten};
 
 /// The share of a shard's weight capacity that its "hot" queue targets: quick_cache admits no
@@ -193,7 +193,7 @@ impl Budget {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Text, Value};
+    use super::super::entry::{Text, Value};
     use super::*;
 
     #[test]
