@@ -25,8 +25,10 @@ use super::{MemoryBackend, SetOptions};
 use crate::clock::Clock;
 use crate::error::Result;
 
-/// A backend's in-process tier, read synchronously by [`Cache`](crate::Cache) (see the
-/// [module docs](self)).
+/// A backend's in-process tier, read synchronously by [`Cache`](crate::Cache): a *whole* tier
+/// holds every key of its backend (`mem://`), a *front* tier holds copies of some keys of a
+/// remote store while it is switched on (the client-side Redis tier); see
+/// [`Backend::local_tier`](super::Backend::local_tier).
 ///
 /// ```
 /// use cashews::backend::{Backend, LocalTier};

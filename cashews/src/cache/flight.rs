@@ -8,8 +8,12 @@ use bytes::Bytes;
 
 use super::Cache;
 use super::route::Route;
-use crate::coalesce::Leader;
-use crate::error::{Error, shorten};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::coalesce::{Flights, Leader, Turn};
+use crate::error::{Error, Result, shorten};
+use crate::ttl::IntoTtl;
 
 /// What waiters receive: the encoded value, or why there is none. Cloneable, unlike [`Error`].
 #[derive(Clone, Debug)]
@@ -74,4 +78,108 @@ where
     };
     leader.share(|| landed.clone());
     landed
+}
+
+impl Cache {
+    /// Returns the cached value, or runs `init`, stores its result with `ttl` and returns it.
+    ///
+    /// # Concurrent calls
+    ///
+    /// Concurrent misses on the same key in this process run `init` once; the others wait
+    /// for its result (single flight, with the semantics every coalescing strategy shares:
+    /// see [`strategy`](crate::strategy#coalescing)). Other processes may compute too: use a
+    /// lock strategy for cross-process exclusion.
+    ///
+    /// # Cancellation
+    ///
+    /// `init`'s future runs in its own Tokio task: if the caller that started it is dropped
+    /// or times out, the load still completes, is stored, and the other waiters get it.
+    ///
+    /// # Panics
+    ///
+    /// Never in the caller: if `init` panics, the caller whose `init` it was gets
+    /// [`Error::OriginFailed`]; the callers waiting for it are released and one of them runs
+    /// its own `init` (a panic reaches only the caller whose `init` panicked). The next call
+    /// after that runs `init` again.
+    ///
+    /// # Re-entry
+    ///
+    /// An `init` that calls `get_or_set` with its own key (directly or through other calls)
+    /// does not deadlock: the nested call computes without single flight.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`] and [`Cache::set`]; [`Error::OriginFailed`] as above. A failure to
+    /// *store* the fresh value is logged, not returned: the caller still gets the value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// let v: u32 = cache.get_or_set("answer", "1h", || async { 42 }).await?;
+    /// let again: u32 = cache.get_or_set("answer", "1h", || async { 0 }).await?;
+    /// assert_eq!((v, again), (42, 42));
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_or_set<T, F, Fut>(&self, key: &str, ttl: impl IntoTtl, init: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let ttl = ttl.into_ttl()?;
+        if let Some(hit) = self.get::<T>(key).await? {
+            return Ok(hit);
+        }
+        let route = self.route_for(key)?;
+        let flights = self.extension::<Flights<Landed>>();
+        if flights.marker().is_inside(key) {
+            // The origin calls itself with its own key: compute directly instead of waiting
+            // for our own flight, which would never land.
+            let value = init().await;
+            self.set(key, &value, ttl).await?;
+            return Ok(value);
+        }
+        let bytes = loop {
+            match flights.enter(key) {
+                Turn::Lead(leader) => {
+                    // The load runs in its own task, which owns the lead (a cancelled caller
+                    // neither loses the load nor strands the followers), marked as computing
+                    // `key` and with the caller's context (key context, disabled commands,
+                    // detect scopes), as a task the caller spawned would have.
+                    let load = crate::context::Context::current()
+                        .scope(flights.marker().inside(key, init()));
+                    let task = tokio::spawn(self::load(
+                        self.clone(),
+                        route,
+                        key.to_owned(),
+                        ttl,
+                        leader,
+                        load,
+                    ));
+                    break match task.await {
+                        Ok(landed) => landed,
+                        Err(e) if e.is_panic() => Landed::Panicked,
+                        Err(_) => Landed::Cancelled,
+                    }
+                    .into_result(key)?;
+                }
+                Turn::Follow(follower) => {
+                    if let Some(landed) = follower.wait().await {
+                        break landed.into_result(key)?;
+                    }
+                    // The load panicked or its task was cancelled: take a turn ourselves.
+                }
+            }
+        };
+        let route = self.route_for(key)?;
+        route
+            .codec
+            .decode(key, route.name(), &bytes)
+            .ok_or_else(|| Error::Encode {
+                key: shorten(key),
+                source: "the fresh value does not decode as the requested type".into(),
+            })
+    }
 }

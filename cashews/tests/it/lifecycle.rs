@@ -78,28 +78,36 @@ mod redis_connections {
     use super::*;
     use crate::support::SpawnedRedis;
 
-    /// A server of this test, or `None` (skipped outside CI) when none can be started.
+    /// A server of this test alone (connections are counted on it), or `None` (skipped
+    /// outside CI) when none can be started.
     fn server(case: &str) -> Option<SpawnedRedis> {
-        let port = SpawnedRedis::free_port();
-        match SpawnedRedis::start(port, ["--port".to_owned(), port.to_string()]) {
+        match SpawnedRedis::start_own(&[]) {
             Ok(redis) => Some(redis),
             Err(e) => cashews_testkit::skip_unless_ci(case, &e),
         }
     }
 
-    /// The clients connected to the server, as it counts them (this probe included).
-    async fn clients(port: u16) -> usize {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let info: String = redis::cmd("INFO")
-            .arg("clients")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        info.lines()
-            .find_map(|line| line.strip_prefix("connected_clients:"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap()
+    /// One connection of the test that counts the server's clients, itself included: kept
+    /// for the whole test, so that a probe's own closing socket is never counted.
+    struct Probe(redis::aio::MultiplexedConnection);
+
+    impl Probe {
+        async fn new(port: u16) -> Self {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).unwrap();
+            Self(client.get_multiplexed_async_connection().await.unwrap())
+        }
+
+        async fn clients(&mut self) -> usize {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query_async(&mut self.0)
+                .await
+                .unwrap();
+            info.lines()
+                .find_map(|line| line.strip_prefix("connected_clients:"))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap()
+        }
     }
 
     /// Uses a cache on `url` the way a service does: reads, writes, a lock held while another
@@ -121,25 +129,26 @@ mod redis_connections {
     async fn replaced_route_releases(case: &str, options: &str) {
         let Some(server) = server(case) else { return };
         let port = server.port;
+        let mut probe = Probe::new(port).await;
         let cache = Cache::new();
         cache
             .setup(&format!("redis://127.0.0.1:{port}/0{options}"))
             .unwrap();
         use_it(&cache).await;
-        let connected = clients(port).await;
+        let connected = probe.clients().await;
         assert!(
             connected > 1,
             "the backend is connected ({connected} clients)"
         );
         cache.setup("mem://").unwrap();
         eventually("the replaced backend's connections close", async || {
-            let n = clients(port).await;
+            let n = probe.clients().await;
             (n == 1, format!("{n} clients (1 is this probe)"))
         })
         .await;
         // The new route answers, and no connection to the old server comes back.
         use_it(&cache).await;
-        assert_eq!(clients(port).await, 1);
+        assert_eq!(probe.clients().await, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,6 +171,7 @@ mod redis_connections {
             return;
         };
         let port = server.port;
+        let mut probe = Probe::new(port).await;
         let cache = Cache::new();
         cache.setup(&format!("redis://127.0.0.1:{port}/0")).unwrap();
         cache
@@ -172,10 +182,10 @@ mod redis_connections {
             .unwrap();
         use_it(&cache).await;
         cache.set("side:k", "v", "1h").await.unwrap();
-        assert!(clients(port).await > 1);
+        assert!(probe.clients().await > 1);
         cache.close().await.unwrap();
         eventually("close releases every connection", async || {
-            let n = clients(port).await;
+            let n = probe.clients().await;
             (n == 1, format!("{n} clients (1 is this probe)"))
         })
         .await;

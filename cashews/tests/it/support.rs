@@ -131,6 +131,60 @@ impl SpawnedRedis {
         Err(format!("redis-server never listened on {}", self.port))
     }
 
+    /// Starts `redis-server` (with `extra` arguments) on a free port that really is its own:
+    /// between [`SpawnedRedis::free_port`] and the bind, another test's server may take the
+    /// port, and the readiness check would then see that server. The server's `process_id`
+    /// must be our child's; otherwise another port is tried.
+    pub(crate) fn start_own(extra: &[&str]) -> Result<Self, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = Self::free_port();
+            let mut args = vec!["--port".to_owned(), port.to_string()];
+            args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+            match Self::start(port, args) {
+                Ok(server) if server.is_own() => return Ok(server),
+                Ok(_) => last = format!("port {port} answered for another server"),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Whether the server answering on `port` is our child (`INFO server`'s `process_id`).
+    fn is_own(&self) -> bool {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let Some(pid) = self.child.as_ref().map(std::process::Child::id) else {
+            return false;
+        };
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        if stream.write_all(b"INFO server\r\n").is_err() {
+            return false;
+        }
+        // A bulk string: `$<len>\r\n<len bytes>\r\n`.
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        if reader.read_line(&mut header).is_err() {
+            return false;
+        }
+        let Some(len) = header
+            .trim()
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return false;
+        };
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return false;
+        }
+        String::from_utf8_lossy(&body)
+            .lines()
+            .any(|line| line.trim() == format!("process_id:{pid}"))
+    }
+
     /// Kills the server (SIGKILL) and reaps it.
     pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

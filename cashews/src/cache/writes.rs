@@ -1,0 +1,407 @@
+//! The writing commands of [`Cache`]: `set` and its conditional forms, `set_raw`,
+//! `set_many`, `incr`, `exists`, `delete`, `delete_many`, `expire`, `get_expire`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::{Cache, Command};
+use crate::backend::{Condition, Expiry, SetOptions};
+use crate::error::{Error, Result, shorten};
+use crate::ttl::IntoTtl;
+
+impl Cache {
+    /// Encodes and stores a value with a TTL; returns whether it was stored.
+    ///
+    /// # Errors
+    ///
+    /// A bad TTL, an invalid key, an encoding failure, a value over `max_value_size`, a value
+    /// the backend's byte budget cannot keep ([`Error::ValueOverBudget`]: `max_bytes` of
+    /// `mem://`, `size_limit` of `disk://`; in safe mode too, as it is not a backend failure:
+    /// nothing was stored), or a backend failure outside safe mode.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert!(cache.set("k", &vec![1, 2, 3], "1m").await?);
+    /// assert!(cache.set("forever", "v", None::<u64>).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl IntoTtl,
+    ) -> Result<bool> {
+        self.set_with(key, value, ttl, Condition::Always).await
+    }
+
+    /// Stores a value only if the key is absent (SET NX); returns whether it was stored.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert!(cache.set_if_absent("k", "first", 60).await?);
+    /// assert!(!cache.set_if_absent("k", "second", 60).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_if_absent<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl IntoTtl,
+    ) -> Result<bool> {
+        self.set_with(key, value, ttl, Condition::IfAbsent).await
+    }
+
+    /// Stores a value only if the key exists (SET XX); returns whether it was stored.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert!(!cache.set_if_present("k", "v", 60).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_if_present<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl IntoTtl,
+    ) -> Result<bool> {
+        self.set_with(key, value, ttl, Condition::IfPresent).await
+    }
+
+    async fn set_with<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl IntoTtl,
+        condition: Condition,
+    ) -> Result<bool> {
+        let ttl = ttl.into_ttl()?;
+        let written = self.set_untagged(key, value, ttl, condition).await?;
+        if written {
+            self.tag_if_scoped(key, ttl.duration()).await;
+        }
+        Ok(written)
+    }
+
+    async fn set_untagged<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: crate::Ttl,
+        condition: Condition,
+    ) -> Result<bool> {
+        let options = SetOptions::ttl(ttl.duration()).condition(condition);
+        let route = {
+            let router = self.inner.routes.load();
+            let Some(route) = self.enter(&router, key, Command::Set)? else {
+                return Ok(false);
+            };
+            let bytes = Self::encode(route, key, value)?;
+            // The synchronous try: a whole local tier completes the write.
+            if let Some(tier) = &route.local
+                && let Some(result) = tier.write(key, &bytes, options)
+            {
+                return Self::settle(route, Command::Set, key, result);
+            }
+            (Arc::clone(route), bytes)
+        };
+        let (route, bytes) = route;
+        let result = route.backend.set(key, bytes, options).await;
+        Self::settle(&route, Command::Set, key, result)
+    }
+
+    /// Stores bytes as they are, without encoding (they read back with [`Cache::get_raw`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert!(cache.set_raw("k", cashews::Bytes::from_static(b"x"), 60).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_raw(&self, key: &str, value: Bytes, ttl: impl IntoTtl) -> Result<bool> {
+        let ttl = ttl.into_ttl()?;
+        self.keyed(Command::SetRaw, key, |route| async move {
+            if let Some(limit) = route.max_value_size
+                && value.len() > limit
+            {
+                return Err(Error::ValueTooLarge {
+                    key: shorten(key),
+                    size: value.len(),
+                    limit,
+                });
+            }
+            route
+                .backend
+                .set(key, value, SetOptions::ttl(ttl.duration()))
+                .await
+        })
+        .await
+    }
+
+    /// Stores several values with the same TTL. Not atomic as a whole.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::set`], for any pair (nothing is stored if a value fails to encode).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.set_many(&[("a", &1), ("b", &2)], "1m").await?;
+    /// assert_eq!(cache.get::<i32>("b").await?, Some(2));
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_many<T: Serialize>(
+        &self,
+        pairs: &[(&str, &T)],
+        ttl: impl IntoTtl,
+    ) -> Result<()> {
+        let ttl = ttl.into_ttl()?.duration();
+        let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+        let groups = self.split(&keys)?;
+        let mut encoded = Vec::with_capacity(groups.len());
+        for (route, indexes) in &groups {
+            let mut group = Vec::with_capacity(indexes.len());
+            for &i in indexes {
+                let (key, value) = pairs[i];
+                group.push((key, Self::encode(route, key, value)?));
+            }
+            encoded.push(group);
+        }
+        for ((route, _), group) in groups.iter().zip(encoded) {
+            if self.is_off(route, Command::SetMany) || group.is_empty() {
+                continue;
+            }
+            let result = route.backend.set_many(&group, ttl).await;
+            Self::settle(route, Command::SetMany, group[0].0, result)?;
+        }
+        Ok(())
+    }
+
+    /// Atomically adds 1 to the integer at `key` (missing counts as 0); returns the new value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongType`] if the key holds something other than an integer (outside safe
+    /// mode), and as [`Cache::get`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert_eq!(cache.incr("n").await?, 1);
+    /// assert_eq!(cache.incr("n").await?, 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn incr(&self, key: &str) -> Result<i64> {
+        self.incr_by(key, 1, None::<u64>).await
+    }
+
+    /// Atomically adds `by` to the integer at `key`; `ttl` applies when this call creates the
+    /// key. Returns the new value (0 when disabled or swallowed by safe mode).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::incr`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert_eq!(cache.incr_by("n", 5, "1m").await?, 5);
+    /// assert_eq!(cache.get::<i64>("n").await?, Some(5));
+    /// # Ok(()) }
+    /// ```
+    pub async fn incr_by(&self, key: &str, by: i64, ttl: impl IntoTtl) -> Result<i64> {
+        let ttl = ttl.into_ttl()?.duration();
+        self.keyed(Command::Incr, key, |route| async move {
+            route.backend.incr(key, by, ttl).await
+        })
+        .await
+    }
+
+    /// Whether a key exists (and has not expired).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert!(!cache.exists("k").await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        self.keyed(Command::Exists, key, |route| async move {
+            route.backend.exists(key).await
+        })
+        .await
+    }
+
+    /// Deletes a key; returns whether it existed.
+    ///
+    /// When tags are registered ([`Cache::register_tag`]), the key also leaves the sets of
+    /// the tags [`Cache::get_key_tags`] gives for it; a failure there is logged and does not
+    /// fail the delete.
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.set("k", "v", 60).await?;
+    /// assert!(cache.delete("k").await?);
+    /// assert!(!cache.delete("k").await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        let deleted = self
+            .keyed(Command::Delete, key, |route| async move {
+                route.backend.delete(key).await
+            })
+            .await?;
+        if self.inner.tag_registry.is_active() && self.runs(key, Command::Delete) {
+            // Boxed: keeps the tag-less delete's future small.
+            Box::pin(self.untag(&[key])).await;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes several keys; returns how many existed.
+    ///
+    /// With registered tags, the keys leave their tag sets as with [`Cache::delete`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.set("a", "v", 60).await?;
+    /// assert_eq!(cache.delete_many(&["a", "b"]).await?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let untag = self.inner.tag_registry.is_active();
+        let mut untagged: Vec<&str> = Vec::new();
+        let mut deleted = 0;
+        for (route, indexes) in self.split(keys)? {
+            if self.is_off(&route, Command::DeleteMany) {
+                continue;
+            }
+            let group: Vec<&str> = indexes.iter().map(|&i| keys[i]).collect();
+            let result = route.backend.delete_many(&group).await;
+            match Self::settle(&route, Command::DeleteMany, group[0], result) {
+                Ok(n) => deleted += n,
+                Err(error) => {
+                    // The groups deleted before this one still leave their tags.
+                    if untag {
+                        Box::pin(self.untag(&untagged)).await;
+                    }
+                    return Err(error);
+                }
+            }
+            if untag {
+                untagged.extend(group);
+            }
+        }
+        if untag {
+            // Boxed: keeps the tag-less delete's future small.
+            Box::pin(self.untag(&untagged)).await;
+        }
+        Ok(deleted)
+    }
+
+    /// Sets a new TTL on an existing key; returns whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// A bad TTL, and as [`Cache::get`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.set("k", "v", None::<u64>).await?;
+    /// assert!(cache.expire("k", "1m").await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn expire(&self, key: &str, ttl: impl IntoTtl) -> Result<bool> {
+        let ttl = ttl.into_ttl()?;
+        self.keyed(Command::Expire, key, |route| async move {
+            match ttl.duration() {
+                Some(d) => route.backend.expire(key, d).await,
+                // No expiry: rewrite the value without a TTL, keeping it.
+                None => match route.backend.get(key).await? {
+                    Some(v) => route.backend.set(key, v, SetOptions::ttl(None)).await,
+                    None => Ok(false),
+                },
+            }
+        })
+        .await
+    }
+
+    /// The remaining lifetime of a key: [`Expiry::Missing`], [`Expiry::Persistent`] or
+    /// [`Expiry::In`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Cache::get`].
+    ///
+    /// ```
+    /// use cashews::backend::Expiry;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert_eq!(cache.get_expire("k").await?, Expiry::Missing);
+    /// cache.set("k", "v", "1m").await?;
+    /// assert_eq!(cache.get_expire("k").await?.as_secs_rounded(), Some(60));
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_expire(&self, key: &str) -> Result<Expiry> {
+        self.keyed(Command::GetExpire, key, |route| async move {
+            route.backend.get_expire(key).await
+        })
+        .await
+    }
+}
