@@ -109,7 +109,7 @@ impl Cache {
         condition: Condition,
     ) -> Result<bool> {
         let options = SetOptions::ttl(ttl.duration()).condition(condition);
-        let route = {
+        let (route, bytes) = {
             let router = self.inner.routes.load();
             let Some(route) = self.enter(&router, key, Command::Set)? else {
                 return Ok(false);
@@ -123,7 +123,6 @@ impl Cache {
             }
             (Arc::clone(route), bytes)
         };
-        let (route, bytes) = route;
         let result = route.backend.set(key, bytes, options).await;
         Self::settle(&route, Command::Set, key, result)
     }

@@ -15,56 +15,10 @@ use cashews::strategy::{self, CacheOptions, EarlyOptions, Plain, SoftOptions};
 use cashews::{Cache, Error, Ttl};
 use tokio::sync::{Notify, watch};
 
-use crate::support::manual_cache;
+use crate::support::{LineUp, manual_cache};
 
 const HOUR: Ttl = Ttl::secs(3_600);
 const CALLERS: usize = 1_000;
-
-/// Counts the callers whose future has gone pending once; `all` resolves once `expected` have.
-struct LineUp {
-    pending: AtomicUsize,
-    expected: usize,
-    all: Notify,
-}
-
-impl LineUp {
-    fn new(expected: usize) -> Arc<Self> {
-        Arc::new(Self {
-            pending: AtomicUsize::new(0),
-            expected,
-            all: Notify::new(),
-        })
-    }
-
-    async fn all(&self) {
-        loop {
-            let notified = self.all.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if self.pending.load(Ordering::SeqCst) >= self.expected {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// `future`, counted when it first goes pending.
-    fn join<F: Future>(self: &Arc<Self>, future: F) -> impl Future<Output = F::Output> + use<F> {
-        let line = Arc::clone(self);
-        let mut future = Box::pin(future);
-        let mut counted = false;
-        std::future::poll_fn(move |cx| {
-            let poll = future.as_mut().poll(cx);
-            if poll.is_pending() && !counted {
-                counted = true;
-                if line.pending.fetch_add(1, Ordering::SeqCst) + 1 == line.expected {
-                    line.all.notify_waiters();
-                }
-            }
-            poll
-        })
-    }
-}
 
 /// An origin that counts its runs and waits behind a gate until the test opens it.
 #[derive(Clone)]

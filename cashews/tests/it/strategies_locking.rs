@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cashews::{Error, Ttl};
-use tokio::sync::Notify;
+
+use crate::support::LineUp;
 
 const HOUR: Ttl = Ttl::secs(3_600);
 
@@ -37,56 +38,6 @@ impl From<Error> for AppError {
             Error::Locked { key } => Self::Locked(key),
             other => Self::Cache(other.to_string()),
         }
-    }
-}
-
-/// Counts the callers whose future has gone pending once: for a waiter, that is when it
-/// waits (for a lock, or for a run in flight); for the one running the origin, when the
-/// origin waits. `all` resolves once `expected` have.
-#[derive(Debug)]
-struct LineUp {
-    pending: AtomicUsize,
-    expected: usize,
-    all: Notify,
-}
-
-impl LineUp {
-    fn new(expected: usize) -> Arc<Self> {
-        Arc::new(Self {
-            pending: AtomicUsize::new(0),
-            expected,
-            all: Notify::new(),
-        })
-    }
-
-    /// Resolves once `expected` callers are pending (for any number of waiters).
-    async fn all(&self) {
-        loop {
-            let notified = self.all.notified();
-            let mut notified = std::pin::pin!(notified);
-            notified.as_mut().enable();
-            if self.pending.load(Ordering::SeqCst) >= self.expected {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// `future`, counted when it first goes pending.
-    fn join<F: Future>(self: &Arc<Self>, future: F) -> impl Future<Output = F::Output> + use<F> {
-        let line = Arc::clone(self);
-        let mut future = Box::pin(future);
-        let mut counted = false;
-        std::future::poll_fn(move |cx| {
-            let poll = future.as_mut().poll(cx);
-            if poll.is_pending() && !counted {
-                counted = true;
-                if line.pending.fetch_add(1, Ordering::SeqCst) + 1 == line.expected {
-                    line.all.notify_waiters();
-                }
-            }
-            poll
-        })
     }
 }
 

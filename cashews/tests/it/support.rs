@@ -234,3 +234,61 @@ pub(crate) fn fixed_seed(cases: u32) -> proptest::test_runner::Config {
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// Counts the callers whose future has gone pending once: for a waiter, that is when it
+/// waits (for a lock, or for a run in flight); for the one running the origin, when the
+/// origin waits. `all` resolves once `expected` have.
+#[derive(Debug)]
+pub(crate) struct LineUp {
+    pending: std::sync::atomic::AtomicUsize,
+    expected: usize,
+    all: tokio::sync::Notify,
+}
+
+impl LineUp {
+    pub(crate) fn new(expected: usize) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            pending: std::sync::atomic::AtomicUsize::new(0),
+            expected,
+            all: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Resolves once `expected` callers are pending (for any number of waiters).
+    pub(crate) async fn all(&self) {
+        loop {
+            let notified = self.all.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.pending.load(std::sync::atomic::Ordering::SeqCst) >= self.expected {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// `future`, counted when it first goes pending.
+    pub(crate) fn join<F: std::future::Future>(
+        self: &std::sync::Arc<Self>,
+        future: F,
+    ) -> impl std::future::Future<Output = F::Output> + use<F> {
+        let line = std::sync::Arc::clone(self);
+        let mut future = Box::pin(future);
+        let mut counted = false;
+        std::future::poll_fn(move |cx| {
+            let poll = future.as_mut().poll(cx);
+            if poll.is_pending() && !counted {
+                counted = true;
+                if line
+                    .pending
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                    + 1
+                    == line.expected
+                {
+                    line.all.notify_waiters();
+                }
+            }
+            poll
+        })
+    }
+}
