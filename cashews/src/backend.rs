@@ -29,7 +29,7 @@ use crate::error::Result;
 pub mod client_side;
 #[cfg(feature = "disk")]
 pub mod disk;
-mod erased;
+pub(crate) mod erased;
 mod layout;
 mod local;
 pub mod memory;

@@ -172,6 +172,15 @@ pub enum Error {
         /// What the command needs.
         expected: &'static str,
     },
+    /// A route's middleware failed a command: it answered with a reply of the wrong kind, or
+    /// refused the command itself. Not a backend failure, so safe mode does not hide it.
+    #[error("a middleware failed {command}: {reason}")]
+    Middleware {
+        /// The backend command.
+        command: Command,
+        /// What went wrong, and how to fix it.
+        reason: String,
+    },
     /// No backend is configured for a key.
     #[error("{}", not_configured_message(.key))]
     NotConfigured {

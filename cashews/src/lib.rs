@@ -13,6 +13,7 @@ pub mod detect;
 pub mod error;
 pub mod key;
 mod lock;
+pub mod middleware;
 pub mod pattern;
 pub mod strategy;
 pub mod ttl;

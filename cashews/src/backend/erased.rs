@@ -13,7 +13,8 @@ use bytes::Bytes;
 use super::{Backend, BackendHealth, BoxStream, Expiry, LockEvent, SetOptions};
 use crate::error::Result;
 
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed, `Send` future: what middlewares and the object-safe backend twin return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub(crate) trait DynBackend: Send + Sync + 'static {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>>>;

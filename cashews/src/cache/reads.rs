@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::{Cache, Command, LocalTier, Result, Route, further};
 #[cfg(doc)]
 use crate::Error;
+use crate::middleware::{Observers, Outcome};
 
 impl Cache {
     /// Reads and decodes a value: `None` when missing, expired, disabled, or undecodable (a
@@ -38,10 +39,15 @@ impl Cache {
             let Some(route) = self.enter(&router, key, Command::Get)? else {
                 return Ok(None);
             };
-            if let Some(tier) = &route.local
-                && let Some(answer) = tier.read(key, |b| route.codec.decode(key, route.name(), b))
-            {
-                return Ok(answer.flatten());
+            if let Some(tier) = &route.local {
+                let started = route.observers.as_ref().and_then(Observers::start);
+                if let Some(answer) = tier.read(key, |b| route.codec.decode(key, route.name(), b)) {
+                    if let Some(observers) = &route.observers {
+                        let found = Outcome::found(answer.is_some());
+                        observers.local(Command::Get, Some(key), found, started);
+                    }
+                    return Ok(answer.flatten());
+                }
             }
             Arc::clone(route)
         };
@@ -92,6 +98,7 @@ impl Cache {
             };
             if let Some(tier) = &route.local {
                 let codec = &route.codec;
+                let started = route.observers.as_ref().and_then(Observers::start);
                 let answer = tier.read_shared(
                     key,
                     codec.id(),
@@ -99,6 +106,10 @@ impl Cache {
                     |_: &T, object| Arc::clone(object).downcast::<T>().ok(),
                 );
                 if let Some(answer) = answer {
+                    if let Some(observers) = &route.observers {
+                        let found = Outcome::found(answer.is_some());
+                        observers.local(Command::Get, Some(key), found, started);
+                    }
                     return Ok(answer.flatten());
                 }
             }
@@ -163,7 +174,21 @@ impl Cache {
         match self.enter(&router, key, Command::Get) {
             Err(error) => Some(Err(error)),
             Ok(None) => Some(Ok(None)),
-            Ok(Some(route)) => read(route, route.local.as_ref()?).map(Ok),
+            Ok(Some(route)) => {
+                let tier = route.local.as_ref()?;
+                let Some(observers) = &route.observers else {
+                    return read(route, tier).map(Ok);
+                };
+                let started = observers.start();
+                let answer = read(route, tier)?;
+                observers.local(
+                    Command::Get,
+                    Some(key),
+                    Outcome::found(answer.is_some()),
+                    started,
+                );
+                Some(Ok(answer))
+            }
         }
     }
 
@@ -216,13 +241,19 @@ impl Cache {
                 continue;
             }
             if let Some(tier) = route.whole_tier() {
+                let started = route.observers.as_ref().and_then(Observers::start);
                 // Synchronous reads, decoded in place: no copies of the stored bytes.
+                let mut hits = 0;
                 for &i in &indexes {
                     let key = keys[i];
-                    out[i] = tier
-                        .read(key, |b| route.codec.decode(key, route.name(), b))
-                        .flatten()
-                        .flatten();
+                    let found = tier.read(key, |b| route.codec.decode(key, route.name(), b));
+                    hits += usize::from(found.as_ref().is_some_and(Option::is_some));
+                    out[i] = found.flatten().flatten();
+                }
+                if let Some(observers) = &route.observers {
+                    let misses = indexes.len() - hits;
+                    let found = Outcome::Found { hits, misses };
+                    observers.local(Command::GetMany, None, found, started);
                 }
                 continue;
             }

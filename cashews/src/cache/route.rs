@@ -16,6 +16,7 @@ use crate::codec::Codec;
 use crate::command::Command;
 use crate::config::CacheConfig;
 use crate::error::Result;
+use crate::middleware::{Layered, Observers, Stage, StageKind};
 
 /// One configured backend: the backend, its local tier, and the policy of its commands.
 pub(crate) struct Route {
@@ -23,8 +24,11 @@ pub(crate) struct Route {
     /// The backend's name (`"mem"`, `"redis"`, `"disk"`), for logs and detect records.
     name: &'static str,
     pub(crate) backend: Arc<dyn DynBackend>,
-    /// What the backend answers synchronously, as it declared at install.
+    /// What the backend answers synchronously, as it declared at install; `None` when a
+    /// middleware must see every command.
     pub(crate) local: Option<LocalTier>,
+    /// The route's observers, told about local answers (the chain tells them the rest).
+    pub(crate) observers: Option<Observers>,
     pub(crate) codec: Codec,
     /// Bit set of globally disabled commands (`Command::bit`).
     disabled: AtomicU32,
@@ -55,18 +59,45 @@ impl Route {
     /// Values in a [whole](LocalTier::is_whole) local tier were written by this process, so
     /// their codec skips the schema-change check; a backend that declares no tier (or a front
     /// tier over a shared store) gets the full check.
-    pub(crate) fn new<B: Backend>(prefix: &str, backend: B, config: &CacheConfig) -> Result<Self> {
+    ///
+    /// With `stages`, the backend is seen through their chain. Observers keep the local tier
+    /// (they are told about its answers); a middleware turns it off, as it must see every
+    /// command.
+    pub(crate) fn new<B: Backend>(
+        prefix: &str,
+        backend: B,
+        config: &CacheConfig,
+        stages: Vec<Stage>,
+    ) -> Result<Self> {
         let local = backend.local_tier();
         let codec = Codec::new(config.codec.clone())?;
         let codec = match &local {
             Some(tier) if tier.is_whole() => codec.in_process(),
             _ => codec,
         };
+        let name = backend.name();
+        let backend: Arc<dyn DynBackend> = Arc::new(backend);
+        let (backend, local, observers) = if stages.is_empty() {
+            (backend, local, None)
+        } else {
+            let stages: Box<[StageKind]> = stages.into_iter().map(|stage| stage.0).collect();
+            let intercepts = stages
+                .iter()
+                .any(|stage| matches!(stage, StageKind::Intercept(_)));
+            let observers = Observers::of(&stages, name);
+            let chained: Arc<dyn DynBackend> = Arc::new(Layered::over(backend, stages, name));
+            if intercepts {
+                (chained, None, None)
+            } else {
+                (chained, local, observers)
+            }
+        };
         Ok(Self {
             prefix: prefix.to_owned(),
-            name: backend.name(),
-            backend: Arc::new(backend),
+            name,
+            backend,
             local,
+            observers,
             codec,
             disabled: AtomicU32::new(if config.disable { ALL_COMMANDS } else { 0 }),
             suppress: config.suppress.unwrap_or(config.backend.default_suppress()),

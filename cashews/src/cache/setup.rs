@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use super::Cache;
 use super::route::Route;
-use crate::backend::{Backend, MemoryBackend};
+use crate::backend::{Backend, LocalTier, MemoryBackend};
 use crate::config::{BackendConfig, CacheConfig};
 use crate::error::Result;
+use crate::middleware::Stage;
 
 impl Cache {
     // ----- setup ---------------------------------------------------------------------------
@@ -35,10 +36,9 @@ impl Cache {
     /// Configures a backend for keys starting with `prefix` (longest prefix wins; the prefix
     /// stays part of the stored key).
     ///
-    /// A backend this replaces (a second setup of the same prefix) is no longer used, but in
-    /// a cache's first 16 setups it is kept, entries and connections, until the cache is
-    /// dropped: reads borrow the routing table instead of counting references to it, which
-    /// saves about a tenth of a memory hit. Set a cache up once per prefix at start.
+    /// A backend this replaces (a second setup of the same prefix) is no longer used: once no
+    /// command holds it, it is closed (its connections, tasks and threads are released, and a
+    /// memory backend's entries are dropped).
     ///
     /// # Errors
     ///
@@ -55,8 +55,52 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     pub fn setup_prefix(&self, prefix: &str, url: &str) -> Result<()> {
+        self.setup_prefix_with(prefix, url, [])
+    }
+
+    /// [`Cache::setup`] with a chain of [middlewares and observers](crate::middleware) around
+    /// the backend, the first outermost.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the bad part of the URL.
+    ///
+    /// ```
+    /// use cashews::middleware;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup_with("mem://", [middleware::add_prefix("svc!"), middleware::size_limit(..=1024)])?;
+    /// cache.set("k", "v", "1m").await?;
+    /// assert_eq!(cache.get::<String>("k").await?.as_deref(), Some("v"));
+    /// # Ok(()) }
+    /// ```
+    pub fn setup_with(&self, url: &str, stages: impl IntoIterator<Item = Stage>) -> Result<()> {
+        self.setup_prefix_with("", url, stages)
+    }
+
+    /// [`Cache::setup_prefix`] with a chain of [middlewares and observers](crate::middleware)
+    /// around the backend, the first outermost.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error naming the bad part of the URL.
+    ///
+    /// ```
+    /// use cashews::middleware;
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// cache.setup_prefix_with("user:", "mem://", [middleware::observe(|e| println!("{e:?}"))])?;
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    pub fn setup_prefix_with(
+        &self,
+        prefix: &str,
+        url: &str,
+        stages: impl IntoIterator<Item = Stage>,
+    ) -> Result<()> {
         let config = CacheConfig::parse(url)?;
-        self.setup_config(prefix, config)
+        self.build(prefix, config, stages.into_iter().collect())
     }
 
     /// Configures the default backend from `url` on a [`Clock`](crate::Clock) of your choice,
@@ -103,7 +147,7 @@ impl Cache {
                 });
             }
         };
-        self.setup_backend("", backend, config)
+        self.setup_backend_with("", backend, config, [])
     }
 
     /// Configures a backend for `prefix` from typed options.
@@ -119,25 +163,30 @@ impl Cache {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn setup_config(&self, prefix: &str, config: CacheConfig) -> Result<()> {
+        self.build(prefix, config, Vec::new())
+    }
+
+    /// Builds the backend `config` names and installs its route.
+    fn build(&self, prefix: &str, config: CacheConfig, stages: Vec<Stage>) -> Result<()> {
         match &config.backend {
             BackendConfig::Memory(options) => {
                 let backend = MemoryBackend::new(options.clone());
-                self.install(Route::new(prefix, backend, &config)?)
+                self.install(Route::new(prefix, backend, &config, stages)?)
             }
             #[cfg(feature = "redis")]
             BackendConfig::Redis(options) if options.client_side => {
                 let backend = crate::backend::ClientSideRedis::new(options.clone())?;
-                self.install(Route::new(prefix, backend, &config)?)
+                self.install(Route::new(prefix, backend, &config, stages)?)
             }
             #[cfg(feature = "redis")]
             BackendConfig::Redis(options) => {
                 let backend = crate::backend::RedisBackend::new(options.clone())?;
-                self.install(Route::new(prefix, backend, &config)?)
+                self.install(Route::new(prefix, backend, &config, stages)?)
             }
             #[cfg(feature = "disk")]
             BackendConfig::Disk(options) => {
                 let backend = crate::backend::DiskBackend::new(options.clone())?;
-                self.install(Route::new(prefix, backend, &config)?)
+                self.install(Route::new(prefix, backend, &config, stages)?)
             }
         }
     }
@@ -165,13 +214,37 @@ impl Cache {
         backend: B,
         config: CacheConfig,
     ) -> Result<()> {
-        let route = Route::new(prefix, backend, &config)?;
+        self.setup_backend_with(prefix, backend, config, [])
+    }
+
+    /// [`Cache::setup_backend`] with a chain of [middlewares and observers](crate::middleware)
+    /// around the backend, the first outermost.
+    ///
+    /// # Errors
+    ///
+    /// A configuration error from the codec options.
+    ///
+    /// ```
+    /// use cashews::{config::CacheConfig, middleware, MemoryBackend};
+    /// let cache = cashews::Cache::new();
+    /// let mem = MemoryBackend::new(Default::default());
+    /// cache.setup_backend_with("", mem, CacheConfig::default(), [middleware::all_keys_lower()])?;
+    /// # Ok::<(), cashews::Error>(())
+    /// ```
+    pub fn setup_backend_with<B: Backend>(
+        &self,
+        prefix: &str,
+        backend: B,
+        config: CacheConfig,
+        stages: impl IntoIterator<Item = Stage>,
+    ) -> Result<()> {
         // A whole local tier on a manual clock (a memory backend) sets the strategies' time.
-        if let Some(tier) = route.whole_tier()
+        if let Some(tier) = backend.local_tier().filter(LocalTier::is_whole)
             && tier.clock().is_manual()
         {
             self.set_clock(tier.clock());
         }
+        let route = Route::new(prefix, backend, &config, stages.into_iter().collect())?;
         self.install(route)
     }
 

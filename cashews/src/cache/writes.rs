@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{Cache, Command};
 use crate::backend::{Condition, Expiry, SetOptions};
 use crate::error::{Error, Result, shorten};
+use crate::middleware::{Observers, Outcome};
 use crate::ttl::IntoTtl;
 
 impl Cache {
@@ -116,10 +117,18 @@ impl Cache {
             };
             let bytes = Self::encode(route, key, value)?;
             // The synchronous try: a whole local tier completes the write.
-            if let Some(tier) = &route.local
-                && let Some(result) = tier.write(key, &bytes, options)
-            {
-                return Self::settle(route, Command::Set, key, result);
+            if let Some(tier) = &route.local {
+                let started = route.observers.as_ref().and_then(Observers::start);
+                if let Some(result) = tier.write(key, &bytes, options) {
+                    if let Some(observers) = &route.observers {
+                        let outcome = match &result {
+                            Ok(_) => Outcome::Done,
+                            Err(error) => Outcome::Failed(error),
+                        };
+                        observers.local(Command::Set, Some(key), outcome, started);
+                    }
+                    return Self::settle(route, Command::Set, key, result);
+                }
             }
             (Arc::clone(route), bytes)
         };

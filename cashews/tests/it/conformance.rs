@@ -73,6 +73,30 @@ mod opaque {
     cashews_testkit::conformance_suite!(mem);
 }
 
+/// Behind a middleware chain (`cashews::middleware::Layered`): a pass-through middleware, an
+/// observer and `add_prefix`, so every command is sent as data, prefixed, and its keys come
+/// back without the prefix.
+mod layered {
+    use super::*;
+    use cashews::middleware::{self, Layered, Next, Request};
+
+    async fn mem(_setup: Setup) -> Option<Harness<Layered>> {
+        let clock = Clock::manual();
+        let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
+        let stages = [
+            middleware::from_fn(|request: Request, next: Next| next.run(request)),
+            middleware::observe(|_| {}),
+            middleware::add_prefix("layer[*]!"),
+        ];
+        Some(Harness::new(
+            Layered::new(backend, stages),
+            Time::Manual(clock),
+        ))
+    }
+
+    cashews_testkit::conformance_suite!(mem);
+}
+
 /// Delegates every command to a memory backend, as a wrapper will: only the required
 /// methods, so the trait's defaults run too; its local tier forwarded or not.
 #[derive(Debug, Clone)]

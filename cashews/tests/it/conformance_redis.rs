@@ -41,6 +41,41 @@ async fn redis(setup: Setup) -> Option<Harness<RedisBackend>> {
 
 cashews_testkit::conformance_suite!(redis);
 
+/// Behind a middleware chain: `add_prefix` with a prefix unique to the case isolates every
+/// case, the exclusive ones too (`clear` deletes only the prefix's keys, `keys_count` counts
+/// only them), and an observer and a pass-through middleware see every command.
+mod layered {
+    use cashews::backend::RedisBackend;
+    use cashews::config::RedisOptions;
+    use cashews::middleware::{self, Layered, Next, Request};
+    use cashews_testkit::{Harness, Setup, Time, skip_unless_ci};
+
+    use super::{salt, url};
+
+    async fn redis(setup: Setup) -> Option<Harness<Layered>> {
+        let backend = match RedisBackend::new(RedisOptions::new(url())) {
+            Ok(backend) => backend,
+            Err(e) => return skip_unless_ci(setup.case(), &format!("bad CASHEWS_REDIS_URL: {e}")),
+        };
+        let prefix = format!("cashews-layered:{}-{:016x}:", std::process::id(), salt());
+        let stages = [
+            middleware::observe(|_| {}),
+            middleware::add_prefix(prefix),
+            middleware::from_fn(|request: Request, next: Next| next.run(request)),
+        ];
+        let layered = Layered::new(backend, stages);
+        if let Err(e) = cashews::Backend::ping(&layered, b"").await {
+            return skip_unless_ci(
+                setup.case(),
+                &format!("Redis does not answer at {}: {e}", url()),
+            );
+        }
+        Some(Harness::new(layered, Time::Real))
+    }
+
+    cashews_testkit::conformance_suite!(redis);
+}
+
 /// `Cache::setup("redis://…")`: URL options, typed round trips, safe mode.
 mod setup {
     use std::time::{Duration, Instant};

@@ -42,6 +42,7 @@ mod macros_background;
 mod macros_options;
 mod macros_strategies;
 mod memory_budget;
+mod middleware;
 mod model;
 #[cfg(feature = "macros")]
 mod recipes;
