@@ -20,21 +20,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use bytes::Bytes;
+use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::error::Result;
 
 #[cfg(feature = "redis")]
-pub mod client_side;
+mod client_side;
 #[cfg(feature = "disk")]
-pub mod disk;
+mod disk;
 mod erased;
 mod layout;
 mod local;
-pub mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "redis")]
-pub mod redis;
+mod redis;
 pub(crate) use erased::DynBackend;
 #[cfg(feature = "redis")]
 pub(crate) use local::FrontGate;
@@ -219,8 +219,16 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether a key exists (and has not expired).
     fn exists(&self, key: &str) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Sets a new TTL on an existing key; returns whether the key existed.
-    fn expire(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<bool>> + Send;
+    /// Sets a new TTL on an existing key, or with `None` removes its TTL (the key then lives
+    /// until deleted, as Redis `PERSIST`); returns whether the key existed. Either way the
+    /// value is untouched and the change is atomic. [`Cache`](crate::Cache) never passes a
+    /// zero duration (a zero TTL means "no expiry" there, so it arrives as `None`); a backend
+    /// given `Some(Duration::ZERO)` expires the key at once, as Redis `PEXPIRE k 0`.
+    fn expire(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// The remaining lifetime of a key.
     fn get_expire(&self, key: &str) -> impl Future<Output = Result<Expiry>> + Send;

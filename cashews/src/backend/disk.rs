@@ -354,13 +354,14 @@ impl Backend for DiskBackend {
         .await
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        if ttl.is_zero() {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
+        if ttl.is_some_and(|ttl| ttl.is_zero()) {
             // As Redis `PEXPIRE k 0`: the key goes at once.
             return self.delete(key).await;
         }
         self.read(Command::Expire, key, move |conn, key, now| {
-            let at = shard::deadline(Some(ttl), now);
+            // `None` stores a NULL deadline: the key persists (one UPDATE, atomic).
+            let at = shard::deadline(ttl, now);
             Ok(conn
                 .prepare_cached(sql::EXPIRE)?
                 .execute(params![key, at, now])?
