@@ -224,11 +224,8 @@ pub trait Backend: Send + Sync + 'static {
     /// value is untouched and the change is atomic. [`Cache`](crate::Cache) never passes a
     /// zero duration (a zero TTL means "no expiry" there, so it arrives as `None`); a backend
     /// given `Some(Duration::ZERO)` expires the key at once, as Redis `PEXPIRE k 0`.
-    fn expire(
-        &self,
-        key: &str,
-        ttl: Option<Duration>,
-    ) -> impl Future<Output = Result<bool>> + Send;
+    fn expire(&self, key: &str, ttl: Option<Duration>)
+    -> impl Future<Output = Result<bool>> + Send;
 
     /// The remaining lifetime of a key.
     fn get_expire(&self, key: &str) -> impl Future<Output = Result<Expiry>> + Send;

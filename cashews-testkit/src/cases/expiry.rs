@@ -205,7 +205,11 @@ pub async fn expire_none_persists<B: Backend + Clone>(h: Harness<B>) -> Result<(
     assert!(b.expire(&key, None).await?, "the key existed");
     assert_eq!(b.get_expire(&key).await?, Expiry::Persistent);
     h.advance(PAST_SHORT).await;
-    assert_eq!(b.get(&key).await?, Some(Bytes::from("v")), "the TTL is gone");
+    assert_eq!(
+        b.get(&key).await?,
+        Some(Bytes::from("v")),
+        "the TTL is gone"
+    );
     assert!(
         b.expire(&key, None).await?,
         "a key without a TTL exists too"
@@ -228,7 +232,10 @@ pub async fn expire_zero_removes<B: Backend + Clone>(h: Harness<B>) -> Result<()
     let b = h.backend();
     let key = h.key("k");
     b.set(&key, "v".into(), SetOptions::ttl(None)).await?;
-    assert!(b.expire(&key, Some(Duration::ZERO)).await?, "the key existed");
+    assert!(
+        b.expire(&key, Some(Duration::ZERO)).await?,
+        "the key existed"
+    );
     assert_eq!(b.get(&key).await?, None);
     assert!(!b.exists(&key).await?);
     Ok(())

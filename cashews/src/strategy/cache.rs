@@ -10,7 +10,7 @@ use super::soft::Stamp;
 use crate::coalesce::{self, Flights};
 use crate::detect::Served;
 use crate::error::shorten;
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl, Ttl};
 
 /// When a fresh result is stored (the `condition` of `#[cashews::cache]`).
 ///
@@ -132,7 +132,7 @@ option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_
 pub fn cache<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &CacheOptions,
     shape: S,
     origin: F,
@@ -141,8 +141,12 @@ where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     // Not an `async fn`: its arguments would be held twice (see [`cache_after_lookup`]).
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let served = served(cache, key, ttl, options);
         if let Some(hit) = lookup(cache, key, &shape, &served).await {
             return hit;
