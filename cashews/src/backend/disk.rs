@@ -151,8 +151,9 @@ impl DiskBackend {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for `directory` when the folder cannot be created or written
-    /// (the message names the folder and the fix), or [`Error::Backend`] when a shard thread
+    /// [`Error::InvalidOption`] for options out of range ([`DiskOptions::validate`]), for
+    /// `directory` when the folder cannot be created or written (the message names the folder
+    /// and the fix), or [`Error::Backend`] when a shard thread
     /// cannot start.
     ///
     /// ```no_run
@@ -162,6 +163,7 @@ impl DiskBackend {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn new(options: DiskOptions) -> Result<Self> {
+        options.validate()?;
         let directory = &options.directory;
         let unusable = |e: std::io::Error, what: &str| Error::InvalidOption {
             option: "directory".to_owned(),

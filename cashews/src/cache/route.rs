@@ -56,6 +56,7 @@ impl Route {
     /// their codec skips the schema-change check; a backend that declares no tier (or a front
     /// tier over a shared store) gets the full check.
     pub(crate) fn new<B: Backend>(prefix: &str, backend: B, config: &CacheConfig) -> Result<Self> {
+        config.validate_limits()?;
         let local = backend.local_tier();
         let codec = Codec::new(config.codec.clone())?;
         let codec = match &local {

@@ -110,7 +110,8 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// A configuration error (for example a compression whose cargo feature is off).
+    /// A configuration error: an option out of range ([`CacheConfig::validate`]), or a
+    /// compression whose cargo feature is off.
     ///
     /// ```
     /// let cache = cashews::Cache::new();
@@ -119,6 +120,7 @@ impl Cache {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn setup_config(&self, prefix: &str, config: CacheConfig) -> Result<()> {
+        config.validate()?;
         match &config.backend {
             BackendConfig::Memory(options) => {
                 let backend = MemoryBackend::new(options.clone());
@@ -150,7 +152,8 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// A configuration error from the codec options.
+    /// A configuration error from the codec options or the limits
+    /// ([`CacheConfig::validate`]).
     ///
     /// ```
     /// use cashews::{config::{CacheConfig, MemoryOptions}, Clock, MemoryBackend};
