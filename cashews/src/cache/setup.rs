@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::Cache;
 use super::route::Route;
-use crate::backend::{Backend, MemoryBackend};
+use crate::MemoryBackend;
+use crate::backend::Backend;
 use crate::config::{BackendConfig, CacheConfig};
 use crate::error::Result;
 
