@@ -166,7 +166,7 @@ macro_rules! conformance_suite {
                 get_many_in_order set_many_writes_all delete_and_delete_many exists_follows_writes
                 ping_answers set_without_ttl_persists;
             expiry: ttl_expires expired_is_absent_everywhere get_expire_states expire_sets_ttl
-                set_replaces_ttl incr_ttl_on_creation expire_zero_removes;
+                set_replaces_ttl incr_ttl_on_creation expire_zero_removes expire_none_persists;
             counters: incr_sequence incr_negative incr_wrong_type incr_overflow incr_concurrent;
             patterns: scan_glob delete_match_glob glob_classes_and_escapes scan_batch_sizes;
             locks: set_lock_and_unlock lock_expires set_lock_one_winner
@@ -175,7 +175,7 @@ macro_rules! conformance_suite {
                 slice_incr_window slice_incr_same_instant slice_incr_ttl slice_incr_concurrent
                 slice_incr_now_counts slice_incr_now_forgets slice_incr_now_concurrent
                 incr_bits_concurrent set_add_remove_pop set_ttl wrong_type set_concurrent;
-            typed: typed_roundtrip typed_counters_and_raw typed_get_match typed_tampered_is_miss
+            typed: typed_roundtrip typed_counters_and_raw typed_expire_zero_persists typed_get_match typed_tampered_is_miss
                 typed_codec_mix typed_schema_change_is_miss typed_get_or_set_single_flight
                 typed_lock_guard typed_get_shared;
             admin: get_size;

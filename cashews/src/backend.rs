@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use bytes::Bytes;
+use bytes::Bytes;
 use futures_core::Stream;
 
 use crate::error::Result;
@@ -154,7 +154,8 @@ impl Expiry {
 /// See the [module docs](self) for which methods must be atomic.
 ///
 /// ```
-/// use cashews::backend::{Backend, MemoryBackend, SetOptions};
+/// use cashews::MemoryBackend;
+/// use cashews::backend::{Backend, SetOptions};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> cashews::Result<()> {
 /// let mem = MemoryBackend::new(Default::default());
@@ -219,8 +220,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether a key exists (and has not expired).
     fn exists(&self, key: &str) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Sets a new TTL on an existing key; returns whether the key existed.
-    fn expire(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<bool>> + Send;
+    /// Sets a new TTL on an existing key, or with `None` removes its TTL (the key then lives
+    /// until deleted, as Redis `PERSIST`); returns whether the key existed. The value is
+    /// untouched and the change is atomic. [`Cache`](crate::Cache) never passes a zero
+    /// duration (a zero TTL means "no expiry" there, so it arrives as `None`); a backend given
+    /// `Some(Duration::ZERO)` expires the key at once, as Redis `PEXPIRE k 0`.
+    fn expire(&self, key: &str, ttl: Option<Duration>)
+    -> impl Future<Output = Result<bool>> + Send;
 
     /// The remaining lifetime of a key.
     fn get_expire(&self, key: &str) -> impl Future<Output = Result<Expiry>> + Send;
@@ -346,7 +352,7 @@ pub trait Backend: Send + Sync + 'static {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use cashews::{Clock, backend::{Backend, MemoryBackend}};
+    /// use cashews::{Clock, MemoryBackend, backend::Backend};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> cashews::Result<()> {
     /// let clock = Clock::manual();
@@ -410,7 +416,7 @@ pub trait Backend: Send + Sync + 'static {
     /// bounded backoff as a safety net.
     ///
     /// ```
-    /// use cashews::backend::{Backend, MemoryBackend};
+    /// use cashews::{MemoryBackend, backend::Backend};
     /// // In-process backends have no feed: `Cache` wakes its own waiters.
     /// assert!(MemoryBackend::new(Default::default()).lock_releases().is_none());
     /// ```
@@ -425,7 +431,7 @@ pub trait Backend: Send + Sync + 'static {
     /// the background until it answers.
     ///
     /// ```
-    /// use cashews::backend::{Backend, MemoryBackend};
+    /// use cashews::{MemoryBackend, backend::Backend};
     /// assert!(MemoryBackend::new(Default::default()).health().is_none());
     /// ```
     fn health(&self) -> Option<BackendHealth> {
@@ -440,7 +446,7 @@ pub trait Backend: Send + Sync + 'static {
     /// the reads and plain writes the tier serves (see [`LocalTier`]).
     ///
     /// ```
-    /// use cashews::backend::{Backend, MemoryBackend};
+    /// use cashews::{MemoryBackend, backend::Backend};
     /// assert!(MemoryBackend::new(Default::default()).local_tier().is_some());
     /// ```
     fn local_tier(&self) -> Option<LocalTier> {
@@ -506,7 +512,8 @@ pub use self::redis::RedisBackend;
 pub use client_side::{ClientSideRedis, ClientSideStats};
 #[cfg(feature = "disk")]
 pub use disk::DiskBackend;
-pub use memory::MemoryBackend;
+// At `backend::memory` and the crate root (`cashews::MemoryBackend`), not here too.
+use memory::MemoryBackend;
 
 /// The inclusive millisecond bounds `[start, end]` of the window `(now − period, now]` that
 /// [`Backend::slice_incr_now`] counts: events exactly `period` old have left it. `period` is

@@ -253,6 +253,29 @@ impl BackendConfig {
     }
 }
 
+impl BackendConfig {
+    /// Checks the backend's options: [`MemoryOptions::validate`],
+    /// [`RedisOptions::validate`] or [`DiskOptions::validate`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the first option out of range.
+    ///
+    /// ```
+    /// use cashews::config::{BackendConfig, MemoryOptions};
+    /// assert!(BackendConfig::Memory(MemoryOptions::with_size(0)).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Self::Memory(options) => options.validate(),
+            #[cfg(feature = "redis")]
+            Self::Redis(options) => options.validate(),
+            #[cfg(feature = "disk")]
+            Self::Disk(options) => options.validate(),
+        }
+    }
+}
+
 impl Default for BackendConfig {
     fn default() -> Self {
         Self::Memory(MemoryOptions::default())
@@ -445,14 +468,61 @@ impl CacheConfig {
         }
         let default_disable =
             matches!(kind, Scheme::DisabledMemory) || !wrapper.enable.unwrap_or(true);
-        Ok(Self {
+        let config = Self {
             backend,
             disable: wrapper.disable.unwrap_or(default_disable),
             suppress: wrapper.suppress,
             codec: wrapper.codec,
             max_key_length: wrapper.max_key_length.unwrap_or(DEFAULT_MAX_KEY_LENGTH),
             max_value_size: wrapper.max_value_size,
-        })
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the configuration as a whole, however it was built (parsed, or fields set by
+    /// hand): the wrapper-level limits here, the backend's options with
+    /// [`BackendConfig::validate`]. [`CacheConfig::parse`] and [`Cache::setup_config`] call
+    /// it, and [`Cache::setup_backend`] checks the wrapper-level part; the codec options are
+    /// checked when the codec is built.
+    ///
+    /// [`Cache::setup_config`]: crate::Cache::setup_config
+    /// [`Cache::setup_backend`]: crate::Cache::setup_backend
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the first option out of range, such as a
+    /// `max_key_length` of 0 or a memory `size` of 0.
+    ///
+    /// ```
+    /// let mut config = cashews::config::CacheConfig::default();
+    /// assert!(config.validate().is_ok());
+    /// config.max_key_length = 0;
+    /// assert!(config.validate().unwrap_err().to_string().contains("max_key_length"));
+    /// assert!(cashews::Cache::new().setup_config("", config).is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        self.validate_limits()?;
+        self.backend.validate()
+    }
+
+    /// The wrapper-level part of [`CacheConfig::validate`].
+    pub(crate) fn validate_limits(&self) -> Result<()> {
+        if self.max_key_length == 0 {
+            return Err(Error::InvalidOption {
+                option: "max_key_length".to_owned(),
+                value: "0".to_owned(),
+                expected: "a positive number of bytes".to_owned(),
+            });
+        }
+        if self.max_value_size == Some(0) {
+            return Err(Error::InvalidOption {
+                option: "max_value_size".to_owned(),
+                value: "0".to_owned(),
+                expected: "a positive size, or no limit (`None`)".to_owned(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -18,7 +18,8 @@ pub mod pattern;
 pub mod strategy;
 pub mod ttl;
 
-pub use backend::{Backend, MemoryBackend};
+pub use backend::Backend;
+pub use backend::memory::MemoryBackend;
 pub use bytes::Bytes;
 pub use cache::{Cache, TAG_PREFIX, cache, invalidate_further, tagged};
 pub use clock::Clock;

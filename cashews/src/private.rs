@@ -8,15 +8,18 @@ use crate::IntoTtl;
 pub use crate::Ttl;
 pub use crate::key::filter;
 pub use crate::key::{KeyBuf, Strategy, render};
+pub use crate::strategy::cache::{cache_after_lookup, cache_lookup_now};
+pub use crate::strategy::outcome::{
+    Mode, ModeDecoded, ModeShared, Shape, ShapeFallible, ShapeOptional, ShapePlain,
+};
 pub use crate::strategy::{
     BloomOptions, DualBloomOptions, IteratorOptions, PerfOptions, bloom, dual_bloom, iterator, perf,
 };
 pub use crate::strategy::{
-    CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions, Mode,
-    ModeDecoded, ModeShared, RateLimitOptions, Shape, ShapeFallible, ShapeOptional, ShapePlain,
-    SliceRateLimitOptions, SoftOptions, StoreCondition, When, any_error, cache, circuit_breaker,
-    dynamic, early, early_detached, failover, failover_if, hit, hit_detached, invalidate,
-    rate_limit, rate_limited, slice_rate_limit, slice_rate_limited, soft, ttl_by,
+    CacheOptions, CircuitBreakerOptions, EarlyOptions, FailoverOptions, HitOptions,
+    RateLimitOptions, SliceRateLimitOptions, SoftOptions, StoreCondition, When, any_error, cache,
+    circuit_breaker, dynamic, early, early_detached, failover, failover_if, hit, hit_detached,
+    invalidate, rate_limit, rate_limited, slice_rate_limit, slice_rate_limited, soft, ttl_by,
 };
 pub use crate::strategy::{LockedOptions, cache_locked, locked, locked_always, thunder_protection};
 pub use crate::tagged;

@@ -143,14 +143,14 @@ macro_rules! option_builders {
 }
 
 mod bloom;
-mod cache;
+pub(crate) mod cache;
 mod circuit_breaker;
 mod early;
 mod failover;
 mod hit;
 mod iterator;
 mod locked;
-mod outcome;
+pub(crate) mod outcome;
 mod perf;
 mod rate_limit;
 mod slice_rate_limit;
@@ -168,8 +168,7 @@ pub use hit::{HitOptions, dynamic, hit, hit_detached};
 pub use iterator::{IteratorOptions, iterator};
 pub use locked::{LockedOptions, cache_locked, locked, locked_always};
 pub use outcome::{
-    Fallible, Mode, ModeDecoded, ModeShared, Optional, Outcome, Plain, Shape, ShapeFallible,
-    ShapeOptional, ShapePlain, Shared, TtlBy, TtlOf, When, WithErrors, ttl_by,
+    Fallible, Optional, Outcome, Plain, Shared, TtlBy, TtlOf, When, WithErrors, ttl_by,
 };
 pub use perf::{PerfOptions, perf};
 pub use rate_limit::{RateLimitOptions, rate_limit, rate_limited};

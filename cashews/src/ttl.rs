@@ -184,3 +184,16 @@ fn negative_ttl(secs: i64) -> Error {
         expected: "a non-negative number of seconds (0 means no expiry)".to_owned(),
     }
 }
+
+/// A strategy's TTL from any [`IntoTtl`] form: an invalid one is logged (with the key) and
+/// gives `None`, for which the strategy runs its origin without the cache (a strategy never
+/// fails a call over its cache).
+pub(crate) fn strategy_ttl(ttl: impl IntoTtl, key: &str) -> Option<Ttl> {
+    match ttl.into_ttl() {
+        Ok(ttl) => Some(ttl),
+        Err(error) => {
+            tracing::error!(key = %crate::error::shorten(key), %error, "invalid TTL; the call runs without the cache");
+            None
+        }
+    }
+}

@@ -211,7 +211,7 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
         }
         // `cache`: the hit was looked for before the origin future was built (`hit_first`).
         _ => quote! {
-            __options.after_lookup(#cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin, __cashews_known_miss)
+            #private::cache_after_lookup(&__options, #cache, &__cashews_key, __cashews_ttl, #shape, __cashews_origin, __cashews_known_miss)
         },
     };
     let (tagging, call) = if tag_exprs.is_empty() {
@@ -248,8 +248,8 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
         quote! {
             let __cashews_first: ::core::option::Option<::core::option::Option<#output>> =
                 match __cashews_ttl {
-                    ::core::option::Option::Some(__cashews_ttl) => __options.lookup_now(
-                        #cache, &__cashews_key, __cashews_ttl, &#shape,
+                    ::core::option::Option::Some(__cashews_ttl) => #private::cache_lookup_now(
+                        &__options, #cache, &__cashews_key, __cashews_ttl, &#shape,
                     ),
                     ::core::option::Option::None => ::core::option::Option::None,
                 };

@@ -68,7 +68,7 @@ pub async fn expired_is_absent_everywhere<B: Backend + Clone>(h: Harness<B>) -> 
     assert_eq!(b.get_bits(&h.key("bits"), &[0, 1], 8).await?, vec![0, 0]);
     let xx = SetOptions::ttl(None).condition(Condition::IfPresent);
     assert!(!b.set(&h.key("xx"), "v".into(), xx).await?);
-    assert!(!b.expire(&h.key("expire"), SHORT).await?);
+    assert!(!b.expire(&h.key("expire"), Some(SHORT)).await?);
     assert_eq!(b.set_add(&h.key("set"), &["a"], None).await?, 1);
     let scanned: Vec<_> = b.scan(&h.pattern("*"), 100).collect().await;
     let mut scanned = scanned.into_iter().collect::<Result<Vec<String>>>()?;
@@ -116,11 +116,11 @@ pub async fn expire_sets_ttl<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
     let b = h.backend();
     let key = h.key("k");
     b.set(&key, "v".into(), SetOptions::ttl(None)).await?;
-    assert!(b.expire(&key, SHORT).await?);
+    assert!(b.expire(&key, Some(SHORT)).await?);
     let left = b.get_expire(&key).await?;
     assert!(within(left, Duration::ZERO, SHORT), "{left:?}");
     assert!(
-        b.expire(&key, Duration::from_secs(100)).await?,
+        b.expire(&key, Some(Duration::from_secs(100))).await?,
         "a TTL can grow"
     );
     assert!(
@@ -131,10 +131,10 @@ pub async fn expire_sets_ttl<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
         ),
         "expire must replace the TTL"
     );
-    assert!(b.expire(&key, SHORT).await?);
+    assert!(b.expire(&key, Some(SHORT)).await?);
     h.advance(PAST_SHORT).await;
     assert_eq!(b.get(&key).await?, None);
-    assert!(!b.expire(&h.key("missing"), SHORT).await?);
+    assert!(!b.expire(&h.key("missing"), Some(SHORT)).await?);
     assert!(
         !b.exists(&h.key("missing")).await?,
         "expire must not create keys"
@@ -191,7 +191,39 @@ pub async fn incr_ttl_on_creation<B: Backend + Clone>(h: Harness<B>) -> Result<(
     Ok(())
 }
 
-/// `expire` with a zero TTL removes the key at once (as Redis `PEXPIRE k 0`).
+/// `expire` with no TTL (`None`, what `Cache::expire(key, 0)` sends) keeps the value and
+/// removes its TTL (as Redis `PERSIST`); a missing key answers `false` and is not created.
+///
+/// # Errors
+///
+/// A backend error.
+pub async fn expire_none_persists<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
+    let b = h.backend();
+    let key = h.key("k");
+    b.set(&key, "v".into(), SetOptions::ttl(Some(SHORT)))
+        .await?;
+    assert!(b.expire(&key, None).await?, "the key existed");
+    assert_eq!(b.get_expire(&key).await?, Expiry::Persistent);
+    h.advance(PAST_SHORT).await;
+    assert_eq!(
+        b.get(&key).await?,
+        Some(Bytes::from("v")),
+        "the TTL is gone"
+    );
+    assert!(
+        b.expire(&key, None).await?,
+        "a key without a TTL exists too"
+    );
+    assert_eq!(b.get_expire(&key).await?, Expiry::Persistent);
+    let missing = h.key("missing");
+    assert!(!b.expire(&missing, None).await?);
+    assert!(!b.exists(&missing).await?, "expire must not create keys");
+    b.delete(&key).await?;
+    Ok(())
+}
+
+/// `expire` with a zero duration removes the key at once (as Redis `PEXPIRE k 0`). `Cache`
+/// never sends one (a zero TTL is `None` there); this pins what a direct caller gets.
 ///
 /// # Errors
 ///
@@ -200,7 +232,10 @@ pub async fn expire_zero_removes<B: Backend + Clone>(h: Harness<B>) -> Result<()
     let b = h.backend();
     let key = h.key("k");
     b.set(&key, "v".into(), SetOptions::ttl(None)).await?;
-    assert!(b.expire(&key, Duration::ZERO).await?, "the key existed");
+    assert!(
+        b.expire(&key, Some(Duration::ZERO)).await?,
+        "the key existed"
+    );
     assert_eq!(b.get(&key).await?, None);
     assert!(!b.exists(&key).await?);
     Ok(())

@@ -143,6 +143,29 @@ pub async fn typed_counters_and_raw<B: Backend + Clone>(h: Harness<B>) -> Result
     Ok(())
 }
 
+/// `Cache::expire(key, 0)` (and `None`) removes the TTL and keeps the value; a missing key
+/// answers `false`.
+///
+/// # Errors
+///
+/// A backend or codec error.
+pub async fn typed_expire_zero_persists<B: Backend + Clone>(h: Harness<B>) -> Result<()> {
+    use cashews::backend::Expiry;
+    let cache = h.cache_from_url("mem://")?;
+    let key = h.key("key");
+    cache.set(&key, "v", "1h").await?;
+    assert!(cache.expire(&key, 0).await?);
+    assert_eq!(cache.get_expire(&key).await?, Expiry::Persistent);
+    assert_eq!(cache.get::<String>(&key).await?.as_deref(), Some("v"));
+    assert!(cache.expire(&key, "1h").await?);
+    assert!(cache.expire(&key, None::<u64>).await?);
+    assert_eq!(cache.get_expire(&key).await?, Expiry::Persistent);
+    assert!(!cache.expire(&h.key("missing"), 0).await?);
+    assert!(!cache.exists(&h.key("missing")).await?);
+    cache.delete(&key).await?;
+    Ok(())
+}
+
 /// `get_match` yields exactly the matching keys with their values.
 ///
 /// # Errors

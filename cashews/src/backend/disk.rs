@@ -151,8 +151,9 @@ impl DiskBackend {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for `directory` when the folder cannot be created or written
-    /// (the message names the folder and the fix), or [`Error::Backend`] when a shard thread
+    /// [`Error::InvalidOption`] for options out of range ([`DiskOptions::validate`]), for
+    /// `directory` when the folder cannot be created or written (the message names the folder
+    /// and the fix), or [`Error::Backend`] when a shard thread
     /// cannot start.
     ///
     /// ```no_run
@@ -162,6 +163,7 @@ impl DiskBackend {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn new(options: DiskOptions) -> Result<Self> {
+        options.validate()?;
         let directory = &options.directory;
         let unusable = |e: std::io::Error, what: &str| Error::InvalidOption {
             option: "directory".to_owned(),
@@ -354,13 +356,14 @@ impl Backend for DiskBackend {
         .await
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        if ttl.is_zero() {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
+        if ttl.is_some_and(|ttl| ttl.is_zero()) {
             // As Redis `PEXPIRE k 0`: the key goes at once.
             return self.delete(key).await;
         }
         self.read(Command::Expire, key, move |conn, key, now| {
-            let at = shard::deadline(Some(ttl), now);
+            // `None` stores a NULL deadline: the key persists (one UPDATE, atomic).
+            let at = shard::deadline(ttl, now);
             Ok(conn
                 .prepare_cached(sql::EXPIRE)?
                 .execute(params![key, at, now])?

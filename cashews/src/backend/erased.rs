@@ -33,7 +33,7 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>>;
     fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64>>;
     fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>>;
-    fn expire<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool>>;
+    fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> BoxFuture<'a, Result<bool>>;
     fn get_expire<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Expiry>>;
     fn incr<'a>(
         &'a self,
@@ -127,7 +127,7 @@ impl<B: Backend> DynBackend for B {
     fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(Backend::exists(self, key))
     }
-    fn expire<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool>> {
+    fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> BoxFuture<'a, Result<bool>> {
         Box::pin(Backend::expire(self, key, ttl))
     }
     fn get_expire<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Expiry>> {

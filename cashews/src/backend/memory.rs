@@ -60,7 +60,8 @@ type Map = quick_cache::sync::Cache<
 ///
 /// ```
 /// use std::time::Duration;
-/// use cashews::backend::{Backend, MemoryBackend, SetOptions};
+/// use cashews::MemoryBackend;
+/// use cashews::backend::{Backend, SetOptions};
 /// use cashews::{config::MemoryOptions, Clock};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> cashews::Result<()> {

@@ -158,8 +158,9 @@ impl RedisBackend {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`] when redis-rs cannot read the address (the message hides its
-    /// password).
+    /// [`Error::InvalidOption`] for options out of range or that do not go together
+    /// ([`RedisOptions::validate`]); [`Error::InvalidUrl`] when redis-rs cannot read the
+    /// address (the message hides its password).
     ///
     /// ```no_run
     /// use cashews::{backend::RedisBackend, config::RedisOptions};
@@ -167,6 +168,7 @@ impl RedisBackend {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn new(options: RedisOptions) -> Result<Self> {
+        options.validate()?;
         let tls = tls_files(&options)?;
         let client = redis::Client::open(options.address.as_str())
             .map_err(|e| crate::config::redis::unreadable_address(&options.address, &e))?;

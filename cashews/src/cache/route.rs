@@ -69,6 +69,7 @@ impl Route {
         config: &CacheConfig,
         stages: Vec<Stage>,
     ) -> Result<Self> {
+        config.validate_limits()?;
         let local = backend.local_tier();
         let codec = Codec::new(config.codec.clone())?;
         let codec = match &local {

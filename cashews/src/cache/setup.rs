@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use super::Cache;
 use super::route::Route;
-use crate::backend::{Backend, LocalTier, MemoryBackend};
+use crate::MemoryBackend;
+use crate::backend::{Backend, LocalTier};
 use crate::config::{BackendConfig, CacheConfig};
 use crate::error::Result;
 use crate::middleware::Stage;
@@ -154,7 +155,8 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// A configuration error (for example a compression whose cargo feature is off).
+    /// A configuration error: an option out of range ([`CacheConfig::validate`]), or a
+    /// compression whose cargo feature is off.
     ///
     /// ```
     /// let cache = cashews::Cache::new();
@@ -163,6 +165,7 @@ impl Cache {
     /// # Ok::<(), cashews::Error>(())
     /// ```
     pub fn setup_config(&self, prefix: &str, config: CacheConfig) -> Result<()> {
+        config.validate()?;
         self.build(prefix, config, Vec::new())
     }
 
@@ -199,7 +202,8 @@ impl Cache {
     ///
     /// # Errors
     ///
-    /// A configuration error from the codec options.
+    /// A configuration error from the codec options or the limits
+    /// ([`CacheConfig::validate`]).
     ///
     /// ```
     /// use cashews::{config::{CacheConfig, MemoryOptions}, Clock, MemoryBackend};

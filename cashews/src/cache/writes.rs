@@ -358,32 +358,33 @@ impl Cache {
         Ok(deleted)
     }
 
-    /// Sets a new TTL on an existing key; returns whether it existed.
+    /// Sets a new TTL on an existing key; returns whether it existed. A TTL meaning "no
+    /// expiry" (`0`, `None`, [`Ttl::NONE`](crate::Ttl::NONE)) removes the key's TTL, keeping
+    /// the value, in one atomic step on every backend (Redis `PERSIST`), as in
+    /// [`Cache::set`].
     ///
     /// # Errors
     ///
     /// A bad TTL, and as [`Cache::get`].
     ///
     /// ```
+    /// use cashews::backend::Expiry;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> cashews::Result<()> {
     /// let cache = cashews::Cache::new();
     /// cache.setup("mem://")?;
     /// cache.set("k", "v", None::<u64>).await?;
     /// assert!(cache.expire("k", "1m").await?);
+    /// assert!(cache.expire("k", 0).await?);
+    /// assert_eq!(cache.get_expire("k").await?, Expiry::Persistent);
+    /// assert!(!cache.expire("missing", "1m").await?);
     /// # Ok(()) }
     /// ```
     pub async fn expire(&self, key: &str, ttl: impl IntoTtl) -> Result<bool> {
         let ttl = ttl.into_ttl()?;
         self.keyed(Command::Expire, key, |route| async move {
-            match ttl.duration() {
-                Some(d) => route.backend.expire(key, d).await,
-                // No expiry: rewrite the value without a TTL, keeping it.
-                None => match route.backend.get(key).await? {
-                    Some(v) => route.backend.set(key, v, SetOptions::ttl(None)).await,
-                    None => Ok(false),
-                },
-            }
+            // A zero TTL is "no expiry" (`Ttl` holds `None`): the backend removes the key's TTL.
+            route.backend.expire(key, ttl.duration()).await
         })
         .await
     }

@@ -233,6 +233,57 @@ impl DiskOptions {
         std::env::temp_dir().join("cashews")
     }
 
+    /// Checks the options however they were built (parsed, or set by hand): a folder, at
+    /// most 256 shards, a positive `size_limit`. Parsing, [`DiskBackend::new`] and
+    /// [`Cache::setup_config`] call it.
+    ///
+    /// [`DiskBackend::new`]: crate::backend::DiskBackend::new
+    /// [`Cache::setup_config`]: crate::Cache::setup_config
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) for `directory`, `shards` or
+    /// `size_limit`.
+    ///
+    /// ```
+    /// use cashews::config::DiskOptions;
+    /// assert!(DiskOptions::new("/tmp/c").validate().is_ok());
+    /// assert!(DiskOptions::new("/tmp/c").with_shards(1000).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |option: &str, value: String, expected: String| {
+            Err(crate::Error::InvalidOption {
+                option: option.to_owned(),
+                value,
+                expected,
+            })
+        };
+        if self.directory.as_os_str().is_empty() {
+            return invalid(
+                "directory",
+                String::new(),
+                "a folder path, such as `/var/cache/app`".to_owned(),
+            );
+        }
+        if self.shards > MAX_SHARDS {
+            return invalid(
+                "shards",
+                self.shards.to_string(),
+                format!(
+                    "a whole number of shard files from 0 to {MAX_SHARDS} (0 and 1 mean one file)"
+                ),
+            );
+        }
+        if self.size_limit == 0 {
+            return invalid(
+                "size_limit",
+                "0".to_owned(),
+                "a positive size in bytes".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
     /// Builds the options from the disk options of a URL query, already resolved against
     /// [`OPTIONS`] and checked for repeats by the caller; absent options keep their defaults.
     pub(crate) fn parse(options: &[RawOption]) -> Result<Self> {
@@ -292,6 +343,7 @@ impl DiskOptions {
                 _ => {}
             }
         }
+        opts.validate()?;
         Ok(opts)
     }
 }

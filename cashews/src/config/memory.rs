@@ -63,6 +63,39 @@ impl MemoryOptions {
         }
     }
 
+    /// Checks the options however they were built (parsed, or set by hand): at least one
+    /// entry, and a byte bound, when given, above zero. [`Cache::setup_config`] calls it;
+    /// [`MemoryBackend::new`] cannot fail, and counts a `size` of 0 as 1.
+    ///
+    /// [`Cache::setup_config`]: crate::Cache::setup_config
+    /// [`MemoryBackend::new`]: crate::MemoryBackend::new
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) for `size` or `max_bytes`.
+    ///
+    /// ```
+    /// use cashews::config::MemoryOptions;
+    /// assert!(MemoryOptions::default().validate().is_ok());
+    /// assert!(MemoryOptions::with_size(0).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |option: &str, expected: &str| {
+            Err(crate::Error::InvalidOption {
+                option: option.to_owned(),
+                value: "0".to_owned(),
+                expected: expected.to_owned(),
+            })
+        };
+        if self.size == 0 {
+            return invalid("size", "a positive number of entries");
+        }
+        if self.max_bytes == Some(0) {
+            return invalid("max_bytes", "a positive size, or no bound (`None`)");
+        }
+        Ok(())
+    }
+
     /// Builds the options from the memory options of a URL query, already resolved against
     /// [`OPTIONS`] and checked for repeats by the caller; absent options keep their defaults.
     pub(crate) fn parse(options: &[RawOption]) -> Result<Self> {

@@ -269,6 +269,117 @@ impl RedisOptions {
         self
     }
 
+    /// Checks the options as a whole, however they were built: [`CacheConfig::parse`], a
+    /// struct literal, or fields set by hand. Parsing and every constructor of a Redis backend
+    /// ([`RedisBackend::new`], [`ClientSideRedis::new`], [`Cache::setup_config`]) call it, so
+    /// an invalid value never reaches a connection.
+    ///
+    /// [`CacheConfig::parse`]: crate::config::CacheConfig::parse
+    /// [`RedisBackend::new`]: crate::backend::RedisBackend::new
+    /// [`ClientSideRedis::new`]: crate::backend::ClientSideRedis::new
+    /// [`Cache::setup_config`]: crate::Cache::setup_config
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the first option out of range (a zero timeout or
+    /// pool, `min_connections` above `max_connections`, …) or two that do not go together
+    /// (`client_side` with `cluster`, TLS files on `redis://`, `nodes` without `cluster`).
+    ///
+    /// ```
+    /// let mut opts = cashews::config::RedisOptions::new("redis://127.0.0.1");
+    /// assert!(opts.validate().is_ok());
+    /// opts.max_connections = 0;
+    /// assert!(opts.validate().unwrap_err().to_string().contains("max_connections"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |option: &str, value: String, expected: String| {
+            Err(Error::InvalidOption {
+                option: option.to_owned(),
+                value,
+                expected,
+            })
+        };
+        for (name, duration) in [
+            ("connect_timeout", self.connect_timeout),
+            ("command_timeout", self.command_timeout),
+            ("probe_interval", self.probe_interval),
+            ("probe_max_interval", self.probe_max_interval),
+        ] {
+            if duration.is_zero() {
+                return invalid(name, "0".to_owned(), "a positive duration".to_owned());
+            }
+        }
+        for (name, n) in [
+            ("max_connections", self.max_connections),
+            ("min_connections", self.min_connections),
+        ] {
+            if !(1..=MAX_POOL).contains(&n) {
+                return invalid(
+                    name,
+                    n.to_string(),
+                    format!("a number of connections from 1 to {MAX_POOL}"),
+                );
+            }
+        }
+        if self.min_connections > self.max_connections {
+            return invalid(
+                "min_connections",
+                self.min_connections.to_string(),
+                format!(
+                    "at most `max_connections` ({}): raise max_connections or lower \
+                     min_connections",
+                    self.max_connections
+                ),
+            );
+        }
+        if self.probe_max_interval < self.probe_interval {
+            return invalid(
+                "probe_max_interval",
+                format!("{:?}", self.probe_max_interval),
+                format!(
+                    "at least `probe_interval` ({:?}): raise probe_max_interval or lower \
+                     probe_interval",
+                    self.probe_interval
+                ),
+            );
+        }
+        if !(1..=MAX_CLIENT_SIDE_SIZE).contains(&self.client_side_size) {
+            return invalid(
+                "client_side_size",
+                self.client_side_size.to_string(),
+                format!("a number of local entries from 1 to {MAX_CLIENT_SIDE_SIZE}"),
+            );
+        }
+        if self.max_value_size == 0 {
+            return invalid(
+                "max_value_size",
+                "0".to_owned(),
+                "a positive size in bytes".to_owned(),
+            );
+        }
+        if self.down_after > MAX_DOWN_AFTER {
+            return invalid(
+                "down_after",
+                self.down_after.to_string(),
+                format!("at most {MAX_DOWN_AFTER}, or 0 to never mark the backend down"),
+            );
+        }
+        if !self.nodes.is_empty() && !self.cluster {
+            return invalid(
+                "nodes",
+                self.nodes.join(","),
+                "seed nodes of a Redis Cluster, which needs `cluster=true` too: add it, or \
+                 remove `nodes` for a single server"
+                    .to_owned(),
+            );
+        }
+        if self.cluster {
+            check_cluster_db(self)?;
+        }
+        check_client_side(self)?;
+        check_tls(self)
+    }
+
     /// Builds the options from the Redis options of a URL query, already resolved against
     /// [`OPTIONS`] and checked for repeats by the caller.
     pub(crate) fn parse(address: String, options: &[RawOption]) -> Result<Self> {
@@ -367,11 +478,7 @@ impl RedisOptions {
                  remove `nodes` for a single server",
             ));
         }
-        if opts.cluster {
-            check_cluster_db(&opts)?;
-        }
-        check_client_side(&opts)?;
-        check_tls(&opts)?;
+        opts.validate()?;
         Ok(opts)
     }
 }

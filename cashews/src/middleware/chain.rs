@@ -339,7 +339,7 @@ impl Backend for Layered {
             .await?;
         expect!(reply, Command::Exists, Reply::Flag(v) => v)
     }
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
         let key = key.to_owned();
         let reply = self.send(Request::Expire { key, ttl }).await?;
         expect!(reply, Command::Expire, Reply::Flag(v) => v)

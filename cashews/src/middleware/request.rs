@@ -94,8 +94,8 @@ pub enum Request {
     Expire {
         /// The key.
         key: String,
-        /// The new TTL.
-        ttl: Duration,
+        /// The new TTL; `None` removes it (the key persists).
+        ttl: Option<Duration>,
     },
     /// [`Backend::get_expire`](crate::Backend::get_expire).
     GetExpire {

@@ -10,7 +10,7 @@ use super::soft::Stamp;
 use crate::coalesce::{self, Flights};
 use crate::detect::Served;
 use crate::error::shorten;
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl, Ttl};
 
 /// When a fresh result is stored (the `condition` of `#[cashews::cache]`).
 ///
@@ -87,9 +87,8 @@ option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_
 /// Returns the cached result for `key`, or runs `origin`, stores what `shape` says is
 /// storable under `key` for `ttl`, and returns it.
 ///
-/// This is what `#[cashews::cache]` expands to (in its two halves,
-/// [`CacheOptions::lookup_now`] and [`CacheOptions::after_lookup`], so that a memory hit
-/// builds no future); call it directly for closures, trait methods or generic code.
+/// This is what `#[cashews::cache]` expands to (in two halves, so that a memory hit builds no
+/// future); call it directly for closures, trait methods or generic code.
 ///
 /// # Errors and safe behaviour
 ///
@@ -133,7 +132,7 @@ option_builders!(CacheOptions = CacheOptions::new(); protected, condition, time_
 pub fn cache<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &CacheOptions,
     shape: S,
     origin: F,
@@ -142,8 +141,12 @@ where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    // Not an `async fn`: its arguments would be held twice (see [`CacheOptions::after_lookup`]).
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
+    // Not an `async fn`: its arguments would be held twice (see [`cache_after_lookup`]).
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let served = served(cache, key, ttl, options);
         if let Some(hit) = lookup(cache, key, &shape, &served).await {
             return hit;
@@ -152,84 +155,85 @@ where
     }
 }
 
-impl CacheOptions {
-    /// The first half of [`cache`]: its read when the cache answers synchronously (a memory
-    /// route), without a future. `Some(Some(result))` is a hit (recorded for detect),
-    /// `Some(None)` a miss, `None` when only an async read can tell. The attribute macro
-    /// calls this before it builds the origin's and the strategy's futures, so a memory hit builds no future
-    /// and moves no arguments; then it calls [`CacheOptions::after_lookup`]. Calling
-    /// [`cache`] does both.
-    ///
-    /// ```
-    /// use cashews::strategy::{CacheOptions, Plain};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cashews::Result<()> {
-    /// let store = cashews::Cache::new();
-    /// store.setup("mem://")?;
-    /// let ttl = cashews::Ttl::parse("1h")?;
-    /// let options = CacheOptions::new();
-    /// assert_eq!(options.lookup_now(&store, "answer", ttl, &Plain::<u32>::new()), Some(None));
-    /// store.set("answer", &42_u32, "1h").await?;
-    /// assert_eq!(options.lookup_now(&store, "answer", ttl, &Plain::<u32>::new()), Some(Some(42)));
-    /// # Ok(()) }
-    /// ```
-    #[inline]
-    pub fn lookup_now<R, S: Outcome<R>>(
-        &self,
-        cache: &Cache,
-        key: &str,
-        ttl: Ttl,
-        shape: &S,
-    ) -> Option<Option<R>> {
-        lookup_now(cache, key, shape, &served(cache, key, ttl, self))
-    }
+/// The first half of [`cache`] (for the attribute macro): its read when the cache answers
+/// synchronously (a memory route), without a future. `Some(Some(result))` is a hit (recorded
+/// for detect), `Some(None)` a miss, `None` when only an async read can tell. The macro calls
+/// this before it builds the origin's and the strategy's futures, so a memory hit builds no
+/// future and moves no arguments; then it calls [`cache_after_lookup`].
+///
+/// ```
+/// use cashews::__private::cache_lookup_now;
+/// use cashews::strategy::{CacheOptions, Plain};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("1h")?;
+/// let options = CacheOptions::new();
+/// assert_eq!(cache_lookup_now(&options, &store, "answer", ttl, &Plain::<u32>::new()), Some(None));
+/// store.set("answer", &42_u32, "1h").await?;
+/// assert_eq!(cache_lookup_now(&options, &store, "answer", ttl, &Plain::<u32>::new()), Some(Some(42)));
+/// # Ok(()) }
+/// ```
+#[inline]
+pub fn cache_lookup_now<R, S: Outcome<R>>(
+    options: &CacheOptions,
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    shape: &S,
+) -> Option<Option<R>> {
+    lookup_now(cache, key, shape, &served(cache, key, ttl, options))
+}
 
-    /// The second half of [`cache`], after [`CacheOptions::lookup_now`] found no hit:
-    /// `known_miss` when it answered `Some(None)` (a miss, not read again), `false` when it
-    /// answered `None` (the async read runs first). Behaves as [`cache`] from there on.
-    ///
-    /// ```
-    /// use cashews::strategy::{CacheOptions, Plain};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cashews::Result<()> {
-    /// let store = cashews::Cache::new();
-    /// store.setup("mem://")?;
-    /// let ttl = cashews::Ttl::parse("1h")?;
-    /// let (options, shape) = (CacheOptions::new(), Plain::<u32>::new());
-    /// let first = options.lookup_now(&store, "answer", ttl, &shape);
-    /// assert_eq!(first, Some(None));
-    /// let computed = options.after_lookup(&store, "answer", ttl, shape, async { 42 }, true).await;
-    /// assert_eq!(computed, 42);
-    /// assert_eq!(store.get::<u32>("answer").await?, Some(42));
-    /// # Ok(()) }
-    /// ```
-    pub fn after_lookup<R, S, F>(
-        &self,
-        cache: &Cache,
-        key: &str,
-        ttl: Ttl,
-        shape: S,
-        origin: F,
-        known_miss: bool,
-    ) -> impl Future<Output = R>
-    where
-        S: Outcome<R>,
-        F: Future<Output = R>,
-    {
-        // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
-        // take its size twice in this future (once as the argument, once as the local held
-        // across the read). Here it is held once; a hit allocates nothing.
-        async move {
-            if !known_miss
-                && let Some(hit) =
-                    lookup_async(cache, key, &shape, &served(cache, key, ttl, self)).await
-            {
-                return hit;
-            }
-            self.miss(cache, key, ttl, shape, origin).await
+/// The second half of [`cache`], after [`cache_lookup_now`] found no hit: `known_miss` when
+/// it answered `Some(None)` (a miss, not read again), `false` when it answered `None` (the
+/// async read runs first). Behaves as [`cache`] from there on.
+///
+/// ```
+/// use cashews::__private::{cache_after_lookup, cache_lookup_now};
+/// use cashews::strategy::{CacheOptions, Plain};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// let ttl = cashews::Ttl::parse("1h")?;
+/// let (options, shape) = (CacheOptions::new(), Plain::<u32>::new());
+/// let first = cache_lookup_now(&options, &store, "answer", ttl, &shape);
+/// assert_eq!(first, Some(None));
+/// let computed = cache_after_lookup(&options, &store, "answer", ttl, shape, async { 42 }, true).await;
+/// assert_eq!(computed, 42);
+/// assert_eq!(store.get::<u32>("answer").await?, Some(42));
+/// # Ok(()) }
+/// ```
+pub fn cache_after_lookup<R, S, F>(
+    options: &CacheOptions,
+    cache: &Cache,
+    key: &str,
+    ttl: Ttl,
+    shape: S,
+    origin: F,
+    known_miss: bool,
+) -> impl Future<Output = R>
+where
+    S: Outcome<R>,
+    F: Future<Output = R>,
+{
+    // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
+    // take its size twice in this future (once as the argument, once as the local held
+    // across the read). Here it is held once; a hit allocates nothing.
+    async move {
+        if !known_miss
+            && let Some(hit) =
+                lookup_async(cache, key, &shape, &served(cache, key, ttl, options)).await
+        {
+            return hit;
         }
+        options.miss(cache, key, ttl, shape, origin).await
     }
+}
 
+impl CacheOptions {
     /// A miss: boxes `origin`, and the work around it (coalescing, the write), so that the
     /// caller's future holds neither: a cached function stacked on others stays the size of
     /// what it wraps plus its own reads (two allocations per miss, beside the origin's work

@@ -10,7 +10,7 @@ use super::soft::{Stamp, StampName, now_ms, read_stamped, store_options, third};
 use crate::coalesce::{self, Flights};
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`early`] strategy; the attribute macro builds them as a constant.
 ///
@@ -150,7 +150,7 @@ option_builders!(EarlyOptions = EarlyOptions::new(); condition, time_condition, 
 pub fn early<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &EarlyOptions,
     shape: S,
     origin: F,
@@ -163,7 +163,11 @@ where
     // take its size twice. Here it is held once; when it is about to run, it and the work
     // around it are boxed (two allocations), so that this future holds neither (a fresh hit
     // allocates nothing).
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let refresh = Refresh::new(key, ttl, options);
         match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
             Some(entry) if entry.at_ms >= now_ms(cache) => {
@@ -234,7 +238,7 @@ where
 pub fn early_detached<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &EarlyOptions,
     shape: S,
     origin: F,
@@ -245,7 +249,11 @@ where
     F: Future<Output = R> + Send + 'static,
 {
     // Held once, boxed when it is about to run, as in [`early`].
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let refresh = Refresh::new(key, ttl, options);
         let Some(entry) = read_stamped::<EarlyStamp, S::Stored>(cache, key).await else {
             return Box::pin(cold(

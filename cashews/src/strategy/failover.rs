@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl};
 
 /// Options of the [`failover`] strategy; the attribute macro builds them as a constant.
 ///
@@ -99,7 +99,7 @@ pub fn any_error<E: ?Sized>(error: &E) -> bool {
 pub fn failover<T, E, W, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &FailoverOptions,
     when: W,
     origin: F,
@@ -139,7 +139,7 @@ where
 pub fn failover_if<T, E, W, K, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &FailoverOptions,
     when: W,
     keep: K,
@@ -154,7 +154,11 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice. Here it is held once, and boxed as it runs, so that the futures
     // below hold a pointer to it.
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let started = tokio::time::Instant::now();
         // Failover always behaves as `upper`: a result an inner cache served is
         // not stored again here.

@@ -13,7 +13,7 @@ use super::cache::admits;
 use super::soft::store_options;
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`hit`] strategy; the attribute macro builds them as a constant.
 ///
@@ -153,7 +153,7 @@ option_builders!(HitOptions = HitOptions::new(3); condition, time_condition, tem
 pub fn hit<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &HitOptions,
     shape: S,
     origin: F,
@@ -166,7 +166,11 @@ where
     // take its size twice. Here it is held once; when it is about to run, it and the write
     // after it are boxed (two allocations), so that this future holds neither (a hit
     // allocates nothing).
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let counter = format!("{key}:counter");
         match served::<R, S>(cache, key, &counter, ttl, options).await {
             Serve::Stored(value) => {
@@ -223,7 +227,7 @@ where
 pub fn hit_detached<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &HitOptions,
     shape: S,
     origin: F,
@@ -234,7 +238,11 @@ where
     F: Future<Output = R> + Send + 'static,
 {
     // Held once, boxed when it is about to run, as in [`hit`].
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let counter = format!("{key}:counter");
         match served::<R, S>(cache, key, &counter, ttl, options).await {
             Serve::Stored(value) => {
@@ -302,7 +310,7 @@ where
 pub fn dynamic<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     shape: S,
     origin: F,
 ) -> impl Future<Output = R>

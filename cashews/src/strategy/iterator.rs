@@ -16,7 +16,7 @@ use futures_util::stream;
 use super::{Outcome, StoreCondition};
 use crate::detect::Served;
 use crate::error::shorten;
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl, Ttl};
 
 /// How many chunk keys one read asks for (one `get_many` per page).
 const PAGE: usize = 512;
@@ -167,26 +167,38 @@ option_builders!(IteratorOptions = IteratorOptions::new(); condition, template);
 /// assert!(!store.exists("n").await?); // no marker: the next call runs the origin again
 /// # Ok(()) }
 /// ```
-pub fn iterator<R, S, O>(
+pub fn iterator<R, S, O, T>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: T,
     options: &IteratorOptions,
     shape: S,
     origin: O,
-) -> impl FusedStream<Item = R> + use<R, S, O>
+) -> impl FusedStream<Item = R> + use<R, S, O, T>
 where
     S: Outcome<R>,
     O: Stream<Item = R>,
+    T: IntoTtl,
 {
+    let valid = crate::ttl::strategy_ttl(ttl, key);
     let run = Run {
         cache: cache.clone(),
         key: key.to_owned(),
-        ttl,
+        ttl: valid.unwrap_or(Ttl::NONE),
         options: *options,
         shape,
     };
-    stream::unfold(State::Start { run, origin }, step).fuse()
+    let state = if valid.is_some() {
+        State::Start { run, origin }
+    } else {
+        // An invalid TTL: the origin's items pass through, the cache is neither read nor written.
+        State::Live {
+            run,
+            origin: Box::pin(origin),
+            progress: None,
+        }
+    };
+    stream::unfold(state, step).fuse()
 }
 
 /// What the stream does next.

@@ -10,7 +10,7 @@ use super::cache::{CacheOptions, compute};
 use crate::coalesce::{self, Flights, Marker};
 use crate::error::{Error, shorten};
 use crate::lock::{LockGuard, LockWaiter};
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`locked`] strategy; the attribute macro builds them as a constant.
 ///
@@ -166,7 +166,7 @@ fn lock_ttl(ttl: Ttl) -> Duration {
 pub async fn locked<T, E, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &LockedOptions,
     origin: F,
 ) -> Result<T, E>
@@ -181,7 +181,7 @@ where
     if held.0.is_inside(key) {
         return origin.await;
     }
-    let ttl = lock_ttl(ttl);
+    let ttl = lock_ttl(ttl.into_ttl().map_err(E::from)?);
     let guard = match options.wait {
         None => cache.lock(key, ttl).await,
         Some(wait) => cache.lock_wait(key, ttl, wait).await,
@@ -230,28 +230,46 @@ where
 /// assert!(!cache.is_locked("locked:ledger").await?);
 /// # Ok(()) }
 /// ```
-pub async fn locked_always<R, F>(cache: &Cache, key: &str, ttl: Ttl, origin: F) -> R
+pub fn locked_always<R, F>(
+    cache: &Cache,
+    key: &str,
+    ttl: impl IntoTtl,
+    origin: F,
+) -> impl Future<Output = R>
 where
     F: Future<Output = R>,
 {
-    // Boxed once, as in `locked`.
-    let origin = Box::pin(origin);
-    let held = cache.extension::<Held>();
-    if held.0.is_inside(key) {
-        return origin.await;
-    }
-    let guard = match cache.lock(key, lock_ttl(ttl)).await {
-        Ok(guard) => Some(guard),
+    // Converted before the future, so that it holds no conversion error across its awaits.
+    let ttl = match ttl.into_ttl() {
+        Ok(ttl) => Some(lock_ttl(ttl)),
         Err(error) => {
-            tracing::error!(key = %shorten(key), %error, "taking the lock failed; the function runs without it");
+            tracing::error!(key = %shorten(key), %error, "invalid lock TTL; the function runs without the lock");
             None
         }
     };
-    let result = held.0.inside(key, origin).await;
-    if let Some(guard) = guard {
-        release(guard).await;
+    async move {
+        // Boxed once, as in `locked`.
+        let origin = Box::pin(origin);
+        let held = cache.extension::<Held>();
+        if held.0.is_inside(key) {
+            return origin.await;
+        }
+        let guard = match ttl {
+            Some(ttl) => match cache.lock(key, ttl).await {
+                Ok(guard) => Some(guard),
+                Err(error) => {
+                    tracing::error!(key = %shorten(key), %error, "taking the lock failed; the function runs without it");
+                    None
+                }
+            },
+            None => None,
+        };
+        let result = held.0.inside(key, origin).await;
+        if let Some(guard) = guard {
+            release(guard).await;
+        }
+        result
     }
-    result
 }
 
 /// [`cache`](super::cache()) under a distributed lock: a miss takes the lock
@@ -313,7 +331,7 @@ where
 pub fn cache_locked<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &CacheOptions,
     shape: S,
     origin: F,
@@ -324,7 +342,11 @@ where
 {
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future (the argument, and the local held across the read).
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
             return hit;
         }

@@ -4,7 +4,7 @@
 //! Three shapes, chosen by the type system (never by reading the return type's tokens):
 //! [`Plain`] for any `T` (store it), [`Fallible`] for `Result<T, E>` (store `Ok`, never `Err`)
 //! and [`Optional`] for `Option<T>` (store `Some` and `None`; the `not_none` condition skips
-//! `None`). The attribute macros pick the shape with [`Shape`]; code calling the strategies
+//! `None`). The attribute macros pick the shape from the result type; code calling the strategies
 //! by hand passes one of the three.
 
 use std::fmt;
@@ -124,7 +124,8 @@ where
 /// `Clone`, the shape itself otherwise (auto-ref, as [`Shape`]).
 ///
 /// ```
-/// use cashews::strategy::{Mode, ModeDecoded, ModeShared, Outcome, Plain};
+/// use cashews::__private::{Mode, ModeDecoded, ModeShared};
+/// use cashews::strategy::{Outcome, Plain};
 /// fn shares<R, S: Outcome<R>>(_: &S) -> bool { S::SHARED }
 ///
 /// let cloneable = (&&Mode::<String, _>::new(Plain::<String>::new())).mode();
@@ -391,7 +392,8 @@ impl<T, E> Shape<Result<T, E>> {
     /// type is a compile error.
     ///
     /// ```
-    /// use cashews::strategy::{Outcome, Shape};
+    /// use cashews::__private::Shape;
+    /// use cashews::strategy::Outcome;
     /// let shape = Shape::<Result<u8, String>>::new().with_errors(false);
     /// assert!(shape.stored(&Err("down".to_owned())).is_some());
     /// ```
@@ -558,7 +560,8 @@ where
 /// type `&&&Shape<R>`, which only the specific impls offer.)
 ///
 /// ```
-/// use cashews::strategy::{Outcome, Shape, ShapeFallible, ShapeOptional, ShapePlain};
+/// use cashews::__private::{Shape, ShapeFallible, ShapeOptional, ShapePlain};
+/// use cashews::strategy::Outcome;
 /// let fallible = (&&&Shape::<Result<u8, ()>>::new()).shape();
 /// assert_eq!(fallible.stored(&Err(())), None);
 /// let plain = (&&&Shape::<u8>::new()).shape();

@@ -18,7 +18,7 @@ use super::cache::{CacheOptions, StoreCondition, compute};
 use crate::coalesce::{self, Flights};
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
-use crate::{Cache, Ttl};
+use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`soft`] strategy; the attribute macro builds them as a constant.
 ///
@@ -133,7 +133,7 @@ option_builders!(SoftOptions = SoftOptions::new(); condition, time_condition, pr
 pub fn soft<R, S, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &SoftOptions,
     shape: S,
     origin: F,
@@ -179,7 +179,7 @@ where
 pub fn soft_when<R, S, W, F>(
     cache: &Cache,
     key: &str,
-    ttl: Ttl,
+    ttl: impl IntoTtl,
     options: &SoftOptions,
     shape: S,
     when: W,
@@ -193,7 +193,11 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice. Here it is held once, and boxed when it is about to run, so that the
     // futures below hold a pointer to it (a fresh hit allocates nothing).
+    let ttl = crate::ttl::strategy_ttl(ttl, key);
     async move {
+        let Some(ttl) = ttl else {
+            return Box::pin(origin).await;
+        };
         let soft_ttl = options.soft_ttl.or_else(|| ttl.duration().map(third));
         // What a fresh hit records in a detect scope; built only inside one.
         let served = |expire_at_ms| {

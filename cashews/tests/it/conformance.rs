@@ -124,7 +124,7 @@ impl Backend for Passthrough {
     async fn exists(&self, key: &str) -> Result<bool> {
         self.inner.exists(key).await
     }
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
         self.inner.expire(key, ttl).await
     }
     async fn get_expire(&self, key: &str) -> Result<Expiry> {

@@ -63,7 +63,7 @@ impl Backend for TempDisk {
     async fn exists(&self, key: &str) -> Result<bool> {
         self.backend.exists(key).await
     }
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
         self.backend.expire(key, ttl).await
     }
     async fn get_expire(&self, key: &str) -> Result<Expiry> {

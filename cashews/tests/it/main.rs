@@ -12,6 +12,7 @@ mod coalesce;
 mod codec;
 mod config;
 mod config_secrets;
+mod config_validate;
 mod conformance;
 #[cfg(feature = "disk")]
 mod conformance_disk;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cashews::backend::{Backend, Bytes, RedisBackend, SetOptions};
+use cashews::Bytes;
+use cashews::backend::{Backend, RedisBackend, SetOptions};
 use cashews::config::{BackendConfig, CacheConfig, RedisOptions};
 use cashews::{Cache, Error};
 

@@ -124,7 +124,7 @@ impl Backend for Spy {
         self.inner.exists(key).await
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> cashews::Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> cashews::Result<bool> {
         self.up(Command::Expire)?;
         self.inner.expire(key, ttl).await
     }

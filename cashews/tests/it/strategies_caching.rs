@@ -161,3 +161,85 @@ fn strategy_futures_are_send() {
     });
     send(&f);
 }
+
+/// A strategy takes its TTL in any `IntoTtl` form (`"1h"`, seconds, a `Duration`, a `Ttl`);
+/// an invalid one is logged and the call runs its function without the cache, every time.
+#[tokio::test]
+async fn strategies_take_any_ttl_form_and_skip_the_cache_on_a_bad_one() -> cashews::Result<()> {
+    use cashews::strategy::{CacheOptions, cache, cache_locked, iterator, locked_always};
+    use futures_util::StreamExt;
+    let store = Cache::new();
+    store.setup("mem://")?;
+    let runs = Runs::default();
+    let shape = Plain::<u32>::new();
+    let options = CacheOptions::new();
+    for _ in 0..2 {
+        assert_eq!(
+            cache(&store, "ttl:str", "1h", &options, shape, runs.returning(1)).await,
+            1
+        );
+        assert_eq!(
+            cache(
+                &store,
+                "ttl:secs",
+                60_u64,
+                &options,
+                shape,
+                runs.returning(2)
+            )
+            .await,
+            2
+        );
+    }
+    assert_eq!(runs.count(), 2, "the valid TTLs cached");
+    for _ in 0..2 {
+        assert_eq!(
+            cache(&store, "ttl:bad", "5x", &options, shape, runs.returning(3)).await,
+            3
+        );
+        let hits = HitOptions::new(3);
+        let h = hit(
+            &store,
+            "ttl:bad:hit",
+            -1_i64,
+            &hits,
+            shape,
+            runs.returning(4),
+        );
+        assert_eq!(h.await, 4);
+        let locked = cache_locked(
+            &store,
+            "ttl:bad:l",
+            "5x",
+            &options,
+            shape,
+            runs.returning(5),
+        );
+        assert_eq!(locked.await, 5);
+        let items: Vec<u32> = iterator(
+            &store,
+            "ttl:bad:it",
+            "5x",
+            &Default::default(),
+            shape,
+            futures_util::stream::iter([6, 7]),
+        )
+        .collect()
+        .await;
+        assert_eq!(items, [6, 7]);
+    }
+    assert_eq!(
+        runs.count(),
+        8,
+        "every call with a bad TTL ran its function"
+    );
+    for key in ["ttl:bad", "ttl:bad:hit", "ttl:bad:l", "ttl:bad:it"] {
+        assert!(!store.exists(key).await?, "{key} was not cached");
+    }
+    // The lock of `locked_always` runs its function without the lock on a bad TTL.
+    assert_eq!(
+        locked_always(&store, "ttl:bad:lock", "5x", runs.returning(9)).await,
+        9
+    );
+    Ok(())
+}

@@ -163,7 +163,7 @@ impl Backend for ClientSideRedis {
         }
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
         self.mutate(key, |b| async move { b.expire(key, ttl).await })
             .await
     }

@@ -11,7 +11,8 @@ use bytes::Bytes;
 
 use super::ClientSideRedis;
 use super::tier::local_ttl;
-use crate::backend::{Backend, MemoryBackend, SetOptions};
+use crate::MemoryBackend;
+use crate::backend::{Backend, SetOptions};
 use crate::config::RedisOptions;
 
 fn backend() -> ClientSideRedis {

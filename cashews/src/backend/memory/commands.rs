@@ -73,10 +73,10 @@ impl Backend for MemoryBackend {
         Ok(self.live(key).is_some())
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
         self.rmw(key, |current, now| match current {
             Some(entry) => {
-                entry.expires_at = deadline(Some(ttl), now);
+                entry.expires_at = deadline(ttl, now);
                 Op::Keep(true)
             }
             None => Op::Keep(false),

@@ -128,8 +128,18 @@ impl Backend for RedisBackend {
         Ok(n > 0)
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
         let mut conn = self.conn(Command::Expire).await?;
+        let Some(ttl) = ttl else {
+            // PERSIST answers 0 for a key without a TTL too: the script tells that from a
+            // missing key, in one atomic step.
+            let n: u64 = scripts::PERSIST
+                .key(self.key(key).as_ref())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.fail(Command::Expire, key, e))?;
+            return Ok(n > 0);
+        };
         let ms = if ttl.is_zero() { 0 } else { millis(ttl) };
         let n: u64 = redis::cmd("PEXPIRE")
             .arg(self.key(key).as_ref())

@@ -23,6 +23,22 @@ return redis.call('GET', KEYS[1])
     )
 });
 
+/// `expire` with no TTL: PERSIST, answering whether the key exists (PERSIST alone answers 0
+/// for a key that has no TTL). Returns 1 when the key exists, else 0.
+///
+/// KEYS[1] = key.
+pub(super) static PERSIST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('PERSIST', KEYS[1])
+  return 1
+end
+return 0
+",
+    )
+});
+
 /// The pub/sub channel `unlock` announces releases on (the stored key, with any key prefix),
 /// so waiters in other processes wake at once (see `releases.rs`).
 pub(super) const RELEASED_CHANNEL: &str = "cashews:lock-released";

@@ -306,7 +306,7 @@ impl Backend for Spy {
         self.record("exists");
         self.inner.exists(key).await
     }
-    async fn expire(&self, key: &str, ttl: Duration) -> cashews::Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> cashews::Result<bool> {
         self.record("expire");
         self.inner.expire(key, ttl).await
     }

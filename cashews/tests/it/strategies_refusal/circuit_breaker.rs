@@ -336,7 +336,7 @@ impl Backend for Logged {
         self.inner.exists(key).await
     }
 
-    async fn expire(&self, key: &str, ttl: Duration) -> cashews::Result<bool> {
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> cashews::Result<bool> {
         self.note(Command::Expire, key);
         self.inner.expire(key, ttl).await
     }
