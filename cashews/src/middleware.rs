@@ -29,7 +29,7 @@
 //! Key checks, the disable switches ([`Cache::disable`](crate::Cache::disable)), encoding and
 //! value-size limits run before the chain; safe mode settles what the chain answers (a
 //! backend failure becomes a neutral reply when `suppress` is on; an
-//! [`Error::Middleware`](crate::Error::Middleware) is never hidden). Keys in requests are full
+//! [`Error::Middleware`] is never hidden). Keys in requests are full
 //! keys, route prefix included. Keys the backend reports back (scan results for
 //! `scan`/`get_match`, lock releases) go back through every middleware's
 //! [`Middleware::key_back`], innermost first, so [`add_prefix`] is invisible to the caller.
