@@ -249,7 +249,9 @@ impl Cache {
         }
     }
 
-    /// Safe mode: a backend failure becomes the neutral reply plus an error log.
+    /// Safe mode: a backend failure becomes the neutral reply plus an error log. Inlined, so
+    /// that a success (every local-tier write) costs one branch; the log is out of line.
+    #[inline]
     fn settle<T: Neutral>(
         route: &Route,
         command: Command,
@@ -258,11 +260,17 @@ impl Cache {
     ) -> Result<T> {
         match result {
             Err(error) if route.suppress && error.is_backend() => {
-                crate::error::log_swallowed!(error, backend = route.name(), %command, key = %shorten(key), %error, "cache backend failed; safe mode returns a neutral reply");
+                Self::swallowed(route, command, key, &error);
                 Ok(T::neutral())
             }
             other => other,
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn swallowed(route: &Route, command: Command, key: &str, error: &Error) {
+        crate::error::log_swallowed!(error, backend = route.name(), %command, key = %shorten(key), %error, "cache backend failed; safe mode returns a neutral reply");
     }
 
     fn encode<T: Serialize + ?Sized>(route: &Route, key: &str, value: &T) -> Result<Bytes> {

@@ -130,6 +130,7 @@ impl Cache {
     /// A hit hands the shared object to `read` by reference (typed, and as the `Arc` detect
     /// records) rather than returning a clone of its `Arc`: the strategies clone the value
     /// out, so the hit pays no reference count for the object.
+    #[inline]
     pub(crate) fn get_shared_now<T, R>(
         &self,
         key: &str,
@@ -151,6 +152,7 @@ impl Cache {
 
     /// [`Cache::get`] without a future, when the answer is known synchronously (as
     /// [`Cache::get_shared_now`]).
+    #[inline]
     pub(crate) fn get_now<T: DeserializeOwned>(&self, key: &str) -> Option<Result<Option<T>>> {
         self.local_read_now(key, |route, tier| {
             tier.read(key, |b| route.codec.decode(key, route.name(), b))
