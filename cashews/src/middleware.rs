@@ -433,6 +433,7 @@ impl Observers {
     }
 
     /// Tells every observer about a local answer.
+    #[inline]
     pub(crate) fn local(
         &self,
         command: Command,

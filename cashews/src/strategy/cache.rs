@@ -1,5 +1,6 @@
 //! [`cache`]: the plain caching strategy (`#[cashews::cache]`).
 
+use futures_util::future::Either;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -245,16 +246,33 @@ impl CacheOptions {
         ttl: Ttl,
         shape: S,
         origin: F,
-    ) -> Pin<Box<impl Future<Output = R>>>
+    ) -> Either<Pin<Box<impl Future<Output = R>>>, Pin<Box<impl Future<Output = R>>>>
     where
         S: Outcome<R>,
         F: Future<Output = R>,
     {
-        Box::pin(self.coalesced(cache, key, ttl, shape, Box::pin(origin)))
+        // Only the branch that runs is boxed: an unprotected miss does not allocate room for
+        // the coalescer's state, which would push the box past the allocator's fast sizes.
+        if !self.protected || self.upper {
+            let options = self;
+            Either::Left(Box::pin(async move {
+                compute(cache, key, ttl, options, &shape, None, Box::pin(origin))
+                    .await
+                    .0
+            }))
+        } else {
+            Either::Right(Box::pin(self.coalesced(
+                cache,
+                key,
+                ttl,
+                shape,
+                Box::pin(origin),
+            )))
+        }
     }
 
-    /// Runs `origin` once per key in this process when `protected` (on the one coalescer),
-    /// and stores what may be stored.
+    /// Runs `origin` once per key in this process (on the one coalescer), and stores what may
+    /// be stored.
     async fn coalesced<R, S, F>(
         &self,
         cache: &Cache,
@@ -269,11 +287,6 @@ impl CacheOptions {
     {
         let options = self;
         let shape = &shape;
-        if !options.protected || options.upper {
-            return compute(cache, key, ttl, options, shape, None, origin)
-                .await
-                .0;
-        }
         let served = &served(cache, key, ttl, options);
         coalesce::run(
             &cache.extension::<Flights<bool>>(),
