@@ -201,6 +201,31 @@ pub enum Request {
     GetKeysCount,
 }
 
+/// The pattern of every request naming one key (or a pattern), binding it to `$key`.
+macro_rules! single_key {
+    ($key:ident) => {
+        Request::Get { key: $key }
+            | Request::Set { key: $key, .. }
+            | Request::Delete { key: $key }
+            | Request::Exists { key: $key }
+            | Request::Incr { key: $key, .. }
+            | Request::Expire { key: $key, .. }
+            | Request::GetExpire { key: $key }
+            | Request::SetLock { key: $key, .. }
+            | Request::Unlock { key: $key, .. }
+            | Request::GetBits { key: $key, .. }
+            | Request::IncrBits { key: $key, .. }
+            | Request::SliceIncr { key: $key, .. }
+            | Request::SliceIncrNow { key: $key, .. }
+            | Request::SetAdd { key: $key, .. }
+            | Request::SetRemove { key: $key, .. }
+            | Request::SetPop { key: $key, .. }
+            | Request::GetSize { key: $key }
+            | Request::DeleteMatch { pattern: $key }
+            | Request::Scan { pattern: $key, .. }
+    };
+}
+
 impl Request {
     /// The backend operation this request runs.
     ///
@@ -250,25 +275,7 @@ impl Request {
     #[must_use]
     pub fn key(&self) -> Option<&str> {
         match self {
-            Self::Get { key }
-            | Self::Set { key, .. }
-            | Self::Delete { key }
-            | Self::Exists { key }
-            | Self::Incr { key, .. }
-            | Self::Expire { key, .. }
-            | Self::GetExpire { key }
-            | Self::SetLock { key, .. }
-            | Self::Unlock { key, .. }
-            | Self::GetBits { key, .. }
-            | Self::IncrBits { key, .. }
-            | Self::SliceIncr { key, .. }
-            | Self::SliceIncrNow { key, .. }
-            | Self::SetAdd { key, .. }
-            | Self::SetRemove { key, .. }
-            | Self::SetPop { key, .. }
-            | Self::GetSize { key }
-            | Self::DeleteMatch { pattern: key }
-            | Self::Scan { pattern: key, .. } => Some(key),
+            single_key!(key) => Some(key),
             Self::GetMany { .. }
             | Self::SetMany { .. }
             | Self::DeleteMany { .. }
@@ -293,25 +300,7 @@ impl Request {
             Self::SetMany { pairs, .. } => {
                 return KeysMut::Pairs(pairs.iter_mut());
             }
-            Self::Get { key }
-            | Self::Set { key, .. }
-            | Self::Delete { key }
-            | Self::Exists { key }
-            | Self::Incr { key, .. }
-            | Self::Expire { key, .. }
-            | Self::GetExpire { key }
-            | Self::SetLock { key, .. }
-            | Self::Unlock { key, .. }
-            | Self::GetBits { key, .. }
-            | Self::IncrBits { key, .. }
-            | Self::SliceIncr { key, .. }
-            | Self::SliceIncrNow { key, .. }
-            | Self::SetAdd { key, .. }
-            | Self::SetRemove { key, .. }
-            | Self::SetPop { key, .. }
-            | Self::GetSize { key }
-            | Self::DeleteMatch { pattern: key }
-            | Self::Scan { pattern: key, .. } => (Some(key), &mut []),
+            single_key!(key) => (Some(key), &mut []),
             Self::Ping { .. } | Self::Clear | Self::GetKeysCount => (None, &mut []),
         };
         KeysMut::Keys(one.into_iter().chain(many.iter_mut()))
