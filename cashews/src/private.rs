@@ -182,6 +182,17 @@ impl<T, E: From<crate::Error>> CarriesRefusal for Result<T, E> {}
 /// A compile-time check that `R` can carry a refusal (expanded by the refusal attributes).
 pub const fn assert_refusal<R: CarriesRefusal>() {}
 
+/// A compile-time check of a strategy's options, for `const _: () = …` items only: the
+/// attribute macros build their options as a constant and pass its `problem()` here, so
+/// unusable options (a zero period, a percentage of 100, …) fail the build with the
+/// problem's sentence. Evaluated at run time it would panic; the expansions never do that.
+#[allow(clippy::panic)] // const evaluation only: the panic is the compile error.
+pub const fn assert_options(problem: Option<&'static str>) {
+    if let Some(problem) = problem {
+        panic!("{}", problem);
+    }
+}
+
 // ----- tag registration ------------------------------------------------------
 
 /// Registers each of `tags` against the strategy's full `key_template` on `cache`, so deleting

@@ -148,6 +148,7 @@ mod circuit_breaker;
 mod early;
 mod failover;
 mod hit;
+mod invalid;
 mod iterator;
 mod locked;
 pub(crate) mod outcome;

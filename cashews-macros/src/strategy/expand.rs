@@ -355,6 +355,7 @@ fn refusal(kind: Kind, func: &Function, r: &Refusal) -> syn::Result<TokenStream>
         let names = &func.args;
         let setup = quote! {
             const __OPTIONS: #options_type = #options;
+            const _: () = #private::assert_options(__OPTIONS.problem());
             let __cashews_key: ::std::string::String = #key;
             if #private::refused(#check) {
                 return (#action)(#receiver #(#names),*);
@@ -371,6 +372,7 @@ fn refusal(kind: Kind, func: &Function, r: &Refusal) -> syn::Result<TokenStream>
         const _: () = #private::assert_refusal::<#output>();
         // Built at compile time: a bad limit or window is a compile error.
         const __OPTIONS: #options_type = #options;
+        const _: () = #private::assert_options(__OPTIONS.problem());
         let __cashews_key: ::std::string::String = #key;
     };
     Ok(wrap(func, &private, &setup, &call))
@@ -499,6 +501,7 @@ fn guard(kind: Kind, func: &Function, g: &Guard) -> syn::Result<TokenStream> {
             quote! {
                 const _: () = #private::assert_refusal::<#output>();
                 const __OPTIONS: #private::PerfOptions = #options;
+                const _: () = #private::assert_options(__OPTIONS.problem());
                 let __cashews_key: ::std::string::String = #key;
             },
             quote! { #private::perf(#cache, &__cashews_key, &__OPTIONS, __cashews_origin).await },
@@ -548,6 +551,7 @@ fn guard(kind: Kind, func: &Function, g: &Guard) -> syn::Result<TokenStream> {
         (
             quote! {
                 const __OPTIONS: #options_type = #options;
+                const _: () = #private::assert_options(__OPTIONS.problem());
                 let __cashews_member: ::std::string::String = #member;
             },
             quote! {

@@ -10,6 +10,7 @@ mod hash;
 
 use std::future::Future;
 
+use super::invalid::{self, Invalid, Value};
 use crate::error::{Result, shorten};
 use crate::{Cache, Command};
 
@@ -81,10 +82,10 @@ impl BloomOptions {
 
     /// A filter for `capacity` members with 1 % false positives, confirming every *maybe*.
     ///
-    /// # Panics
-    ///
-    /// If `capacity` is zero, or so large that the filter would need more than 2³² bits (a
-    /// compile error when built as a constant).
+    /// Never fails: a `capacity` of zero, or one so large that the filter would need more
+    /// than 2³² bits, is reported by [`BloomOptions::validate`] (a compile error when the
+    /// attribute macro builds the options; an error, or a logged warning and the function
+    /// run, when [`bloom`] gets them).
     ///
     /// ```
     /// let options = cashews::strategy::BloomOptions::new(100);
@@ -93,35 +94,29 @@ impl BloomOptions {
     /// ```
     #[must_use]
     pub const fn new(capacity: u64) -> Self {
-        assert!(capacity > 0, "bloom: the capacity must be at least 1");
-        Self::checked(Self {
+        Self {
             capacity,
             false_positives: 1.0,
             check_false_positive: true,
-        })
+        }
     }
 
     /// With a false-positive rate of `percent` at full capacity.
     ///
-    /// # Panics
-    ///
-    /// If `percent` is not strictly between 0 and 100, or so high that a member would set no
-    /// bit ("too high false positive value": `k` would be 0, from about 71 % up), or so low
-    /// that the filter would need more than 2³² bits (a compile error when built as a
-    /// constant).
+    /// Never fails: a `percent` not strictly between 0 and 100, so high that a member would
+    /// set no bit ("too high false positive value": `k` would be 0, from about 71 % up), or so
+    /// low that the filter would need more than 2³² bits, is reported by
+    /// [`BloomOptions::validate`].
     ///
     /// ```
     /// let options = cashews::strategy::BloomOptions::new(100).false_positives(50.0);
     /// assert_eq!((options.bits(), options.hashes()), (145, 1));
+    /// assert!(cashews::strategy::BloomOptions::new(100).false_positives(80.0).validate().is_err());
     /// ```
     #[must_use]
     pub const fn false_positives(mut self, percent: f64) -> Self {
-        assert!(
-            percent > 0.0 && percent < 100.0,
-            "bloom: false_positives is a percentage strictly between 0 and 100"
-        );
         self.false_positives = percent;
-        Self::checked(self)
+        self
     }
 
     /// Whether a *maybe* runs the function to confirm (`true`, the default) or answers `true`
@@ -184,18 +179,84 @@ impl BloomOptions {
         format!("{key}:{}", self.bits())
     }
 
-    /// Checks the options the constructors build: a usable `k` and `m`.
-    const fn checked(self) -> Self {
-        let (m, k) = raw_params(self.capacity, self.false_positives);
-        assert!(
-            k >= 1.0,
-            "bloom: too high false positive value: a member would set no bit (k = 0)"
-        );
-        assert!(
-            m <= MAX_BITS as f64,
-            "bloom: the filter would need more than 2^32 bits; lower the capacity or raise false_positives"
-        );
-        self
+    /// Checks the options however they were built (by the builders, or through the public
+    /// fields): a capacity of at least 1, a false-positive rate strictly between 0 and 100 %
+    /// that sets at least one bit per member, and at most 2³² bits. The strategy functions
+    /// check their options with it; [`BloomOptions::problem`] is the same check as a `const
+    /// fn`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) naming the first option that
+    /// cannot be used (`bloom.capacity`, `bloom.false_positives`).
+    ///
+    /// ```
+    /// use cashews::strategy::BloomOptions;
+    /// assert!(BloomOptions::new(100).validate().is_ok());
+    /// let err = BloomOptions::new(0).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid value `0` for option `bloom.capacity`: expected at least 1");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        invalid::check(self.invalid())
+    }
+
+    /// [`BloomOptions::validate`] as a `const fn`: the first problem as a sentence, `None`
+    /// when the options are usable. The attribute macros turn it into a compile error, and so
+    /// can a constant of yours.
+    ///
+    /// ```
+    /// use cashews::strategy::BloomOptions;
+    /// const OPTIONS: BloomOptions = BloomOptions::new(1000).false_positives(0.5);
+    /// const _: () = assert!(OPTIONS.problem().is_none());
+    /// assert_eq!(
+    ///     BloomOptions::new(10).false_positives(100.0).problem(),
+    ///     Some("bloom: false_positives is a percentage strictly between 0 and 100"),
+    /// );
+    /// ```
+    #[must_use]
+    pub const fn problem(&self) -> Option<&'static str> {
+        invalid::message(self.invalid())
+    }
+
+    /// The first option that cannot be used.
+    pub(crate) const fn invalid(&self) -> Option<Invalid> {
+        let percent = self.false_positives;
+        let in_range = percent > 0.0 && percent < 100.0;
+        let (m, k) = if self.capacity > 0 && in_range {
+            raw_params(self.capacity, percent)
+        } else {
+            (1.0, 1.0)
+        };
+        Invalid::first([
+            Invalid::when(
+                self.capacity == 0,
+                "bloom.capacity",
+                Value::Integer(self.capacity),
+                "at least 1",
+                "bloom: the capacity must be at least 1",
+            ),
+            Invalid::when(
+                !in_range,
+                "bloom.false_positives",
+                Value::Float(percent),
+                "a percentage strictly between 0 and 100",
+                "bloom: false_positives is a percentage strictly between 0 and 100",
+            ),
+            Invalid::when(
+                k < 1.0,
+                "bloom.false_positives",
+                Value::Float(percent),
+                "a rate low enough that a member sets at least one bit (below about 71 %)",
+                "bloom: too high false positive value: a member would set no bit (k = 0)",
+            ),
+            Invalid::when(
+                m > MAX_BITS as f64,
+                "bloom.capacity",
+                Value::Integer(self.capacity),
+                "a filter of at most 2^32 bits: lower the capacity or raise false_positives",
+                "bloom: the filter would need more than 2^32 bits; lower the capacity or raise false_positives",
+            ),
+        ])
     }
 
     /// `(m, k)`, kept usable whatever was written into the public fields.
@@ -275,6 +336,18 @@ impl Filter {
     }
 }
 
+/// Whether `options` can be used; when not, logs why (the caller then runs the function
+/// without the filter).
+fn usable(options: &BloomOptions, strategy: &'static str) -> bool {
+    match options.validate() {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(strategy, %error, "bloom options cannot be used; the function runs without the filter");
+            false
+        }
+    }
+}
+
 /// Whether every bit read is set.
 fn all_set(bits: &[u64]) -> bool {
     bits.iter().all(|&bit| bit != 0)
@@ -304,7 +377,9 @@ fn none_set(bits: &[u64]) -> bool {
 /// The cache never breaks the function: when the filter cannot be read, `origin` runs and its
 /// answer is returned. That covers a backend failure and a missing backend (logged with
 /// `tracing::error!`) and a disabled `get_bits`. When the cache is fully disabled, no bit
-/// command is issued and `origin` runs.
+/// command is issued and `origin` runs. So do options that
+/// [`BloomOptions::validate`] refuses (logged with `tracing::error!`; the attribute macro
+/// refuses them at compile time).
 ///
 /// # Concurrent calls
 ///
@@ -343,7 +418,7 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
-        if cache.is_full_disabled() {
+        if cache.is_full_disabled() || !usable(options, "bloom") {
             return Box::pin(origin).await;
         }
         let filter = Filter::new(options.filter_key(key), member, options);
@@ -363,8 +438,9 @@ where
 ///
 /// # Safe behaviour
 ///
-/// The answer is returned even when it cannot be recorded (logged with `tracing::error!`).
-/// When the cache is fully disabled, no bit command is issued.
+/// The answer is returned even when it cannot be recorded (logged with `tracing::error!`),
+/// which includes options that [`BloomOptions::validate`] refuses. When the cache is fully
+/// disabled, no bit command is issued.
 ///
 /// # Concurrent calls
 ///
@@ -402,7 +478,7 @@ where
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
         let answer = Box::pin(origin).await;
-        if answer && !cache.is_full_disabled() {
+        if answer && !cache.is_full_disabled() && usable(options, "bloom") {
             Filter::new(options.filter_key(key), member, options)
                 .record(cache, "bloom")
                 .await;
@@ -415,8 +491,10 @@ where
 ///
 /// # Errors
 ///
-/// As [`Cache::incr_bits`]: no backend configured, a bad key, a backend failure outside safe
-/// mode, or a key holding something other than bits. A disabled `incr_bits` adds nothing and
+/// [`Error::InvalidOption`](crate::Error::InvalidOption) for options that
+/// [`BloomOptions::validate`] refuses; otherwise as [`Cache::incr_bits`]: no backend
+/// configured, a bad key, a backend failure outside safe mode, or a key holding something
+/// other than bits. A disabled `incr_bits` adds nothing and
 /// returns `Ok`.
 ///
 /// # Concurrent calls
@@ -445,6 +523,7 @@ pub async fn bloom_add(
     member: &str,
     options: &BloomOptions,
 ) -> Result<()> {
+    options.validate()?;
     Filter::new(options.filter_key(key), member, options)
         .add(cache)
         .await
@@ -459,8 +538,9 @@ pub async fn bloom_add(
 ///
 /// # Errors
 ///
-/// As [`Cache::get_bits`]: no backend configured, a bad key, a backend failure outside safe
-/// mode.
+/// [`Error::InvalidOption`](crate::Error::InvalidOption) for options that
+/// [`BloomOptions::validate`] refuses; otherwise as [`Cache::get_bits`]: no backend
+/// configured, a bad key, a backend failure outside safe mode.
 ///
 /// # Concurrent calls
 ///
@@ -485,6 +565,7 @@ pub async fn bloom_contains(
     member: &str,
     options: &BloomOptions,
 ) -> Result<bool> {
+    options.validate()?;
     let filter = Filter::new(options.filter_key(key), member, options);
     if cache.is_full_disabled() || cache.is_disabled_prefix(&filter.key, &[Command::GetBits])? {
         return Ok(true);

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::invalid::{self, Invalid, Value};
 use super::slice_rate_limit::window_length;
 use crate::Cache;
 use crate::backend::Expiry;
@@ -67,10 +68,9 @@ impl CircuitBreakerOptions {
     /// Opens for `ttl` when `errors_rate` percent of the calls of the last `period` failed;
     /// `min_calls` 1, no half-open state.
     ///
-    /// # Panics
-    ///
-    /// If `errors_rate` is 0 or 100 and above, or `period` or `ttl` is zero (a compile error
-    /// when built as a constant).
+    /// Never fails: an `errors_rate` of 0 or of 100 and above, or a zero `period` or `ttl`, is
+    /// reported by [`CircuitBreakerOptions::validate`] (a compile error when the attribute
+    /// macro builds the options, an error from [`circuit_breaker`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -80,18 +80,6 @@ impl CircuitBreakerOptions {
     /// ```
     #[must_use]
     pub const fn new(errors_rate: u8, period: Duration, ttl: Duration) -> Self {
-        assert!(
-            errors_rate > 0 && errors_rate < 100,
-            "circuit_breaker: errors_rate is a percentage strictly between 0 and 100"
-        );
-        assert!(
-            !period.is_zero(),
-            "circuit_breaker: the period must be longer than zero"
-        );
-        assert!(
-            !ttl.is_zero(),
-            "circuit_breaker: the ttl must be longer than zero"
-        );
         Self {
             errors_rate,
             period,
@@ -123,9 +111,8 @@ impl CircuitBreakerOptions {
     /// ([`CircuitBreakerOptions::half_open_share`]) is let through as trials, the rest
     /// refused.
     ///
-    /// # Panics
-    ///
-    /// If `half_open_ttl` is zero (a compile error when built as a constant).
+    /// Never fails: a zero `half_open_ttl` is reported by
+    /// [`CircuitBreakerOptions::validate`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -136,19 +123,13 @@ impl CircuitBreakerOptions {
     /// ```
     #[must_use]
     pub const fn half_open_ttl(mut self, half_open_ttl: Duration) -> Self {
-        assert!(
-            !half_open_ttl.is_zero(),
-            "circuit_breaker: half_open_ttl must be longer than zero"
-        );
         self.half_open_ttl = Some(half_open_ttl);
         self
     }
 
     /// Lets `percent` of the calls through while half-open (default 50).
     ///
-    /// # Panics
-    ///
-    /// If `percent` is above 100 (a compile error when built as a constant).
+    /// Never fails: a `percent` above 100 is reported by [`CircuitBreakerOptions::validate`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -159,10 +140,6 @@ impl CircuitBreakerOptions {
     /// ```
     #[must_use]
     pub const fn half_open_share(mut self, percent: u8) -> Self {
-        assert!(
-            percent <= 100,
-            "circuit_breaker: half_open_share is a percentage, at most 100"
-        );
         self.half_open_share = percent;
         self
     }
@@ -183,6 +160,97 @@ impl CircuitBreakerOptions {
     pub const fn half_open_probes(mut self, probes: u32) -> Self {
         self.half_open_probes = probes;
         self
+    }
+
+    /// Checks the options however they were built (by the builders, or through the public
+    /// fields): `errors_rate` strictly between 0 and 100, a `period`, a `ttl` and a
+    /// `half_open_ttl` (when given) longer than zero, a `half_open_share` of at most 100.
+    /// [`circuit_breaker`] checks its options with it; [`CircuitBreakerOptions::problem`] is
+    /// the same check as a `const fn`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the first option that cannot be used
+    /// (`circuit_breaker.errors_rate`, …).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::CircuitBreakerOptions;
+    /// let (period, ttl) = (Duration::from_secs(1), Duration::from_secs(10));
+    /// assert!(CircuitBreakerOptions::new(5, period, ttl).validate().is_ok());
+    /// let err = CircuitBreakerOptions::new(100, period, ttl).validate().unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid value `100` for option `circuit_breaker.errors_rate`: expected a percentage strictly between 0 and 100",
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        invalid::check(self.invalid())
+    }
+
+    /// [`CircuitBreakerOptions::validate`] as a `const fn`: the first problem as a sentence,
+    /// `None` when the options are usable. The attribute macro turns it into a compile error,
+    /// and so can a constant of yours.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::CircuitBreakerOptions;
+    /// const OPTIONS: CircuitBreakerOptions =
+    ///     CircuitBreakerOptions::new(10, Duration::from_secs(1), Duration::from_secs(5));
+    /// const _: () = assert!(OPTIONS.problem().is_none());
+    /// assert_eq!(
+    ///     OPTIONS.half_open_ttl(Duration::ZERO).problem(),
+    ///     Some("circuit_breaker: half_open_ttl must be longer than zero"),
+    /// );
+    /// ```
+    #[must_use]
+    pub const fn problem(&self) -> Option<&'static str> {
+        invalid::message(self.invalid())
+    }
+
+    /// The first option that cannot be used.
+    const fn invalid(&self) -> Option<Invalid> {
+        let half_open = match self.half_open_ttl {
+            Some(ttl) => ttl,
+            None => Duration::MAX,
+        };
+        Invalid::first([
+            Invalid::when(
+                self.errors_rate == 0 || self.errors_rate >= 100,
+                "circuit_breaker.errors_rate",
+                Value::Integer(self.errors_rate as u64),
+                "a percentage strictly between 0 and 100",
+                "circuit_breaker: errors_rate is a percentage strictly between 0 and 100",
+            ),
+            Invalid::when(
+                self.period.is_zero(),
+                "circuit_breaker.period",
+                Value::Duration(self.period),
+                "a period longer than zero",
+                "circuit_breaker: the period must be longer than zero",
+            ),
+            Invalid::when(
+                self.ttl.is_zero(),
+                "circuit_breaker.ttl",
+                Value::Duration(self.ttl),
+                "an open time longer than zero",
+                "circuit_breaker: the ttl must be longer than zero",
+            ),
+            Invalid::when(
+                half_open.is_zero(),
+                "circuit_breaker.half_open_ttl",
+                Value::Duration(half_open),
+                "a half-open time longer than zero, or none",
+                "circuit_breaker: half_open_ttl must be longer than zero",
+            ),
+            Invalid::when(
+                self.half_open_share > 100,
+                "circuit_breaker.half_open_share",
+                Value::Integer(self.half_open_share as u64),
+                "a percentage of at most 100",
+                "circuit_breaker: half_open_share is a percentage, at most 100",
+            ),
+        ])
     }
 
     /// The most events a window holds: enough for `min_calls` to be reachable.
@@ -232,7 +300,9 @@ impl CircuitBreakerOptions {
 ///
 /// # Errors
 ///
-/// `E::from(Error::CircuitOpen { .. })` when refused; `origin`'s result unchanged otherwise.
+/// `E::from(Error::CircuitOpen { .. })` when refused; `E::from(Error::InvalidOption { .. })`,
+/// without running `origin`, for options [`CircuitBreakerOptions::validate`] refuses;
+/// `origin`'s result unchanged otherwise.
 /// A failing backend never breaks the call: if the state cannot be read, the call runs
 /// unchecked; if a failure cannot be recorded, `origin`'s result is still returned; both are
 /// logged with `tracing::error!`. In safe mode and when the cache is disabled the circuit
@@ -288,6 +358,7 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
+        options.validate()?;
         let mut keys = Keys::new(key);
         let admitted = match admit(cache, &mut keys, options).await {
             Ok(Admission::Refused(retry_after)) => {

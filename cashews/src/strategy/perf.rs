@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::invalid::{self, Invalid, Value};
 use super::slice_rate_limit::now_ms;
 use crate::Cache;
 use crate::backend::Expiry;
@@ -56,10 +57,9 @@ impl PerfOptions {
 
     /// Refuse calls for `ttl` once a call takes more than twice the mean of the 10 before it.
     ///
-    /// # Panics
-    ///
-    /// If `ttl` is zero (a compile error when built as a constant): a zero TTL means "no
-    /// expiry", which would refuse forever.
+    /// Never fails: a zero `ttl` (it would mean "no expiry": refused forever) is reported by
+    /// [`PerfOptions::validate`] (a compile error when the attribute macro builds the options,
+    /// an error from [`perf`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -68,7 +68,6 @@ impl PerfOptions {
     /// ```
     #[must_use]
     pub const fn new(ttl: Duration) -> Self {
-        assert!(!ttl.is_zero(), "perf: the ttl must be longer than zero");
         Self {
             ttl,
             trace_size: 10,
@@ -79,9 +78,7 @@ impl PerfOptions {
 
     /// Keeps `trace_size` latencies (Python cashews' `trace_size`).
     ///
-    /// # Panics
-    ///
-    /// If `trace_size` is zero (a compile error when built as a constant).
+    /// Never fails: a zero `trace_size` is reported by [`PerfOptions::validate`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -90,16 +87,13 @@ impl PerfOptions {
     /// ```
     #[must_use]
     pub const fn trace_size(mut self, trace_size: u32) -> Self {
-        assert!(trace_size > 0, "perf: trace_size must be at least 1");
         self.trace_size = trace_size;
         self
     }
 
     /// Forgets latencies older than `window`.
     ///
-    /// # Panics
-    ///
-    /// If `window` is zero (a compile error when built as a constant).
+    /// Never fails: a zero `window` is reported by [`PerfOptions::validate`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -109,10 +103,6 @@ impl PerfOptions {
     /// ```
     #[must_use]
     pub const fn window(mut self, window: Duration) -> Self {
-        assert!(
-            !window.is_zero(),
-            "perf: the window must be longer than zero"
-        );
         self.window = window;
         self
     }
@@ -132,6 +122,71 @@ impl PerfOptions {
     pub const fn condition(mut self, condition: fn(Duration, &[Duration]) -> bool) -> Self {
         self.condition = condition;
         self
+    }
+
+    /// Checks the options however they were built (by the builders, or through the public
+    /// fields): a `ttl` and a `window` longer than zero, a `trace_size` of at least 1. The strategy functions check their options with it;
+    /// [`PerfOptions::problem`] is the same check as a `const fn`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the first option that cannot be used.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::PerfOptions;
+    /// assert!(PerfOptions::new(Duration::from_secs(10)).validate().is_ok());
+    /// let err = PerfOptions::new(Duration::from_secs(10)).trace_size(0).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid value `0` for option `perf.trace_size`: expected at least 1");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        invalid::check(self.invalid())
+    }
+
+    /// [`PerfOptions::validate`] as a `const fn`: the first problem as a sentence, `None` when the
+    /// options are usable. The attribute macro turns it into a compile error, and so can a
+    /// constant of yours.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::PerfOptions;
+    /// const OPTIONS: PerfOptions = PerfOptions::new(Duration::from_secs(30));
+    /// const _: () = assert!(OPTIONS.problem().is_none());
+    /// assert_eq!(
+    ///     OPTIONS.window(Duration::ZERO).problem(),
+    ///     Some("perf: the window must be longer than zero"),
+    /// );
+    /// ```
+    #[must_use]
+    pub const fn problem(&self) -> Option<&'static str> {
+        invalid::message(self.invalid())
+    }
+
+    /// The first option that cannot be used.
+    const fn invalid(&self) -> Option<Invalid> {
+        Invalid::first([
+            Invalid::when(
+                self.ttl.is_zero(),
+                "perf.ttl",
+                Value::Duration(self.ttl),
+                "a refusal time longer than zero (zero would mean no expiry: refused forever)",
+                "perf: the ttl must be longer than zero",
+            ),
+            Invalid::when(
+                self.trace_size == 0,
+                "perf.trace_size",
+                Value::Integer(self.trace_size as u64),
+                "at least 1",
+                "perf: trace_size must be at least 1",
+            ),
+            Invalid::when(
+                self.window.is_zero(),
+                "perf.window",
+                Value::Duration(self.window),
+                "a window longer than zero",
+                "perf: the window must be longer than zero",
+            ),
+        ])
     }
 
     /// The default condition: `latency` is more than twice the mean of `trace` (never for an
@@ -248,6 +303,7 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
+        options.validate()?;
         if cache.is_full_disabled() {
             return Box::pin(origin).await;
         }

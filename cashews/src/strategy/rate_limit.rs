@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::invalid::{self, Invalid, Value};
 use crate::Cache;
 use crate::backend::Expiry;
 use crate::error::{Error, Result, shorten};
@@ -46,10 +47,9 @@ impl RateLimitOptions {
 
     /// `limit` calls per `period`, no ban.
     ///
-    /// # Panics
-    ///
-    /// If `period` is zero (a compile error when built as a constant): the counter would
-    /// never expire.
+    /// Never fails: a zero `period` (the counter would never expire) is reported by
+    /// [`RateLimitOptions::validate`] (a compile error when the attribute macro builds the
+    /// options, an error from [`rate_limit`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -58,10 +58,6 @@ impl RateLimitOptions {
     /// ```
     #[must_use]
     pub const fn new(limit: u64, period: Duration) -> Self {
-        assert!(
-            !period.is_zero(),
-            "rate_limit: the period must be longer than zero"
-        );
         Self {
             limit,
             period,
@@ -72,10 +68,8 @@ impl RateLimitOptions {
     /// With a ban of `ttl` starting at the first refused call of a window (Python cashews' `ttl`). A ban
     /// shorter than the rest of the window shortens the window.
     ///
-    /// # Panics
-    ///
-    /// If `ttl` is zero (a compile error when built as a constant): a zero TTL means "no
-    /// expiry", which would ban forever.
+    /// Never fails: a zero `ttl` (it would mean "no expiry": banned forever) is reported by
+    /// [`RateLimitOptions::validate`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -85,12 +79,70 @@ impl RateLimitOptions {
     /// ```
     #[must_use]
     pub const fn ttl(mut self, ttl: Duration) -> Self {
-        assert!(
-            !ttl.is_zero(),
-            "rate_limit: the ban ttl must be longer than zero"
-        );
         self.ttl = Some(ttl);
         self
+    }
+
+    /// Checks the options however they were built (by the builders, or through the public
+    /// fields): a `period` longer than zero, and a ban (`ttl`), when given, longer than zero. The strategy functions check their options with it;
+    /// [`RateLimitOptions::problem`] is the same check as a `const fn`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the first option that cannot be used.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::RateLimitOptions;
+    /// assert!(RateLimitOptions::new(10, Duration::from_secs(1)).validate().is_ok());
+    /// let err = RateLimitOptions::new(10, Duration::ZERO).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid value `0ns` for option `rate_limit.period`: expected a window longer than zero");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        invalid::check(self.invalid())
+    }
+
+    /// [`RateLimitOptions::validate`] as a `const fn`: the first problem as a sentence, `None` when the
+    /// options are usable. The attribute macro turns it into a compile error, and so can a
+    /// constant of yours.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::RateLimitOptions;
+    /// const OPTIONS: RateLimitOptions = RateLimitOptions::new(100, Duration::from_secs(60));
+    /// const _: () = assert!(OPTIONS.problem().is_none());
+    /// assert_eq!(
+    ///     OPTIONS.ttl(Duration::ZERO).problem(),
+    ///     Some("rate_limit: the ban ttl must be longer than zero"),
+    /// );
+    /// ```
+    #[must_use]
+    pub const fn problem(&self) -> Option<&'static str> {
+        invalid::message(self.invalid())
+    }
+
+    /// The first option that cannot be used.
+    const fn invalid(&self) -> Option<Invalid> {
+        let ban = match self.ttl {
+            Some(ban) => ban,
+            None => Duration::MAX,
+        };
+        Invalid::first([
+            Invalid::when(
+                self.period.is_zero(),
+                "rate_limit.period",
+                Value::Duration(self.period),
+                "a window longer than zero",
+                "rate_limit: the period must be longer than zero",
+            ),
+            Invalid::when(
+                ban.is_zero(),
+                "rate_limit.ttl",
+                Value::Duration(ban),
+                "a ban longer than zero, or none (zero would mean no expiry: banned forever)",
+                "rate_limit: the ban ttl must be longer than zero",
+            ),
+        ])
     }
 
     /// The period, never zero (the fields are public, so a zero may have been written).
@@ -120,7 +172,8 @@ impl RateLimitOptions {
 ///
 /// # Errors
 ///
-/// [`Error::RateLimited`] when over the limit. A rate limiter whose store fails lets calls
+/// [`Error::RateLimited`] when over the limit; [`Error::InvalidOption`], without counting,
+/// for options [`RateLimitOptions::validate`] refuses. A rate limiter whose store fails lets calls
 /// through: a backend failure (connection, timeout, a key holding something other than a
 /// counter) is logged with `tracing::error!` and the call passes, as in safe mode (where the
 /// backend answers 0) and when the cache or `incr` is disabled. Errors that a retry cannot
@@ -152,6 +205,7 @@ impl RateLimitOptions {
 /// # Ok(()) }
 /// ```
 pub async fn rate_limit(cache: &Cache, key: &str, options: &RateLimitOptions) -> Result<()> {
+    options.validate()?;
     let count = match cache.incr_by(key, 1, options.window()).await {
         Ok(count) => count,
         Err(error) => return let_through("rate_limit", key, error),

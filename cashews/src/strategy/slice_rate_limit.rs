@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::invalid::{self, Invalid, Value};
 use super::rate_limit::let_through;
 use crate::Cache;
 use crate::backend::Expiry;
@@ -43,9 +44,9 @@ impl SliceRateLimitOptions {
 
     /// `limit` calls in any window of `period`.
     ///
-    /// # Panics
-    ///
-    /// If `period` is zero (a compile error when built as a constant).
+    /// Never fails: a zero `period` is reported by [`SliceRateLimitOptions::validate`] (a
+    /// compile error when the attribute macro builds the options, an error from
+    /// [`slice_rate_limit`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -54,11 +55,55 @@ impl SliceRateLimitOptions {
     /// ```
     #[must_use]
     pub const fn new(limit: u64, period: Duration) -> Self {
-        assert!(
-            !period.is_zero(),
-            "slice_rate_limit: the period must be longer than zero"
-        );
         Self { limit, period }
+    }
+
+    /// Checks the options however they were built (by the builders, or through the public
+    /// fields): a `period` longer than zero. The strategy functions check their options with it;
+    /// [`SliceRateLimitOptions::problem`] is the same check as a `const fn`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the first option that cannot be used.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::SliceRateLimitOptions;
+    /// assert!(SliceRateLimitOptions::new(10, Duration::from_secs(1)).validate().is_ok());
+    /// let err = SliceRateLimitOptions::new(10, Duration::ZERO).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid value `0ns` for option `slice_rate_limit.period`: expected a window longer than zero");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        invalid::check(self.invalid())
+    }
+
+    /// [`SliceRateLimitOptions::validate`] as a `const fn`: the first problem as a sentence, `None` when the
+    /// options are usable. The attribute macro turns it into a compile error, and so can a
+    /// constant of yours.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::SliceRateLimitOptions;
+    /// const _: () = assert!(SliceRateLimitOptions::new(5, Duration::from_secs(1)).problem().is_none());
+    /// assert_eq!(
+    ///     SliceRateLimitOptions::new(5, Duration::ZERO).problem(),
+    ///     Some("slice_rate_limit: the period must be longer than zero"),
+    /// );
+    /// ```
+    #[must_use]
+    pub const fn problem(&self) -> Option<&'static str> {
+        invalid::message(self.invalid())
+    }
+
+    /// The first option that cannot be used.
+    const fn invalid(&self) -> Option<Invalid> {
+        Invalid::when(
+            self.period.is_zero(),
+            "slice_rate_limit.period",
+            Value::Duration(self.period),
+            "a window longer than zero",
+            "slice_rate_limit: the period must be longer than zero",
+        )
     }
 }
 
@@ -85,7 +130,8 @@ impl SliceRateLimitOptions {
 ///
 /// # Errors
 ///
-/// [`Error::RateLimited`] when over the limit. A failing backend lets calls through, logged
+/// [`Error::RateLimited`] when over the limit; [`Error::InvalidOption`], without counting,
+/// for options [`SliceRateLimitOptions::validate`] refuses. A failing backend lets calls through, logged
 /// with `tracing::error!`, as in safe mode and when the cache is disabled; errors a retry
 /// cannot fix (no backend configured, a bad key) are returned.
 ///
@@ -121,6 +167,7 @@ pub async fn slice_rate_limit(
     key: &str,
     options: &SliceRateLimitOptions,
 ) -> Result<()> {
+    options.validate()?;
     let period = window_length(options.period);
     let max = options.limit.saturating_add(1);
     let count = match cache.slice_incr_now(key, period, max, period).await {

@@ -68,5 +68,6 @@ mod strategies_iterator;
 mod strategies_locking;
 mod strategies_refusal;
 mod strategies_stack;
+mod strategy_options;
 mod support;
 mod tags;

@@ -277,33 +277,52 @@ fn bloom_options_default_to_one_percent_and_confirming() {
 }
 
 #[test]
-#[should_panic(expected = "too high false positive value")]
 fn bloom_rejects_a_rate_that_sets_no_bit() {
-    let _ = BloomOptions::new(100).false_positives(80.0);
+    // Built at run time: no panic, `problem()` (and `validate()`) name the value.
+    let problem = BloomOptions::new(100)
+        .false_positives(80.0)
+        .problem()
+        .unwrap_or_default();
+    assert!(
+        problem.contains("too high false positive value"),
+        "{problem}"
+    );
 }
 
 #[test]
-#[should_panic(expected = "strictly between 0 and 100")]
 fn bloom_rejects_a_zero_rate() {
-    let _ = BloomOptions::new(100).false_positives(0.0);
+    // Built at run time: no panic, `problem()` (and `validate()`) name the value.
+    let problem = BloomOptions::new(100)
+        .false_positives(0.0)
+        .problem()
+        .unwrap_or_default();
+    assert!(problem.contains("strictly between 0 and 100"), "{problem}");
 }
 
 #[test]
-#[should_panic(expected = "strictly between 0 and 100")]
 fn bloom_rejects_a_rate_of_100() {
-    let _ = BloomOptions::new(100).false_positives(100.0);
+    // Built at run time: no panic, `problem()` (and `validate()`) name the value.
+    let problem = BloomOptions::new(100)
+        .false_positives(100.0)
+        .problem()
+        .unwrap_or_default();
+    assert!(problem.contains("strictly between 0 and 100"), "{problem}");
 }
 
 #[test]
-#[should_panic(expected = "capacity must be at least 1")]
 fn bloom_rejects_a_zero_capacity() {
-    let _ = BloomOptions::new(0);
+    // Built at run time: no panic, `problem()` (and `validate()`) name the value.
+    let problem = BloomOptions::new(0).problem().unwrap_or_default();
+    assert!(problem.contains("capacity must be at least 1"), "{problem}");
 }
 
 #[test]
-#[should_panic(expected = "more than 2^32 bits")]
 fn bloom_rejects_a_filter_redis_cannot_hold() {
-    let _ = BloomOptions::new(1_000_000_000);
+    // Built at run time: no panic, `problem()` (and `validate()`) name the value.
+    let problem = BloomOptions::new(1_000_000_000)
+        .problem()
+        .unwrap_or_default();
+    assert!(problem.contains("more than 2^32 bits"), "{problem}");
 }
 
 #[test]
@@ -312,6 +331,7 @@ fn bloom_options_written_by_hand_stay_usable() {
     options.capacity = 0;
     options.false_positives = 250.0;
     assert!(options.bits() >= 1 && options.hashes() >= 1);
+    assert!(options.validate().is_err(), "the strategies refuse them");
     assert_eq!(
         options.positions("x").len(),
         usize::try_from(options.hashes()).unwrap()

@@ -5,6 +5,18 @@ use std::future::Future;
 
 use super::{BloomOptions, Filter, all_set, none_set};
 use crate::Cache;
+use crate::error::Result;
+
+/// Whether `options` can be used; when not, logs why.
+fn usable(options: &DualBloomOptions) -> bool {
+    match options.validate() {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(strategy = "dual_bloom", %error, "bloom options cannot be used; the function runs without the filters");
+            false
+        }
+    }
+}
 
 /// Options of the [`dual_bloom`] strategy; the attribute macro builds them as a constant.
 ///
@@ -44,9 +56,8 @@ impl DualBloomOptions {
 
     /// Two filters for `capacity` members each, 1 % false positives.
     ///
-    /// # Panics
-    ///
-    /// As [`BloomOptions::new`].
+    /// Never fails: unusable values are reported by [`DualBloomOptions::validate`], as for
+    /// [`BloomOptions::new`].
     ///
     /// ```
     /// let options = cashews::strategy::DualBloomOptions::new(100);
@@ -78,9 +89,8 @@ impl DualBloomOptions {
 
     /// The same false-positive rate, in percent, for both filters.
     ///
-    /// # Panics
-    ///
-    /// As [`BloomOptions::false_positives`].
+    /// Never fails: unusable values are reported by [`DualBloomOptions::validate`], as for
+    /// [`BloomOptions::false_positives`].
     ///
     /// ```
     /// let options = cashews::strategy::DualBloomOptions::new(100).false_positives(0.1);
@@ -103,6 +113,41 @@ impl DualBloomOptions {
     pub const fn no_collisions(mut self, no_collisions: bool) -> Self {
         self.no_collisions = no_collisions;
         self
+    }
+
+    /// Checks both filters' options as [`BloomOptions::validate`] does, the true filter
+    /// first. [`dual_bloom`] runs the function without the filters (and logs why) when this
+    /// fails; the attribute macro refuses such options at compile time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) naming the first option that
+    /// cannot be used.
+    ///
+    /// ```
+    /// use cashews::strategy::DualBloomOptions;
+    /// assert!(DualBloomOptions::new(100).validate().is_ok());
+    /// assert!(DualBloomOptions::new(100).false_positives(0.0).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        self.true_filter.validate()?;
+        self.false_filter.validate()
+    }
+
+    /// [`DualBloomOptions::validate`] as a `const fn`: the first problem as a sentence, `None`
+    /// when both filters are usable.
+    ///
+    /// ```
+    /// use cashews::strategy::DualBloomOptions;
+    /// const _: () = assert!(DualBloomOptions::new(1000).problem().is_none());
+    /// assert!(DualBloomOptions::new(0).problem().is_some());
+    /// ```
+    #[must_use]
+    pub const fn problem(&self) -> Option<&'static str> {
+        match self.true_filter.problem() {
+            Some(problem) => Some(problem),
+            None => self.false_filter.problem(),
+        }
     }
 }
 
@@ -129,8 +174,8 @@ impl DualBloomOptions {
 ///
 /// When a filter cannot be read (backend failure, missing backend: logged; `get_bits`
 /// disabled), `origin` runs and nothing is recorded. A failure to record is logged and the
-/// answer returned. When the cache is fully disabled, no bit command is issued and `origin`
-/// runs.
+/// answer returned. When the cache is fully disabled, or the options are refused by
+/// [`DualBloomOptions::validate`] (logged), no bit command is issued and `origin` runs.
 ///
 /// # Concurrent calls
 ///
@@ -173,7 +218,7 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
-        if cache.is_full_disabled() {
+        if cache.is_full_disabled() || !usable(options) {
             return Box::pin(origin).await;
         }
         let trues = Filter::new(
