@@ -70,3 +70,4 @@ mod strategies_refusal;
 mod strategies_stack;
 mod support;
 mod tags;
+mod transaction;
