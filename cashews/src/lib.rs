@@ -16,6 +16,7 @@ mod lock;
 pub mod middleware;
 pub mod pattern;
 pub mod strategy;
+pub mod transaction;
 pub mod ttl;
 
 pub use backend::Backend;

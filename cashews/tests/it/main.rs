@@ -71,3 +71,4 @@ mod strategies_stack;
 mod support;
 mod tags;
 mod transaction;
+mod transaction_scope;
