@@ -221,9 +221,10 @@ impl Transaction {
     /// # async fn main() -> cashews::Result<()> {
     /// let cache = cashews::Cache::new();
     /// cache.setup("mem://")?;
+    /// let cache = &cache; // borrowed by the scope, moved into it as a reference
     /// cache
     ///     .transaction()
-    ///     .run_with(|tx| async {
+    ///     .run_with(|tx| async move {
     ///         cache.set("draft", "v1", "1h").await?;
     ///         tx.rollback().await?; // forget the draft; the transaction goes on, empty
     ///         assert!(!cache.exists("draft").await?);
@@ -272,9 +273,10 @@ impl Transaction {
 /// # async fn main() -> cashews::Result<()> {
 /// let cache = cashews::Cache::new();
 /// cache.setup("mem://")?;
+/// let cache = &cache;
 /// cache
 ///     .transaction()
-///     .run_with(|tx| async {
+///     .run_with(|tx| async move {
 ///         cache.set("step:1", "done", "1h").await?;
 ///         tx.commit().await?; // visible to everyone from here
 ///         cache.set("step:2", "done", "1h").await?;
@@ -329,7 +331,8 @@ impl TransactionHandle {
     /// # async fn main() -> cashews::Result<()> {
     /// let cache = cashews::Cache::new();
     /// cache.setup("mem://")?;
-    /// cache.transaction().run_with(|tx| async {
+    /// let cache = &cache;
+    /// cache.transaction().run_with(|tx| async move {
     ///     cache.set("k", "v", "1h").await?;
     ///     tx.rollback().await?;
     ///     assert!(!cache.exists("k").await?);

@@ -767,3 +767,91 @@ fn a_cache_sets_its_transaction_defaults() {
         "per cache"
     );
 }
+
+mod attribute {
+    use std::sync::LazyLock;
+    use std::time::Duration;
+
+    use cashews::{Cache, Error};
+
+    static CACHE: LazyLock<Cache> = LazyLock::new(|| {
+        let cache = Cache::new();
+        cache.setup("mem://").unwrap();
+        cache
+    });
+
+    #[cashews::transaction(cache = CACHE)]
+    async fn move_item(from: &str, to: &str, fail: bool) -> Result<(), Error> {
+        let item: Option<String> = CACHE.get(from).await?;
+        let Some(item) = item else {
+            return Err(Error::Locked {
+                key: from.to_owned(),
+            });
+        };
+        CACHE.delete(from).await?;
+        CACHE.set(to, &item, "1h").await?;
+        if fail {
+            return Err(Error::Locked { key: to.to_owned() });
+        }
+        Ok(())
+    }
+
+    #[cashews::transaction(mode = "serializable", cache = CACHE)]
+    async fn move_twice(fail_second: bool) -> Result<(), Error> {
+        move_item("box:a", "box:b", false).await?; // joins this transaction
+        move_item("box:b", "box:c", fail_second).await
+    }
+
+    #[cashews::transaction(mode = "locked", timeout = "100ms", cache = CACHE)]
+    async fn write_key(value: &str) -> Result<(), Error> {
+        CACHE.set("held", value, "1h").await?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_attribute_commits_on_ok_and_rolls_back_on_err() {
+        CACHE.set("box:a", "apple", "1h").await.unwrap();
+        assert!(move_twice(true).await.is_err());
+        // Both moves were one transaction: the first is rolled back with the second.
+        assert_eq!(
+            CACHE.get::<String>("box:a").await.unwrap().as_deref(),
+            Some("apple")
+        );
+        assert!(!CACHE.exists("box:b").await.unwrap());
+        move_twice(false).await.unwrap();
+        assert!(!CACHE.exists("box:a").await.unwrap());
+        assert_eq!(
+            CACHE.get::<String>("box:c").await.unwrap().as_deref(),
+            Some("apple")
+        );
+
+        // `timeout`: a lock held by another transaction fails the call after 100 ms.
+        let (holding_tx, holding) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release) = tokio::sync::oneshot::channel::<()>();
+        let holder = tokio::spawn(async move {
+            CACHE
+                .transaction()
+                .run(async {
+                    CACHE.set("held", "first", "1h").await?;
+                    holding_tx.send(()).unwrap();
+                    release.await.unwrap();
+                    Ok::<_, Error>(())
+                })
+                .await
+        });
+        holding.await.unwrap();
+        match write_key("second").await {
+            Err(Error::TransactionLocked { waited, .. }) => {
+                assert_eq!(waited, Duration::from_millis(100));
+            }
+            other => panic!("expected TransactionLocked, got {other:?}"),
+        }
+        release_tx.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        write_key("third").await.unwrap();
+        assert_eq!(
+            CACHE.get::<String>("held").await.unwrap().as_deref(),
+            Some("third")
+        );
+    }
+}
