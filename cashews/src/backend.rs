@@ -275,7 +275,7 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// Applies a [`Batch`]: its deletes, then its writes, each write with its own TTL. What a
-    /// [transaction](crate::backend::transaction) commits.
+    /// [`transaction`] commits.
     ///
     /// The default runs `delete_many`, then one `set_many` per distinct TTL: not atomic. The
     /// built-in backends do better:
