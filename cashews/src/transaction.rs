@@ -76,7 +76,7 @@
 //!
 //! | backend | one commit is applied |
 //! |---|---|
-//! | `mem://` | at once: no reader sees part of it |
+//! | `mem://` | key by key, in one pass: a reader in another task may see part of a commit while it is applied |
 //! | `redis://` (one server), client-side caching | atomically, in one `MULTI`/`EXEC` round trip |
 //! | `redis://` cluster | atomically per hash slot; slots one after another |
 //! | `disk://` | atomically per shard (one SQLite transaction each); shards one after another |

@@ -89,7 +89,7 @@ impl Cache {
     /// for its result (single flight, with the semantics every coalescing strategy shares:
     /// see [`strategy`](crate::strategy#coalescing)). Other processes may compute too: use a
     /// lock strategy for cross-process exclusion. Inside a
-    /// [transaction](crate::transaction), `init` runs in the caller, uncoalesced, and its
+    /// [transaction](mod@crate::transaction), `init` runs in the caller, uncoalesced, and its
     /// value is stored in the transaction.
     ///
     /// # Cancellation

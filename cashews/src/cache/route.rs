@@ -39,7 +39,7 @@ pub(crate) struct Route {
     closed: AtomicBool,
     /// For a route seen through a transaction: the cache's own route, whose disable switches
     /// and backend identity it shares.
-    parent: Option<Arc<Route>>,
+    parent: Option<Arc<Self>>,
 }
 
 impl std::fmt::Debug for Route {

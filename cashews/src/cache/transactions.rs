@@ -257,7 +257,7 @@ impl Cache {
 
     /// A transaction on this cache, with the cache's default mode and timeout (locked, 10 s,
     /// unless [`Cache::set_transaction_options`] changed them). See the
-    /// [`transaction`](crate::transaction) module.
+    /// [`transaction`](mod@crate::transaction) module.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
