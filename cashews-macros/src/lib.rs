@@ -76,6 +76,10 @@ attribute! {
     bloom => Bloom
 }
 attribute! {
+    /// Runs the function inside a transaction of the cache: see `cashews::transaction`.
+    transaction => Transaction
+}
+attribute! {
     /// Two Bloom filters, for `true` and `false` answers: see `cashews::dual_bloom`.
     dual_bloom => DualBloom
 }

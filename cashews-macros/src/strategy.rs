@@ -31,6 +31,7 @@ pub(crate) enum Kind {
     Perf,
     Locked,
     ThunderProtection,
+    Transaction,
 }
 
 impl Kind {
@@ -52,6 +53,7 @@ impl Kind {
             Self::Perf => "perf",
             Self::Locked => "locked",
             Self::ThunderProtection => "thunder_protection",
+            Self::Transaction => "transaction",
         }
     }
 
@@ -68,7 +70,7 @@ impl Kind {
             Self::RateLimit => "RateLimit",
             Self::SliceRateLimit => "SliceRateLimit",
             Self::CircuitBreaker => "CircuitBreaker",
-            Self::Invalidate => return None,
+            Self::Invalidate | Self::Transaction => return None,
             Self::Iterator => "Iterator",
             Self::Bloom => "Bloom",
             Self::DualBloom => "DualBloom",
@@ -178,6 +180,7 @@ impl Kind {
             ],
             Self::Locked => &["ttl", "wait", "key", "prefix", "cache", "filters", "crate"],
             Self::ThunderProtection => &["key", "cache", "filters", "crate"],
+            Self::Transaction => &["mode", "timeout", "cache", "crate"],
             Self::Perf => &[
                 "ttl",
                 "key",

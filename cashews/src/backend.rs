@@ -25,6 +25,7 @@ use futures_core::Stream;
 
 use crate::error::Result;
 
+mod batch;
 #[cfg(feature = "redis")]
 pub mod client_side;
 #[cfg(feature = "disk")]
@@ -35,10 +36,13 @@ mod local;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub use batch::{Batch, BatchWrite};
 pub(crate) use erased::DynBackend;
 #[cfg(feature = "redis")]
 pub(crate) use local::FrontGate;
 pub use local::LocalTier;
+pub mod transaction;
+pub use transaction::{TransactionMode, TransactionOptions, Transactional};
 
 /// A boxed, `Send` stream, as returned by [`Backend::scan`].
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
@@ -267,6 +271,51 @@ pub trait Backend: Send + Sync + 'static {
                 deleted += self.delete_many(&refs).await?;
             }
             Ok(deleted)
+        }
+    }
+
+    /// Applies a [`Batch`]: its deletes, then its writes, each write with its own TTL. What a
+    /// [`transaction`] commits.
+    ///
+    /// The default runs `delete_many`, then one `set_many` per distinct TTL: not atomic. The
+    /// built-in backends do better:
+    ///
+    /// - Redis, single server: one `MULTI`/`EXEC` pipeline, in one round trip: atomic;
+    /// - Redis cluster: one `MULTI`/`EXEC` pipeline per hash slot, sent concurrently: atomic
+    ///   per slot, not across slots (keys sharing a `{hash tag}` share a slot);
+    /// - client-side Redis: its Redis backend's `apply`, with the local copies of the keys
+    ///   invalidated as for any write;
+    /// - disk: one SQL transaction per shard: atomic per shard, not across shards;
+    /// - memory: the default (each key's write is atomic, the batch is not).
+    ///
+    /// Wrappers forward it ([`Layered`](crate::middleware::Layered) sends it down the chain as
+    /// [`Request::Apply`](crate::middleware::Request::Apply)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::MemoryBackend;
+    /// use cashews::backend::{Backend, Batch, Expiry, SetOptions};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let mem = MemoryBackend::new(Default::default());
+    /// mem.set("old", "x".into(), SetOptions::default()).await?;
+    /// let mut batch = Batch::new();
+    /// batch.delete("old").set("new", "v".into(), Some(Duration::from_secs(60)));
+    /// mem.apply(&batch).await?;
+    /// assert!(!mem.exists("old").await?);
+    /// assert!(matches!(mem.get_expire("new").await?, Expiry::In(_)));
+    /// # Ok(()) }
+    /// ```
+    fn apply(&self, batch: &Batch) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            if !batch.deletes().is_empty() {
+                let keys: Vec<&str> = batch.deletes().iter().map(String::as_str).collect();
+                self.delete_many(&keys).await?;
+            }
+            for (ttl, pairs) in batch.writes_by_ttl() {
+                self.set_many(&pairs, ttl).await?;
+            }
+            Ok(())
         }
     }
 

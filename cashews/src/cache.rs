@@ -32,6 +32,7 @@ mod setup;
 mod structures;
 mod switch;
 mod tags;
+pub(crate) mod transactions;
 mod writes;
 
 pub use default::cache;
@@ -82,6 +83,8 @@ struct Shared {
     /// What the layers above keep per cache (coalescing flights, re-entry markers, lock
     /// wake-ups), by type: the cache does not know them.
     extensions: extensions::Extensions,
+    /// What [`Cache::transaction`] starts with, unless told otherwise.
+    transaction_defaults: parking_lot::Mutex<crate::backend::TransactionOptions>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -156,6 +159,7 @@ impl Cache {
                 tag_registry: tags::Registry::default(),
                 retirements: retire::Retirements::default(),
                 extensions: extensions::Extensions::default(),
+                transaction_defaults: parking_lot::Mutex::default(),
             }),
         }
     }
@@ -194,8 +198,23 @@ impl Cache {
 
     // ----- routing, disable, safe mode -------------------------------------------------
 
+    /// The router commands use, owned: inside a transaction of this cache (in this task), the
+    /// transaction's view of the current router.
     fn router(&self) -> Arc<Router> {
-        self.inner.routes.load_full()
+        match transactions::router(self) {
+            Some(router) => router,
+            None => self.inner.routes.load_full(),
+        }
+    }
+
+    /// The router commands use, for the length of one command: [`Cache::router`], borrowed
+    /// from its slot when no transaction is open anywhere (one relaxed load more).
+    #[inline]
+    fn routes(&self) -> routes::Loaded<'_> {
+        match transactions::router(self) {
+            Some(router) => routes::Loaded::Owned(router),
+            None => self.inner.routes.load(),
+        }
     }
 
     fn not_configured(router: &Router, key: &str) -> Error {
@@ -215,7 +234,7 @@ impl Cache {
     /// The name of the backend `key` routes to (`"mem"`, `"redis"`, `"disk"`), for detect
     /// records; `None` when no route takes it.
     pub(crate) fn backend_name(&self, key: &str) -> Option<&'static str> {
-        self.inner.routes.load().find(key).map(|route| route.name())
+        self.routes().find(key).map(|route| route.name())
     }
 
     /// Whether `command` is disabled on `route`, globally or in the current task's scope.
@@ -311,7 +330,7 @@ impl Cache {
     /// owned (it lives across the await).
     #[inline]
     fn enter_owned(&self, key: &str, command: Command) -> Result<Option<Arc<Route>>> {
-        let router = self.inner.routes.load();
+        let router = self.routes();
         Ok(self.enter(&router, key, command)?.cloned())
     }
 

@@ -75,11 +75,13 @@ pub enum Command {
     GetSize,
     /// Number of keys.
     GetKeysCount,
+    /// Apply a batch of deletes and writes (a transaction's commit).
+    Apply,
 }
 
 impl Command {
     /// Every command, in declaration order.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::Get,
         Self::GetMany,
         Self::GetRaw,
@@ -109,6 +111,7 @@ impl Command {
         Self::Ping,
         Self::GetSize,
         Self::GetKeysCount,
+        Self::Apply,
     ];
 
     /// The snake_case name (`get_many`), as in Python cashews.
@@ -148,6 +151,7 @@ impl Command {
             Self::Ping => "ping",
             Self::GetSize => "get_size",
             Self::GetKeysCount => "get_keys_count",
+            Self::Apply => "apply",
         }
     }
 

@@ -9,6 +9,7 @@
 //! | commands disabled for the task | [`Cache::disabling`](crate::Cache::disabling) |
 //! | the invalidate-further flag | [`invalidate_further`](crate::invalidate_further()) |
 //! | the tagging scope | [`tagged`](crate::tagged()) |
+//! | open transactions | [`Transaction::run`](crate::transaction::Transaction::run) |
 //!
 //! A task started with `tokio::spawn` starts with none of them. [`spawn`] (also
 //! [`cashews::spawn`](crate::spawn)) starts it with a copy of the spawning task's, as
@@ -85,6 +86,7 @@ pub struct Context {
     disabled: Option<Disabled>,
     further: Option<Further>,
     tagging: Option<Tagging>,
+    transactions: Option<Transactions>,
 }
 
 impl Context {
@@ -114,6 +116,7 @@ impl Context {
             disabled: Disabled::capture(),
             further: Further::capture(),
             tagging: Tagging::capture(),
+            transactions: Transactions::capture(),
         }
     }
 
@@ -142,6 +145,7 @@ impl Context {
     pub fn scope<F: Future>(self, fut: F) -> impl Future<Output = F::Output> {
         // One layer per part, each either the part's own task-local scope or the future as
         // it is: the layers add the captured values to the future's size, nothing more.
+        let fut = layer(self.transactions, fut, Transactions::scope);
         let fut = layer(self.tagging, fut, Tagging::scope);
         let fut = layer(self.further, fut, Further::scope);
         let fut = layer(self.disabled, fut, Disabled::scope);
@@ -205,11 +209,16 @@ where
 
 // The captured parts of state whose task-locals are private to their modules. Each module
 // fills and re-establishes its own part, in a block at its end (`impl ... { capture, scope }`):
-// `cache/control.rs`, `cache/further.rs`, `cache/tags.rs`.
+// `cache/control.rs`, `cache/further.rs`, `cache/tags.rs`, `cache/transactions.rs`.
 
 /// The commands disabled for the task: `(cache id, command mask)` per open scope.
 #[derive(Debug, Clone)]
 pub(crate) struct Disabled(pub(crate) Vec<(usize, u32)>);
+
+/// The transactions open in the task (`cache/transactions.rs`): a child shares them, so its
+/// writes join the parent's transaction until the parent's scope ends.
+#[derive(Debug, Clone)]
+pub(crate) struct Transactions(pub(crate) Vec<std::sync::Arc<crate::cache::transactions::Open>>);
 
 /// The invalidate-further flag.
 #[derive(Debug, Clone, Copy)]

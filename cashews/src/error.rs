@@ -193,6 +193,21 @@ pub enum Error {
         /// The lock key.
         key: String,
     },
+    /// A [locked or serializable](crate::backend::TransactionMode) transaction waited its
+    /// whole timeout for a lock another transaction holds: probably two transactions waiting
+    /// for each other (a deadlock), or a long running one. Nothing was written for the
+    /// command that waited; roll the transaction back and retry.
+    #[error(
+        "the transaction lock `{key}` is still held by another transaction after {}ms: \
+         probably a deadlock or a long running transaction",
+        .waited.as_millis()
+    )]
+    TransactionLocked {
+        /// The lock key (`:tx_lock:<key>` or `:serializable:lock`), shortened if long.
+        key: String,
+        /// How long the transaction waited (its timeout).
+        waited: Duration,
+    },
     /// A rate limit refused the call.
     #[error("rate limit exceeded{}", retry_message(.retry_after))]
     RateLimited {
@@ -266,6 +281,7 @@ impl Error {
             Self::Backend { .. }
                 | Self::BackendDown { .. }
                 | Self::Locked { .. }
+                | Self::TransactionLocked { .. }
                 | Self::RateLimited { .. }
                 | Self::CircuitOpen { .. }
                 | Self::OriginFailed { .. }
@@ -285,6 +301,7 @@ impl Error {
         matches!(
             self,
             Self::Locked { .. }
+                | Self::TransactionLocked { .. }
                 | Self::RateLimited { .. }
                 | Self::CircuitOpen { .. }
                 | Self::PerformanceDegraded { .. }

@@ -37,3 +37,29 @@ pub use buf::KeyBuf;
 pub use defaults::{SEPARATOR, Strategy};
 pub use part::{KeyBytes, KeyError, KeyPart, render};
 pub use template::KeyTemplate;
+
+/// The prefix of the lock a [locked](crate::backend::TransactionMode::Locked) transaction
+/// takes on each key before its first write: `:tx_lock:<key>`.
+///
+/// ```
+/// assert_eq!(cashews::key::tx_lock_key("user:1"), ":tx_lock:user:1");
+/// ```
+pub const TX_LOCK_PREFIX: &str = ":tx_lock:";
+
+/// The one lock a [serializable](crate::backend::TransactionMode::Serializable) transaction
+/// takes before its first write, shared by every serializable transaction on the backend.
+///
+/// ```
+/// assert_eq!(cashews::key::SERIALIZABLE_LOCK_KEY, ":serializable:lock");
+/// ```
+pub const SERIALIZABLE_LOCK_KEY: &str = ":serializable:lock";
+
+/// The key of a locked transaction's lock on `key`: [`TX_LOCK_PREFIX`] then the key.
+///
+/// ```
+/// assert_eq!(cashews::key::tx_lock_key("k"), ":tx_lock:k");
+/// ```
+#[must_use]
+pub fn tx_lock_key(key: &str) -> String {
+    format!("{TX_LOCK_PREFIX}{key}")
+}

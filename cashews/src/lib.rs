@@ -16,6 +16,7 @@ mod lock;
 pub mod middleware;
 pub mod pattern;
 pub mod strategy;
+pub mod transaction;
 pub mod ttl;
 
 pub use backend::Backend;
@@ -521,3 +522,42 @@ pub use cashews_macros::locked;
 /// ```
 #[cfg(feature = "macros")]
 pub use cashews_macros::thunder_protection;
+
+/// Runs an async function inside a transaction of the cache:
+/// `#[cashews::transaction(mode = "locked", timeout = "5s")]`.
+///
+/// Expands to [`Cache::transaction`] with [`Transaction::run`](transaction::Transaction::run)
+/// over the body: the cache commands of the call (and of the tasks it spawns with
+/// [`spawn`]) see their own writes; an `Ok` result commits them, an `Err`, a panic or a
+/// cancellation discards them. The function returns `Result<T, E>` with
+/// `impl From<cashews::Error> for E` (a lock timeout or a failed commit arrives as `E`).
+/// Arguments: `mode` (`"fast"`, `"locked"`, `"serializable"`, or a
+/// [`TransactionMode`](transaction::TransactionMode) expression; default the cache's),
+/// `timeout` (a constant duration such as `"5s"`; default the cache's), `cache`, `crate`. A
+/// call inside another transaction of the same cache joins it. See the
+/// [`transaction`](mod@transaction) module for what is transactional on each backend.
+///
+/// ```
+/// #[cashews::transaction(mode = "fast")]
+/// async fn transfer(from: &str, to: &str, amount: i64) -> cashews::Result<()> {
+///     let cache = cashews::cache();
+///     let left = cache.incr_by(from, -amount, cashews::Ttl::NONE).await?;
+///     if left < 0 {
+///         return Err(cashews::Error::Locked { key: from.to_owned() }); // rolls back
+///     }
+///     cache.incr_by(to, amount, cashews::Ttl::NONE).await?;
+///     Ok(())
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cashews::Result<()> {
+/// let cache = cashews::cache();
+/// cache.setup("mem://")?;
+/// cache.incr_by("alice", 10, cashews::Ttl::NONE).await?;
+/// transfer("alice", "bob", 4).await?;
+/// assert!(transfer("alice", "bob", 7).await.is_err());
+/// assert_eq!(cache.get::<i64>("alice").await?, Some(6));
+/// assert_eq!(cache.get::<i64>("bob").await?, Some(4));
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "macros")]
+pub use cashews_macros::transaction;

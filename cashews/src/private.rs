@@ -193,6 +193,32 @@ pub const fn assert_options(problem: Option<&'static str>) {
     }
 }
 
+// ----- transactions ----------------------------------------------------------
+
+pub use crate::transaction::TransactionMode;
+
+/// `#[cashews::transaction]`: runs `origin` inside a transaction of `cache`, with the cache's
+/// defaults unless the attribute gave a mode or a timeout.
+pub fn transaction<T, E, F>(
+    cache: &crate::Cache,
+    mode: Option<TransactionMode>,
+    timeout: Option<std::time::Duration>,
+    origin: F,
+) -> impl std::future::Future<Output = Result<T, E>>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: From<crate::Error>,
+{
+    let mut transaction = cache.transaction();
+    if let Some(mode) = mode {
+        transaction = transaction.mode(mode);
+    }
+    if let Some(timeout) = timeout {
+        transaction = transaction.timeout(timeout);
+    }
+    transaction.run(origin)
+}
+
 // ----- tag registration ------------------------------------------------------
 
 /// Registers each of `tags` against the strategy's full `key_template` on `cache`, so deleting

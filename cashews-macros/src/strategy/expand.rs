@@ -7,7 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Expr, ItemFn};
 
-use super::validate::{Caching, Guard, Iterator, Locking, Plan, Refusal, Wait};
+use super::validate::{Caching, Guard, Iterator, Locking, Plan, Refusal, Transaction, Wait};
 use super::{Common, Kind};
 use crate::key::Head;
 use crate::signature::Function;
@@ -22,6 +22,7 @@ pub(super) fn plan(kind: Kind, func: &Function, plan: &Plan) -> syn::Result<Toke
         Plan::Iterator(i) => iterator(func, i),
         Plan::Guard(g) => guard(kind, func, g),
         Plan::Locking(l) => locking(kind, func, l),
+        Plan::Transaction(t) => Ok(transaction(func, t)),
     }
 }
 
@@ -605,6 +606,28 @@ fn locking(kind: Kind, func: &Function, l: &Locking) -> syn::Result<TokenStream>
         let __cashews_key: ::std::string::String = #key;
     };
     Ok(wrap(func, &private, &setup, &call))
+}
+
+/// `transaction`: the body runs inside a transaction of the cache, committed on `Ok`.
+fn transaction(func: &Function, t: &Transaction) -> TokenStream {
+    let private = t.common.private();
+    let cache = t.common.cache(&private);
+    let output = &func.output;
+    let mode = t.mode.as_ref().map_or_else(
+        || quote! { ::core::option::Option::None },
+        |mode| quote! { ::core::option::Option::Some(#mode) },
+    );
+    let timeout = t.timeout.as_ref().map_or_else(
+        || quote! { ::core::option::Option::None },
+        |timeout| quote! { ::core::option::Option::Some(#timeout) },
+    );
+    let setup = quote! {
+        const _: () = #private::assert_refusal::<#output>();
+    };
+    let call = quote! {
+        #private::transaction(#cache, #mode, #timeout, __cashews_origin).await
+    };
+    wrap(func, &private, &setup, &call)
 }
 
 /// The decorated function: its signature, attributes and docs unchanged; `setup` (key,

@@ -28,6 +28,17 @@ pub(super) enum Plan {
     Guard(Guard),
     /// `locked`, `thunder_protection`.
     Locking(Locking),
+    /// `transaction`.
+    Transaction(Transaction),
+}
+
+/// The checked arguments of `transaction`.
+pub(super) struct Transaction {
+    pub(super) common: Common,
+    /// A `TransactionMode` expression (a string literal checked and turned into its variant).
+    pub(super) mode: Option<TokenStream>,
+    /// A constant `Duration`.
+    pub(super) timeout: Option<TokenStream>,
 }
 
 /// The checked arguments of a caching attribute.
@@ -137,6 +148,7 @@ pub(super) fn check(kind: Kind, attr: TokenStream, item: ItemFn) -> syn::Result<
         Kind::Iterator => Plan::Iterator(iterator(args)?),
         Kind::Bloom | Kind::DualBloom | Kind::Perf => Plan::Guard(guard(kind, args)?),
         Kind::Locked | Kind::ThunderProtection => Plan::Locking(locking(kind, args)?),
+        Kind::Transaction => Plan::Transaction(transaction(args, &func)?),
         Kind::Cache | Kind::Failover | Kind::Soft | Kind::Early | Kind::Hit | Kind::Dynamic => {
             Plan::Caching(caching(kind, args, &func)?)
         }
@@ -541,4 +553,62 @@ fn locking(kind: Kind, mut args: Args) -> syn::Result<Locking> {
         Some(expr) => Wait::For(TtlArg::parse(expr)?.constant_duration("wait")?),
     };
     Ok(Locking { common, ttl, wait })
+}
+
+/// `transaction`: `mode = "fast" | "locked" | "serializable"` (or a `TransactionMode`
+/// expression), `timeout` a constant duration; both default to the cache's.
+fn transaction(mut args: Args, func: &Function) -> syn::Result<Transaction> {
+    // A lock timeout or a failed commit must reach the caller, and an `Err` must roll back:
+    // the function returns a `Result` (any alias whose name ends in `Result`).
+    let returns_result = matches!(
+        &func.output,
+        syn::Type::Path(path) if path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident.to_string().ends_with("Result"))
+    );
+    if !returns_result {
+        return Err(syn::Error::new_spanned(
+            &func.output,
+            "a `#[cashews::transaction]` function returns `Result<T, E>` with \
+             `impl From<cashews::Error> for E`: an `Err` rolls the transaction back, and a lock \
+             timeout or a failed commit arrives as one",
+        ));
+    }
+    let mode = args.expr("mode");
+    let timeout = args.expr("timeout");
+    let common = Common::parse(&mut args);
+    args.finish()?;
+    let private = common.private();
+    let mode = match mode {
+        None => None,
+        Some(Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(name),
+            ..
+        })) => {
+            let variant = match name.value().as_str() {
+                "fast" => quote! { Fast },
+                "locked" => quote! { Locked },
+                "serializable" => quote! { Serializable },
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        name,
+                        "a transaction `mode` is \"fast\", \"locked\" or \"serializable\"",
+                    ));
+                }
+            };
+            Some(quote! { #private::TransactionMode::#variant })
+        }
+        Some(expr) => Some(quote! { #expr }),
+    };
+    let timeout = match timeout {
+        None => None,
+        Some(expr) => Some(TtlArg::parse(expr)?.constant_duration("timeout")?),
+    };
+    Ok(Transaction {
+        common,
+        mode,
+        timeout,
+    })
 }

@@ -86,7 +86,7 @@ use self::shard::{Fail, Shard, is_live, live, live_meta, put, remove};
 use self::typed::{bytes_of, read_set, slice_step, store_set, wrong_type};
 use self::value::Kind;
 use self::worker::Worker;
-use super::{Backend, BoxStream, Condition, Expiry, SetOptions};
+use super::{Backend, Batch, BoxStream, Condition, Expiry, SetOptions};
 use crate::command::Command;
 use crate::config::{DiskOptions, InlineReads};
 use crate::error::{Error, Result};
@@ -310,6 +310,51 @@ impl Backend for DiskBackend {
                     shard.write(Command::SetMany, last, |tx, now| {
                         for (_, key, value) in &group {
                             put(tx, key, Kind::Bytes, value, shard::deadline(ttl, now), now)?;
+                        }
+                        Ok(())
+                    })
+                })
+            });
+        futures_util::future::try_join_all(calls).await?;
+        Ok(())
+    }
+
+    /// One SQL transaction per shard (its deletes, then its writes): atomic per shard, not
+    /// across shards.
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        for write in batch.writes() {
+            let size = shard::entry_size(write.key(), write.value());
+            shard::check_fits(&self.inner.options, write.key(), size)?;
+        }
+        let deletes = batch.deletes().iter().map(|key| (key.clone(), None));
+        let writes = batch.writes().iter().map(|write| {
+            let op = (write.value().clone(), write.ttl());
+            (write.key().to_owned(), Some(op))
+        });
+        let groups = self.by_shard(deletes.chain(writes));
+        let calls = groups
+            .into_iter()
+            .zip(&self.inner.workers)
+            .filter(|(group, _)| !group.is_empty())
+            .map(|(group, worker)| {
+                worker.call(Command::Apply, move |shard| {
+                    let last = group
+                        .iter()
+                        .rev()
+                        .find(|(_, _, op)| op.is_some())
+                        .map(|(_, key, _)| key.as_str());
+                    shard.write(Command::Apply, last, |tx, now| {
+                        // Deletes come first in each group (they were given first).
+                        for (_, key, op) in &group {
+                            match op {
+                                None => {
+                                    remove(tx, key, now)?;
+                                }
+                                Some((value, ttl)) => {
+                                    let expires = shard::deadline(*ttl, now);
+                                    put(tx, key, Kind::Bytes, value, expires, now)?;
+                                }
+                            }
                         }
                         Ok(())
                     })

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, BackendHealth, BoxStream, Expiry, LockEvent, SetOptions};
+use super::{Backend, BackendHealth, Batch, BoxStream, Expiry, LockEvent, SetOptions};
 use crate::error::Result;
 
 /// A boxed, `Send` future: what middlewares and the object-safe backend twin return.
@@ -43,6 +43,7 @@ pub(crate) trait DynBackend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<i64>>;
     fn scan(&self, pattern: &str, batch_size: usize) -> BoxStream<Result<String>>;
     fn delete_match<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64>>;
+    fn apply<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<()>>;
     fn set_lock<'a>(
         &'a self,
         key: &'a str,
@@ -146,6 +147,9 @@ impl<B: Backend> DynBackend for B {
     }
     fn delete_match<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64>> {
         Box::pin(Backend::delete_match(self, pattern))
+    }
+    fn apply<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Backend::apply(self, batch))
     }
     fn set_lock<'a>(
         &'a self,

@@ -36,7 +36,9 @@
 //! when the call creates the key), `unlock` (compare and delete), `slice_incr` (an exact
 //! sliding window: events sharing an instant get distinct members) and `slice_incr_now` (the
 //! same, stamped with the server's `TIME` inside the script). Batch commands (`MGET`,
-//! `UNLINK k…`, a pipeline of `SET`s) take one round trip.
+//! `UNLINK k…`, a pipeline of `SET`s) take one round trip. A transaction's commit
+//! ([`Backend::apply`](crate::backend::Backend::apply)) is one `MULTI`/`EXEC` pipeline (its
+//! deletes, then a `SET … PX` per write with the exact remaining TTL): atomic, one round trip.
 //!
 //! # Keys
 //!
@@ -56,8 +58,11 @@
 //! concurrently. Scans (and so `delete_match`, and `clear`/`keys_count` under a key prefix) walk
 //! every primary in turn; without a prefix `clear` and `keys_count` send `FLUSHDB` and `DBSIZE`
 //! to every primary (the counts summed). Atomicity is per command as above; a batch over many
-//! slots is not atomic as a whole (nor is it on one server).
+//! slots is not atomic as a whole (nor is it on one server). A transaction's commit
+//! ([`Backend::apply`](crate::backend::Backend::apply)) is one `MULTI`/`EXEC` per slot: atomic
+//! per slot, not across slots (give related keys one `{hash tag}` to commit them together).
 
+mod batch;
 mod bound;
 mod cluster;
 mod commands;

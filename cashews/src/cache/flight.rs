@@ -88,7 +88,9 @@ impl Cache {
     /// Concurrent misses on the same key in this process run `init` once; the others wait
     /// for its result (single flight, with the semantics every coalescing strategy shares:
     /// see [`strategy`](crate::strategy#coalescing)). Other processes may compute too: use a
-    /// lock strategy for cross-process exclusion.
+    /// lock strategy for cross-process exclusion. Inside a
+    /// [transaction](mod@crate::transaction), `init` runs in the caller, uncoalesced, and its
+    /// value is stored in the transaction.
     ///
     /// # Cancellation
     ///
@@ -134,9 +136,11 @@ impl Cache {
         }
         let route = self.route_for(key)?;
         let flights = self.extension::<Flights<Landed>>();
-        if flights.marker().is_inside(key) {
+        if flights.marker().is_inside(key) || super::transactions::current(self.id()).is_some() {
             // The origin calls itself with its own key: compute directly instead of waiting
-            // for our own flight, which would never land.
+            // for our own flight, which would never land. Inside a transaction, too: its
+            // value is the transaction's until the commit, so it leads no flight that callers
+            // outside could share, and follows none.
             let value = init().await;
             self.set(key, &value, ttl).await?;
             return Ok(value);

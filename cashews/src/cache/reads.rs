@@ -35,7 +35,7 @@ impl Cache {
         // The synchronous try: a local tier answers with no boxed future and no
         // reference-count traffic on the route.
         let route = {
-            let router = self.inner.routes.load();
+            let router = self.routes();
             let Some(route) = self.enter(&router, key, Command::Get)? else {
                 return Ok(None);
             };
@@ -92,7 +92,7 @@ impl Cache {
             return Ok(None);
         }
         let route = {
-            let router = self.inner.routes.load();
+            let router = self.routes();
             let Some(route) = self.enter(&router, key, Command::Get)? else {
                 return Ok(None);
             };
@@ -172,7 +172,7 @@ impl Cache {
         if further::active() {
             return None;
         }
-        let router = self.inner.routes.load();
+        let router = self.routes();
         match self.enter(&router, key, Command::Get) {
             Err(error) => Some(Err(error)),
             Ok(None) => Some(Ok(None)),

@@ -37,6 +37,9 @@ pub(crate) struct Route {
     pub(crate) max_value_size: Option<usize>,
     /// Set by the first close: a backend is closed once.
     closed: AtomicBool,
+    /// For a route seen through a transaction: the cache's own route, whose disable switches
+    /// and backend identity it shares.
+    parent: Option<Arc<Self>>,
 }
 
 impl std::fmt::Debug for Route {
@@ -105,7 +108,29 @@ impl Route {
             max_key_length: config.max_key_length,
             max_value_size: config.max_value_size,
             closed: AtomicBool::new(false),
+            parent: None,
         })
+    }
+
+    /// This route seen through a transaction: the same policy, over `backend` (the
+    /// transaction's wrapper of this route's backend), with no local tier (every command
+    /// takes the async path, through the wrapper). Disable switches and the backend identity
+    /// stay this route's.
+    pub(crate) fn in_transaction(self: &Arc<Self>, backend: Arc<dyn DynBackend>) -> Self {
+        Self {
+            prefix: self.prefix.clone(),
+            name: self.name,
+            backend,
+            local: None,
+            observers: None,
+            codec: self.codec.clone(),
+            disabled: AtomicU32::new(0),
+            suppress: self.suppress,
+            max_key_length: self.max_key_length,
+            max_value_size: self.max_value_size,
+            closed: AtomicBool::new(true),
+            parent: Some(Arc::clone(self)),
+        }
     }
 
     #[inline]
@@ -115,21 +140,33 @@ impl Route {
 
     #[inline]
     pub(crate) fn disabled_mask(&self) -> u32 {
-        self.disabled.load(Ordering::Relaxed)
+        match &self.parent {
+            None => self.disabled.load(Ordering::Relaxed),
+            Some(parent) => parent.disabled_mask(),
+        }
     }
 
     pub(crate) fn disable(&self, mask: u32) {
-        self.disabled.fetch_or(mask, Ordering::Relaxed);
+        match &self.parent {
+            None => self.disabled.fetch_or(mask, Ordering::Relaxed),
+            Some(parent) => parent.disabled.fetch_or(mask, Ordering::Relaxed),
+        };
     }
 
     pub(crate) fn enable(&self, mask: u32) {
-        self.disabled.fetch_and(!mask, Ordering::Relaxed);
+        match &self.parent {
+            None => self.disabled.fetch_and(!mask, Ordering::Relaxed),
+            Some(parent) => parent.disabled.fetch_and(!mask, Ordering::Relaxed),
+        };
     }
 
     /// The backend's identity: its address, shared by every route using it (lock release
     /// feeds are kept per backend).
     pub(crate) fn backend_id(&self) -> usize {
-        Arc::as_ptr(&self.backend).cast::<()>() as usize
+        match &self.parent {
+            None => Arc::as_ptr(&self.backend).cast::<()>() as usize,
+            Some(parent) => parent.backend_id(),
+        }
     }
 
     /// Whether this call is the first to close the route.

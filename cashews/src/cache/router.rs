@@ -25,6 +25,13 @@ impl Router {
         &self.routes
     }
 
+    /// A router of `map(route)` for each route, in the same order.
+    pub(crate) fn mapped(&self, map: impl FnMut(&Arc<Route>) -> Arc<Route>) -> Self {
+        Self {
+            routes: self.routes.iter().map(map).collect(),
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }

@@ -50,10 +50,12 @@ impl Default for Routes {
     }
 }
 
-/// The current router, borrowed from its slot or loaded from the `ArcSwap`.
+/// The current router, borrowed from its slot or loaded from the `ArcSwap`; or, inside a
+/// transaction, the transaction's view of it.
 pub(super) enum Loaded<'a> {
     Kept(&'a Router),
     Swapped(Guard<Arc<Router>>),
+    Owned(Arc<Router>),
 }
 
 impl std::ops::Deref for Loaded<'_> {
@@ -64,6 +66,7 @@ impl std::ops::Deref for Loaded<'_> {
         match self {
             Self::Kept(router) => router,
             Self::Swapped(guard) => guard,
+            Self::Owned(router) => router,
         }
     }
 }

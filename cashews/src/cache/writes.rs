@@ -111,7 +111,7 @@ impl Cache {
     ) -> Result<bool> {
         let options = SetOptions::ttl(ttl.duration()).condition(condition);
         let (route, bytes) = {
-            let router = self.inner.routes.load();
+            let router = self.routes();
             let Some(route) = self.enter(&router, key, Command::Set)? else {
                 return Ok(false);
             };

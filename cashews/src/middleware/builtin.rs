@@ -127,7 +127,8 @@ impl Middleware for AllKeysLower {
 
 /// Stores only values whose encoded size (bytes, after serialization, signing and
 /// compression) is within `sizes`: a `set` outside it is skipped and answers `false` (not
-/// stored), and `set_many` stores only the pairs within it. Skips are logged with
+/// stored), and `set_many` (and a transaction's commit, `apply`) stores only the pairs
+/// within it. Skips are logged with
 /// `tracing::debug!`. Compare the `max_value_size` option, which fails an oversized `set`
 /// with an error instead.
 ///
@@ -192,6 +193,10 @@ impl Middleware for SizeLimit {
                 } else {
                     next.run(request)
                 }
+            }
+            Request::Apply { batch } => {
+                batch.retain_writes(|key, value| self.admits(key, value.len()));
+                next.run(request)
             }
             _ => next.run(request),
         }

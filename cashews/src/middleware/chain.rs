@@ -11,7 +11,7 @@ use futures_util::{StreamExt, future, stream};
 use super::{Event, Observer, Outcome, Reply, Request, Stage, StageKind};
 use crate::Command;
 use crate::backend::erased::{BoxFuture, DynBackend};
-use crate::backend::{Backend, BackendHealth, BoxStream, Expiry, LockEvent, SetOptions};
+use crate::backend::{Backend, BackendHealth, Batch, BoxStream, Expiry, LockEvent, SetOptions};
 use crate::error::Result;
 
 /// A route's stages over its backend.
@@ -171,6 +171,10 @@ async fn run_backend(chain: Arc<Chain>, request: Request) -> Result<Reply> {
             Reply::Done
         }
         Request::GetKeysCount => Reply::Count(b.keys_count().await?),
+        Request::Apply { batch } => {
+            b.apply(&batch).await?;
+            Reply::Done
+        }
     })
 }
 
@@ -493,6 +497,14 @@ impl Backend for Layered {
             })
             .await?;
         expect!(reply, Command::GetSize, Reply::Size(v) => v)
+    }
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        let reply = self
+            .send(Request::Apply {
+                batch: batch.clone(),
+            })
+            .await?;
+        expect!(reply, Command::Apply, Reply::Done => ())
     }
     async fn close(&self) -> Result<()> {
         self.chain.backend.close().await

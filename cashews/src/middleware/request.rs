@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::Command;
-use crate::backend::{BoxStream, Expiry, SetOptions};
+use crate::backend::{Batch, BoxStream, Expiry, SetOptions};
 use crate::error::{Error, Result};
 
 /// One backend command with its arguments, as a middleware sees it.
@@ -199,6 +199,12 @@ pub enum Request {
     Clear,
     /// [`Backend::keys_count`](crate::Backend::keys_count).
     GetKeysCount,
+    /// [`Backend::apply`](crate::Backend::apply): a transaction's commit. Its keys (deletes
+    /// and writes) are in [`Request::keys_mut`], so key-rewriting middlewares see them.
+    Apply {
+        /// The deletes and writes.
+        batch: Batch,
+    },
 }
 
 /// The pattern of every request naming one key (or a pattern), binding it to `$key`.
@@ -261,6 +267,7 @@ impl Request {
             Self::GetSize { .. } => Command::GetSize,
             Self::Clear => Command::Clear,
             Self::GetKeysCount => Command::GetKeysCount,
+            Self::Apply { .. } => Command::Apply,
         }
     }
 
@@ -281,7 +288,8 @@ impl Request {
             | Self::DeleteMany { .. }
             | Self::Ping { .. }
             | Self::Clear
-            | Self::GetKeysCount => None,
+            | Self::GetKeysCount
+            | Self::Apply { .. } => None,
         }
     }
 
@@ -300,6 +308,7 @@ impl Request {
             Self::SetMany { pairs, .. } => {
                 return KeysMut::Pairs(pairs.iter_mut());
             }
+            Self::Apply { batch } => return KeysMut::Batch(Box::new(batch.keys_mut())),
             single_key!(key) => (Some(key), &mut []),
             Self::Ping { .. } | Self::Clear | Self::GetKeysCount => (None, &mut []),
         };
@@ -311,6 +320,7 @@ impl Request {
 enum KeysMut<'a, I> {
     Keys(I),
     Pairs(std::slice::IterMut<'a, (String, Bytes)>),
+    Batch(Box<dyn Iterator<Item = &'a mut String> + 'a>),
 }
 
 impl<'a, I: Iterator<Item = &'a mut String>> Iterator for KeysMut<'a, I> {
@@ -320,6 +330,7 @@ impl<'a, I: Iterator<Item = &'a mut String>> Iterator for KeysMut<'a, I> {
         match self {
             Self::Keys(keys) => keys.next(),
             Self::Pairs(pairs) => pairs.next().map(|(key, _)| key),
+            Self::Batch(keys) => keys.next(),
         }
     }
 }
@@ -332,7 +343,7 @@ impl<'a, I: Iterator<Item = &'a mut String>> Iterator for KeysMut<'a, I> {
 /// | `get` | [`Reply::Value`] |
 /// | `get_many` | [`Reply::Values`] |
 /// | `set`, `delete`, `exists`, `expire`, `set_lock`, `unlock` | [`Reply::Flag`] |
-/// | `set_many`, `clear` | [`Reply::Done`] |
+/// | `set_many`, `clear`, `apply` | [`Reply::Done`] |
 /// | `delete_many`, `delete_match`, `slice_incr*`, `set_add`, `set_remove`, `get_keys_count` | [`Reply::Count`] |
 /// | `incr` | [`Reply::Number`] |
 /// | `get_expire` | [`Reply::Expiry`] |

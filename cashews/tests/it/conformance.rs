@@ -2,7 +2,8 @@
 //! manual clock (instant TTLs), on the system clock (real sleeps, as Redis and disk run it),
 //! behind a pass-through wrapper that forwards the memory backend's local tier (as wrappers
 //! do: the `Cache` serves it exactly as the bare backend), and behind one that declares no
-//! tier, so every command takes the async run (boxed futures, schema-checked codec).
+//! tier, so every command takes the async run (boxed futures, schema-checked codec), and
+//! inside one open transaction (`transactional`, see there).
 
 use std::time::Duration;
 
@@ -90,6 +91,27 @@ mod layered {
         ];
         Some(Harness::new(
             Layered::new(backend, stages),
+            Time::Manual(clock),
+        ))
+    }
+
+    cashews_testkit::conformance_suite!(mem);
+}
+
+/// Inside one open transaction (`cashews::backend::Transactional`), never committed: every
+/// write of a case stays pending in the transaction and every read is its merged view, so the
+/// suite checks that a transaction sees its own writes exactly as the backend would. Fast mode
+/// (no `:tx_lock:` keys, which `keys_count` would count); on the backend's manual clock.
+mod transactional {
+    use super::*;
+    use cashews::backend::{TransactionMode, TransactionOptions, Transactional};
+
+    async fn mem(_setup: Setup) -> Option<Harness<Transactional>> {
+        let clock = Clock::manual();
+        let backend = MemoryBackend::with_clock(MemoryOptions::default(), clock.clone());
+        let options = TransactionOptions::new(TransactionMode::Fast);
+        Some(Harness::new(
+            Transactional::new(backend, clock.clone(), options),
             Time::Manual(clock),
         ))
     }

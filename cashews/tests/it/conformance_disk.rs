@@ -2,13 +2,14 @@
 //! single SQLite file (`shards=0`), on eight shards, so pattern commands and batches are
 //! checked across files (both with the default `inline_reads=off`, so every read runs on the
 //! reader threads), and on eight shards with `inline_reads=nowait`, so reads of data in
-//! memory run on the caller's own connections. Every case gets a fresh temporary folder,
-//! removed when the case's backend is dropped.
+//! memory run on the caller's own connections; and inside one open transaction on eight
+//! shards (`transactional`). Every case gets a fresh temporary folder, removed when the case's
+//! backend is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cashews::backend::{BoxStream, DiskBackend, Expiry, SetOptions};
+use cashews::backend::{Batch, BoxStream, DiskBackend, Expiry, SetOptions};
 use cashews::config::{DiskOptions, InlineReads};
 use cashews::{Backend, Bytes, Result};
 use cashews_testkit::{Harness, Setup, Time};
@@ -133,6 +134,9 @@ impl Backend for TempDisk {
     async fn close(&self) -> Result<()> {
         self.backend.close().await
     }
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        self.backend.apply(batch).await
+    }
 }
 
 mod one_file {
@@ -166,4 +170,62 @@ mod inline_nowait {
     }
 
     cashews_testkit::conformance_suite!(disk);
+}
+
+/// Inside one open, never committed transaction (fast mode), on eight shards: every write of
+/// a case stays pending and every read is the transaction's merged view over the disk.
+mod transactional {
+    use super::*;
+    use cashews::Clock;
+    use cashews::backend::{TransactionMode, TransactionOptions, Transactional};
+
+    async fn disk(_setup: Setup) -> Option<Harness<Transactional>> {
+        let options = TransactionOptions::new(TransactionMode::Fast);
+        let backend = TempDisk::new(8, InlineReads::Off);
+        Some(Harness::new(
+            Transactional::new(backend, Clock::system(), options),
+            Time::Real,
+        ))
+    }
+
+    cashews_testkit::conformance_suite!(disk);
+}
+
+/// A commit on eight shards: deletes and writes land together, each write with its exact TTL.
+#[tokio::test]
+async fn commit_applies_deletes_and_writes_on_every_shard() -> Result<()> {
+    use cashews::Clock;
+    use cashews::backend::{TransactionMode, TransactionOptions, Transactional};
+
+    let disk = TempDisk::new(8, InlineReads::Off);
+    for i in 0..10 {
+        disk.set(&format!("old{i}"), "x".into(), SetOptions::default())
+            .await?;
+    }
+    let options = TransactionOptions::new(TransactionMode::Locked);
+    let tx = Transactional::new(disk.clone(), Clock::system(), options);
+    assert_eq!(tx.delete_match("old*").await?, 10);
+    for i in 0..10 {
+        let ttl = Some(Duration::from_secs(600));
+        tx.set(&format!("new{i}"), "v".into(), SetOptions::ttl(ttl))
+            .await?;
+    }
+    assert_eq!(
+        disk.keys_count().await?,
+        30,
+        "10 old keys, a lock on each, 10 new locks"
+    );
+    tx.commit().await?;
+    assert_eq!(
+        disk.keys_count().await?,
+        10,
+        "the old keys and the locks are gone"
+    );
+    for i in 0..10 {
+        match disk.get_expire(&format!("new{i}")).await? {
+            Expiry::In(left) => assert!(left > Duration::from_secs(590), "{left:?}"),
+            other => panic!("new{i}: {other:?}"),
+        }
+    }
+    Ok(())
 }

@@ -76,6 +76,23 @@ mod layered {
     cashews_testkit::conformance_suite!(redis);
 }
 
+/// Inside one open, never committed transaction (fast mode): every write of a case stays
+/// pending and every read is the transaction's merged view over Redis.
+mod transactional {
+    use cashews::Clock;
+    use cashews::backend::{TransactionMode, TransactionOptions, Transactional};
+    use cashews_testkit::{Harness, Setup, Time};
+
+    async fn redis(setup: Setup) -> Option<Harness<Transactional>> {
+        let harness = super::redis(setup).await?;
+        let options = TransactionOptions::new(TransactionMode::Fast);
+        let tx = Transactional::new(harness.backend().clone(), Clock::system(), options);
+        Some(Harness::new(tx, Time::Real))
+    }
+
+    cashews_testkit::conformance_suite!(redis);
+}
+
 /// `Cache::setup("redis://…")`: URL options, typed round trips, safe mode.
 mod setup {
     use std::time::{Duration, Instant};

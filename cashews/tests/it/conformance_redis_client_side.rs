@@ -45,3 +45,19 @@ async fn client_side(setup: Setup) -> Option<Harness<ClientSideRedis>> {
 }
 
 cashews_testkit::conformance_suite!(client_side);
+
+/// Inside one open, never committed transaction (fast mode) over the client-side backend.
+mod transactional {
+    use cashews::Clock;
+    use cashews::backend::{TransactionMode, TransactionOptions, Transactional};
+    use cashews_testkit::{Harness, Setup, Time};
+
+    async fn client_side(setup: Setup) -> Option<Harness<Transactional>> {
+        let harness = super::client_side(setup).await?;
+        let options = TransactionOptions::new(TransactionMode::Fast);
+        let tx = Transactional::new(harness.backend().clone(), Clock::system(), options);
+        Some(Harness::new(tx, Time::Real))
+    }
+
+    cashews_testkit::conformance_suite!(client_side);
+}

@@ -63,6 +63,22 @@ async fn redis_cluster(setup: Setup) -> Option<Harness<RedisBackend>> {
 
 cashews_testkit::conformance_suite!(redis_cluster);
 
+/// Inside one open, never committed transaction (fast mode) over the cluster.
+mod transactional {
+    use cashews::Clock;
+    use cashews::backend::{TransactionMode, TransactionOptions, Transactional};
+    use cashews_testkit::{Harness, Setup, Time};
+
+    async fn redis_cluster(setup: Setup) -> Option<Harness<Transactional>> {
+        let harness = super::redis_cluster(setup).await?;
+        let options = TransactionOptions::new(TransactionMode::Fast);
+        let tx = Transactional::new(harness.backend().clone(), Clock::system(), options);
+        Some(Harness::new(tx, Time::Real))
+    }
+
+    cashews_testkit::conformance_suite!(redis_cluster);
+}
+
 /// The primaries of the cluster and a direct (non-cluster) connection to each, read from
 /// `CLUSTER NODES` on the seed: a view independent of the backend's own discovery.
 async fn primaries() -> Vec<(String, redis::aio::MultiplexedConnection)> {

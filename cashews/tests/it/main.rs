@@ -58,6 +58,8 @@ mod redis_runtimes;
 #[cfg(feature = "redis-tls")]
 mod redis_tls;
 #[cfg(feature = "redis")]
+mod redis_transaction;
+#[cfg(feature = "redis")]
 mod redis_value_size;
 mod shared;
 mod spec_strategies;
@@ -71,3 +73,5 @@ mod strategies_stack;
 mod strategy_options;
 mod support;
 mod tags;
+mod transaction;
+mod transaction_scope;

@@ -8,7 +8,9 @@ use bytes::Bytes;
 
 use super::ClientSideRedis;
 use super::fence::Ticket;
-use crate::backend::{Backend, BackendHealth, BoxStream, Expiry, LocalTier, LockEvent, SetOptions};
+use crate::backend::{
+    Backend, BackendHealth, Batch, BoxStream, Expiry, LocalTier, LockEvent, SetOptions,
+};
 use crate::error::Result;
 
 impl Backend for ClientSideRedis {
@@ -138,6 +140,19 @@ impl Backend for ClientSideRedis {
             });
         }
         written
+    }
+
+    /// Through its Redis backend (one `MULTI`/`EXEC`), the local copies of the batch's keys
+    /// invalidated as for any write.
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        let keys: Vec<&str> = batch
+            .deletes()
+            .iter()
+            .map(String::as_str)
+            .chain(batch.writes().iter().map(|write| write.key()))
+            .collect();
+        self.mutate_many(&keys, |b| async move { b.apply(batch).await })
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {

@@ -47,7 +47,10 @@ impl ClientSideRedis {
             Ok(replies) => replies,
             // A server error (WRONGTYPE on a set, say): let the plain command report it
             // exactly as the Redis backend does.
-            Err(e) if e.code().is_some() => return uncached(&link.backend, keys).await,
+            // (A pipeline reports its commands' errors as server errors, without a code.)
+            Err(e) if e.code().is_some() || e.clone().into_server_errors().is_some() => {
+                return uncached(&link.backend, keys).await;
+            }
             Err(e) => {
                 if link_failure(&e) {
                     self.shared

@@ -9,7 +9,7 @@ use super::conn::Link;
 use super::scan::Scan;
 use super::{RedisBackend, Source, millis, releases, scripts};
 use crate::backend::{
-    Backend, BackendHealth, BoxStream, Condition, Expiry, LockEvent, SetOptions, pong,
+    Backend, BackendHealth, Batch, BoxStream, Condition, Expiry, LockEvent, SetOptions, pong,
 };
 use crate::command::Command;
 use crate::error::{Error, Result};
@@ -92,6 +92,10 @@ impl Backend for RedisBackend {
         pipe.query_async::<()>(&mut conn)
             .await
             .map_err(|e| self.fail(Command::SetMany, first, e))
+    }
+
+    async fn apply(&self, batch: &Batch) -> Result<()> {
+        self.apply_batch(batch).await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
