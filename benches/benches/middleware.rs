@@ -93,7 +93,10 @@ fn main() {
     let n = contenders.len();
     if let Ok(only) = std::env::var("ONLY") {
         // One contender alone, for `perf stat` (instructions per call).
-        let (_, cache) = contenders.iter().find(|(name, _)| *name == only).expect("ONLY names a route");
+        let (_, cache) = contenders
+            .iter()
+            .find(|(name, _)| *name == only)
+            .expect("ONLY names a route");
         for _ in 0..rounds {
             measure(cache, iters);
         }

@@ -402,17 +402,17 @@ impl<F: Fn(&Event<'_>) + Send + Sync + 'static> Observer for ObserveFn<F> {
 ///
 /// Kept for the hit path: the first observer apart (most routes have one, and its report is
 /// then a single dynamic call, no loop), and whether any observer is timed decided once, so an
-/// untimed route reads no clock.
+/// untimed route reads no clock. The backend's name comes from the route: this stays as small
+/// as the route's other fields need it to be.
 pub(crate) struct Observers {
     first: Arc<dyn Observer>,
     rest: Box<[Arc<dyn Observer>]>,
     timed: bool,
-    backend: &'static str,
 }
 
 impl Observers {
     /// The observers among `stages`, or `None` when there are none.
-    pub(crate) fn of(stages: &[StageKind], backend: &'static str) -> Option<Self> {
+    pub(crate) fn of(stages: &[StageKind]) -> Option<Self> {
         let mut list = stages.iter().filter_map(|stage| match stage {
             StageKind::Observe(observer) => Some(Arc::clone(observer)),
             StageKind::Intercept(_) => None,
@@ -420,24 +420,24 @@ impl Observers {
         let first = list.next()?;
         let rest: Box<[Arc<dyn Observer>]> = list.collect();
         let timed = first.timed() || rest.iter().any(|o| o.timed());
-        Some(Self {
-            first,
-            rest,
-            timed,
-            backend,
-        })
+        Some(Self { first, rest, timed })
     }
 
     /// When a local answer started, if an observer wants durations.
     #[inline(always)]
     pub(crate) fn start(&self) -> Option<Instant> {
-        if self.timed { Some(Instant::now()) } else { None }
+        if self.timed {
+            Some(Instant::now())
+        } else {
+            None
+        }
     }
 
-    /// Tells every observer about a local answer.
+    /// Tells every observer about a local answer of `backend`.
     #[inline(always)]
     pub(crate) fn local(
         &self,
+        backend: &'static str,
         command: Command,
         key: Option<&str>,
         outcome: Outcome<'_>,
@@ -452,7 +452,7 @@ impl Observers {
                 None => Duration::ZERO,
             },
             local: true,
-            backend: self.backend,
+            backend,
         };
         self.first.observe(&event);
         if !self.rest.is_empty() {

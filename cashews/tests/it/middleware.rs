@@ -357,7 +357,10 @@ async fn observers_behind_a_middleware_see_the_chained_path() {
 fn tagged(log: &Arc<Mutex<Vec<String>>>, tag: &'static str) -> Stage {
     let log = Arc::clone(log);
     middleware::observe(move |event: &Event<'_>| {
-        let line = format!("{tag} {:?} {:?} {:?}", event.command, event.key, event.outcome);
+        let line = format!(
+            "{tag} {:?} {:?} {:?}",
+            event.command, event.key, event.outcome
+        );
         log.lock().unwrap().push(line);
     })
 }
@@ -396,7 +399,12 @@ async fn a_chain_of_observers_passes_requests_unchanged() {
     // A `Layered` declares no local tier: every command goes down the chain.
     let layered = Layered::new(mem.clone(), [tagged(&log, "a"), tagged(&log, "b")]);
     let value = Bytes::from_static(b"v");
-    assert!(layered.set("k", value, SetOptions::default()).await.unwrap());
+    assert!(
+        layered
+            .set("k", value, SetOptions::default())
+            .await
+            .unwrap()
+    );
     assert_eq!(mem.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(layered.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(layered.get_many(&["k", "x"]).await.unwrap().len(), 2);
