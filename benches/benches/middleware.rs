@@ -3,7 +3,7 @@
 //! figures are per-round ratios to the route with no stage (median, with min–max).
 //!
 //! Run: `cargo bench -p cashews-benches --bench middleware` (`ROUNDS=n`, `ITERS=n` to change
-//! the sample).
+//! the sample; `ONLY=<route>` runs one route alone, for `perf stat`).
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
@@ -91,6 +91,17 @@ fn main() {
     let iters = if quick { 1_000 } else { env("ITERS", 200_000) };
     let contenders = Arc::new(contenders());
     let n = contenders.len();
+    if let Ok(only) = std::env::var("ONLY") {
+        // One contender alone, for `perf stat` (instructions per call).
+        let (_, cache) = contenders
+            .iter()
+            .find(|(name, _)| *name == only)
+            .expect("ONLY names a route");
+        for _ in 0..rounds {
+            measure(cache, iters);
+        }
+        return;
+    }
     for (_, cache) in contenders.iter() {
         measure(cache, iters); // warm up
     }

@@ -44,7 +44,7 @@ impl Cache {
                 if let Some(answer) = tier.read(key, |b| route.codec.decode(key, route.name(), b)) {
                     if let Some(observers) = &route.observers {
                         let found = Outcome::found(answer.is_some());
-                        observers.local(Command::Get, Some(key), found, started);
+                        observers.local(route.name(), Command::Get, Some(key), found, started);
                     }
                     return Ok(answer.flatten());
                 }
@@ -108,7 +108,7 @@ impl Cache {
                 if let Some(answer) = answer {
                     if let Some(observers) = &route.observers {
                         let found = Outcome::found(answer.is_some());
-                        observers.local(Command::Get, Some(key), found, started);
+                        observers.local(route.name(), Command::Get, Some(key), found, started);
                     }
                     return Ok(answer.flatten());
                 }
@@ -184,6 +184,7 @@ impl Cache {
                 let started = observers.start();
                 let answer = read(route, tier)?;
                 observers.local(
+                    route.name(),
                     Command::Get,
                     Some(key),
                     Outcome::found(answer.is_some()),
@@ -255,7 +256,7 @@ impl Cache {
                 if let Some(observers) = &route.observers {
                     let misses = indexes.len() - hits;
                     let found = Outcome::Found { hits, misses };
-                    observers.local(Command::GetMany, None, found, started);
+                    observers.local(route.name(), Command::GetMany, None, found, started);
                 }
                 continue;
             }

@@ -88,7 +88,7 @@ impl Route {
             let intercepts = stages
                 .iter()
                 .any(|stage| matches!(stage, StageKind::Intercept(_)));
-            let observers = Observers::of(&stages, name);
+            let observers = Observers::of(&stages);
             let chained: Arc<dyn DynBackend> = Arc::new(Layered::over(backend, stages, name));
             if intercepts {
                 (chained, None, None)

@@ -19,6 +19,11 @@ pub(crate) struct Chain {
     stages: Box<[StageKind]>,
     backend: Arc<dyn DynBackend>,
     name: &'static str,
+    /// Where the chain's last run of observers starts (`stages.len()` when the last stage is
+    /// a middleware): from there on the request reaches the backend unchanged.
+    tail: usize,
+    /// Whether an observer of that run is [timed](Observer::timed).
+    tail_timed: bool,
 }
 
 /// The rest of the chain after a middleware: [`Next::run`] sends the request on, towards the
@@ -64,6 +69,9 @@ impl Next {
                 let next = Self { chain, at: at + 1 };
                 Box::pin(async move { middleware.call(request, next).await })
             }
+            Some(StageKind::Observe(_)) if at >= chain.tail => {
+                Box::pin(observed_tail(chain, at, request))
+            }
             Some(StageKind::Observe(observer)) => {
                 let observer = Arc::clone(observer);
                 let name = chain.name;
@@ -74,7 +82,33 @@ impl Next {
     }
 }
 
-/// Runs the rest of the chain and tells `observer` how it went.
+/// Runs the backend and tells the observers from `at` on (the chain's last stages, all of
+/// them observers) how it went, innermost first as nested stages finish. No middleware
+/// follows, so the request reaches the backend unchanged: the key the observers are told is
+/// the request's own, borrowed, and one future serves them all.
+async fn observed_tail(chain: Arc<Chain>, at: usize, mut request: Request) -> Result<Reply> {
+    let command = request.command();
+    let started = chain.tail_timed.then(Instant::now);
+    let reply = call_backend(&*chain.backend, &mut request).await;
+    let event = Event {
+        command,
+        key: request.key(),
+        outcome: Outcome::of(command, &reply),
+        elapsed: started.map_or(Duration::ZERO, |s| s.elapsed()),
+        local: false,
+        backend: chain.name,
+    };
+    for stage in chain.stages.iter().skip(at).rev() {
+        if let StageKind::Observe(observer) = stage {
+            observer.observe(&event);
+        }
+    }
+    reply
+}
+
+/// Runs the rest of the chain and tells `observer` how it went (an observer with a
+/// middleware after it: the key it is told is the one it saw, copied before the middleware
+/// may change it).
 async fn observed(
     observer: Arc<dyn Observer>,
     backend: &'static str,
@@ -98,10 +132,14 @@ async fn observed(
 }
 
 /// The end of the chain: the backend runs the request.
-async fn run_backend(chain: Arc<Chain>, request: Request) -> Result<Reply> {
-    let b = &*chain.backend;
+async fn run_backend(chain: Arc<Chain>, mut request: Request) -> Result<Reply> {
+    call_backend(&*chain.backend, &mut request).await
+}
+
+/// The backend runs `request`, which keeps its keys (a set's value is moved out).
+async fn call_backend(b: &dyn DynBackend, request: &mut Request) -> Result<Reply> {
     Ok(match request {
-        Request::Get { key } => Reply::Value(b.get(&key).await?),
+        Request::Get { key } => Reply::Value(b.get(key).await?),
         Request::GetMany { keys } => {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             Reply::Values(b.get_many(&keys).await?)
@@ -110,62 +148,62 @@ async fn run_backend(chain: Arc<Chain>, request: Request) -> Result<Reply> {
             key,
             value,
             options,
-        } => Reply::Flag(b.set(&key, value, options).await?),
+        } => Reply::Flag(b.set(key, std::mem::take(value), *options).await?),
         Request::SetMany { pairs, ttl } => {
             let pairs: Vec<(&str, Bytes)> =
                 pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            b.set_many(&pairs, ttl).await?;
+            b.set_many(&pairs, *ttl).await?;
             Reply::Done
         }
-        Request::Delete { key } => Reply::Flag(b.delete(&key).await?),
+        Request::Delete { key } => Reply::Flag(b.delete(key).await?),
         Request::DeleteMany { keys } => {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             Reply::Count(b.delete_many(&keys).await?)
         }
-        Request::DeleteMatch { pattern } => Reply::Count(b.delete_match(&pattern).await?),
-        Request::Exists { key } => Reply::Flag(b.exists(&key).await?),
+        Request::DeleteMatch { pattern } => Reply::Count(b.delete_match(pattern).await?),
+        Request::Exists { key } => Reply::Flag(b.exists(key).await?),
         Request::Scan {
             pattern,
             batch_size,
-        } => Reply::Keys(b.scan(&pattern, batch_size)),
-        Request::Incr { key, by, ttl } => Reply::Number(b.incr(&key, by, ttl).await?),
-        Request::Expire { key, ttl } => Reply::Flag(b.expire(&key, ttl).await?),
-        Request::GetExpire { key } => Reply::Expiry(b.get_expire(&key).await?),
-        Request::SetLock { key, token, ttl } => Reply::Flag(b.set_lock(&key, &token, ttl).await?),
-        Request::Unlock { key, token } => Reply::Flag(b.unlock(&key, &token).await?),
+        } => Reply::Keys(b.scan(pattern, *batch_size)),
+        Request::Incr { key, by, ttl } => Reply::Number(b.incr(key, *by, *ttl).await?),
+        Request::Expire { key, ttl } => Reply::Flag(b.expire(key, *ttl).await?),
+        Request::GetExpire { key } => Reply::Expiry(b.get_expire(key).await?),
+        Request::SetLock { key, token, ttl } => Reply::Flag(b.set_lock(key, token, *ttl).await?),
+        Request::Unlock { key, token } => Reply::Flag(b.unlock(key, token).await?),
         Request::GetBits { key, indexes, size } => {
-            Reply::Fields(b.get_bits(&key, &indexes, size).await?)
+            Reply::Fields(b.get_bits(key, indexes, *size).await?)
         }
         Request::IncrBits {
             key,
             indexes,
             size,
             by,
-        } => Reply::Fields(b.incr_bits(&key, &indexes, size, by).await?),
+        } => Reply::Fields(b.incr_bits(key, indexes, *size, *by).await?),
         Request::SliceIncr {
             key,
             start,
             end,
             max,
             ttl,
-        } => Reply::Count(b.slice_incr(&key, start, end, max, ttl).await?),
+        } => Reply::Count(b.slice_incr(key, *start, *end, *max, *ttl).await?),
         Request::SliceIncrNow {
             key,
             period,
             max,
             ttl,
-        } => Reply::Count(b.slice_incr_now(&key, period, max, ttl).await?),
+        } => Reply::Count(b.slice_incr_now(key, *period, *max, *ttl).await?),
         Request::SetAdd { key, members, ttl } => {
             let members: Vec<&str> = members.iter().map(String::as_str).collect();
-            Reply::Count(b.set_add(&key, &members, ttl).await?)
+            Reply::Count(b.set_add(key, &members, *ttl).await?)
         }
         Request::SetRemove { key, members } => {
             let members: Vec<&str> = members.iter().map(String::as_str).collect();
-            Reply::Count(b.set_remove(&key, &members).await?)
+            Reply::Count(b.set_remove(key, &members).await?)
         }
-        Request::SetPop { key, count } => Reply::Members(b.set_pop(&key, count).await?),
-        Request::Ping { message } => Reply::Pong(b.ping(&message).await?),
-        Request::GetSize { key } => Reply::Size(b.get_size(&key).await?),
+        Request::SetPop { key, count } => Reply::Members(b.set_pop(key, *count).await?),
+        Request::Ping { message } => Reply::Pong(b.ping(message).await?),
+        Request::GetSize { key } => Reply::Size(b.get_size(key).await?),
         Request::Clear => {
             b.clear().await?;
             Reply::Done
@@ -244,11 +282,21 @@ impl Layered {
         stages: Box<[StageKind]>,
         name: &'static str,
     ) -> Self {
+        let tail = stages
+            .iter()
+            .rposition(|stage| matches!(stage, StageKind::Intercept(_)))
+            .map_or(0, |last| last + 1);
+        let tail_timed = stages.iter().skip(tail).any(|stage| match stage {
+            StageKind::Observe(observer) => observer.timed(),
+            StageKind::Intercept(_) => false,
+        });
         Self {
             chain: Arc::new(Chain {
                 stages,
                 backend,
                 name,
+                tail,
+                tail_timed,
             }),
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cashews::backend::SetOptions;
 use cashews::config::CacheConfig;
-use cashews::middleware::{self, Event, Next, Reply, Request, Stage};
+use cashews::middleware::{self, Event, Layered, Next, Reply, Request, Stage};
 use cashews::{Backend, Bytes, Cache, Command, Error, MemoryBackend};
 use futures_util::TryStreamExt;
 
@@ -349,6 +349,77 @@ async fn observers_behind_a_middleware_see_the_chained_path() {
             chained(Command::Set, "p:a", "Done"),
             chained(Command::Get, "p:a", "Hit"),
             chained(Command::Exists, "p:zz", "Miss"),
+        ]
+    );
+}
+
+/// An observer logging `tag command key outcome` for each event.
+fn tagged(log: &Arc<Mutex<Vec<String>>>, tag: &'static str) -> Stage {
+    let log = Arc::clone(log);
+    middleware::observe(move |event: &Event<'_>| {
+        let line = format!(
+            "{tag} {:?} {:?} {:?}",
+            event.command, event.key, event.outcome
+        );
+        log.lock().unwrap().push(line);
+    })
+}
+
+#[tokio::test]
+async fn chained_observers_see_their_own_keys_innermost_first() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (cache, backend) = cache_with(vec![
+        tagged(&log, "outer"),
+        middleware::add_prefix("p:"),
+        tagged(&log, "inner"),
+        tagged(&log, "innermost"),
+    ]);
+    cache.set("a", &1, "1m").await.unwrap();
+    assert_eq!(cache.get::<i32>("a").await.unwrap(), Some(1));
+    assert_eq!(stored_keys(&backend).await, ["p:a"]);
+    // The observers after the middleware see the prefixed key; the one before it, the
+    // caller's. Inner stages finish first.
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            r#"innermost Set Some("p:a") Done"#,
+            r#"inner Set Some("p:a") Done"#,
+            r#"outer Set Some("a") Done"#,
+            r#"innermost Get Some("p:a") Hit"#,
+            r#"inner Get Some("p:a") Hit"#,
+            r#"outer Get Some("a") Hit"#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_chain_of_observers_passes_requests_unchanged() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mem = MemoryBackend::new(Default::default());
+    // A `Layered` declares no local tier: every command goes down the chain.
+    let layered = Layered::new(mem.clone(), [tagged(&log, "a"), tagged(&log, "b")]);
+    let value = Bytes::from_static(b"v");
+    assert!(
+        layered
+            .set("k", value, SetOptions::default())
+            .await
+            .unwrap()
+    );
+    assert_eq!(mem.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(layered.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(layered.get_many(&["k", "x"]).await.unwrap().len(), 2);
+    assert!(!layered.exists("x").await.unwrap());
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            r#"b Set Some("k") Done"#,
+            r#"a Set Some("k") Done"#,
+            r#"b Get Some("k") Hit"#,
+            r#"a Get Some("k") Hit"#,
+            "b GetMany None Found { hits: 1, misses: 1 }",
+            "a GetMany None Found { hits: 1, misses: 1 }",
+            r#"b Exists Some("x") Miss"#,
+            r#"a Exists Some("x") Miss"#,
         ]
     );
 }
