@@ -210,7 +210,7 @@ async fn call_backend(b: &dyn DynBackend, request: &mut Request) -> Result<Reply
         }
         Request::GetKeysCount => Reply::Count(b.keys_count().await?),
         Request::Apply { batch } => {
-            b.apply(&batch).await?;
+            b.apply(batch).await?;
             Reply::Done
         }
     })
