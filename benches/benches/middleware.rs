@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use cashews::Cache;
 use cashews::middleware::{self, Event, Next, Observer, Request, Stage};
-use cashews_benches::User;
+use cashews_benches::{User, env_or, median};
 use futures_util::FutureExt;
 
 /// An observer doing nothing and asking for no durations: the cheapest stage there is.
@@ -72,23 +72,15 @@ fn measure(cache: &Cache, iters: u32) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(iters)
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn env(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this once, quickly.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let rounds = if quick { 2 } else { env("ROUNDS", 31) } as usize;
-    let iters = if quick { 1_000 } else { env("ITERS", 200_000) };
+    let rounds = if quick { 2 } else { env_or("ROUNDS", 31) } as usize;
+    let iters = if quick {
+        1_000
+    } else {
+        env_or("ITERS", 200_000)
+    };
     let contenders = Arc::new(contenders());
     let n = contenders.len();
     if let Ok(only) = std::env::var("ONLY") {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cashews::transaction::TransactionMode;
 use cashews::{Cache, Error};
-use cashews_benches::User;
+use cashews_benches::{User, env_or, median};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Contender {
@@ -77,23 +77,15 @@ async fn measure(cache: &Cache, contender: Contender, iters: u32) -> f64 {
     elapsed.as_nanos() as f64 / f64::from(iters)
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn env(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this once, quickly.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let rounds = if quick { 2 } else { env("ROUNDS", 31) } as usize;
-    let iters = if quick { 1_000 } else { env("ITERS", 50_000) };
+    let rounds = if quick { 2 } else { env_or("ROUNDS", 31) } as usize;
+    let iters = if quick {
+        1_000
+    } else {
+        env_or("ITERS", 50_000)
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

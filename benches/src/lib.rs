@@ -45,3 +45,26 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// The median of `values` (sorted in place); the upper middle for an even count.
+///
+/// ```
+/// assert_eq!(cashews_benches::median(&mut [3.0, 1.0, 2.0]), 2.0);
+/// ```
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The number in the environment variable `name`, or `default` when it is unset or not a
+/// number (`ROUNDS=61 cargo bench ...`).
+///
+/// ```
+/// assert_eq!(cashews_benches::env_or("CASHEWS_BENCHES_UNSET_VARIABLE", 7), 7);
+/// ```
+pub fn env_or(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
