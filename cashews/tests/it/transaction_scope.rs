@@ -855,3 +855,89 @@ mod attribute {
         );
     }
 }
+
+/// SPEC §6.7: a stack of strategies under `#[cashews::transaction]` answers correctly twice;
+/// the first call's stores are committed with it, so the second call hits.
+mod stacked {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cashews::{Cache, Error};
+
+    static CACHE: LazyLock<Cache> = LazyLock::new(|| {
+        let cache = Cache::new();
+        cache.setup("mem://").unwrap();
+        cache
+    });
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cashews::transaction(mode = "locked", cache = CACHE)]
+    #[cashews::failover(ttl = "1h", cache = CACHE)]
+    #[cashews::cache(ttl = "1h", cache = CACHE)]
+    #[cashews::soft(ttl = "1h", soft_ttl = "10m", cache = CACHE)]
+    #[cashews::early(ttl = "1h", cache = CACHE)]
+    #[cashews::hit(ttl = "1h", cache_hits = 10, cache = CACHE)]
+    #[cashews::slice_rate_limit(limit = 10, period = "1m", cache = CACHE)]
+    #[cashews::circuit_breaker(errors_rate = 50, period = "1m", ttl = "1m", cache = CACHE)]
+    async fn price(item: u32) -> Result<u32, Error> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        Ok(item * 100)
+    }
+
+    #[cashews::invalidate(key = "*price*", cache = CACHE)]
+    #[cashews::transaction(cache = CACHE)]
+    async fn reprice() -> Result<(), Error> {
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stack_of_strategies_in_a_transaction_answers_twice() {
+        assert_eq!(price(3).await.unwrap(), 300);
+        assert_eq!(price(3).await.unwrap(), 300);
+        assert_eq!(RUNS.load(Ordering::SeqCst), 1, "the second call hits");
+        reprice().await.unwrap();
+        assert_eq!(price(3).await.unwrap(), 300);
+        assert_eq!(
+            RUNS.load(Ordering::SeqCst),
+            2,
+            "invalidated, computed again"
+        );
+        assert!(
+            !CACHE
+                .exists(&cashews::key::tx_lock_key("anything"))
+                .await
+                .unwrap()
+        );
+    }
+}
+
+/// The commit writes each key's exact remaining TTL, on the cache's clock (a manual clock
+/// here): 10 s written, 5.5 s spent inside the transaction, 4.5 s left after the commit.
+#[tokio::test]
+async fn a_commit_keeps_the_exact_remaining_ttl_on_the_caches_clock() {
+    let (cache, clock) = crate::support::manual_cache();
+    cache
+        .transaction()
+        .run(async {
+            set(&cache, "key", "value", "10s").await;
+            clock.advance(Duration::from_millis(3_500));
+            assert_eq!(
+                cache.get_expire("key").await?,
+                cashews::backend::Expiry::In(Duration::from_millis(6_500))
+            );
+            set(&cache, "short", "value", "1s").await;
+            clock.advance(Duration::from_secs(2));
+            assert_eq!(get(&cache, "short").await, None, "expired inside");
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get_expire("key").await.unwrap(),
+        cashews::backend::Expiry::In(Duration::from_millis(4_500))
+    );
+    assert!(
+        !cache.exists("short").await.unwrap(),
+        "not written as no expiry"
+    );
+}
