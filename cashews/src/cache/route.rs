@@ -129,7 +129,8 @@ impl Route {
             max_key_length: self.max_key_length,
             max_value_size: self.max_value_size,
             closed: AtomicBool::new(true),
-            parent: Some(Arc::clone(self)),
+            // The cache's own route, also when `self` is already seen through a transaction.
+            parent: Some(self.parent.clone().unwrap_or_else(|| Arc::clone(self))),
         }
     }
 
@@ -140,33 +141,27 @@ impl Route {
 
     #[inline]
     pub(crate) fn disabled_mask(&self) -> u32 {
-        match &self.parent {
-            None => self.disabled.load(Ordering::Relaxed),
-            Some(parent) => parent.disabled_mask(),
-        }
+        // Not recursive (a transaction's route is made from a cache's own route, never from
+        // another transaction's), so that this inlines into every command's preamble.
+        let owner = self.parent.as_deref().unwrap_or(self);
+        owner.disabled.load(Ordering::Relaxed)
     }
 
     pub(crate) fn disable(&self, mask: u32) {
-        match &self.parent {
-            None => self.disabled.fetch_or(mask, Ordering::Relaxed),
-            Some(parent) => parent.disabled.fetch_or(mask, Ordering::Relaxed),
-        };
+        let owner = self.parent.as_deref().unwrap_or(self);
+        owner.disabled.fetch_or(mask, Ordering::Relaxed);
     }
 
     pub(crate) fn enable(&self, mask: u32) {
-        match &self.parent {
-            None => self.disabled.fetch_and(!mask, Ordering::Relaxed),
-            Some(parent) => parent.disabled.fetch_and(!mask, Ordering::Relaxed),
-        };
+        let owner = self.parent.as_deref().unwrap_or(self);
+        owner.disabled.fetch_and(!mask, Ordering::Relaxed);
     }
 
     /// The backend's identity: its address, shared by every route using it (lock release
     /// feeds are kept per backend).
     pub(crate) fn backend_id(&self) -> usize {
-        match &self.parent {
-            None => Arc::as_ptr(&self.backend).cast::<()>() as usize,
-            Some(parent) => parent.backend_id(),
-        }
+        let owner = self.parent.as_deref().unwrap_or(self);
+        Arc::as_ptr(&owner.backend).cast::<()>() as usize
     }
 
     /// Whether this call is the first to close the route.

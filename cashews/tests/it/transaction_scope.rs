@@ -941,3 +941,34 @@ async fn a_commit_keeps_the_exact_remaining_ttl_on_the_caches_clock() {
         "not written as no expiry"
     );
 }
+
+/// Disable switches act on the cache's routes also when flipped inside a transaction, and a
+/// transaction sees switches flipped outside.
+#[tokio::test]
+async fn disable_switches_are_the_caches_inside_a_transaction() {
+    use cashews::Command;
+    let cache = Cache::new();
+    cache.setup("mem://").unwrap();
+    set(&cache, "key", "value", "1h").await;
+    cache
+        .transaction()
+        .run(async {
+            cache.disable(&[Command::Get]);
+            assert_eq!(get(&cache, "key").await, None, "disabled inside");
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    assert!(cache.is_disabled(&[Command::Get]), "and outside");
+    cache
+        .transaction()
+        .run(async {
+            assert_eq!(get(&cache, "key").await, None);
+            cache.enable(&[Command::Get]);
+            assert_eq!(get(&cache, "key").await.as_deref(), Some("value"));
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    assert!(!cache.is_disabled(&[Command::Get]));
+}
