@@ -5,6 +5,10 @@
 //!
 //! Waits are bounded: a child still running after [`CHILD_DEADLINE`] is killed and the test
 //! fails, naming it.
+//!
+//! Transactions across processes: see [`transactions`].
+
+mod transactions;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -42,6 +46,11 @@ fn child() {
         .enable_all()
         .build()
         .unwrap();
+    if role.starts_with("tx_") {
+        let name = std::env::var("CASHEWS_DISK_VALUE").unwrap();
+        runtime.block_on(transactions::child_role(&role, Path::new(&dir), &name));
+        return;
+    }
     runtime.block_on(async move {
         let disk = DiskBackend::new(options(Path::new(&dir))).unwrap();
         match role.as_str() {

@@ -19,9 +19,10 @@
 //! bloom filters written by one process are seen by the other; `early` refreshes one at a time
 //! (its refresh lock is in Redis). `soft` coalesces recomputations only within a process (its
 //! docs say so), so across two processes a soft-expired value is recomputed at most once per
-//! process, and that is what is asserted.
+//! process, and that is what is asserted. Transactions: see [`transactions`].
 
 mod roles;
+mod transactions;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

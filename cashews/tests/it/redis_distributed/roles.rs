@@ -64,7 +64,7 @@ impl Child {
     }
 
     /// Reports ready and waits for the parent's go.
-    async fn barrier(&self) {
+    pub(super) async fn barrier(&self) {
         let mut raw = self.raw().await;
         let _: i64 = raw.incr(Self::key("ready"), 1).await.unwrap();
         for _ in 0..4_000 {
@@ -78,18 +78,34 @@ impl Child {
     }
 
     /// Waits until both children reached the meeting point `point`.
-    async fn meet(&self, point: &str) {
+    pub(super) async fn meet(&self, point: &str) {
+        self.meet_n(point, 2).await;
+    }
+
+    /// Waits until `n` parties (children, or tasks in them) reached the meeting point
+    /// `point`: [`arrive`](Self::arrive), then [`wait_for`](Self::wait_for).
+    pub(super) async fn meet_n(&self, point: &str, n: i64) {
+        self.arrive(point).await;
+        self.wait_for(point, n).await;
+    }
+
+    /// Counts one arrival at `point` in Redis.
+    pub(super) async fn arrive(&self, point: &str) {
+        let _: i64 = self.raw().await.incr(Self::key(point), 1).await.unwrap();
+    }
+
+    /// Waits until `n` arrivals at `point` were counted. Bounded: panics after about 20 s.
+    pub(super) async fn wait_for(&self, point: &str, n: i64) {
         let mut raw = self.raw().await;
         let key = Self::key(point);
-        let _: i64 = raw.incr(&key, 1).await.unwrap();
         for _ in 0..20_000 {
             let here: i64 = raw.get(&key).await.unwrap();
-            if here >= 2 {
+            if here >= n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        panic!("the other child never reached {point}");
+        panic!("only some of the {n} parties reached {point}");
     }
 }
 
@@ -328,6 +344,7 @@ pub(super) async fn child_role(role: &str, name: &str) -> Value {
             json!({ "ran": ran, "refused": refused })
         }
         "perf_slow" => json!({ "ran": u32::from(search(true).await.is_ok()) }),
+        tx if tx.starts_with("tx_") => Box::pin(super::transactions::child_role(tx, name)).await,
         other => panic!("unknown child role {other}"),
     }
 }
