@@ -228,10 +228,7 @@ mod tests {
         assert_eq!(secs("1m1m"), 120);
         assert_eq!(secs("1"), 1);
         assert_eq!(secs("80"), 80);
-        assert!(
-            parse_ttl("1w").is_err(),
-            "weeks are not a unit"
-        );
+        assert!(parse_ttl("1w").is_err(), "weeks are not a unit");
         assert_eq!(parse_ttl("1s500ms").unwrap(), Duration::from_millis(1_500));
         assert_eq!(parse_ttl("500MS").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_ttl("0").unwrap(), Duration::ZERO);
