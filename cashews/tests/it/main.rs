@@ -75,3 +75,4 @@ mod support;
 mod tags;
 mod transaction;
 mod transaction_scope;
+mod tx_isolation;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use cashews::transaction::TransactionMode;
 use cashews::{Cache, Error};
 
+use crate::tx_isolation::{self, Failure, LineUp};
+
 /// The seconds left of an expiry (0 when it has none).
 fn left(expiry: cashews::backend::Expiry) -> Duration {
     match expiry {
@@ -98,19 +100,6 @@ async fn get(cache: &Cache, key: &str) -> Option<String> {
 
 async fn set(cache: &Cache, key: &str, value: &str, ttl: &str) {
     assert!(cache.set(key, value, ttl).await.unwrap());
-}
-
-/// A failure of the scope, to roll back with.
-#[derive(Debug)]
-enum Failure {
-    Cache(Error),
-    Raised,
-}
-
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        Self::Cache(error)
-    }
 }
 
 /// Scenario 131: writes are seen inside and committed after.
@@ -460,27 +449,16 @@ async fn isolation(cache: &Cache, mode: TransactionMode, backend: Backend) {
         let cache = cache.clone();
         let gate = gate.clone();
         async move {
-            cache
-                .transaction()
-                .mode(mode)
-                .run(async {
-                    assert!(cache.exists("key2").await?);
-                    cache.incr("incr").await?;
+            let line_up = LineUp {
+                entered: async {},
+                all_read: async {
                     if let Some(gate) = &gate {
                         gate.wait().await;
                     }
-                    set(&cache, "key1", v, "1h").await;
-                    if v == "v4" {
-                        return Err(Failure::Raised);
-                    }
-                    set(&cache, "key2", v, "1h").await;
-                    tokio::task::yield_now().await;
-                    cache.incr("incr").await?;
-                    cache.set_if_present("key3", v, "1h").await?;
-                    set(&cache, "key1", v, "1h").await;
-                    Ok(())
-                })
-                .await
+                },
+                all_entered: async {},
+            };
+            tx_isolation::transaction(&cache, mode, v, line_up).await
         }
     };
     let (a, b, c, d) = tokio::join!(run("v1"), run("v2"), run("v3"), run("v4"));
@@ -488,21 +466,8 @@ async fn isolation(cache: &Cache, mode: TransactionMode, backend: Backend) {
         ok.unwrap();
     }
     assert!(matches!(d, Err(Failure::Raised)));
-    let expected = if mode == TransactionMode::Fast { 2 } else { 6 };
-    assert_eq!(
-        cache.get::<i64>("incr").await.unwrap(),
-        Some(expected),
-        "{mode:?}"
-    );
-    let finals = [
-        get(cache, "key1").await,
-        get(cache, "key2").await,
-        get(cache, "key3").await,
-    ];
-    assert!(!finals.contains(&Some("v4".to_owned())), "{finals:?}");
-    if mode != TransactionMode::Fast || backend.commits_at_once() {
-        assert!(finals.iter().all(|v| v == &finals[0]), "{finals:?}");
-    }
+    let one_value = mode != TransactionMode::Fast || backend.commits_at_once();
+    tx_isolation::check(cache, mode, one_value).await;
     assert_no_locks(cache).await;
 }
 
