@@ -24,7 +24,7 @@ enum LoginError {
 impl From<cashews::Error> for LoginError {
     fn from(error: cashews::Error) -> Self {
         match error {
-            cashews::Error::RateLimited { retry_after } => Self::TooManyAttempts(retry_after),
+            cashews::Error::RateLimited { retry_after, .. } => Self::TooManyAttempts(retry_after),
             other => Self::Other(other),
         }
     }

@@ -209,10 +209,34 @@ pub enum Error {
         waited: Duration,
     },
     /// A rate limit refused the call.
-    #[error("rate limit exceeded{}", retry_message(.retry_after))]
+    ///
+    /// The fields are the numbers of an HTTP `429 Too Many Requests` answer: `Retry-After`
+    /// from `retry_after`, `X-RateLimit-Limit` from `limit`, `X-RateLimit-Remaining` from
+    /// `remaining` and `X-RateLimit-Reset` from `reset` (the `axum` feature's
+    /// `cashews::http::ErrorResponse` builds that answer).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = cashews::Error::RateLimited {
+    ///     retry_after: Some(Duration::from_secs(3)),
+    ///     limit: 10,
+    ///     remaining: 0,
+    ///     reset: Some(Duration::from_secs(3)),
+    /// };
+    /// assert_eq!(err.to_string(), "rate limit exceeded: all 10 calls of the window are used, retry after 3000ms");
+    /// ```
+    #[error("rate limit exceeded: all {limit} calls of the window are used{}", retry_message(.retry_after))]
     RateLimited {
         /// When a new call may succeed, if known.
         retry_after: Option<Duration>,
+        /// How many calls the limit lets through per window.
+        limit: u64,
+        /// How many calls the window still lets through: always 0 in a refusal.
+        remaining: u64,
+        /// When the current window (or ban) ends and the count starts again, if known. The
+        /// fixed window refuses until then, so it equals `retry_after`; the sliding window
+        /// may let a call through earlier, as its oldest calls slide out.
+        reset: Option<Duration>,
     },
     /// A circuit breaker is open.
     #[error("circuit breaker is open{}", retry_message(.retry_after))]
@@ -271,7 +295,7 @@ impl Error {
     /// Whether retrying the same call later may succeed (backend trouble, timeouts, refusals).
     ///
     /// ```
-    /// let err = cashews::Error::RateLimited { retry_after: None };
+    /// let err = cashews::Error::CircuitOpen { retry_after: None };
     /// assert!(err.is_transient());
     /// ```
     #[must_use]

@@ -201,25 +201,42 @@ impl RateLimitOptions {
 /// rate_limit(&cache, "rate_limit:login:ada", &options).await?;
 /// rate_limit(&cache, "rate_limit:login:ada", &options).await?;
 /// let refused = rate_limit(&cache, "rate_limit:login:ada", &options).await.unwrap_err();
-/// assert!(matches!(refused, cashews::Error::RateLimited { retry_after: Some(_) }));
+/// assert!(matches!(refused, cashews::Error::RateLimited { retry_after: Some(_), limit: 2, .. }));
 /// # Ok(()) }
 /// ```
 pub async fn rate_limit(cache: &Cache, key: &str, options: &RateLimitOptions) -> Result<()> {
+    count(cache, key, options).await.map(|_| ())
+}
+
+/// [`rate_limit`], telling how many calls the window has counted (this one included) when
+/// the call passes, `None` when it passes unchecked (a failing backend, safe mode, a disabled
+/// cache).
+pub(crate) async fn count(
+    cache: &Cache,
+    key: &str,
+    options: &RateLimitOptions,
+) -> Result<Option<u64>> {
     options.validate()?;
     let count = match cache.incr_by(key, 1, options.window()).await {
         Ok(count) => count,
-        Err(error) => return let_through("rate_limit", key, error),
+        Err(error) => return let_through("rate_limit", key, error).map(|()| None),
     };
     let limit = i64::try_from(options.limit).unwrap_or(i64::MAX);
     if count <= limit {
-        return Ok(());
+        // 0: the cache swallowed the command (safe mode, disabled): nothing was counted.
+        return Ok(u64::try_from(count).ok().filter(|&n| n > 0));
     }
     let first_refusal = count - 1 == limit;
     let retry_after = match options.ban() {
         Some(ban) if first_refusal => start_ban(cache, key, ban).await,
         _ => remaining(cache, key, options).await,
     };
-    Err(Error::RateLimited { retry_after })
+    Err(Error::RateLimited {
+        retry_after,
+        limit: options.limit,
+        remaining: 0,
+        reset: retry_after,
+    })
 }
 
 /// Runs `origin` if the fixed-window limit of `key` lets the call through; otherwise returns

@@ -167,15 +167,27 @@ pub async fn slice_rate_limit(
     key: &str,
     options: &SliceRateLimitOptions,
 ) -> Result<()> {
+    count(cache, key, options).await.map(|_| ())
+}
+
+/// [`slice_rate_limit`], telling how many calls the window holds (this one included) when
+/// the call passes, `None` when it passes unchecked (a failing backend, safe mode, a disabled
+/// cache).
+pub(crate) async fn count(
+    cache: &Cache,
+    key: &str,
+    options: &SliceRateLimitOptions,
+) -> Result<Option<u64>> {
     options.validate()?;
     let period = window_length(options.period);
     let max = options.limit.saturating_add(1);
     let count = match cache.slice_incr_now(key, period, max, period).await {
         Ok(count) => count,
-        Err(error) => return let_through("slice_rate_limit", key, error),
+        Err(error) => return let_through("slice_rate_limit", key, error).map(|()| None),
     };
     if count <= options.limit {
-        return Ok(());
+        // 0: the cache swallowed the command (safe mode, disabled): nothing was counted.
+        return Ok(Some(count).filter(|&n| n > 0));
     }
     let retry_after = match cache.get_expire(key).await {
         Ok(Expiry::In(left)) => Some(left),
@@ -185,7 +197,12 @@ pub async fn slice_rate_limit(
             None
         }
     };
-    Err(Error::RateLimited { retry_after })
+    Err(Error::RateLimited {
+        retry_after,
+        limit: options.limit,
+        remaining: 0,
+        reset: retry_after,
+    })
 }
 
 /// Runs `origin` if the sliding-window limit of `key` lets the call through; otherwise

@@ -31,7 +31,7 @@ enum AppError {
 impl From<Error> for AppError {
     fn from(error: Error) -> Self {
         match error {
-            Error::RateLimited { retry_after } => Self::Limited(retry_after),
+            Error::RateLimited { retry_after, .. } => Self::Limited(retry_after),
             Error::CircuitOpen { retry_after } => Self::Open(retry_after),
             other => Self::Cache(other.to_string()),
         }
@@ -105,10 +105,10 @@ async fn rate_limit_refusal_tells_what_is_left_of_the_window_without_extending_i
     rate_limit(&cache, "k", &options).await.unwrap();
     clock.advance(secs(4));
     let err = rate_limit(&cache, "k", &options).await.unwrap_err();
-    assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d == secs(6)));
+    assert!(matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == secs(6)));
     clock.advance(secs(3));
     let err = rate_limit(&cache, "k", &options).await.unwrap_err();
-    assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d == secs(3)));
+    assert!(matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == secs(3)));
     clock.advance(secs(3)); // refusals did not push the window's end
     rate_limit(&cache, "k", &options).await.unwrap();
 }
@@ -124,17 +124,17 @@ async fn rate_limit_ban_starts_at_the_first_refusal_and_refusals_keep_counting()
     }
     assert!(outcomes[0].is_ok() && outcomes[1].is_ok());
     assert!(
-        matches!(outcomes[2], Err(Error::RateLimited { retry_after: Some(d) }) if d == secs(3))
+        matches!(outcomes[2], Err(Error::RateLimited { retry_after: Some(d), .. }) if d == secs(3))
     );
     assert!(
-        matches!(outcomes[3], Err(Error::RateLimited { retry_after: Some(d) }) if d == secs(3))
+        matches!(outcomes[3], Err(Error::RateLimited { retry_after: Some(d), .. }) if d == secs(3))
     );
     assert_eq!(cache.get::<i64>(key).await.unwrap(), Some(4));
     assert_eq!(cache.get_expire(key).await.unwrap(), Expiry::In(secs(3)));
 
     clock.advance(secs(1)); // the window would have ended; the ban has not
     let err = rate_limit(&cache, key, &options).await.unwrap_err();
-    assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d == secs(2)));
+    assert!(matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == secs(2)));
     assert_eq!(cache.get::<i64>(key).await.unwrap(), Some(5));
     clock.advance(secs(2));
     rate_limit(&cache, key, &options).await.unwrap();
@@ -444,10 +444,10 @@ async fn slice_rate_limit_retry_after_is_when_the_window_is_surely_empty() {
     slice_rate_limit(&cache, "w", &options).await.unwrap(); // t = 0
     clock.advance(secs(4));
     let err = slice_rate_limit(&cache, "w", &options).await.unwrap_err(); // recorded at 4 s
-    assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d == secs(10)));
+    assert!(matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == secs(10)));
     clock.advance(secs(1));
     let err = slice_rate_limit(&cache, "w", &options).await.unwrap_err(); // not recorded
-    assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d == secs(9)));
+    assert!(matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == secs(9)));
     clock.advance(secs(9));
     slice_rate_limit(&cache, "w", &options).await.unwrap(); // t = 14 s
 }
