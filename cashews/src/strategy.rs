@@ -153,8 +153,8 @@ mod iterator;
 mod locked;
 pub(crate) mod outcome;
 mod perf;
-mod rate_limit;
-mod slice_rate_limit;
+pub(crate) mod rate_limit;
+pub(crate) mod slice_rate_limit;
 mod soft;
 mod thunder;
 
