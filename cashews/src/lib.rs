@@ -242,7 +242,10 @@ pub use cashews_macros::dynamic;
 ///
 /// Expands to [`strategy::rate_limited()`]. A refused call does not run the body and returns
 /// [`Error::RateLimited`] converted into the function's error type, which must implement
-/// `From<cashews::Error>`. Arguments: `limit` and `period` (required; `period` a literal
+/// `From<cashews::Error>`. The error carries the numbers of an HTTP `429`: `retry_after`,
+/// `limit`, `remaining` (0) and `reset`; in an axum handler, return
+/// `Result<T, cashews::http::ErrorResponse>` (feature `axum`) to answer the same `429`, with
+/// `Retry-After` and `X-RateLimit-*` headers, as `cashews::http::RateLimitLayer`. Arguments: `limit` and `period` (required; `period` a literal
 /// checked at compile time), `ttl` (a ban after the first overflow), `action`, `key`, `prefix`
 /// (default `rate_limit`), `cache`, `filters`, `crate`.
 ///
@@ -324,7 +327,8 @@ pub use cashews_macros::slice_rate_limit;
 ///
 /// Expands to [`strategy::circuit_breaker()`]. While open, calls return
 /// [`Error::CircuitOpen`] converted into the function's error type (`From<cashews::Error>`)
-/// without running the body. The circuit is per function unless `key` names arguments.
+/// without running the body (`cashews::http::ErrorResponse`, feature `axum`, answers it with
+/// `503` and `Retry-After`). The circuit is per function unless `key` names arguments.
 /// Arguments: `errors_rate` (percent), `period` and `ttl` (required), `half_open_ttl`,
 /// `half_open_probes` (how many calls probe the upstream at once while half-open; default 1),
 /// `min_calls`, `when` (which errors count; default all), `key`, `prefix` (default

@@ -75,16 +75,28 @@ const DEFAULT_NAME: &str = "http";
 /// # }
 /// ```
 pub struct RateLimitLayer<K> {
-    limiter: Arc<Limiter<K>>,
+    limiter: Limiter<K>,
 }
 
-/// What every clone of a layer and of its services shares.
+/// The configuration of a layer, which its services hold (behind an `Arc`); the counts are
+/// in the cache.
 struct Limiter<K> {
     cache: Cache,
     window: Window,
     /// `rate_limit:<name>:` or `srl:<name>:`.
-    prefix: String,
-    key: K,
+    prefix: Arc<str>,
+    key: Arc<K>,
+}
+
+impl<K> Clone for Limiter<K> {
+    fn clone(&self) -> Self {
+        Self {
+            cache: self.cache.clone(),
+            window: self.window,
+            prefix: Arc::clone(&self.prefix),
+            key: Arc::clone(&self.key),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +124,7 @@ impl Window {
 impl<K> Clone for RateLimitLayer<K> {
     fn clone(&self) -> Self {
         Self {
-            limiter: Arc::clone(&self.limiter),
+            limiter: self.limiter.clone(),
         }
     }
 }
@@ -165,12 +177,12 @@ where
 
     fn with_window(cache: Cache, window: Window, key: K) -> Self {
         Self {
-            limiter: Arc::new(Limiter {
+            limiter: Limiter {
                 cache,
-                prefix: format!("{}:{DEFAULT_NAME}:", window.prefix()),
+                prefix: prefix(window, DEFAULT_NAME),
                 window,
-                key,
-            }),
+                key: Arc::new(key),
+            },
         }
     }
 }
@@ -179,9 +191,6 @@ impl<K> RateLimitLayer<K> {
     /// Names the limiter (default `http`): its counters are `rate_limit:<name>:<client>`.
     /// Layers (and processes) with the same name and window kind share counters; give each
     /// limit its own name.
-    ///
-    /// Call it before cloning the layer: a clone made earlier keeps the old name (and its
-    /// own limiter).
     ///
     /// ```
     /// use std::time::Duration;
@@ -193,18 +202,14 @@ impl<K> RateLimitLayer<K> {
     /// ```
     #[must_use]
     pub fn name(mut self, name: &str) -> Self {
-        let prefix = format!("{}:{name}:", self.limiter.window.prefix());
-        match Arc::get_mut(&mut self.limiter) {
-            Some(limiter) => limiter.prefix = prefix,
-            None => {
-                tracing::error!(
-                    name,
-                    "RateLimitLayer::name called on a layer already cloned; the name is ignored: name it before cloning"
-                );
-            }
-        }
+        self.limiter.prefix = prefix(self.limiter.window, name);
         self
     }
+}
+
+/// `rate_limit:<name>:` or `srl:<name>:`.
+fn prefix(window: Window, name: &str) -> Arc<str> {
+    Arc::from(format!("{}:{name}:", window.prefix()))
 }
 
 impl<S, K> Layer<S> for RateLimitLayer<K> {
@@ -213,7 +218,7 @@ impl<S, K> Layer<S> for RateLimitLayer<K> {
     fn layer(&self, inner: S) -> Self::Service {
         RateLimit {
             inner,
-            limiter: Arc::clone(&self.limiter),
+            limiter: Arc::new(self.limiter.clone()),
         }
     }
 }
@@ -321,7 +326,9 @@ impl<K> Limiter<K> {
     async fn check(&self, client: &str) -> Verdict {
         let key = self.key(client);
         let counted = match &self.window {
-            Window::Fixed(options) => crate::strategy::rate_limit::count(&self.cache, &key, options).await,
+            Window::Fixed(options) => {
+                crate::strategy::rate_limit::count(&self.cache, &key, options).await
+            }
             Window::Sliding(options) => {
                 crate::strategy::slice_rate_limit::count(&self.cache, &key, options).await
             }

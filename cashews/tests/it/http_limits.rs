@@ -107,7 +107,11 @@ impl Http {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = self.0.request(request.body(Empty::new()).unwrap()).await.unwrap();
+        let response = self
+            .0
+            .request(request.body(Empty::new()).unwrap())
+            .await
+            .unwrap();
         let header = |name: &str| {
             response
                 .headers()
@@ -188,7 +192,12 @@ async fn rate_limit_layer_lets_limit_requests_through_then_answers_429_with_exac
 async fn rate_limit_layer_ban_refuses_for_the_whole_ban() {
     let (cache, clock) = manual_cache();
     let options = RateLimitOptions::new(1, secs(10)).ttl(secs(300));
-    let addr = serve(Origin::new().router().layer(RateLimitLayer::new(cache, options, by_client_ip))).await;
+    let addr = serve(Origin::new().router().layer(RateLimitLayer::new(
+        cache,
+        options,
+        by_client_ip,
+    )))
+    .await;
     let http = Http::new();
     assert_eq!(http.get(addr, "/", &[]).await, Answer::ok(1, 0, 10));
     assert_eq!(http.get(addr, "/", &[]).await, Answer::refused(1, 300));
@@ -199,8 +208,8 @@ async fn rate_limit_layer_ban_refuses_for_the_whole_ban() {
 #[tokio::test]
 async fn rate_limit_layer_clones_share_one_limiter_across_services() {
     let (cache, _clock) = manual_cache();
-    let layer = RateLimitLayer::new(cache, RateLimitOptions::new(4, secs(60)), by_client_ip)
-        .name("shared");
+    let layer =
+        RateLimitLayer::new(cache, RateLimitOptions::new(4, secs(60)), by_client_ip).name("shared");
     let origin = Origin::new();
     // Two servers, each with its own clone of the layer (and axum clones the service per
     // connection): one limiter.
@@ -234,7 +243,11 @@ async fn rate_limit_layers_with_different_names_count_apart() {
 #[tokio::test]
 async fn rate_limit_layer_keys_by_header_and_lets_requests_without_it_through_uncounted() {
     let (cache, _clock) = manual_cache();
-    let layer = RateLimitLayer::new(cache, RateLimitOptions::new(1, secs(60)), by_header("x-api-key"));
+    let layer = RateLimitLayer::new(
+        cache,
+        RateLimitOptions::new(1, secs(60)),
+        by_header("x-api-key"),
+    );
     let addr = serve(Origin::new().router().layer(layer)).await;
     let http = Http::new();
     let ada = [("x-api-key", "ada")];
@@ -255,7 +268,8 @@ async fn rate_limit_layer_keys_by_header_and_lets_requests_without_it_through_un
 #[tokio::test]
 async fn sliding_rate_limit_layer_counts_any_window_of_the_period() {
     let (cache, clock) = manual_cache();
-    let layer = RateLimitLayer::sliding(cache, SliceRateLimitOptions::new(2, secs(10)), by_client_ip);
+    let layer =
+        RateLimitLayer::sliding(cache, SliceRateLimitOptions::new(2, secs(10)), by_client_ip);
     let addr = serve(Origin::new().router().layer(layer)).await;
     let http = Http::new();
     assert_eq!(http.get(addr, "/", &[]).await, Answer::ok(2, 1, 10));
@@ -274,7 +288,11 @@ async fn rate_limit_layer_on_redis_counts_on_the_server() {
     let Some(cache) = redis_cache("http-limits").await else {
         return;
     };
-    let layer = RateLimitLayer::new(cache.clone(), RateLimitOptions::new(2, secs(60)), by_client_ip);
+    let layer = RateLimitLayer::new(
+        cache.clone(),
+        RateLimitOptions::new(2, secs(60)),
+        by_client_ip,
+    );
     let origin = Origin::new();
     let a = serve(origin.router().layer(layer.clone())).await;
     let b = serve(origin.router().layer(layer)).await;
@@ -315,7 +333,12 @@ fn breaker_options() -> CircuitBreakerOptions {
 async fn circuit_breaker_layer_opens_after_failures_answers_503_and_closes_after_a_probe() {
     let (cache, clock) = manual_cache();
     let origin = Origin::new();
-    let addr = serve(origin.router().layer(CircuitBreakerLayer::new(cache, breaker_options()))).await;
+    let addr = serve(
+        origin
+            .router()
+            .layer(CircuitBreakerLayer::new(cache, breaker_options())),
+    )
+    .await;
     let http = Http::new();
 
     assert_eq!(http.get(addr, "/", &[]).await, Answer::status(200));
@@ -348,7 +371,12 @@ async fn circuit_breaker_layer_closes_when_the_open_time_ends_without_half_open(
     let (cache, clock) = manual_cache();
     let origin = Origin::new();
     let options = CircuitBreakerOptions::new(50, secs(10), secs(30));
-    let addr = serve(origin.router().layer(CircuitBreakerLayer::new(cache, options))).await;
+    let addr = serve(
+        origin
+            .router()
+            .layer(CircuitBreakerLayer::new(cache, options)),
+    )
+    .await;
     let http = Http::new();
     origin.answer(503);
     assert_eq!(http.get(addr, "/", &[]).await, Answer::status(503));
@@ -392,7 +420,11 @@ async fn circuit_breaker_layer_clones_share_one_circuit() {
     let http = Http::new();
     assert_eq!(http.get(a, "/", &[]).await, Answer::status(500));
     assert_eq!(http.get(b, "/", &[]).await, Answer::open(30));
-    assert_eq!(healthy.runs(), 0, "the circuit opened by one clone refuses for the other");
+    assert_eq!(
+        healthy.runs(),
+        0,
+        "the circuit opened by one clone refuses for the other"
+    );
 }
 
 #[cfg(feature = "redis")]
@@ -483,7 +515,9 @@ static MACRO_BREAKER: LazyLock<Clocked> = LazyLock::new(clocked);
 #[cashews::circuit_breaker(errors_rate = 50, period = "10s", ttl = "30s", key = "pay", cache = MACRO_BREAKER.cache)]
 async fn pay(fail: bool) -> Result<&'static str, ErrorResponse> {
     if fail {
-        Err(ErrorResponse(Error::Locked { key: "upstream".into() }))
+        Err(ErrorResponse(Error::Locked {
+            key: "upstream".into(),
+        }))
     } else {
         Ok("paid")
     }
@@ -491,7 +525,9 @@ async fn pay(fail: bool) -> Result<&'static str, ErrorResponse> {
 
 #[tokio::test]
 async fn circuit_breaker_macro_refusal_answers_503_with_retry_after() {
-    let app = Router::new().route("/pay", get(|| pay(false))).route("/fail", get(|| pay(true)));
+    let app = Router::new()
+        .route("/pay", get(|| pay(false)))
+        .route("/fail", get(|| pay(true)));
     let addr = serve(app).await;
     let http = Http::new();
     assert_eq!(http.get(addr, "/fail", &[]).await, Answer::status(503)); // Locked: 503 too
@@ -509,7 +545,10 @@ async fn redis_cache(kind: &str) -> Option<Cache> {
     let prefix = crate::support::unique_prefix(kind);
     let cache = Cache::new();
     cache
-        .setup(&format!("{}?key_prefix={prefix}", crate::support::redis_url()))
+        .setup(&format!(
+            "{}?key_prefix={prefix}",
+            crate::support::redis_url()
+        ))
         .unwrap();
     match cache.ping().await {
         Ok(_) => Some(cache),
