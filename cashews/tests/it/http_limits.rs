@@ -320,6 +320,50 @@ async fn rate_limit_layer_on_redis_counts_on_the_server() {
     );
 }
 
+/// `n` concurrent requests against a limit of `limit`: exactly `limit` pass, each seeing a
+/// different `X-RateLimit-Remaining`.
+async fn concurrent_requests_pass_exactly_the_limit(cache: Cache, limit: u64, n: usize) {
+    let origin = Origin::new();
+    let layer = RateLimitLayer::new(cache, RateLimitOptions::new(limit, secs(60)), by_client_ip)
+        .name("burst");
+    let addr = serve(origin.router().layer(layer)).await;
+    let http = Arc::new(Http::new());
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let http = Arc::clone(&http);
+            tokio::spawn(async move { http.get(addr, "/", &[]).await })
+        })
+        .collect();
+    let mut remaining = Vec::new();
+    let mut refused = 0;
+    for task in tasks {
+        let answer = task.await.unwrap();
+        match answer.status {
+            200 => remaining.push(answer.remaining.unwrap().parse::<u64>().unwrap()),
+            429 => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..limit).collect::<Vec<_>>());
+    assert_eq!(refused, n - remaining.len());
+    assert_eq!(origin.runs(), remaining.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_layer_lets_exactly_the_limit_through_concurrent_requests() {
+    let (cache, _clock) = manual_cache();
+    concurrent_requests_pass_exactly_the_limit(cache, 10, 40).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_layer_on_redis_lets_exactly_the_limit_through_concurrent_requests() {
+    if let Some(cache) = redis_cache("http-burst").await {
+        concurrent_requests_pass_exactly_the_limit(cache, 10, 40).await;
+    }
+}
+
 // ----- circuit breaker ----------------------------------------------------------------------
 
 /// Opens at 50 % failures in 10 s, open 30 s, then half-open 10 s with every request a probe.
@@ -447,6 +491,58 @@ async fn circuit_breaker_layer_on_redis_opens_for_every_clone() {
     assert!((1..=30).contains(&retry), "retry-after {retry}");
     assert_eq!(healthy.runs(), 0);
     assert!(cache.exists("circuit_breaker:http:open").await.unwrap());
+}
+
+#[tokio::test]
+async fn circuit_breaker_layer_half_open_refuses_without_retry_after_while_the_probe_runs() {
+    let (cache, clock) = manual_cache();
+    let origin = Origin::new();
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let gated = {
+        let origin = origin.clone();
+        let release = Arc::clone(&release);
+        get(move || {
+            let (origin, release, entered_tx) =
+                (origin.clone(), Arc::clone(&release), entered_tx.clone());
+            async move {
+                origin.runs.fetch_add(1, Ordering::SeqCst);
+                entered_tx.send(()).unwrap();
+                release.notified().await;
+                StatusCode::from_u16(origin.status.load(Ordering::SeqCst)).unwrap()
+            }
+        })
+    };
+    let app = origin
+        .router()
+        .route("/gated", gated)
+        .layer(CircuitBreakerLayer::new(cache, breaker_options()));
+    let addr = serve(app).await;
+    let http = Arc::new(Http::new());
+
+    origin.answer(500);
+    assert_eq!(http.get(addr, "/", &[]).await, Answer::status(500));
+    assert_eq!(http.get(addr, "/", &[]).await, Answer::open(30));
+    clock.advance(secs(30)); // half-open: one probe slot
+    origin.answer(200);
+    let probe = tokio::spawn({
+        let http = Arc::clone(&http);
+        async move { http.get(addr, "/gated", &[]).await }
+    });
+    entered.recv().await.unwrap(); // the probe holds the slot
+    assert_eq!(
+        http.get(addr, "/", &[]).await,
+        Answer::status(503),
+        "no Retry-After while half-open"
+    );
+    release.notify_one();
+    assert_eq!(probe.await.unwrap(), Answer::status(200));
+    assert_eq!(
+        http.get(addr, "/", &[]).await,
+        Answer::status(200),
+        "the probe closed the circuit"
+    );
+    assert_eq!(origin.runs(), 3);
 }
 
 // ----- the attribute macros' refusal --------------------------------------------------------
