@@ -9,6 +9,7 @@
 
 mod args;
 mod key;
+mod response;
 mod signature;
 mod strategy;
 mod ttl;
