@@ -167,15 +167,15 @@ fn template_tokens(
     let known: Vec<&str> = names.iter().map(String::as_str).collect();
     for field in template.fields() {
         if let Root::Arg(name) = &field.root
-            && let Some((_, extractor)) = func.state.iter().find(|(ident, _)| ident == name)
+            && func.state.iter().any(|ident| ident == name)
         {
             return Err(syn::Error::new(
                 span,
                 format!(
-                    "key template {text:?}: `{name}` is bound by the `{extractor}` extractor, and \
-                     application state is never part of a key (it is the same for every request); \
-                     name values of the request instead, e.g. `Path(id): Path<u64>` and \
-                     `key = \"user:{{id}}\"`"
+                    "key template {text:?}: `{name}` is bound by the `State` extractor, and \
+                     application state is never part of a key (it is the same for every \
+                     request): name values of the request instead, e.g. `Path(id): Path<u64>` \
+                     and `key = \"user:{{id}}\"`"
                 ),
             ));
         }

@@ -4,7 +4,6 @@
 //! error says what to write instead. Types are recognised by their last path segment, as
 //! written in the signature.
 
-use quote::ToTokens;
 use syn::{GenericArgument, PathArguments, Type};
 
 /// How a caching attribute stores the function's result.
@@ -55,12 +54,11 @@ fn check_not_response(ty: &Type, attribute: &str) -> syn::Result<()> {
     if !response {
         return Ok(());
     }
-    let text = ty.to_token_stream().to_string();
     Err(syn::Error::new_spanned(
         ty,
         format!(
-            "`#[cashews::{attribute}]` stores results serialized, and `{text}` is an HTTP \
-             response it cannot store: return `Json<T>` or `Result<Json<T>, E>` (cached by its \
+            "`#[cashews::{attribute}]` stores results serialized, and this HTTP response \
+             cannot be stored: return `Json<T>` or `Result<Json<T>, E>` (cached by its \
              `T`, which must be `Serialize` and `Deserialize`, and wrapped again on a hit), or \
              cache an inner async fn that returns the data and call it from the handler"
         ),

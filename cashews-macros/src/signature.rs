@@ -7,25 +7,30 @@ use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 /// The decorated function, checked: async, with its arguments sorted by what a key may name.
 pub(crate) struct Function {
     pub(crate) item: ItemFn,
-    /// The names usable in a key, in order (the receiver excluded): each plain argument, and
-    /// each name a pattern binds (`(a, b): (u8, u8)`, `Path(id): Path<u64>`), except those
-    /// bound by an extractor of application state (`State`, `Extension`).
+    /// The names the default key names, in order (the receiver excluded): each plain
+    /// argument, and each name a pattern binds (`(a, b): (u8, u8)`, `Path(id): Path<u64>`),
+    /// except those bound by `State` or `Extension`.
     pub(crate) args: Vec<Ident>,
+    /// Names a key template may use but the default key skips: those bound by `Extension`
+    /// (e.g. the caller's identity, put there by a middleware), and request extractors left
+    /// whole (`path: Path<u64>`, which the default key cannot name: see `unnamed`).
+    pub(crate) template_only: Vec<Ident>,
     /// The arguments written as plain names, in order: what `action` is called with.
     pub(crate) params: Vec<Ident>,
     /// Arguments written as patterns (`action` cannot receive them).
     pub(crate) patterns: Vec<Span>,
     /// Arguments the default key cannot name, with the reason and the fix.
     pub(crate) unnamed: Vec<(Span, String)>,
-    /// Names bound by `State` or `Extension` (never part of a key), with the extractor.
-    pub(crate) state: Vec<(Ident, String)>,
+    /// Names bound by `State`: application state, never part of a key.
+    pub(crate) state: Vec<Ident>,
     /// Whether the function takes `self` in some form.
     pub(crate) has_receiver: bool,
     /// The return type (`()` when none is written).
     pub(crate) output: Type,
 }
 
-/// Extractors of application state: what they bind is never part of a key.
+/// Extractors whose values the default key skips: application state (never part of a key)
+/// and request extensions (a template may name them).
 const STATE_EXTRACTORS: [&str; 2] = ["State", "Extension"];
 
 /// Extractors of the request whose inner value a key names once destructured.
@@ -126,6 +131,7 @@ impl Function {
             params,
             patterns,
             unnamed,
+            template_only,
             state,
             has_receiver,
         } = sorted;
@@ -150,6 +156,7 @@ impl Function {
         Ok(Self {
             item,
             args,
+            template_only,
             params,
             patterns,
             unnamed,
@@ -159,9 +166,14 @@ impl Function {
         })
     }
 
-    /// The argument names as text, for error messages.
+    /// The names a key template may use, as text (`self` for a receiver).
     pub(crate) fn arg_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.args.iter().map(ToString::to_string).collect();
+        let mut names: Vec<String> = self
+            .args
+            .iter()
+            .chain(&self.template_only)
+            .map(ToString::to_string)
+            .collect();
         if self.has_receiver {
             names.push("self".to_owned());
         }
@@ -201,7 +213,8 @@ struct Sorted {
     params: Vec<Ident>,
     patterns: Vec<Span>,
     unnamed: Vec<(Span, String)>,
-    state: Vec<(Ident, String)>,
+    template_only: Vec<Ident>,
+    state: Vec<Ident>,
     has_receiver: bool,
 }
 
@@ -219,10 +232,10 @@ impl Sorted {
             self.params.push(p.ident.clone());
             match type_name.as_deref() {
                 Some(name) if STATE_EXTRACTORS.contains(&name) => {
-                    self.state.push((p.ident.clone(), name.to_owned()));
+                    self.skip(name, vec![p.ident.clone()]);
                 }
                 Some(name) if REQUEST_EXTRACTORS.contains(&name) => {
-                    self.args.push(p.ident.clone());
+                    self.template_only.push(p.ident.clone());
                     self.unnamed.push((
                         span,
                         format!(
@@ -252,10 +265,17 @@ impl Sorted {
             .or(type_name.as_deref())
             .filter(|name| STATE_EXTRACTORS.contains(name));
         match state {
-            Some(name) => self
-                .state
-                .extend(bound.into_iter().map(|ident| (ident, name.to_owned()))),
+            Some(name) => self.skip(name, bound),
             None => self.args.extend(bound),
+        }
+    }
+
+    /// Names the default key skips, bound by the extractor `name`.
+    fn skip(&mut self, name: &str, bound: Vec<Ident>) {
+        if name == "State" {
+            self.state.extend(bound);
+        } else {
+            self.template_only.extend(bound);
         }
     }
 }
