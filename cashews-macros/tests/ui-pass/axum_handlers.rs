@@ -96,6 +96,33 @@ async fn health(State(app): State<App>) -> Result<String, AppError> {
     Ok(app.name)
 }
 
+// Options over the stored value see the `T` inside `Json`.
+fn worth_keeping(user: &User) -> bool {
+    user.id != 0
+}
+
+#[cashews::cache(ttl = |u: &User| if u.id == 0 { "1m" } else { "1h" })]
+async fn user_by_ttl(Path(id): Path<u64>) -> Json<User> {
+    Json(User { id, name: String::new() })
+}
+
+#[cashews::hit(ttl = "1h", cache_hits = 10, condition = worth_keeping)]
+async fn user_by_hits(Path(id): Path<u64>) -> Json<User> {
+    Json(User { id, name: String::new() })
+}
+
+#[cashews::soft(ttl = "1h", soft_ttl = "1m")]
+async fn user_soft(Path(id): Path<u64>) -> Result<Json<User>, AppError> {
+    Ok(Json(User { id, name: String::new() }))
+}
+
+// Stacked: the outer layer's origin is the inner layer.
+#[cashews::failover(ttl = "1d")]
+#[cashews::cache(ttl = "1m")]
+async fn user_stacked(Path(id): Path<u64>) -> Result<Json<User>, AppError> {
+    Ok(Json(User { id, name: String::new() }))
+}
+
 fn main() {
     let _router: Router = Router::new()
         .route("/users/{id}", get(user))
@@ -103,6 +130,10 @@ fn main() {
         .route("/orgs/{org}/members/{id}", get(member))
         .route("/greet", post(greet))
         .route("/health", get(health))
+        .route("/ttl/{id}", get(user_by_ttl))
+        .route("/hits/{id}", get(user_by_hits))
+        .route("/soft/{id}", get(user_soft))
+        .route("/stacked/{id}", get(user_stacked))
         .layer(Extension(Tenant(1)))
         .with_state(App {
             name: "ada".to_owned(),

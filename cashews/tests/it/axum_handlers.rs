@@ -204,3 +204,18 @@ async fn early_on_a_handler_runs_once_per_key() {
     fetch(&client, format!("{base}/reports/rome")).await;
     assert_eq!(app.reports.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_cold_requests_run_the_handler_once() {
+    let app = App::default();
+    let (base, client) = serve(app.clone()).await;
+    // Whether the requests overlap (one run shared) or not (later ones hit), one run.
+    let requests = (0..50).map(|_| fetch(&client, format!("{base}/pairs/7/7")));
+    let answers = futures_util::future::join_all(requests).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a == &(StatusCode::OK, "707".to_owned()))
+    );
+    assert_eq!(app.pairs.load(Ordering::SeqCst), 1);
+}
