@@ -90,9 +90,10 @@ pub(crate) fn pattern_tokens(
 }
 
 /// The default key: one call of the runtime's `default_key!`, which writes the module path,
-/// the function (or `Type.method`) and the arguments its rule names. When an argument is a
-/// pattern, the call also carries an error spanned at the first one, which the runtime emits
-/// if its rule names the arguments.
+/// the function (or `Type.method`) and the arguments its rule names: each plain argument and
+/// each name a pattern binds (`Path(id): Path<u64>` gives `id`), not what `State` or
+/// `Extension` bind. When an argument cannot be named, the call also carries an error spanned
+/// at the first one, which the runtime emits if its rule names the arguments.
 fn default_tokens(func: &Function, kind: &str, private: &TokenStream) -> TokenStream {
     let kind = Ident::new(kind, Span::call_site());
     let name = func.item.sig.ident.to_string();
@@ -105,12 +106,9 @@ fn default_tokens(func: &Function, kind: &str, private: &TokenStream) -> TokenSt
         .args
         .iter()
         .map(|arg| quote_spanned! {arg.span()=> #arg = &#arg });
-    let unnamed = func.unnamed.first().map(|span| {
+    let unnamed = func.unnamed.first().map(|(span, message)| {
         quote_spanned! {*span=>
-            ::core::compile_error!(
-                "the default key names every argument, and this one is a pattern: give the \
-                 argument a name or write a `key = \"...\"` template"
-            );
+            ::core::compile_error!(#message);
         }
     });
     quote! {
@@ -167,6 +165,21 @@ fn template_tokens(
     let template: Template = cashews_syntax::parse_template(&text).map_err(fail)?;
     let names = func.arg_names();
     let known: Vec<&str> = names.iter().map(String::as_str).collect();
+    for field in template.fields() {
+        if let Root::Arg(name) = &field.root
+            && func.state.iter().any(|ident| ident == name)
+        {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "key template {text:?}: `{name}` is bound by the `State` extractor, and \
+                     application state is never part of a key (it is the same for every \
+                     request): name values of the request instead, e.g. `Path(id): Path<u64>` \
+                     and `key = \"user:{{id}}\"`"
+                ),
+            ));
+        }
+    }
     template.check_roots(&known).map_err(fail)?;
     let custom: Vec<String> = custom_filters.iter().map(ToString::to_string).collect();
     let custom_refs: Vec<&str> = custom.iter().map(String::as_str).collect();

@@ -9,6 +9,7 @@
 
 mod args;
 mod key;
+mod response;
 mod signature;
 mod strategy;
 mod ttl;
@@ -29,6 +30,10 @@ macro_rules! attribute {
 
 attribute! {
     /// Caches an async function's result: see the `cashews` crate (`cashews::cache`).
+    ///
+    /// On axum handlers, destructured extractors (`Path(id): Path<u64>`) give the key its
+    /// values, `State` never does, and a `Json<T>` result is cached by its `T`; other
+    /// responses fail to compile with the fix (`cashews::cache`, "On axum handlers").
     cache => Cache
 }
 attribute! {

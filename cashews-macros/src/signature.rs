@@ -4,17 +4,95 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 
-/// The decorated function, checked: async, with named arguments.
+/// The decorated function, checked: async, with its arguments sorted by what a key may name.
 pub(crate) struct Function {
     pub(crate) item: ItemFn,
-    /// The names of the arguments usable in a key, in order (the receiver excluded).
+    /// The names the default key names, in order (the receiver excluded): each plain
+    /// argument, and each name a pattern binds (`(a, b): (u8, u8)`, `Path(id): Path<u64>`),
+    /// except those bound by `State` or `Extension`.
     pub(crate) args: Vec<Ident>,
-    /// Arguments the default key cannot name (patterns like `(a, b): (u8, u8)` or `_`).
-    pub(crate) unnamed: Vec<Span>,
+    /// Names a key template may use but the default key skips: those bound by `Extension`
+    /// (e.g. the caller's identity, put there by a middleware), and request extractors left
+    /// whole (`path: Path<u64>`, which the default key cannot name: see `unnamed`).
+    pub(crate) template_only: Vec<Ident>,
+    /// The arguments written as plain names, in order: what `action` is called with.
+    pub(crate) params: Vec<Ident>,
+    /// Arguments written as patterns (`action` cannot receive them).
+    pub(crate) patterns: Vec<Span>,
+    /// Arguments the default key cannot name, with the reason and the fix.
+    pub(crate) unnamed: Vec<(Span, String)>,
+    /// Names bound by `State`: application state, never part of a key.
+    pub(crate) state: Vec<Ident>,
     /// Whether the function takes `self` in some form.
     pub(crate) has_receiver: bool,
     /// The return type (`()` when none is written).
     pub(crate) output: Type,
+}
+
+/// Extractors whose values the default key skips: application state (never part of a key)
+/// and request extensions (a template may name them).
+const STATE_EXTRACTORS: [&str; 2] = ["State", "Extension"];
+
+/// Extractors of the request whose inner value a key names once destructured.
+const REQUEST_EXTRACTORS: [&str; 4] = ["Path", "Query", "Json", "Form"];
+
+/// The last segment of a path type or pattern, as text.
+fn last_segment(path: &syn::Path) -> Option<String> {
+    path.segments.last().map(|s| s.ident.to_string())
+}
+
+fn type_name(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => last_segment(&p.path),
+        Type::Paren(p) => type_name(&p.elem),
+        Type::Group(g) => type_name(&g.elem),
+        _ => None,
+    }
+}
+
+/// The names `pat` binds, in order; `Err` with the span of a part whose bindings cannot be
+/// seen (a macro in pattern position).
+fn bindings(pat: &Pat, out: &mut Vec<Ident>) -> Result<(), Span> {
+    match pat {
+        Pat::Ident(p) => {
+            out.push(p.ident.clone());
+            if let Some((_, sub)) = &p.subpat {
+                bindings(sub, out)?;
+            }
+        }
+        Pat::Tuple(t) => {
+            for elem in &t.elems {
+                bindings(elem, out)?;
+            }
+        }
+        Pat::TupleStruct(t) => {
+            for elem in &t.elems {
+                bindings(elem, out)?;
+            }
+        }
+        Pat::Struct(s) => {
+            for field in &s.fields {
+                bindings(&field.pat, out)?;
+            }
+        }
+        Pat::Slice(s) => {
+            for elem in &s.elems {
+                bindings(elem, out)?;
+            }
+        }
+        Pat::Reference(r) => bindings(&r.pat, out)?,
+        Pat::Paren(p) => bindings(&p.pat, out)?,
+        Pat::Type(t) => bindings(&t.pat, out)?,
+        // Every alternative binds the same names.
+        Pat::Or(o) => {
+            if let Some(first) = o.cases.first() {
+                bindings(first, out)?;
+            }
+        }
+        Pat::Wild(_) | Pat::Rest(_) | Pat::Lit(_) | Pat::Range(_) | Pat::Path(_) => {}
+        other => return Err(syn::spanned::Spanned::span(other)),
+    }
+    Ok(())
 }
 
 impl Function {
@@ -41,18 +119,22 @@ impl Function {
                 format!("`#[cashews::{attribute}]` needs an `async fn`: the cache is asynchronous"),
             ));
         }
-        let mut args = Vec::new();
-        let mut unnamed = Vec::new();
-        let mut has_receiver = false;
+        let mut sorted = Sorted::default();
         for input in &item.sig.inputs {
             match input {
-                FnArg::Receiver(_) => has_receiver = true,
-                FnArg::Typed(typed) => match &*typed.pat {
-                    Pat::Ident(pat) if pat.subpat.is_none() => args.push(pat.ident.clone()),
-                    other => unnamed.push(syn::spanned::Spanned::span(other)),
-                },
+                FnArg::Receiver(_) => sorted.has_receiver = true,
+                FnArg::Typed(typed) => sorted.add(&typed.pat, &typed.ty),
             }
         }
+        let Sorted {
+            args,
+            params,
+            patterns,
+            unnamed,
+            template_only,
+            state,
+            has_receiver,
+        } = sorted;
         let output = match &item.sig.output {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => {
@@ -60,8 +142,11 @@ impl Function {
                     return Err(syn::Error::new_spanned(
                         ty,
                         format!(
-                            "`#[cashews::{attribute}]` cannot cache an `impl Trait` result: \
-                             return a named type that implements `Serialize` and `Deserialize`"
+                            "`#[cashews::{attribute}]` cannot store an `impl Trait` result: \
+                             return a named type that implements `Serialize` and \
+                             `Deserialize`; on an axum handler, return `Json<T>` (cached by its \
+                             `T`) or cache an inner async fn that returns the data and call it \
+                             from the handler"
                         ),
                     ));
                 }
@@ -71,15 +156,24 @@ impl Function {
         Ok(Self {
             item,
             args,
+            template_only,
+            params,
+            patterns,
             unnamed,
+            state,
             has_receiver,
             output,
         })
     }
 
-    /// The argument names as text, for error messages.
+    /// The names a key template may use, as text (`self` for a receiver).
     pub(crate) fn arg_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.args.iter().map(ToString::to_string).collect();
+        let mut names: Vec<String> = self
+            .args
+            .iter()
+            .chain(&self.template_only)
+            .map(ToString::to_string)
+            .collect();
         if self.has_receiver {
             names.push("self".to_owned());
         }
@@ -109,6 +203,80 @@ impl Function {
             }
         }
         out
+    }
+}
+
+/// The arguments being sorted by [`Function::parse`].
+#[derive(Default)]
+struct Sorted {
+    args: Vec<Ident>,
+    params: Vec<Ident>,
+    patterns: Vec<Span>,
+    unnamed: Vec<(Span, String)>,
+    template_only: Vec<Ident>,
+    state: Vec<Ident>,
+    has_receiver: bool,
+}
+
+impl Sorted {
+    fn add(&mut self, pat: &Pat, ty: &Type) {
+        let span = syn::spanned::Spanned::span(pat);
+        let type_name = type_name(ty);
+        let extractor = match pat {
+            Pat::TupleStruct(t) => last_segment(&t.path),
+            _ => None,
+        };
+        if let Pat::Ident(p) = pat
+            && p.subpat.is_none()
+        {
+            self.params.push(p.ident.clone());
+            match type_name.as_deref() {
+                Some(name) if STATE_EXTRACTORS.contains(&name) => {
+                    self.skip(name, vec![p.ident.clone()]);
+                }
+                Some(name) if REQUEST_EXTRACTORS.contains(&name) => {
+                    self.template_only.push(p.ident.clone());
+                    self.unnamed.push((
+                        span,
+                        format!(
+                            "the default key names each argument's value, and this one is an \
+                             axum `{name}` extractor: destructure it so the key names the value \
+                             inside, e.g. `{name}(id): {name}<u64>`, or write a `key = \"...\"` \
+                             template"
+                        ),
+                    ));
+                }
+                _ => self.args.push(p.ident.clone()),
+            }
+            return;
+        }
+        self.patterns.push(span);
+        let mut bound = Vec::new();
+        if let Err(at) = bindings(pat, &mut bound) {
+            self.unnamed.push((
+                at,
+                "the default key names every argument, and the names this pattern binds cannot \
+                 be seen: give the argument a name or write a `key = \"...\"` template"
+                    .to_owned(),
+            ));
+        }
+        let state = extractor
+            .as_deref()
+            .or(type_name.as_deref())
+            .filter(|name| STATE_EXTRACTORS.contains(name));
+        match state {
+            Some(name) => self.skip(name, bound),
+            None => self.args.extend(bound),
+        }
+    }
+
+    /// Names the default key skips, bound by the extractor `name`.
+    fn skip(&mut self, name: &str, bound: Vec<Ident>) {
+        if name == "State" {
+            self.state.extend(bound);
+        } else {
+            self.template_only.extend(bound);
+        }
     }
 }
 

@@ -86,6 +86,11 @@ pub mod __private;
 /// assert_eq!(stored.map(|p| p.name).as_deref(), Some("user 7"));
 /// # Ok(()) }
 /// ```
+///
+/// Arguments written as patterns bind the names a key uses: `(x, y): (i64, i64)` gives the
+/// default key `x` and `y`, and axum extractors work the same way (`Path(id): Path<u64>`),
+/// as the next section shows (with the `axum` feature).
+#[cfg_attr(feature = "axum", doc = include_str!("../docs/axum_handlers.md"))]
 #[cfg(feature = "macros")]
 pub use cashews_macros::cache;
 

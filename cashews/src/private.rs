@@ -3,7 +3,12 @@
 //! Everything generated code calls lives behind `::cashews::__private`, so the expansion never
 //! depends on what the user imported.
 
+#[path = "private/response.rs"]
+mod response;
+
 use crate::IntoTtl;
+
+pub use response::CachedResponse;
 
 pub use crate::Ttl;
 pub use crate::key::filter;

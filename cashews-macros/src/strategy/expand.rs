@@ -10,6 +10,7 @@ use syn::{Expr, ItemFn};
 use super::validate::{Caching, Guard, Iterator, Locking, Plan, Refusal, Transaction, Wait};
 use super::{Common, Kind};
 use crate::key::Head;
+use crate::response::Stored;
 use crate::signature::Function;
 use crate::ttl::TtlArg;
 
@@ -161,7 +162,20 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
     adjust.extend(duration_option(c.soft_ttl.as_ref(), "soft_ttl", &private));
     adjust.extend(duration_option(c.early_ttl.as_ref(), "early_ttl", &private));
 
-    let output = &func.output;
+    // What the strategy stores: the return type, or the data of an axum `Json<T>` (rebuilt
+    // from it below, on every path out).
+    let ret = &func.output;
+    let output: syn::Type = match c.stored {
+        Stored::AsIs => ret.clone(),
+        Stored::Response => syn::parse_quote! { <#ret as #private::CachedResponse>::Stored },
+    };
+    let output = &output;
+    let rebuild = |value: TokenStream| match c.stored {
+        Stored::AsIs => value,
+        Stored::Response => {
+            quote! { <#ret as #private::CachedResponse>::from_stored(#value) }
+        }
+    };
     let shape = shape(c, output, &private);
     let background = c.background;
     // The strategy's future, awaited below (inside `tagged` when there are tags).
@@ -246,6 +260,7 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
     // to the end of the call. On a miss they are evaluated once more by the call (the
     // `cache` option names a `Cache`, a path or a cheap expression; see its docs).
     let hit_first = if kind == Kind::Cache && !c.lock {
+        let hit = rebuild(quote! { __cashews_hit });
         quote! {
             let __cashews_first: ::core::option::Option<::core::option::Option<#output>> =
                 match __cashews_ttl {
@@ -256,7 +271,7 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
                 };
             let __cashews_known_miss = match __cashews_first {
                 ::core::option::Option::Some(::core::option::Option::Some(__cashews_hit)) => {
-                    return __cashews_hit;
+                    return #hit;
                 }
                 ::core::option::Option::Some(::core::option::Option::None) => true,
                 ::core::option::Option::None => false,
@@ -274,13 +289,13 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
         #adjust
         #hit_first
     };
-    let call = quote! {
+    let call = rebuild(quote! {
         match __cashews_ttl {
             ::core::option::Option::Some(__cashews_ttl) => #call,
             ::core::option::Option::None => __cashews_origin.await,
         }
-    };
-    Ok(wrap(func, &private, &setup, &call))
+    });
+    Ok(wrap_as(func, &private, &setup, &call, c.stored))
 }
 
 /// Rate limits and the circuit breaker: refusals reach the caller through the function's
@@ -353,7 +368,7 @@ fn refusal(kind: Kind, func: &Function, r: &Refusal) -> syn::Result<TokenStream>
             quote! { #private::slice_rate_limit(#cache, &__cashews_key, &__OPTIONS).await }
         };
         let receiver = func.has_receiver.then(|| quote! { self, });
-        let names = &func.args;
+        let names = &func.params;
         let setup = quote! {
             const __OPTIONS: #options_type = #options;
             const _: () = #private::assert_options(__OPTIONS.problem());
@@ -645,6 +660,19 @@ fn wrap(
     setup: &TokenStream,
     call: &TokenStream,
 ) -> TokenStream {
+    wrap_as(func, private, setup, call, Stored::AsIs)
+}
+
+/// [`wrap`], with the origin's result turned into what the strategy stores: for an axum
+/// `Json<T>`, the body runs as its own `async` block (so its `return`s keep the declared
+/// type) and the origin yields the `T`.
+fn wrap_as(
+    func: &Function,
+    private: &TokenStream,
+    setup: &TokenStream,
+    call: &TokenStream,
+    stored: Stored,
+) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -654,14 +682,21 @@ fn wrap(
     } = &func.item;
     let defaultness = &modifiers.defaultness;
     let output = &func.output;
+    let origin = match stored {
+        Stored::AsIs => quote! {
+            let __cashews_result: #output = #block;
+            __cashews_result
+        },
+        Stored::Response => quote! {
+            let __cashews_result: #output = async move #block.await;
+            <#output as #private::CachedResponse>::into_stored(__cashews_result)
+        },
+    };
     quote! {
         #(#attrs)*
         #vis #defaultness #sig {
             #setup
-            let __cashews_origin = #private::Origin::new(move || async move {
-                let __cashews_result: #output = #block;
-                __cashews_result
-            });
+            let __cashews_origin = #private::Origin::new(move || async move { #origin });
             #call
         }
     }

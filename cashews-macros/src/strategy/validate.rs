@@ -9,6 +9,7 @@ use syn::{Expr, ExprPath, ItemFn, LitStr};
 
 use super::{Common, Kind, TTL_HINT};
 use crate::args::{Args, Errors};
+use crate::response::Stored;
 use crate::signature::Function;
 use crate::ttl::TtlArg;
 
@@ -66,6 +67,8 @@ pub(super) struct Caching {
     pub(super) update_before: Option<Expr>,
     pub(super) when: Option<Expr>,
     pub(super) tags: Vec<LitStr>,
+    /// How the result is stored: as it is, or as the data of an axum `Json<T>`.
+    pub(super) stored: Stored,
 }
 
 /// The checked arguments of a rate limit or a circuit breaker; durations are constants.
@@ -290,6 +293,7 @@ fn caching(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Caching> 
         "lists tag templates, e.g. `tags = [\"users\", \"user:{id}\"]`",
     );
     args.finish()?;
+    let stored = crate::response::classify(&func.output, kind.name())?;
     // `ttl = |value| ...` on the strategies that store a known result: the shape computes
     // the TTL per value; the strategy's own TTL is then only a placeholder.
     let ttl_of_result = match &ttl {
@@ -323,6 +327,7 @@ fn caching(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Caching> 
         update_before,
         when,
         tags,
+        stored,
     })
 }
 
@@ -395,7 +400,7 @@ fn refusal(kind: Kind, mut args: Args, func: &Function) -> syn::Result<Refusal> 
     let common = Common::parse(&mut args);
     args.finish()?;
     if let Some(action) = &action
-        && let Some(span) = func.unnamed.first()
+        && let Some(span) = func.patterns.first()
     {
         return Err(syn::Error::new(
             *span,

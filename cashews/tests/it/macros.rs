@@ -513,3 +513,27 @@ async fn a_cancelled_leader_hands_over_and_nobody_hangs() {
         "one new leader ran after the cancel"
     );
 }
+
+test_cache!(PATTERNS);
+
+// An argument written as a pattern: the default key names the names it binds.
+#[cashews::cache(ttl = "1h", cache = PATTERNS)]
+async fn distance((x, y): (i64, i64), _: u8) -> i64 {
+    count("distance");
+    x * x + y * y
+}
+
+#[tokio::test]
+async fn default_key_names_what_patterns_bind() {
+    assert_eq!(distance((3, 4), 1).await, 25);
+    // `_` binds nothing the body could read, so it is not part of the key.
+    assert_eq!(distance((3, 4), 2).await, 25);
+    assert_eq!(calls("distance"), 1);
+    assert_eq!(distance((4, 3), 1).await, 25);
+    assert_eq!(calls("distance"), 2);
+    let mut key = cashews::key::Strategy::Cache.key_buf();
+    key.function(module_path!(), "distance");
+    key.arg("x", &3_i64);
+    key.arg("y", &4_i64);
+    assert_eq!(PATTERNS.get::<i64>(&key.finish()).await.unwrap(), Some(25));
+}

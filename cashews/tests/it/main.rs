@@ -7,6 +7,8 @@
     clippy::print_stderr
 )]
 
+#[cfg(all(feature = "axum", feature = "macros"))]
+mod axum_handlers;
 mod cache;
 mod coalesce;
 mod codec;
