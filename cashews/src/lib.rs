@@ -11,6 +11,8 @@ pub mod config;
 pub mod context;
 pub mod detect;
 pub mod error;
+#[cfg(feature = "tower")]
+pub mod http;
 pub mod key;
 mod lock;
 pub mod middleware;

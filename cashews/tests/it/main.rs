@@ -35,6 +35,8 @@ mod disk_processes;
 #[cfg(feature = "disk")]
 mod disk_setup;
 mod fuzz_corpus;
+#[cfg(feature = "axum")]
+mod http_cache;
 mod keys;
 mod keys_hand_vs_macro;
 mod lifecycle;
