@@ -8,7 +8,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{AGE, CACHE_CONTROL, ETAG, HeaderName, HeaderValue, SET_COOKIE, VARY};
+use http::header::{
+    AGE, AUTHORIZATION, CACHE_CONTROL, ETAG, HeaderName, HeaderValue, SET_COOKIE, VARY,
+};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -45,7 +47,9 @@ pub type CacheBody = UnsyncBoxBody<Bytes, BoxError>;
 ///
 /// A response is stored when its status is a success (2xx, but not `206 Partial Content`),
 /// it sets no cookie, its `Cache-Control` says neither `no-store` nor `no-cache` (nor
-/// `private`, unless [`store_private`](Self::store_private)), it has no `Vary: *`, and its
+/// `private`, unless [`store_private`](Self::store_private)), it has no `Vary: *`, it answers
+/// a request without `Authorization` (or says `public`, `s-maxage` or `must-revalidate`, or
+/// the layer [stores private responses](Self::store_private)), and its
 /// body ends within [`max_body_size`](Self::max_body_size). A larger body, or one that fails
 /// midway, is passed on to the client as it comes and not stored: a truncated body is never
 /// stored nor served. Header values are kept as bytes, so values that are not UTF-8 come back
@@ -244,8 +248,9 @@ impl CacheLayer {
         self.with(|config| config.max_body_size = bytes)
     }
 
-    /// Store responses marked `Cache-Control: private` too (default: not), for a cache that
-    /// serves one user, or whose keys [`vary`](Self::vary) on what identifies the user.
+    /// Store responses marked `Cache-Control: private`, and responses to requests with
+    /// `Authorization`, too (default: not), for a cache that serves one user, or whose keys
+    /// [`vary`](Self::vary) on what identifies the user (e.g. `authorization`).
     ///
     /// ```
     /// let layer = cashews::http::CacheLayer::new(cashews::Cache::new()).store_private(true);
@@ -349,7 +354,12 @@ impl CacheLayer {
     }
 
     /// How long a response may be stored, fresh then stale; `None` when it must not be.
-    fn lifetimes(&self, status: StatusCode, headers: &HeaderMap) -> Option<(Duration, Duration)> {
+    fn lifetimes(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        authorized: bool,
+    ) -> Option<(Duration, Duration)> {
         let config = &self.config;
         if !status.is_success() || status == StatusCode::PARTIAL_CONTENT {
             return None;
@@ -363,10 +373,8 @@ impl CacheLayer {
             return None;
         }
         let directives = ResponseDirectives::parse(headers);
-        if directives.no_store
-            || directives.no_cache
-            || (directives.private && !config.store_private)
-        {
+        let personal = directives.private || (authorized && !directives.shareable);
+        if directives.no_store || directives.no_cache || (personal && !config.store_private) {
             return None;
         }
         let fresh = directives.freshness().unwrap_or(config.ttl);
@@ -585,12 +593,13 @@ where
     ResB: Body<Data = Bytes> + Send + 'static,
     ResB::Error: Into<BoxError>,
 {
+    let authorized = request.headers().contains_key(AUTHORIZATION);
     let response = match inner.call(request).await {
         Ok(response) => response,
         Err(error) => return Fetched::Failed(error),
     };
     let (parts, body) = response.into_parts();
-    let Some((fresh, stale)) = layer.lifetimes(parts.status, &parts.headers) else {
+    let Some((fresh, stale)) = layer.lifetimes(parts.status, &parts.headers, authorized) else {
         return Fetched::Pass(Response::from_parts(parts, boxed(body)));
     };
     match collect(body, layer.config.max_body_size).await {

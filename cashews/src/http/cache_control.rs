@@ -35,6 +35,9 @@ pub(crate) struct ResponseDirectives {
     pub(crate) no_store: bool,
     pub(crate) no_cache: bool,
     pub(crate) private: bool,
+    /// `public`, `s-maxage` or `must-revalidate`: a shared cache may store the response to
+    /// a request with `Authorization`.
+    pub(crate) shareable: bool,
     pub(crate) max_age: Option<Duration>,
     pub(crate) s_maxage: Option<Duration>,
     pub(crate) stale_while_revalidate: Option<Duration>,
@@ -48,8 +51,12 @@ impl ResponseDirectives {
                 "no-store" => directives.no_store = true,
                 "no-cache" => directives.no_cache = true,
                 "private" => directives.private = true,
+                "public" | "must-revalidate" => directives.shareable = true,
                 "max-age" => directives.max_age = seconds(value).map(Duration::from_secs),
-                "s-maxage" => directives.s_maxage = seconds(value).map(Duration::from_secs),
+                "s-maxage" => {
+                    directives.shareable = true;
+                    directives.s_maxage = seconds(value).map(Duration::from_secs);
+                }
                 "stale-while-revalidate" => {
                     directives.stale_while_revalidate = seconds(value).map(Duration::from_secs);
                 }
@@ -123,6 +130,8 @@ mod tests {
         assert_eq!(parsed.stale_while_revalidate, Some(Duration::from_secs(30)));
         let parsed = ResponseDirectives::parse(&headers("max-age=60, s-maxage=\"5\", private"));
         assert_eq!(parsed.freshness(), Some(Duration::from_secs(5)));
-        assert!(parsed.private && !parsed.no_store);
+        assert!(parsed.private && !parsed.no_store && parsed.shareable);
+        assert!(!ResponseDirectives::parse(&headers("max-age=60")).shareable);
+        assert!(ResponseDirectives::parse(&headers("Public")).shareable);
     }
 }

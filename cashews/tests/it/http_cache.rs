@@ -132,8 +132,14 @@ fn routes(runs: &Arc<Runs>) -> Router {
         let n = count(&r.counter);
         async move { format!("n{n}") }
     };
+    let r = Arc::clone(runs);
+    let public = move || {
+        let n = count(&r.private);
+        async move { ([("cache-control", "public, max-age=60")], format!("q{n}")) }
+    };
     Router::new()
         .route("/counter", get(counter).post(post_counter))
+        .route("/public", get(public))
         .route("/big", get(big))
         .route("/broken", get(broken))
         .route("/swr", get(swr))
@@ -383,6 +389,14 @@ async fn responses_marked_no_store_or_private_are_not_stored() {
     assert_eq!(app.get("/no-store").await.body, "x2");
     assert_eq!(app.get("/private").await.body, "p1");
     assert_eq!(app.get("/private").await.body, "p2");
+    // A response to a request with credentials is personal too, unless it says `public`.
+    let bearer = [("authorization", "Bearer t")];
+    assert_eq!(app.get_with("/counter?auth", &bearer).await.body, "n1");
+    assert_eq!(app.get_with("/counter?auth", &bearer).await.body, "n2");
+    let public = app.get_with("/public", &bearer).await;
+    let again = app.get_with("/public", &bearer).await;
+    assert!(again.hit());
+    assert_eq!(again.body, public.body);
     // Unless the layer is told to store private responses.
     let app = start(CacheLayer::new(cache).store_private(true).prefix("priv")).await;
     assert_eq!(app.get("/private").await.body, "p1");
