@@ -675,3 +675,22 @@ async fn a_route_outside_the_layer_methods_passes_through() {
     assert_eq!(app.send(Method::POST, "/p", &[]).await.body, "n1");
     assert!(app.send(Method::POST, "/p", &[]).await.hit());
 }
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_backend_that_is_down_never_breaks_a_request() {
+    // Nothing listens on this port: every cache command fails, and is logged.
+    let port = crate::support::SpawnedRedis::free_port();
+    let cache = Cache::new();
+    cache
+        .setup(&format!(
+            "redis://127.0.0.1:{port}/0?connect_timeout=200ms&command_timeout=500ms"
+        ))
+        .unwrap();
+    let app = start(CacheLayer::new(cache).prefix("down")).await;
+    for n in 1..=2 {
+        let reply = app.get("/counter").await;
+        assert_eq!((reply.status, reply.hit()), (StatusCode::CREATED, false));
+        assert_eq!(reply.body, format!("n{n}"));
+    }
+}
