@@ -11,7 +11,7 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 echo "--- each feature alone, and none"
 cargo check -p cashews --no-default-features --locked
-for feature in compression-gzip compression-zstd macros redis redis-tls disk full; do
+for feature in compression-gzip compression-zstd macros redis redis-tls disk tower axum full; do
   cargo check -p cashews --no-default-features --features "$feature" --locked
 done
 

@@ -174,5 +174,7 @@ pub use outcome::{
 pub use perf::{PerfOptions, perf};
 pub use rate_limit::{RateLimitOptions, rate_limit, rate_limited};
 pub use slice_rate_limit::{SliceRateLimitOptions, slice_rate_limit, slice_rate_limited};
+#[cfg(feature = "tower")]
+pub(crate) use soft::now_ms;
 pub use soft::{SoftOptions, soft, soft_when};
 pub use thunder::thunder_protection;

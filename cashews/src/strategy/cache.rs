@@ -445,7 +445,10 @@ where
     {
         let written = match stamp {
             None => cache.set(key, value, ttl).await,
-            Some(stamp) => cache.set(key, &stamp.entry(cache, value), ttl).await,
+            Some(stamp) => {
+                let stamp = stamp.due_after(shape.stamp_after(value, stamp.due()));
+                cache.set(key, &stamp.entry(cache, value), ttl).await
+            }
         };
         match written {
             Ok(written) => stored = written,

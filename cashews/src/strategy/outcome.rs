@@ -73,6 +73,26 @@ pub trait Outcome<R> {
         let _ = stored;
         Some(ttl)
     }
+
+    /// For the timed strategies ([`early`](super::early()), [`soft`](super::soft())): how long
+    /// after the write `stored` is due (for a refresh, or soft-expired), given the strategy's
+    /// own `after` (`None`: never). `after` itself unless the shape computes it from the value,
+    /// as the HTTP cache layer does with a response's `max-age`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cashews::strategy::{Outcome, Plain};
+    /// let after = Some(Duration::from_secs(60));
+    /// assert_eq!(Plain::<u8>::new().stamp_after(&1, after), after);
+    /// ```
+    fn stamp_after(
+        &self,
+        stored: &Self::Stored,
+        after: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        let _ = stored;
+        after
+    }
 }
 
 /// Any shape, reading hits as shared objects: on `mem://` the stored value is decoded once per
@@ -117,6 +137,14 @@ where
 
     fn store_ttl(&self, stored: &Self::Stored, ttl: Ttl) -> Option<Ttl> {
         self.0.store_ttl(stored, ttl)
+    }
+
+    fn stamp_after(
+        &self,
+        stored: &Self::Stored,
+        after: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        self.0.stamp_after(stored, after)
     }
 }
 
@@ -451,6 +479,14 @@ where
     fn store_ttl(&self, stored: &Self::Stored, ttl: Ttl) -> Option<Ttl> {
         self.0.store_ttl(stored, ttl)
     }
+
+    fn stamp_after(
+        &self,
+        stored: &Self::Stored,
+        after: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        self.0.stamp_after(stored, after)
+    }
 }
 
 /// Any shape whose values are stored for a TTL computed from the value itself (`ttl = |v| ...`
@@ -533,6 +569,14 @@ where
                 None
             }
         }
+    }
+
+    fn stamp_after(
+        &self,
+        stored: &Self::Stored,
+        after: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        self.0.stamp_after(stored, after)
     }
 }
 

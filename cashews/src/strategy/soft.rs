@@ -350,7 +350,7 @@ pub(super) fn third(ttl: Duration) -> Duration {
 /// "Now" for stored instants, in milliseconds: since the Unix epoch (UTC) on the system
 /// clock, so that processes sharing a backend agree (a [`Clock`](crate::Clock) counts from
 /// its own creation, which differs per process); the manual clock's reading in tests.
-pub(super) fn now_ms(cache: &Cache) -> u64 {
+pub(crate) fn now_ms(cache: &Cache) -> u64 {
     let clock = cache.clock();
     let now = if clock.is_manual() {
         clock.now()
@@ -493,6 +493,16 @@ impl Stamp {
             name: M::NAME,
             after,
         }
+    }
+
+    /// How long after the write the stamp's instant is (`None`: never).
+    pub(super) fn due(&self) -> Option<Duration> {
+        self.after
+    }
+
+    /// The same stamp, due `after` the write instead.
+    pub(super) fn due_after(self, after: Option<Duration>) -> Self {
+        Self { after, ..self }
     }
 
     /// `value`, stamped now: what [`compute`] stores.

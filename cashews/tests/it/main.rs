@@ -39,6 +39,8 @@ mod disk_setup;
 mod fuzz_corpus;
 #[cfg(all(feature = "axum", feature = "macros"))]
 mod http_limits;
+#[cfg(feature = "axum")]
+mod http_cache;
 mod keys;
 mod keys_hand_vs_macro;
 mod lifecycle;
