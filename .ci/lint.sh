@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# fmt, clippy on every target and feature, docs with warnings denied, per-feature checks.
+# fmt, clippy on every target and feature, the MSRV checks, docs with warnings denied,
+# per-feature checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "--- cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "--- cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+echo "--- cargo clippy -D warnings (incompatible_msrv: no std API newer than rust-version)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings -D clippy::incompatible_msrv
+
+echo "--- MSRV: dependencies allow rust-version (and the MSRV toolchain, when installed)"
+bash .ci/msrv.sh
 
 echo "--- each feature alone, and none"
 cargo check -p cashews --no-default-features --locked

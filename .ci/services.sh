@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # The services the tests need, idempotently.
 #
-#   start: checks Redis on 127.0.0.1:6379 (provided by the machine; CI fails loudly when it is
-#          missing), then makes sure a Redis Cluster answers on 127.0.0.1:7000-7005 (3 primaries,
-#          3 replicas): if 7000 already reports `cluster_state:ok` nothing is started, otherwise
-#          six `redis-server`s are started from the installed binary and joined with
-#          `redis-cli --cluster create`, and start waits (at most CLUSTER_WAIT seconds, default 30)
-#          for `cluster_state:ok` on every node.
-#   stop:  stops only the cluster nodes this script started (their pid files are in the state
-#          directory), never a Redis it found running.
+#   start: makes sure Redis answers on 127.0.0.1:6379 (CASHEWS_REDIS_PORT to use another port):
+#          when nothing answers there, starts a `redis-server` from the installed binary
+#          (daemonized, no persistence) and waits for it; then makes sure a Redis Cluster answers
+#          on 127.0.0.1:7000-7005 (3 primaries, 3 replicas): if 7000 already reports
+#          `cluster_state:ok` nothing is started, otherwise six `redis-server`s are started and
+#          joined with `redis-cli --cluster create`, and start waits (at most CLUSTER_WAIT
+#          seconds, default 30) for `cluster_state:ok` on every node.
+#   stop [all|cluster|redis]: stops only the servers this script started (their pid files are
+#          in the state directory), never a Redis it found running; `all` (the default) stops
+#          both the cluster nodes and the single server.
 #
-# State directory: ${CASHEWS_CLUSTER_DIR:-${TMPDIR:-/tmp}/cashews-cluster} (node configs, logs, pids).
+# Without `redis-server`/`redis-cli` nothing can be started: outside CI the tests that need
+# Redis print why they are skipped; with CI=true this script fails.
+#
+# State directory: ${CASHEWS_CLUSTER_DIR:-${TMPDIR:-/tmp}/cashews-cluster} (configs, logs, pids).
 set -euo pipefail
 
 cmd="${1:-start}"
 state="${CASHEWS_CLUSTER_DIR:-${TMPDIR:-/tmp}/cashews-cluster}"
 ports=(7000 7001 7002 7003 7004 7005)
+single_port="${CASHEWS_REDIS_PORT:-6379}"
 wait_seconds="${CLUSTER_WAIT:-30}"
 
 in_ci() {
@@ -45,15 +51,37 @@ answers() { # port
 }
 
 start_single() {
-  if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-    echo "redis: 127.0.0.1:6379 answers"
-  elif in_ci; then
-    echo "redis: nothing answers on 127.0.0.1:6379; start it with:" >&2
-    echo "  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no" >&2
-    exit 1
-  else
-    echo "redis: not reachable on 127.0.0.1:6379 (tests that need it print a skip reason)"
+  if command -v redis-cli >/dev/null 2>&1 && answers "$single_port"; then
+    echo "redis: 127.0.0.1:$single_port answers"
+    return 0
   fi
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    if in_ci; then
+      echo "redis: nothing answers on 127.0.0.1:$single_port and redis-server/redis-cli are not installed" >&2
+      exit 1
+    fi
+    echo "redis: nothing answers on 127.0.0.1:$single_port and redis-server is not installed (tests that need it print a skip reason)"
+    return 0
+  fi
+  mkdir -p "$state"
+  rm -f "$state/redis-$single_port.pid"
+  if ! redis-server --port "$single_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --pidfile "$state/redis-$single_port.pid" --logfile "$state/redis-$single_port.log" --dir "$state"; then
+    echo "redis: redis-server did not start on port $single_port (see $state/redis-$single_port.log)" >&2
+    in_ci && exit 1
+    return 0
+  fi
+  local tries=0
+  until answers "$single_port"; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt $((wait_seconds * 10)) ]; then
+      echo "redis: 127.0.0.1:$single_port does not answer (see $state/redis-$single_port.log)" >&2
+      in_ci && exit 1
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "redis: started a redis-server on 127.0.0.1:$single_port (no persistence; state in $state)"
 }
 
 start_cluster() {
@@ -114,26 +142,42 @@ start_cluster() {
   echo "redis cluster: 127.0.0.1:7000-7005 cluster_state:ok ($started nodes started here; state in $state)"
 }
 
+# Stops the redis-server whose pid file this script wrote for `port`; 0 when it stopped one.
+stop_port() { # port
+  local pidfile="$state/redis-$1.pid"
+  [ -f "$pidfile" ] || return 1
+  local pid stopped=1
+  pid="$(cat "$pidfile")"
+  # Only a redis-server we started: the pid file is ours, and the process must still be one.
+  if [ -n "$pid" ] && ps -p "$pid" -o comm= 2>/dev/null | grep -q redis-server; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    stopped=0
+  fi
+  rm -f "$pidfile" "$state/nodes-$1.conf"
+  return "$stopped"
+}
+
 stop_cluster() {
   [ -d "$state" ] || { echo "redis cluster: nothing started here"; return 0; }
   local stopped=0
   for port in "${ports[@]}"; do
-    local pidfile="$state/redis-$port.pid"
-    [ -f "$pidfile" ] || continue
-    local pid
-    pid="$(cat "$pidfile")"
-    # Only a redis-server we started: the pid file is ours, and the process must still be one.
-    if [ -n "$pid" ] && ps -p "$pid" -o comm= 2>/dev/null | grep -q redis-server; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
+    if stop_port "$port"; then
       stopped=$((stopped + 1))
     fi
-    rm -f "$pidfile" "$state/nodes-$port.conf"
   done
   echo "redis cluster: stopped $stopped node(s) started here"
+}
+
+stop_single() {
+  if [ -d "$state" ] && stop_port "$single_port"; then
+    echo "redis: stopped the redis-server started here on 127.0.0.1:$single_port"
+  else
+    echo "redis: nothing started here on 127.0.0.1:$single_port"
+  fi
 }
 
 case "$cmd" in
@@ -142,10 +186,15 @@ case "$cmd" in
     start_cluster
     ;;
   stop)
-    stop_cluster
+    case "${2:-all}" in
+      all) stop_cluster; stop_single ;;
+      cluster) stop_cluster ;;
+      redis) stop_single ;;
+      *) echo "usage: $0 stop [all|cluster|redis]" >&2; exit 2 ;;
+    esac
     ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start | stop [all|cluster|redis]" >&2
     exit 2
     ;;
 esac

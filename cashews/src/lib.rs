@@ -33,6 +33,12 @@ pub use error::{Error, Result};
 pub use lock::LockGuard;
 pub use ttl::{IntoTtl, Ttl};
 
+// The repository README's Rust code blocks, compiled and run as doc tests (blocks that need a
+// server are `no_run`: compiled only), so the first code a newcomer copies always works.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

@@ -5,9 +5,45 @@
 pub(super) const fn raw_params(capacity: u64, percent: f64) -> (f64, f64) {
     let n = capacity as f64;
     let ln2 = std::f64::consts::LN_2;
-    let m = (-(n * ln(percent / 100.0)) / (ln2 * ln2)).ceil();
-    let k = (m / n * ln2).round_ties_even();
+    let m = ceil(-(n * ln(percent / 100.0)) / (ln2 * ln2));
+    let k = round_ties_even(m / n * ln2);
     (m, k)
+}
+
+/// 2^52: from here on every `f64` is a whole number.
+const WHOLE: f64 = 4_503_599_627_370_496.0;
+
+/// `x.floor()`, usable in constants on Rust 1.89 (`f64::floor` is `const` from 1.90).
+const fn floor(x: f64) -> f64 {
+    // NaN, the infinities and numbers of 2^52 or more are their own floor.
+    if x.is_nan() || x.abs() >= WHOLE {
+        return x;
+    }
+    let truncated = x as i64 as f64; // toward zero, exact below 2^52
+    if truncated > x {
+        truncated - 1.0
+    } else {
+        truncated
+    }
+}
+
+/// `x.ceil()`, usable in constants on Rust 1.89.
+const fn ceil(x: f64) -> f64 {
+    -floor(-x)
+}
+
+/// `x.round_ties_even()` (halves go to the even neighbour), usable in constants on Rust 1.89.
+const fn round_ties_even(x: f64) -> f64 {
+    if x.is_nan() || x.abs() >= WHOLE {
+        return x;
+    }
+    let below = floor(x);
+    let fraction = x - below; // exact: both are multiples of x's last bit
+    if fraction > 0.5 || (fraction == 0.5 && below % 2.0 != 0.0) {
+        below + 1.0
+    } else {
+        below
+    }
 }
 
 /// The natural logarithm of a positive, finite `x`, usable in constants (`f64::ln` is not
@@ -128,5 +164,58 @@ struct Digits {
 impl Digits {
     fn as_slice(&self) -> &[u8] {
         &self.buf[self.start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ceil, floor, round_ties_even};
+
+    #[test]
+    fn const_rounding_matches_std() {
+        let mut values = vec![
+            0.0,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            -2.5,
+            0.5 - f64::EPSILON / 4.0,
+            1.0 - f64::EPSILON,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            9_007_199_254_740_992.0,
+            1e300,
+            f64::MIN_POSITIVE,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        // Bloom sizes and hash counts come from values like these.
+        let mut x = 1e-6;
+        while x < 1e12 {
+            values.push(x);
+            values.push(-x);
+            x *= 1.37;
+        }
+        for i in 0..2_000 {
+            values.push(f64::from(i) / 4.0);
+        }
+        for v in values {
+            for (name, ours, theirs) in [
+                ("floor", floor(v), v.floor()),
+                ("ceil", ceil(v), v.ceil()),
+                ("round_ties_even", round_ties_even(v), v.round_ties_even()),
+            ] {
+                assert!(
+                    (ours == theirs && ours.is_sign_negative() == theirs.is_sign_negative())
+                        || ours == 0.0 && theirs == 0.0,
+                    "{name}({v}) = {ours}, std says {theirs}"
+                );
+            }
+        }
+        assert!(floor(f64::NAN).is_nan());
+        assert!(ceil(f64::NAN).is_nan());
+        assert!(round_ties_even(f64::NAN).is_nan());
     }
 }
