@@ -14,6 +14,7 @@ pub mod error;
 pub mod key;
 mod lock;
 pub mod middleware;
+pub mod observe;
 pub mod pattern;
 pub mod strategy;
 pub mod transaction;

@@ -185,6 +185,7 @@ pub async fn slice_rate_limit(
             None
         }
     };
+    crate::observe::refused("slice_rate_limit");
     Err(Error::RateLimited { retry_after })
 }
 

@@ -45,6 +45,8 @@ mod macros_strategies;
 mod memory_budget;
 mod middleware;
 mod model;
+#[cfg(feature = "metrics")]
+mod observe_metrics;
 #[cfg(feature = "macros")]
 mod recipes;
 #[cfg(feature = "redis")]
