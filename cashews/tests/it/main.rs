@@ -47,6 +47,8 @@ mod middleware;
 mod model;
 #[cfg(feature = "metrics")]
 mod observe_metrics;
+#[cfg(all(feature = "tracing", feature = "redis"))]
+mod observe_tracing;
 #[cfg(feature = "macros")]
 mod recipes;
 #[cfg(feature = "redis")]
