@@ -142,6 +142,34 @@ async fn a_prometheus_scrape_counts_commands_strategies_refusals_and_health() {
     );
     assert_eq!(now, Some(Some(7)));
 
+    // early and hit (on a route of their own): a miss, then a hit each.
+    cache
+        .setup_prefix_with("s:", "mem://", [observe::metrics()])
+        .unwrap();
+    let early = strategy::EarlyOptions::new().template("early:{id}");
+    let hits = strategy::HitOptions::new(5).template("hits:{id}");
+    for _ in 0..2 {
+        assert_eq!(
+            strategy::early(
+                &cache,
+                "s:early:1",
+                ttl,
+                &early,
+                Plain::<u32>::new(),
+                async { 1 }
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            strategy::hit(&cache, "s:hits:1", ttl, &hits, Plain::<u32>::new(), async {
+                2
+            })
+            .await,
+            2
+        );
+    }
+
     // Refusals: a rate limit of 1, a circuit breaker opened by one failure in two calls.
     let limit = RateLimitOptions::new(1, Duration::from_secs(60));
     let first: cashews::Result<u32> =
@@ -231,6 +259,18 @@ async fn a_prometheus_scrape_counts_commands_strategies_refusals_and_health() {
         value(&text, "cashews_strategy_duration_seconds_count", &report),
         2.0
     );
+    for (strategy, template) in [("early", "early:{id}"), ("hit", "hits:{id}")] {
+        let labels = [("strategy", strategy), ("template", template)];
+        assert_eq!(
+            (of(&labels, "miss"), of(&labels, "hit")),
+            (1.0, 1.0),
+            "{strategy}"
+        );
+        assert_eq!(
+            value(&text, "cashews_strategy_duration_seconds_count", &labels),
+            2.0
+        );
+    }
     assert_eq!(of(&[("strategy", "rate_limit")], "ok"), 1.0);
     assert_eq!(of(&[("strategy", "rate_limit")], "refused"), 1.0);
     assert_eq!(of(&[("strategy", "circuit_breaker")], "ok"), 2.0);
