@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use metrics::{Label, counter, gauge, histogram};
+use metrics::{Label, counter, histogram};
 
 use super::StrategyResult;
 use crate::Cache;
@@ -174,6 +174,6 @@ pub(super) fn health(backend: &'static str, address: &str, up: bool) {
         "to" => to
     )
     .increment(1);
-    gauge!("cashews_backend_up", "backend" => backend, "address" => address.to_owned())
+    metrics::gauge!("cashews_backend_up", "backend" => backend, "address" => address.to_owned())
         .set(if up { 1.0 } else { 0.0 });
 }
