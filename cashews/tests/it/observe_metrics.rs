@@ -318,15 +318,15 @@ async fn a_prometheus_scrape_counts_commands_strategies_refusals_and_health() {
             })
             .map(|(n, map, v)| (n, map.get("to").cloned(), v))
             .collect();
+        let mut health = health;
+        health.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let transitions = "cashews_backend_health_transitions_total".to_owned();
         assert_eq!(
             health,
             [
-                (
-                    "cashews_backend_health_transitions_total".to_owned(),
-                    Some("down".to_owned()),
-                    1.0
-                ),
-                ("cashews_backend_up".to_owned(), None, 0.0),
+                (transitions.clone(), Some("down".to_owned()), 1.0),
+                (transitions, Some("up".to_owned()), 1.0),
+                ("cashews_backend_up".to_owned(), None, 1.0),
             ],
             "{text}"
         );
@@ -334,7 +334,8 @@ async fn a_prometheus_scrape_counts_commands_strategies_refusals_and_health() {
 }
 
 /// Commands on a Redis route under a fresh prefix (one hit, one miss), and a Redis backend on
-/// a port nobody listens on, marked down after one failure. `None` when Redis is missing
+/// a port nobody listens on, marked down after one failure, then up again once a
+/// `redis-server` started on that port answers its probe. `None` when Redis is missing
 /// (outside CI).
 async fn redis_part(cache: &Cache) -> Option<(String, u16)> {
     let prefix = crate::support::unique_prefix("obs");
@@ -363,12 +364,30 @@ async fn redis_part(cache: &Cache) -> Option<(String, u16)> {
     );
     cache.delete(&key).await.unwrap();
 
+    // Down, then up again: a server started on the port, found by the background probe.
     let dead_port = crate::support::SpawnedRedis::free_port();
     let dead = Cache::new();
     dead.setup(&format!(
-        "redis://127.0.0.1:{dead_port}/0?down_after=1&suppress=false"
+        "redis://127.0.0.1:{dead_port}/0?down_after=1&suppress=false&probe_interval=10ms&probe_max_interval=50ms"
     ))
     .unwrap();
     assert!(dead.get::<String>("k").await.is_err());
+    assert!(dead.health("k").unwrap().unwrap().down);
+    let args = ["--port".to_owned(), dead_port.to_string()];
+    let _server = match crate::support::SpawnedRedis::start(dead_port, args) {
+        Ok(server) => server,
+        Err(e) => return cashews_testkit::skip_unless_ci("metrics on redis", &e),
+    };
+    // Bounded polling of the probe's outcome (up to 10 s).
+    for _ in 0..1000 {
+        if !dead.health("k").unwrap().unwrap().down {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !dead.health("k").unwrap().unwrap().down,
+        "the probe found the server"
+    );
     Some((prefix, dead_port))
 }
