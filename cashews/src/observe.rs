@@ -29,6 +29,10 @@
 //! `tag`) and `cashews_get_operation_total`: the same numbers are the `command="get"` series
 //! of the two command metrics.
 //!
+//! Strategies reporting their calls (counts, durations and spans): `cache`, `early`, `hit`
+//! (and `dynamic`), `rate_limit` (through `rate_limited`) and `circuit_breaker`; the others
+//! report their backend commands only.
+//!
 //! ```
 //! # #[cfg(feature = "metrics")]
 //! # #[tokio::main(flavor = "current_thread")]

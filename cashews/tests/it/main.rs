@@ -45,7 +45,7 @@ mod macros_strategies;
 mod memory_budget;
 mod middleware;
 mod model;
-#[cfg(feature = "metrics")]
+#[cfg(all(feature = "metrics", feature = "redis"))]
 mod observe_metrics;
 #[cfg(all(feature = "tracing", feature = "redis"))]
 mod observe_tracing;
