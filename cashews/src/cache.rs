@@ -141,7 +141,27 @@ impl Neutral for Expiry {
     }
 }
 
+/// A handle on a [`Cache`] that does not keep it alive: for parts the cache itself holds
+/// (a route's observer), which would otherwise keep their own cache from being dropped.
+#[cfg(feature = "metrics")]
+#[derive(Clone)]
+pub(crate) struct WeakCache(std::sync::Weak<Shared>);
+
+#[cfg(feature = "metrics")]
+impl WeakCache {
+    /// The cache, while a handle on it is alive.
+    pub(crate) fn upgrade(&self) -> Option<Cache> {
+        self.0.upgrade().map(|inner| Cache { inner })
+    }
+}
+
 impl Cache {
+    /// A handle that does not keep this cache alive.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn downgrade(&self) -> WeakCache {
+        WeakCache(Arc::downgrade(&self.inner))
+    }
+
     /// A new cache with no backend: commands fail with [`Error::NotConfigured`] until
     /// [`Cache::setup`].
     ///

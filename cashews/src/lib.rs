@@ -16,6 +16,7 @@ pub mod http;
 pub mod key;
 mod lock;
 pub mod middleware;
+pub mod observe;
 pub mod pattern;
 pub mod strategy;
 pub mod transaction;

@@ -200,6 +200,9 @@ pub struct Event<'a> {
     pub local: bool,
     /// The backend's name (`mem`, `redis`, `disk`).
     pub backend: &'static str,
+    /// The prefix of the route the command ran on (`""` for the default route, and for a
+    /// [`Layered`] backend used on its own).
+    pub prefix: &'a str,
 }
 
 /// How a command went, as an [`Event`] reports it.
@@ -438,6 +441,7 @@ impl Observers {
     pub(crate) fn local(
         &self,
         backend: &'static str,
+        prefix: &str,
         command: Command,
         key: Option<&str>,
         outcome: Outcome<'_>,
@@ -453,6 +457,7 @@ impl Observers {
             },
             local: true,
             backend,
+            prefix,
         };
         self.first.observe(&event);
         if !self.rest.is_empty() {

@@ -51,6 +51,10 @@ mod macros_strategies;
 mod memory_budget;
 mod middleware;
 mod model;
+#[cfg(all(feature = "metrics", feature = "redis"))]
+mod observe_metrics;
+#[cfg(all(feature = "tracing", feature = "redis"))]
+mod observe_tracing;
 #[cfg(feature = "macros")]
 mod recipes;
 #[cfg(feature = "redis")]

@@ -44,7 +44,14 @@ impl Cache {
                 if let Some(answer) = tier.read(key, |b| route.codec.decode(key, route.name(), b)) {
                     if let Some(observers) = &route.observers {
                         let found = Outcome::found(answer.is_some());
-                        observers.local(route.name(), Command::Get, Some(key), found, started);
+                        observers.local(
+                            route.name(),
+                            &route.prefix,
+                            Command::Get,
+                            Some(key),
+                            found,
+                            started,
+                        );
                     }
                     return Ok(answer.flatten());
                 }
@@ -108,7 +115,14 @@ impl Cache {
                 if let Some(answer) = answer {
                     if let Some(observers) = &route.observers {
                         let found = Outcome::found(answer.is_some());
-                        observers.local(route.name(), Command::Get, Some(key), found, started);
+                        observers.local(
+                            route.name(),
+                            &route.prefix,
+                            Command::Get,
+                            Some(key),
+                            found,
+                            started,
+                        );
                     }
                     return Ok(answer.flatten());
                 }
@@ -185,6 +199,7 @@ impl Cache {
                 let answer = read(route, tier)?;
                 observers.local(
                     route.name(),
+                    &route.prefix,
                     Command::Get,
                     Some(key),
                     Outcome::found(answer.is_some()),
@@ -256,7 +271,14 @@ impl Cache {
                 if let Some(observers) = &route.observers {
                     let misses = indexes.len() - hits;
                     let found = Outcome::Found { hits, misses };
-                    observers.local(route.name(), Command::GetMany, None, found, started);
+                    observers.local(
+                        route.name(),
+                        &route.prefix,
+                        Command::GetMany,
+                        None,
+                        found,
+                        started,
+                    );
                 }
                 continue;
             }

@@ -89,13 +89,17 @@ impl Route {
                 .iter()
                 .any(|stage| matches!(stage, StageKind::Intercept(_)));
             let observers = Observers::of(&stages);
-            let chained: Arc<dyn DynBackend> = Arc::new(Layered::over(backend, stages, name));
+            let chained: Arc<dyn DynBackend> =
+                Arc::new(Layered::over(backend, stages, name, prefix));
             if intercepts {
                 (chained, None, None)
             } else {
                 (chained, local, observers)
             }
         };
+        #[cfg(feature = "tracing")]
+        let backend: Arc<dyn DynBackend> =
+            Arc::new(crate::observe::Traced::new(backend, name, prefix));
         Ok(Self {
             prefix: prefix.to_owned(),
             name,

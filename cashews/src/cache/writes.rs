@@ -125,7 +125,14 @@ impl Cache {
                             Ok(_) => Outcome::Done,
                             Err(error) => Outcome::Failed(error),
                         };
-                        observers.local(route.name(), Command::Set, Some(key), outcome, started);
+                        observers.local(
+                            route.name(),
+                            &route.prefix,
+                            Command::Set,
+                            Some(key),
+                            outcome,
+                            started,
+                        );
                     }
                     return Self::settle(route, Command::Set, key, result);
                 }

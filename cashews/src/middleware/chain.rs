@@ -19,6 +19,8 @@ pub(crate) struct Chain {
     stages: Box<[StageKind]>,
     backend: Arc<dyn DynBackend>,
     name: &'static str,
+    /// The route's prefix, for the observers' events.
+    prefix: Box<str>,
     /// Where the chain's last run of observers starts (`stages.len()` when the last stage is
     /// a middleware): from there on the request reaches the backend unchanged.
     tail: usize,
@@ -74,9 +76,8 @@ impl Next {
             }
             Some(StageKind::Observe(observer)) => {
                 let observer = Arc::clone(observer);
-                let name = chain.name;
                 let next = Self { chain, at: at + 1 };
-                Box::pin(observed(observer, name, request, next))
+                Box::pin(observed(observer, request, next))
             }
         }
     }
@@ -97,6 +98,7 @@ async fn observed_tail(chain: Arc<Chain>, at: usize, mut request: Request) -> Re
         elapsed: started.map_or(Duration::ZERO, |s| s.elapsed()),
         local: false,
         backend: chain.name,
+        prefix: &chain.prefix,
     };
     for stage in chain.stages.iter().skip(at).rev() {
         if let StageKind::Observe(observer) = stage {
@@ -109,12 +111,8 @@ async fn observed_tail(chain: Arc<Chain>, at: usize, mut request: Request) -> Re
 /// Runs the rest of the chain and tells `observer` how it went (an observer with a
 /// middleware after it: the key it is told is the one it saw, copied before the middleware
 /// may change it).
-async fn observed(
-    observer: Arc<dyn Observer>,
-    backend: &'static str,
-    request: Request,
-    next: Next,
-) -> Result<Reply> {
+async fn observed(observer: Arc<dyn Observer>, request: Request, next: Next) -> Result<Reply> {
+    let chain = Arc::clone(&next.chain);
     let command = request.command();
     let key = request.key().map(str::to_owned);
     let started = observer.timed().then(Instant::now);
@@ -125,7 +123,8 @@ async fn observed(
         outcome: Outcome::of(command, &reply),
         elapsed: started.map_or(Duration::ZERO, |s| s.elapsed()),
         local: false,
-        backend,
+        backend: chain.name,
+        prefix: &chain.prefix,
     };
     observer.observe(&event);
     reply
@@ -274,13 +273,14 @@ impl Layered {
     pub fn new<B: Backend>(backend: B, stages: impl IntoIterator<Item = Stage>) -> Self {
         let name = backend.name();
         let stages = stages.into_iter().map(|stage| stage.0).collect();
-        Self::over(Arc::new(backend), stages, name)
+        Self::over(Arc::new(backend), stages, name, "")
     }
 
     pub(crate) fn over(
         backend: Arc<dyn DynBackend>,
         stages: Box<[StageKind]>,
         name: &'static str,
+        prefix: &str,
     ) -> Self {
         let tail = stages
             .iter()
@@ -295,6 +295,7 @@ impl Layered {
                 stages,
                 backend,
                 name,
+                prefix: prefix.into(),
                 tail,
                 tail_timed,
             }),

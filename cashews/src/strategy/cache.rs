@@ -11,6 +11,7 @@ use super::soft::Stamp;
 use crate::coalesce::{self, Flights};
 use crate::detect::Served;
 use crate::error::shorten;
+use crate::observe::{self, StrategyResult};
 use crate::{Cache, IntoTtl, Ttl};
 
 /// When a fresh result is stored (the `condition` of `#[cashews::cache]`).
@@ -148,11 +149,17 @@ where
         let Some(ttl) = ttl else {
             return Box::pin(origin).await;
         };
+        let call = observe::Call::start("cache", options.template);
         let served = served(cache, key, ttl, options);
-        if let Some(hit) = lookup(cache, key, &shape, &served).await {
+        if let Some(hit) = call.within(lookup(cache, key, &shape, &served)).await {
+            call.finish(StrategyResult::Hit);
             return hit;
         }
-        options.miss(cache, key, ttl, shape, origin).await
+        let computed = call
+            .within(options.miss(cache, key, ttl, shape, origin))
+            .await;
+        call.finish(StrategyResult::Miss);
+        computed
     }
 }
 
@@ -184,7 +191,11 @@ pub fn cache_lookup_now<R, S: Outcome<R>>(
     ttl: Ttl,
     shape: &S,
 ) -> Option<Option<R>> {
-    lookup_now(cache, key, shape, &served(cache, key, ttl, options))
+    let found = lookup_now(cache, key, shape, &served(cache, key, ttl, options));
+    if let Some(Some(_)) = &found {
+        observe::hit_now("cache", options.template);
+    }
+    found
 }
 
 /// The second half of [`cache`], after [`cache_lookup_now`] found no hit: `known_miss` when
@@ -224,13 +235,25 @@ where
     // take its size twice in this future (once as the argument, once as the local held
     // across the read). Here it is held once; a hit allocates nothing.
     async move {
+        let call = observe::Call::start("cache", options.template);
         if !known_miss
-            && let Some(hit) =
-                lookup_async(cache, key, &shape, &served(cache, key, ttl, options)).await
+            && let Some(hit) = call
+                .within(lookup_async(
+                    cache,
+                    key,
+                    &shape,
+                    &served(cache, key, ttl, options),
+                ))
+                .await
         {
+            call.finish(StrategyResult::Hit);
             return hit;
         }
-        options.miss(cache, key, ttl, shape, origin).await
+        let computed = call
+            .within(options.miss(cache, key, ttl, shape, origin))
+            .await;
+        call.finish(StrategyResult::Miss);
+        computed
     }
 }
 

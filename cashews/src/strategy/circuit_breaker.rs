@@ -9,6 +9,7 @@ use super::slice_rate_limit::window_length;
 use crate::Cache;
 use crate::backend::Expiry;
 use crate::error::{Error, Result, shorten};
+use crate::observe::{Call, StrategyResult};
 
 /// The most calls (and failures) a window counts, unless `min_calls` needs more: it bounds
 /// the memory a window takes. Past it, the error rate is measured on the calls counted.
@@ -359,19 +360,27 @@ where
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
         options.validate()?;
+        let call = Call::start("circuit_breaker", None);
         let mut keys = Keys::new(key);
-        let admitted = match admit(cache, &mut keys, options).await {
+        let admitted = match call.within(admit(cache, &mut keys, options)).await {
             Ok(Admission::Refused(retry_after)) => {
+                crate::observe::refused("circuit_breaker");
+                call.finish(StrategyResult::Refused);
                 return Err(E::from(Error::CircuitOpen { retry_after }));
             }
             Ok(Admission::Admitted(admitted)) => admitted,
             Err(error) if error.is_backend() => {
                 crate::error::log_swallowed!(error, key = %shorten(key), %error, "circuit_breaker could not read its state; the call runs unchecked");
-                return Box::pin(origin).await;
+                let result = call.within(Box::pin(origin)).await;
+                call.finish(StrategyResult::Ok);
+                return result;
             }
-            Err(error) => return Err(E::from(error)),
+            Err(error) => {
+                call.finish(StrategyResult::Error);
+                return Err(E::from(error));
+            }
         };
-        let result = Box::pin(origin).await;
+        let result = call.within(Box::pin(origin)).await;
         match &result {
             Err(failure) if when(failure) => {
                 if let Err(error) = record_failure(cache, &mut keys, options, admitted).await {
@@ -386,6 +395,7 @@ where
             }
             _ => {}
         }
+        call.finish(StrategyResult::Ok);
         result
     }
 }

@@ -10,6 +10,7 @@ use super::soft::{Stamp, StampName, now_ms, read_stamped, store_options, third};
 use crate::coalesce::{self, Flights};
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
+use crate::observe::{Call, StrategyResult};
 use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`early`] strategy; the attribute macro builds them as a constant.
@@ -169,9 +170,14 @@ where
             return Box::pin(origin).await;
         };
         let refresh = Refresh::new(key, ttl, options);
-        match read_stamped::<EarlyStamp, S::Stored>(cache, key).await {
+        let call = Call::start("early", options.template);
+        match call
+            .within(read_stamped::<EarlyStamp, S::Stored>(cache, key))
+            .await
+        {
             Some(entry) if entry.at_ms >= now_ms(cache) => {
                 let at_ms = entry.at_ms;
+                call.finish(StrategyResult::Hit);
                 crate::detect::restore(&shape, entry.value, || {
                     options.served(cache, key, ttl, at_ms)
                 })
@@ -181,21 +187,28 @@ where
                 let old = crate::detect::restore(&shape, entry.value, || {
                     options.served(cache, key, ttl, at_ms)
                 });
-                if let Some(lock) = RefreshLock::take(cache, key, refresh.early_ttl).await {
-                    Box::pin(refresh.run(cache, &shape, Box::pin(origin))).await;
-                    lock.release().await;
-                }
+                let refreshing = async {
+                    if let Some(lock) = RefreshLock::take(cache, key, refresh.early_ttl).await {
+                        Box::pin(refresh.run(cache, &shape, Box::pin(origin))).await;
+                        lock.release().await;
+                    }
+                };
+                call.within(Box::pin(refreshing)).await;
+                call.finish(StrategyResult::Hit);
                 old
             }
             None => {
-                Box::pin(cold(
-                    cache,
-                    &refresh,
-                    options.protected,
-                    &shape,
-                    Box::pin(origin),
-                ))
-                .await
+                let computed = call
+                    .within(Box::pin(cold(
+                        cache,
+                        &refresh,
+                        options.protected,
+                        &shape,
+                        Box::pin(origin),
+                    )))
+                    .await;
+                call.finish(StrategyResult::Miss);
+                computed
             }
         }
     }

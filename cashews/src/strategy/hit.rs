@@ -13,6 +13,7 @@ use super::cache::admits;
 use super::soft::store_options;
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
+use crate::observe::{Call, StrategyResult};
 use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`hit`] strategy; the attribute macro builds them as a constant.
@@ -172,24 +173,38 @@ where
             return Box::pin(origin).await;
         };
         let counter = format!("{key}:counter");
-        match served::<R, S>(cache, key, &counter, ttl, options).await {
+        let call = Call::start("hit", options.template);
+        match call
+            .within(served::<R, S>(cache, key, &counter, ttl, options))
+            .await
+        {
             Serve::Stored(value) => {
+                call.finish(StrategyResult::Hit);
                 crate::detect::restore(&shape, value, || options.served(cache, key, ttl))
             }
             Serve::Update(value) => {
                 // Served from the cache too: recorded like any hit.
                 let old = crate::detect::restore(&shape, value, || options.served(cache, key, ttl));
-                let (result, _) =
-                    boxed_compute(cache, key, &counter, ttl, options, &shape, origin).await;
+                let (result, _) = call
+                    .within(boxed_compute(
+                        cache, key, &counter, ttl, options, &shape, origin,
+                    ))
+                    .await;
                 if shape.stored(&result).is_none() {
                     tracing::warn!(key = %shorten(key), "hit recomputation failed; the stored value is served");
                 }
+                call.finish(StrategyResult::Hit);
                 old
             }
             Serve::Compute => {
-                boxed_compute(cache, key, &counter, ttl, options, &shape, origin)
+                let computed = call
+                    .within(boxed_compute(
+                        cache, key, &counter, ttl, options, &shape, origin,
+                    ))
                     .await
-                    .0
+                    .0;
+                call.finish(StrategyResult::Miss);
+                computed
             }
         }
     }

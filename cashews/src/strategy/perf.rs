@@ -339,6 +339,7 @@ async fn check(cache: &Cache, key: &str, lock: &str, options: &PerfOptions) -> R
             matches!(cache.expire(lock, heal).await, Ok(true)).then_some(heal)
         }
     };
+    crate::observe::refused("perf");
     Err(Error::PerformanceDegraded {
         key: shorten(key),
         retry_after,

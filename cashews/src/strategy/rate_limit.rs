@@ -7,6 +7,7 @@ use super::invalid::{self, Invalid, Value};
 use crate::Cache;
 use crate::backend::Expiry;
 use crate::error::{Error, Result, shorten};
+use crate::observe::{Call, StrategyResult};
 
 /// Options of the [`rate_limit`] strategy; the attribute macro builds them as a constant.
 ///
@@ -231,6 +232,7 @@ pub(crate) async fn count(
         Some(ban) if first_refusal => start_ban(cache, key, ban).await,
         _ => remaining(cache, key, options).await,
     };
+    crate::observe::refused("rate_limit");
     Err(Error::RateLimited {
         retry_after,
         limit: options.limit,
@@ -287,8 +289,17 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
-        rate_limit(cache, key, options).await.map_err(E::from)?;
-        Box::pin(origin).await
+        let call = Call::start("rate_limit", None);
+        if let Err(error) = call.within(rate_limit(cache, key, options)).await {
+            call.finish(match error {
+                Error::RateLimited { .. } => StrategyResult::Refused,
+                _ => StrategyResult::Error,
+            });
+            return Err(E::from(error));
+        }
+        let result = call.within(Box::pin(origin)).await;
+        call.finish(StrategyResult::Ok);
+        result
     }
 }
 

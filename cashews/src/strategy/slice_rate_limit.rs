@@ -197,6 +197,7 @@ pub(crate) async fn count(
             None
         }
     };
+    crate::observe::refused("slice_rate_limit");
     Err(Error::RateLimited {
         retry_after,
         limit: options.limit,

@@ -215,6 +215,7 @@ impl Health {
             return;
         }
         self.downs.fetch_add(1, Ordering::Relaxed);
+        crate::observe::health("redis", &self.address, false);
         tracing::warn!(
             backend = "redis",
             address = %self.address,
@@ -272,6 +273,7 @@ impl Health {
         if !self.down.swap(false, Ordering::AcqRel) {
             return;
         }
+        crate::observe::health("redis", &self.address, true);
         let down_for = Duration::from_nanos(
             self.nanos_now()
                 .saturating_sub(self.since.load(Ordering::Relaxed)),

@@ -1,0 +1,128 @@
+//! The one hook the strategies report through: a [`Call`] per strategy call (its span and its
+//! clock), plus the refusal and health events.
+
+use std::future::Future;
+#[cfg(feature = "metrics")]
+use std::time::Instant;
+
+/// How a strategy call ended, for metrics and spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StrategyResult {
+    /// Served from the cache.
+    Hit,
+    /// Not in the cache: the function ran.
+    Miss,
+    /// A non-caching strategy let the call through.
+    Ok,
+    /// Refused without running the function.
+    Refused,
+    /// Failed before deciding (a configuration error).
+    Error,
+}
+
+impl StrategyResult {
+    pub(crate) const fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Ok => "ok",
+            Self::Refused => "refused",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One strategy call being observed: its span (when a subscriber listens) and its start
+/// (when metrics are on).
+pub(crate) struct Call {
+    #[cfg(feature = "metrics")]
+    strategy: &'static str,
+    #[cfg(feature = "metrics")]
+    template: &'static str,
+    #[cfg(feature = "metrics")]
+    started: Option<Instant>,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+impl Call {
+    /// Starts observing a call of `strategy` for keys of `template`.
+    #[inline]
+    pub(crate) fn start(strategy: &'static str, template: Option<&'static str>) -> Self {
+        let template = template.unwrap_or("");
+        Self {
+            #[cfg(feature = "metrics")]
+            strategy,
+            #[cfg(feature = "metrics")]
+            template,
+            #[cfg(feature = "metrics")]
+            started: super::metrics::active().then(Instant::now),
+            #[cfg(feature = "tracing")]
+            span: tracing::info_span!(
+                "cashews.strategy",
+                strategy,
+                template,
+                result = tracing::field::Empty
+            ),
+        }
+    }
+
+    /// `fut` run inside this call's span (as is when no subscriber listens).
+    #[inline]
+    pub(crate) fn within<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        #[cfg(feature = "tracing")]
+        {
+            tracing::Instrument::instrument(fut, self.span.clone())
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            fut
+        }
+    }
+
+    /// Ends the call with `result`.
+    #[inline]
+    pub(crate) fn finish(self, result: StrategyResult) {
+        #[cfg(feature = "tracing")]
+        if !self.span.is_disabled() {
+            self.span.record("result", result.label());
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(started) = self.started {
+            super::metrics::strategy_call(self.strategy, self.template, result, Some(started));
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = result;
+    }
+}
+
+/// A hit answered synchronously (no future, no span): counted, not timed.
+#[inline]
+pub(crate) fn hit_now(strategy: &'static str, template: Option<&'static str>) {
+    #[cfg(feature = "metrics")]
+    if super::metrics::active() {
+        super::metrics::strategy_call(strategy, template.unwrap_or(""), StrategyResult::Hit, None);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (strategy, template);
+}
+
+/// `strategy` refused a call.
+#[inline]
+pub(crate) fn refused(strategy: &'static str) {
+    #[cfg(feature = "metrics")]
+    if super::metrics::active() {
+        super::metrics::refused(strategy);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = strategy;
+}
+
+/// A backend was marked up (`up`) or down.
+#[cfg(feature = "redis")]
+pub(crate) fn health(backend: &'static str, address: &str, up: bool) {
+    #[cfg(feature = "metrics")]
+    super::metrics::health(backend, address, up);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (backend, address, up);
+}
