@@ -37,10 +37,10 @@ mod disk_processes;
 #[cfg(feature = "disk")]
 mod disk_setup;
 mod fuzz_corpus;
-#[cfg(all(feature = "axum", feature = "macros"))]
-mod http_limits;
 #[cfg(feature = "axum")]
 mod http_cache;
+#[cfg(all(feature = "axum", feature = "macros"))]
+mod http_limits;
 mod keys;
 mod keys_hand_vs_macro;
 mod lifecycle;

@@ -27,6 +27,11 @@ impl Call {
     }
 
     #[inline(always)]
+    pub(crate) fn detached<F: Future>(&self, fut: F) -> F {
+        fut
+    }
+
+    #[inline(always)]
     pub(crate) fn finish(self, _result: StrategyResult) {}
 }
 
