@@ -76,9 +76,9 @@ mod metrics;
 #[cfg(feature = "tracing")]
 mod spans;
 
-#[cfg(feature = "redis")]
-pub(crate) use call::health;
 pub(crate) use call::{Call, StrategyResult, hit_now, refused};
+#[cfg(feature = "redis")]
+pub(crate) use call::{backend_up, health};
 #[cfg(feature = "metrics")]
 pub use metrics::{Metrics, metrics};
 #[cfg(feature = "tracing")]

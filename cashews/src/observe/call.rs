@@ -162,6 +162,15 @@ pub(crate) fn refused(strategy: &'static str) {
     let _ = strategy;
 }
 
+/// A backend was created: up until a transition says otherwise (no transition counted).
+#[cfg(feature = "redis")]
+pub(crate) fn backend_up(backend: &'static str, address: &str) {
+    #[cfg(feature = "metrics")]
+    super::metrics::backend_up(backend, address);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (backend, address);
+}
+
 /// A backend was marked up (`up`) or down.
 #[cfg(feature = "redis")]
 pub(crate) fn health(backend: &'static str, address: &str, up: bool) {

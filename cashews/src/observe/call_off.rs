@@ -43,4 +43,8 @@ pub(crate) fn refused(_strategy: &'static str) {}
 
 #[inline(always)]
 #[cfg(feature = "redis")]
+pub(crate) fn backend_up(_backend: &'static str, _address: &str) {}
+
+#[inline(always)]
+#[cfg(feature = "redis")]
 pub(crate) fn health(_backend: &'static str, _address: &str, _up: bool) {}
