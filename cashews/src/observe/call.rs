@@ -10,9 +10,10 @@ use std::time::Instant;
 pub(crate) enum StrategyResult {
     /// Served from the cache.
     Hit,
-    /// Not in the cache: the function ran.
+    /// Not in the cache: the function ran (for `failover`: it failed and no fallback was
+    /// stored).
     Miss,
-    /// A non-caching strategy let the call through.
+    /// The function's own result: a non-caching strategy let the call through.
     Ok,
     /// Refused without running the function.
     Refused,
