@@ -49,8 +49,9 @@
 //!
 //! The check-only functions (`rate_limit`, `slice_rate_limit`, `bloom_add`, `bloom_contains`)
 //! report their backend commands (the rate limits also their refusals), not calls; so do the
-//! rate-limit attributes given an `action`, which run the check and then the function. A detached refresh (`early_detached`,
-//! `hit_detached`) runs in the span of the call that spawned it; its duration is not in the call's.
+//! rate-limit attributes given an `action`, which run the check and then the function. A
+//! detached refresh (`early_detached`, `hit_detached`) runs in the span of the call that
+//! spawned it; its duration is not in the call's.
 //!
 //! ```
 //! # #[cfg(feature = "metrics")]
