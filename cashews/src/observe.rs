@@ -17,9 +17,9 @@
 //! | `cashews_command_duration_seconds` | histogram | `command`, `backend`, `prefix` (+ `tag`) | how long each command took |
 //! | `cashews_strategy_calls_total` | counter | `strategy`, `template`, `result` | strategy calls; `result` is `hit`, `miss`, `ok`, `refused` or `error` |
 //! | `cashews_strategy_duration_seconds` | histogram | `strategy`, `template` | how long each strategy call took, origin included (not recorded for hits answered synchronously) |
-//! | `cashews_refusals_total` | counter | `strategy` (`rate_limit`, `slice_rate_limit`, `circuit_breaker`, `perf`) | calls refused without running the function |
+//! | `cashews_refusals_total` | counter | `strategy` (`rate_limit`, `slice_rate_limit`, `circuit_breaker`, `perf`, `locked`) | calls refused without running the function |
 //! | `cashews_backend_health_transitions_total` | counter | `backend`, `address`, `to` (`up`/`down`) | a backend marked down or up again |
-//! | `cashews_backend_up` | gauge | `backend`, `address` | 1 while the backend is up, 0 while it is down |
+//! | `cashews_backend_up` | gauge | `backend`, `address` | 1 while the backend is up (from its creation on), 0 while it is down |
 //!
 //! `backend` is the scheme (`mem`, `redis`, `disk`), `prefix` the route's key prefix (`""` for
 //! the default route), `template` the key template of the cached function (never the rendered
@@ -29,9 +29,29 @@
 //! `tag`) and `cashews_get_operation_total`: the same numbers are the `command="get"` series
 //! of the two command metrics.
 //!
-//! Strategies reporting their calls (counts, durations and spans): `cache`, `early`, `hit`
-//! (and `dynamic`), `rate_limit` (through `rate_limited`) and `circuit_breaker`; the others
-//! report their backend commands only.
+//! Every strategy function reports its calls (counts, durations and spans), labelled:
+//!
+//! | `strategy` label | Functions (attributes) | `result` |
+//! |---|---|---|
+//! | `cache` | `cache`, the `#[cashews::cache]` expansion | `hit`, `miss` |
+//! | `cache_locked` | `cache_locked` (`cache(lock = true)`) | `hit`, `miss` |
+//! | `soft` | `soft`, `soft_when` | `hit` within the soft TTL, `miss` past it (recomputed, or the stale value answering a failure) |
+//! | `early` | `early`, `early_detached` (`background = true`) | `hit` (a refresh included), `miss` |
+//! | `hit` | `hit`, `hit_detached`, `dynamic` | `hit` (a recomputation included), `miss` |
+//! | `failover` | `failover`, `failover_if` | `ok` the function's result, `hit` the stored fallback, `miss` an accepted error with no fallback |
+//! | `iterator` | `iterator` | `hit` replayed, `miss` passed through (counted and timed up to that decision: the items arrive as the consumer pulls them) |
+//! | `bloom`, `dual_bloom` | `bloom`, `dual_bloom` | `hit` answered by the filters, `miss` the function ran |
+//! | `bloom_set` | `bloom_set` | `ok` |
+//! | `rate_limit`, `slice_rate_limit` | `rate_limited`, `slice_rate_limited` | `ok`, `refused`, `error` |
+//! | `circuit_breaker`, `perf` | `circuit_breaker`, `perf` | `ok`, `refused`, `error` |
+//! | `locked` | `locked`, `locked_always` (`#[cashews::locked]`) | `ok`, `refused` (`wait` ran out), `error` |
+//! | `thunder_protection`, `invalidate` | `thunder_protection`, `invalidate` | `ok` |
+//!
+//! The check-only functions (`rate_limit`, `slice_rate_limit`, `bloom_add`, `bloom_contains`)
+//! report their backend commands (the rate limits also their refusals), not calls; so do the
+//! rate-limit attributes given an `action`, which run the check and then the function. A
+//! detached refresh (`early_detached`, `hit_detached`) runs in the span of the call that
+//! spawned it; its duration is not in the call's.
 //!
 //! ```
 //! # #[cfg(feature = "metrics")]
@@ -76,9 +96,9 @@ mod metrics;
 #[cfg(feature = "tracing")]
 mod spans;
 
-#[cfg(feature = "redis")]
-pub(crate) use call::health;
 pub(crate) use call::{Call, StrategyResult, hit_now, refused};
+#[cfg(feature = "redis")]
+pub(crate) use call::{backend_up, health};
 #[cfg(feature = "metrics")]
 pub use metrics::{Metrics, metrics};
 #[cfg(feature = "tracing")]

@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cashews::observe::{self, Metrics};
-use cashews::strategy::{self, CacheOptions, CircuitBreakerOptions, Plain, RateLimitOptions};
+use cashews::strategy::{
+    self, BloomOptions, CacheOptions, CircuitBreakerOptions, FailoverOptions, IteratorOptions,
+    LockedOptions, Plain, RateLimitOptions, SliceRateLimitOptions, SoftOptions,
+};
 use cashews::{Cache, Error};
+use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -194,6 +198,8 @@ async fn a_prometheus_scrape_counts_commands_strategies_refusals_and_health() {
     assert!(call(false).await.is_err());
     assert!(matches!(call(true).await, Err(Error::CircuitOpen { .. })));
 
+    others(&cache, ttl).await;
+
     // Redis: a route under a fresh prefix, and a server that is not there (health).
     let redis = redis_part(&cache).await;
 
@@ -292,6 +298,8 @@ async fn a_prometheus_scrape_counts_commands_strategies_refusals_and_health() {
         1.0
     );
 
+    check_others(&text);
+
     if let Some((prefix, dead_port)) = redis {
         let remote = |result: &str| {
             value(
@@ -308,6 +316,21 @@ async fn a_prometheus_scrape_counts_commands_strategies_refusals_and_health() {
         };
         assert_eq!(remote("hit"), 1.0, "{text}");
         assert_eq!(remote("miss"), 1.0);
+        // Up from its creation on, with no transition.
+        let url = crate::support::redis_url();
+        let port = url.rsplit(':').next().unwrap_or_default();
+        let port = port.split('/').next().unwrap_or_default();
+        let up: Vec<_> = samples(&text)
+            .into_iter()
+            .filter(|(n, map, _)| {
+                n == "cashews_backend_up"
+                    && map
+                        .get("address")
+                        .is_some_and(|a| a.split([':', '/']).any(|p| p == port))
+            })
+            .map(|(_, _, v)| v)
+            .collect();
+        assert_eq!(up, [1.0], "{text}");
         let health: Vec<_> = samples(&text)
             .into_iter()
             .filter(|(n, map, _)| {
@@ -390,4 +413,148 @@ async fn redis_part(cache: &Cache) -> Option<(String, u16)> {
         "the probe found the server"
     );
     Some((prefix, dead_port))
+}
+
+/// The strategies that report besides `cache`, `early`, `hit`, `rate_limit` and
+/// `circuit_breaker`: a few calls each, on a mem:// route of their own.
+async fn others(cache: &Cache, ttl: cashews::Ttl) {
+    cache
+        .setup_prefix_with("o:", "mem://", [observe::metrics()])
+        .unwrap();
+    // soft: a miss, then a fresh hit.
+    let soft = SoftOptions::new().template("soft:{id}");
+    for _ in 0..2 {
+        let got = strategy::soft(cache, "o:soft:1", ttl, &soft, Plain::<u32>::new(), async {
+            3
+        });
+        assert_eq!(got.await, 3);
+    }
+    // failover: the function answers (`ok`), then fails and the fallback answers (`hit`);
+    // on a key with no fallback its error is returned (`miss`).
+    let failover = FailoverOptions::new().template("failover:{id}");
+    let down = || async { Err::<u32, String>("down".to_owned()) };
+    let first = strategy::failover(
+        cache,
+        "o:fo:1",
+        ttl,
+        &failover,
+        strategy::any_error,
+        async { Ok::<u32, String>(4) },
+    );
+    assert_eq!(first.await, Ok(4));
+    let fallback = strategy::failover(cache, "o:fo:1", ttl, &failover, strategy::any_error, down());
+    assert_eq!(fallback.await, Ok(4));
+    let none = strategy::failover(cache, "o:fo:2", ttl, &failover, strategy::any_error, down());
+    assert_eq!(none.await, Err("down".to_owned()));
+    // iterator: a pass stored (`miss`), then replayed (`hit`).
+    let items = IteratorOptions::new().template("items:{id}");
+    for _ in 0..2 {
+        let stream = futures_util::stream::iter([1_u32, 2]);
+        let got: Vec<u32> =
+            strategy::iterator(cache, "o:items:1", ttl, &items, Plain::<u32>::new(), stream)
+                .collect()
+                .await;
+        assert_eq!(got, [1, 2]);
+    }
+    // early_detached: a miss, then a fresh hit.
+    let early = strategy::EarlyOptions::new().template("bg:{id}");
+    for _ in 0..2 {
+        let got =
+            strategy::early_detached(cache, "o:bg:1", ttl, &early, Plain::<u32>::new(), async {
+                5
+            });
+        assert_eq!(got.await, 5);
+    }
+    // thunder_protection and invalidate let their call through.
+    assert_eq!(
+        strategy::thunder_protection(cache, "o:th:1", async { 6_u32 }).await,
+        6
+    );
+    strategy::invalidate(cache, "o:none:*", Plain::<()>::new(), async {}).await;
+    // bloom: an empty filter answers `false` without the function (`hit`).
+    let bloom = BloomOptions::new(100);
+    assert!(!strategy::bloom(cache, "o:bloom", "ada", &bloom, async { true }).await);
+    // slice_rate_limited with a limit of 1: `ok`, then `refused`.
+    let slice = SliceRateLimitOptions::new(1, Duration::from_secs(60));
+    let first: cashews::Result<u32> =
+        strategy::slice_rate_limited(cache, "o:srl:1", &slice, async { Ok(1) }).await;
+    let second: cashews::Result<u32> =
+        strategy::slice_rate_limited(cache, "o:srl:1", &slice, async { Ok(2) }).await;
+    assert_eq!(first.unwrap(), 1);
+    assert!(matches!(second, Err(Error::RateLimited { .. })));
+    // locked: `ok`, then `refused` while someone holds the lock and the call does not wait.
+    let lock_ttl = cashews::Ttl::parse("10s").unwrap();
+    let free: cashews::Result<u32> =
+        strategy::locked(cache, "o:lock:1", lock_ttl, &LockedOptions::new(), async {
+            Ok(7)
+        })
+        .await;
+    assert_eq!(free.unwrap(), 7);
+    let _held = cache.lock("o:lock:1", "10s").await.unwrap();
+    let busy: cashews::Result<u32> = strategy::locked(
+        cache,
+        "o:lock:1",
+        lock_ttl,
+        &LockedOptions::new().no_wait(),
+        async { Ok(8) },
+    )
+    .await;
+    assert!(matches!(busy, Err(Error::Locked { .. })));
+}
+
+/// The exact counts of [`others`] in `text`.
+fn check_others(text: &str) {
+    let calls = |strategy: &str, template: &str, result: &str| {
+        value(
+            text,
+            "cashews_strategy_calls_total",
+            &[
+                ("strategy", strategy),
+                ("template", template),
+                ("result", result),
+            ],
+        )
+    };
+    let expected = [
+        ("soft", "soft:{id}", "miss", 1.0),
+        ("soft", "soft:{id}", "hit", 1.0),
+        ("failover", "failover:{id}", "ok", 1.0),
+        ("failover", "failover:{id}", "hit", 1.0),
+        ("failover", "failover:{id}", "miss", 1.0),
+        ("iterator", "items:{id}", "miss", 1.0),
+        ("iterator", "items:{id}", "hit", 1.0),
+        ("early", "bg:{id}", "miss", 1.0),
+        ("early", "bg:{id}", "hit", 1.0),
+        ("thunder_protection", "", "ok", 1.0),
+        ("invalidate", "", "ok", 1.0),
+        ("bloom", "", "hit", 1.0),
+        ("bloom", "", "miss", 0.0),
+        ("slice_rate_limit", "", "ok", 1.0),
+        ("slice_rate_limit", "", "refused", 1.0),
+        ("locked", "", "ok", 1.0),
+        ("locked", "", "refused", 1.0),
+    ];
+    for (strategy, template, result, count) in expected {
+        assert_eq!(
+            calls(strategy, template, result),
+            count,
+            "{strategy} {template} {result}: {text}"
+        );
+    }
+    // Timed as they ran: every call above is a future.
+    assert_eq!(
+        value(
+            text,
+            "cashews_strategy_duration_seconds_count",
+            &[("strategy", "failover"), ("template", "failover:{id}")]
+        ),
+        3.0
+    );
+    for strategy in ["slice_rate_limit", "locked"] {
+        assert_eq!(
+            value(text, "cashews_refusals_total", &[("strategy", strategy)]),
+            1.0,
+            "{strategy}"
+        );
+    }
 }

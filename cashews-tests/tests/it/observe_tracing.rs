@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use cashews::Cache;
-use cashews::strategy::{self, CacheOptions, Plain};
+use cashews::strategy::{self, CacheOptions, Plain, SoftOptions};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Subscriber, subscriber};
@@ -163,4 +163,36 @@ async fn command_spans_nest_in_the_strategy_span_with_their_fields_and_no_key_by
     assert_eq!(field(get, "outcome"), Some("hit"));
     assert_eq!(field(get, "key"), Some(key.as_str()));
     cache.delete(&key).await.unwrap();
+    spans.take();
+
+    // Another strategy: a `soft` miss, its reads and its write inside its span.
+    let soft_key = format!("{prefix}soft:1");
+    let soft = SoftOptions::new().template("soft:{id}");
+    let got = strategy::soft(&cache, &soft_key, ttl, &soft, Plain::<u32>::new(), async {
+        8
+    })
+    .await;
+    assert_eq!(got, 8);
+    let recorded = spans.take();
+    let calls: Vec<_> = recorded
+        .iter()
+        .filter(|s| s.name == "cashews.strategy")
+        .collect();
+    assert_eq!(calls.len(), 1, "{recorded:#?}");
+    let call = calls[0];
+    assert_eq!(field(call, "strategy"), Some("soft"));
+    assert_eq!(field(call, "template"), Some("soft:{id}"));
+    assert_eq!(field(call, "result"), Some("miss"));
+    let commands: Vec<_> = recorded
+        .iter()
+        .filter(|s| s.name == "cashews.command")
+        .collect();
+    assert!(
+        commands.iter().any(|c| field(c, "command") == Some("set")),
+        "{recorded:#?}"
+    );
+    for command in &commands {
+        assert_eq!(command.parent, Some(call.id), "{command:?}");
+    }
+    cache.delete(&soft_key).await.unwrap();
 }

@@ -10,9 +10,10 @@ use std::time::Instant;
 pub(crate) enum StrategyResult {
     /// Served from the cache.
     Hit,
-    /// Not in the cache: the function ran.
+    /// Not in the cache: the function ran (for `failover`: it failed and no fallback was
+    /// stored).
     Miss,
-    /// A non-caching strategy let the call through.
+    /// The function's own result: a non-caching strategy let the call through.
     Ok,
     /// Refused without running the function.
     Refused,
@@ -67,9 +68,27 @@ impl Call {
         }
     }
 
-    /// `fut` run inside this call's span (as is when no subscriber listens).
+    /// `fut` run inside this call's span (as is when no subscriber listens). The future
+    /// borrows the span: it adds a pointer to `fut`, not a span.
     #[inline]
     pub(crate) fn within<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        #[cfg(feature = "tracing")]
+        {
+            Within {
+                span: &self.span,
+                fut,
+            }
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            fut
+        }
+    }
+
+    /// [`within`](Self::within) for a future that outlives the call (a spawned task): it
+    /// keeps its own handle on the span.
+    #[inline]
+    pub(crate) fn detached<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
         #[cfg(feature = "tracing")]
         {
             tracing::Instrument::instrument(fut, self.span.clone())
@@ -96,6 +115,32 @@ impl Call {
     }
 }
 
+#[cfg(feature = "tracing")]
+pin_project_lite::pin_project! {
+    /// A future polled inside a borrowed span (`tracing::Instrumented` keeps a clone of the
+    /// span: five words in every strategy future, where this keeps one).
+    struct Within<'a, F> {
+        span: &'a tracing::Span,
+        #[pin]
+        fut: F,
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl<F: Future> Future for Within<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.fut.poll(cx)
+    }
+}
+
 /// A hit answered synchronously (no future, no span): counted, not timed.
 #[inline]
 pub(crate) fn hit_now(strategy: &'static str, template: Option<&'static str>) {
@@ -116,6 +161,15 @@ pub(crate) fn refused(strategy: &'static str) {
     }
     #[cfg(not(feature = "metrics"))]
     let _ = strategy;
+}
+
+/// A backend was created: up until a transition says otherwise (no transition counted).
+#[cfg(feature = "redis")]
+pub(crate) fn backend_up(backend: &'static str, address: &str) {
+    #[cfg(feature = "metrics")]
+    super::metrics::backend_up(backend, address);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (backend, address);
 }
 
 /// A backend was marked up (`up`) or down.

@@ -27,6 +27,11 @@ impl Call {
     }
 
     #[inline(always)]
+    pub(crate) fn detached<F: Future>(&self, fut: F) -> F {
+        fut
+    }
+
+    #[inline(always)]
     pub(crate) fn finish(self, _result: StrategyResult) {}
 }
 
@@ -35,6 +40,10 @@ pub(crate) fn hit_now(_strategy: &'static str, _template: Option<&'static str>) 
 
 #[inline(always)]
 pub(crate) fn refused(_strategy: &'static str) {}
+
+#[inline(always)]
+#[cfg(feature = "redis")]
+pub(crate) fn backend_up(_backend: &'static str, _address: &str) {}
 
 #[inline(always)]
 #[cfg(feature = "redis")]

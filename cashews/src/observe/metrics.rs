@@ -162,6 +162,14 @@ pub(super) fn refused(strategy: &'static str) {
     counter!("cashews_refusals_total", "strategy" => strategy).increment(1);
 }
 
+/// A backend was created: the gauge starts at 1 (recorded even before a metrics stage is
+/// built, as the transitions are).
+#[cfg(feature = "redis")]
+pub(super) fn backend_up(backend: &'static str, address: &str) {
+    metrics::gauge!("cashews_backend_up", "backend" => backend, "address" => address.to_owned())
+        .set(1.0);
+}
+
 /// A backend went up or down (recorded even before a metrics stage is built: transitions
 /// are rare, and the gauge must be right from the start).
 #[cfg(feature = "redis")]

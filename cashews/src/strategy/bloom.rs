@@ -12,6 +12,7 @@ use std::future::Future;
 
 use super::invalid::{self, Invalid, Value};
 use crate::error::{Result, shorten};
+use crate::observe::{Call, StrategyResult};
 use crate::{Cache, Command};
 
 use self::hash::{positions, raw_params};
@@ -418,15 +419,24 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
+        let call = Call::start("bloom", None);
         if cache.is_full_disabled() || !usable(options, "bloom") {
-            return Box::pin(origin).await;
+            let answer = call.within(Box::pin(origin)).await;
+            call.finish(StrategyResult::Miss);
+            return answer;
         }
         let filter = Filter::new(options.filter_key(key), member, options);
-        match filter.read(cache, "bloom").await {
+        let answer = match call.within(filter.read(cache, "bloom")).await {
             Some(bits) if !all_set(&bits) => false,
             Some(_) if !options.check_false_positive => true,
-            _ => Box::pin(origin).await,
-        }
+            _ => {
+                let answer = call.within(Box::pin(origin)).await;
+                call.finish(StrategyResult::Miss);
+                return answer;
+            }
+        };
+        call.finish(StrategyResult::Hit);
+        answer
     }
 }
 
@@ -477,12 +487,15 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
-        let answer = Box::pin(origin).await;
+        let call = Call::start("bloom_set", None);
+        let answer = call.within(Box::pin(origin)).await;
         if answer && !cache.is_full_disabled() && usable(options, "bloom") {
-            Filter::new(options.filter_key(key), member, options)
-                .record(cache, "bloom")
-                .await;
+            call.within(
+                Filter::new(options.filter_key(key), member, options).record(cache, "bloom"),
+            )
+            .await;
         }
+        call.finish(StrategyResult::Ok);
         answer
     }
 }

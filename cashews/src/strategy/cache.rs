@@ -531,12 +531,14 @@ where
 {
     // Boxed once, so that this future holds the origin once (see [`cache`]).
     async move {
-        let result = Box::pin(origin).await;
+        let call = observe::Call::start("invalidate", None);
+        let result = call.within(Box::pin(origin)).await;
         if shape.stored(&result).is_some()
-            && let Err(error) = cache.delete_match(pattern).await
+            && let Err(error) = call.within(cache.delete_match(pattern)).await
         {
             tracing::error!(pattern = %shorten(pattern), %error, "invalidation failed; stale keys may remain");
         }
+        call.finish(StrategyResult::Ok);
         result
     }
 }

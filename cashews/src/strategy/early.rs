@@ -268,24 +268,35 @@ where
             return Box::pin(origin).await;
         };
         let refresh = Refresh::new(key, ttl, options);
-        let Some(entry) = read_stamped::<EarlyStamp, S::Stored>(cache, key).await else {
-            return Box::pin(cold(
-                cache,
-                &refresh,
-                options.protected,
-                &shape,
-                Box::pin(origin),
-            ))
-            .await;
+        let call = Call::start("early", options.template);
+        let Some(entry) = call
+            .within(read_stamped::<EarlyStamp, S::Stored>(cache, key))
+            .await
+        else {
+            let computed = call
+                .within(Box::pin(cold(
+                    cache,
+                    &refresh,
+                    options.protected,
+                    &shape,
+                    Box::pin(origin),
+                )))
+                .await;
+            call.finish(StrategyResult::Miss);
+            return computed;
         };
         let at_ms = entry.at_ms;
         let old = crate::detect::restore(&shape, entry.value, || {
             options.served(cache, key, ttl, at_ms)
         });
         if at_ms >= now_ms(cache) {
+            call.finish(StrategyResult::Hit);
             return old;
         }
-        if let Some(lock) = RefreshLock::take(cache, key, refresh.early_ttl).await {
+        if let Some(lock) = call
+            .within(RefreshLock::take(cache, key, refresh.early_ttl))
+            .await
+        {
             let origin = Box::pin(origin);
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
@@ -293,24 +304,31 @@ where
                     let key = key.to_owned();
                     let (early_ttl, store) = (refresh.early_ttl, refresh.store);
                     // The refresh runs with the caller's context (key context, disabled
-                    // commands, detect scopes), as a task the caller spawned would.
-                    runtime.spawn(crate::context::Context::current().scope(async move {
-                        let refresh = Refresh {
-                            key: &key,
-                            ttl,
-                            early_ttl,
-                            store,
-                        };
-                        refresh.run(&cache, &shape, origin).await;
-                        lock.release().await;
-                    }));
+                    // commands, detect scopes), as a task the caller spawned would, and in
+                    // this call's span.
+                    runtime.spawn(call.detached(crate::context::Context::current().scope(
+                        async move {
+                            let refresh = Refresh {
+                                key: &key,
+                                ttl,
+                                early_ttl,
+                                store,
+                            };
+                            refresh.run(&cache, &shape, origin).await;
+                            lock.release().await;
+                        },
+                    )));
                 }
                 Err(_) => {
-                    Box::pin(refresh.run(cache, &shape, origin)).await;
-                    lock.release().await;
+                    call.within(Box::pin(async {
+                        refresh.run(cache, &shape, origin).await;
+                        lock.release().await;
+                    }))
+                    .await;
                 }
             }
         }
+        call.finish(StrategyResult::Hit);
         old
     }
 }

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
+use crate::observe::{Call, StrategyResult};
 use crate::{Cache, IntoTtl};
 
 /// Options of the [`failover`] strategy; the attribute macro builds them as a constant.
@@ -159,24 +160,27 @@ where
         let Some(ttl) = ttl else {
             return Box::pin(origin).await;
         };
+        let call = Call::start("failover", options.template);
         let started = tokio::time::Instant::now();
         // Failover always behaves as `upper`: a result an inner cache served is
         // not stored again here.
-        let (result, inner) = crate::detect::detect(Box::pin(origin)).await;
-        match result {
+        let (result, inner) = call.within(crate::detect::detect(Box::pin(origin))).await;
+        // `ok` when the function's result is returned, `hit` when the stored fallback
+        // answers, `miss` when an accepted error finds no fallback.
+        let (result, outcome) = match result {
             Ok(value) => {
                 if inner.is_empty()
                     && keep(&value)
                     && options
                         .time_condition
                         .is_none_or(|at_least| started.elapsed() > at_least)
-                    && let Err(error) = cache.set(key, &value, ttl).await
+                    && let Err(error) = call.within(cache.set(key, &value, ttl)).await
                 {
                     tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
                 }
-                Ok(value)
+                (Ok(value), StrategyResult::Ok)
             }
-            Err(failure) if when(&failure) => match cache.get::<T>(key).await {
+            Err(failure) if when(&failure) => match call.within(cache.get::<T>(key)).await {
                 Ok(Some(fallback)) => {
                     // No value: `T` need not be `Clone`; the error is named by its type.
                     crate::detect::record_with(|| {
@@ -187,15 +191,17 @@ where
                             .with_backend(cache.backend_name(key))
                     });
                     tracing::debug!(key = %shorten(key), "the function failed; serving the last good result");
-                    Ok(fallback)
+                    (Ok(fallback), StrategyResult::Hit)
                 }
-                Ok(None) => Err(failure),
+                Ok(None) => (Err(failure), StrategyResult::Miss),
                 Err(error) => {
                     tracing::error!(key = %shorten(key), %error, "cache read failed; returning the function's error");
-                    Err(failure)
+                    (Err(failure), StrategyResult::Miss)
                 }
             },
-            Err(failure) => Err(failure),
-        }
+            Err(failure) => (Err(failure), StrategyResult::Ok),
+        };
+        call.finish(outcome);
+        result
     }
 }

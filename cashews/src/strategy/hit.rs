@@ -259,8 +259,13 @@ where
             return Box::pin(origin).await;
         };
         let counter = format!("{key}:counter");
-        match served::<R, S>(cache, key, &counter, ttl, options).await {
+        let call = Call::start("hit", options.template);
+        match call
+            .within(served::<R, S>(cache, key, &counter, ttl, options))
+            .await
+        {
             Serve::Stored(value) => {
+                call.finish(StrategyResult::Hit);
                 crate::detect::restore(&shape, value, || options.served(cache, key, ttl))
             }
             Serve::Update(value) => {
@@ -271,25 +276,35 @@ where
                         let cache = cache.clone();
                         let key = key.to_owned();
                         let options = *options;
-                        // The recomputation runs with the caller's context, as a task it spawned.
-                        runtime.spawn(crate::context::Context::current().scope(async move {
+                        // The recomputation runs with the caller's context, as a task it
+                        // spawned, and in this call's span.
+                        runtime.spawn(call.detached(crate::context::Context::current().scope(async move {
                             let (result, _) =
                                 compute(&cache, &key, &counter, ttl, &options, &shape, Box::pin(origin)).await;
                             if shape.stored(&result).is_none() {
                                 tracing::warn!(key = %shorten(&key), "hit recomputation failed; the stored value is served");
                             }
-                        }));
+                        })));
                     }
                     Err(_) => {
-                        boxed_compute(cache, key, &counter, ttl, options, &shape, origin).await;
+                        call.within(boxed_compute(
+                            cache, key, &counter, ttl, options, &shape, origin,
+                        ))
+                        .await;
                     }
                 }
+                call.finish(StrategyResult::Hit);
                 old
             }
             Serve::Compute => {
-                boxed_compute(cache, key, &counter, ttl, options, &shape, origin)
+                let computed = call
+                    .within(boxed_compute(
+                        cache, key, &counter, ttl, options, &shape, origin,
+                    ))
                     .await
-                    .0
+                    .0;
+                call.finish(StrategyResult::Miss);
+                computed
             }
         }
     }

@@ -16,6 +16,7 @@ use futures_util::stream;
 use super::{Outcome, StoreCondition};
 use crate::detect::Served;
 use crate::error::shorten;
+use crate::observe::{Call, StrategyResult};
 use crate::{Cache, IntoTtl, Ttl};
 
 /// How many chunk keys one read asks for (one `get_many` per page).
@@ -242,10 +243,14 @@ where
     loop {
         match state {
             State::Start { run, origin } => {
-                if let Some(items) = run.replay().await {
+                // Observed up to the decision: the items then arrive as the consumer pulls.
+                let call = Call::start("iterator", run.options.template);
+                if let Some(items) = call.within(run.replay()).await {
+                    call.finish(StrategyResult::Hit);
                     state = State::Replay(items.into_iter());
                     continue;
                 }
+                call.finish(StrategyResult::Miss);
                 let started = run.cache.clock().now();
                 // Boxed once per miss, so that the origin stays pinned across steps.
                 state = State::Live {

@@ -10,6 +10,7 @@ use super::cache::{CacheOptions, compute};
 use crate::coalesce::{self, Flights, Marker};
 use crate::error::{Error, shorten};
 use crate::lock::{LockGuard, LockWaiter};
+use crate::observe::{Call, StrategyResult};
 use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`locked`] strategy; the attribute macro builds them as a constant.
@@ -177,18 +178,46 @@ where
     // Boxed once: the origin then takes its own size in this future, not a multiple of it
     // (one allocation, beside two backend round trips).
     let origin = Box::pin(origin);
+    let call = Call::start("locked", None);
     let held = cache.extension::<Held>();
     if held.0.is_inside(key) {
-        return origin.await;
+        let result = call.within(origin).await;
+        call.finish(StrategyResult::Ok);
+        return result;
     }
-    let ttl = lock_ttl(ttl.into_ttl().map_err(E::from)?);
-    let guard = match options.wait {
-        None => cache.lock(key, ttl).await,
-        Some(wait) => cache.lock_wait(key, ttl, wait).await,
-    }
-    .map_err(E::from)?;
-    let result = held.0.inside(key, origin).await;
-    release(guard).await;
+    let ttl = match ttl.into_ttl() {
+        Ok(ttl) => lock_ttl(ttl),
+        Err(error) => {
+            call.finish(StrategyResult::Error);
+            return Err(E::from(error));
+        }
+    };
+    // Boxed: the lock's futures would otherwise sit beside the call's state in this one
+    // (one allocation, beside the backend round trips).
+    let taken = call
+        .within(Box::pin(async {
+            match options.wait {
+                None => cache.lock(key, ttl).await,
+                Some(wait) => cache.lock_wait(key, ttl, wait).await,
+            }
+        }))
+        .await;
+    let guard = match taken {
+        Ok(guard) => guard,
+        Err(error) => {
+            call.finish(match error {
+                Error::Locked { .. } => {
+                    crate::observe::refused("locked");
+                    StrategyResult::Refused
+                }
+                _ => StrategyResult::Error,
+            });
+            return Err(E::from(error));
+        }
+    };
+    let result = call.within(held.0.inside(key, origin)).await;
+    call.within(release(guard)).await;
+    call.finish(StrategyResult::Ok);
     result
 }
 
@@ -250,12 +279,16 @@ where
     async move {
         // Boxed once, as in `locked`.
         let origin = Box::pin(origin);
+        let call = Call::start("locked", None);
         let held = cache.extension::<Held>();
         if held.0.is_inside(key) {
-            return origin.await;
+            let result = call.within(origin).await;
+            call.finish(StrategyResult::Ok);
+            return result;
         }
         let guard = match ttl {
-            Some(ttl) => match cache.lock(key, ttl).await {
+            // Boxed, as in `locked`.
+            Some(ttl) => match call.within(Box::pin(cache.lock(key, ttl))).await {
                 Ok(guard) => Some(guard),
                 Err(error) => {
                     tracing::error!(key = %shorten(key), %error, "taking the lock failed; the function runs without it");
@@ -264,10 +297,11 @@ where
             },
             None => None,
         };
-        let result = held.0.inside(key, origin).await;
+        let result = call.within(held.0.inside(key, origin)).await;
         if let Some(guard) = guard {
-            release(guard).await;
+            call.within(release(guard)).await;
         }
+        call.finish(StrategyResult::Ok);
         result
     }
 }
@@ -347,7 +381,9 @@ where
         let Some(ttl) = ttl else {
             return Box::pin(origin).await;
         };
-        if let Some(hit) = lookup(cache, key, &shape, ttl, options).await {
+        let call = Call::start("cache_locked", options.template);
+        if let Some(hit) = call.within(lookup(cache, key, &shape, ttl, options)).await {
+            call.finish(StrategyResult::Hit);
             return hit;
         }
         let run = LockedRun {
@@ -360,7 +396,9 @@ where
         };
         // A miss: the origin and the work around it are boxed (two allocations), so that this
         // future holds neither.
-        Box::pin(run.coalesced(Box::pin(origin))).await
+        let computed = call.within(Box::pin(run.coalesced(Box::pin(origin)))).await;
+        call.finish(StrategyResult::Miss);
+        computed
     }
 }
 

@@ -9,6 +9,7 @@ use super::slice_rate_limit::now_ms;
 use crate::Cache;
 use crate::backend::Expiry;
 use crate::error::{Error, Result, shorten};
+use crate::observe::{Call, StrategyResult};
 
 /// Options of the [`perf`] strategy; the attribute macro builds them as a constant.
 ///
@@ -303,26 +304,44 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
-        options.validate()?;
+        let call = Call::start("perf", None);
+        if let Err(error) = options.validate() {
+            call.finish(StrategyResult::Error);
+            return Err(E::from(error));
+        }
         if cache.is_full_disabled() {
-            return Box::pin(origin).await;
+            let result = call.within(Box::pin(origin)).await;
+            call.finish(StrategyResult::Ok);
+            return result;
         }
         let lock = format!("{key}:lock");
-        match check(cache, key, &lock, options).await {
+        match call.within(check(cache, key, &lock, options)).await {
             Ok(()) => {}
-            Err(refused @ Error::PerformanceDegraded { .. }) => return Err(E::from(refused)),
+            Err(refused @ Error::PerformanceDegraded { .. }) => {
+                call.finish(StrategyResult::Refused);
+                return Err(E::from(refused));
+            }
             Err(error) if error.is_backend() => {
                 crate::error::log_swallowed!(error, key = %shorten(key), %error, "perf could not read its lock; the call runs unmeasured");
-                return Box::pin(origin).await;
+                let result = call.within(Box::pin(origin)).await;
+                call.finish(StrategyResult::Ok);
+                return result;
             }
-            Err(error) => return Err(E::from(error)),
+            Err(error) => {
+                call.finish(StrategyResult::Error);
+                return Err(E::from(error));
+            }
         }
         let started = tokio::time::Instant::now();
-        let result = Box::pin(origin).await;
+        let result = call.within(Box::pin(origin)).await;
         let latency = started.elapsed();
-        if let Err(error) = record(cache, key, &lock, options, latency).await {
+        if let Err(error) = call
+            .within(record(cache, key, &lock, options, latency))
+            .await
+        {
             tracing::error!(key = %shorten(key), %error, "perf could not record a latency");
         }
+        call.finish(StrategyResult::Ok);
         result
     }
 }

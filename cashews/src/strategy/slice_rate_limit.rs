@@ -9,6 +9,7 @@ use super::rate_limit::let_through;
 use crate::Cache;
 use crate::backend::Expiry;
 use crate::error::{Error, Result, shorten};
+use crate::observe::{Call, StrategyResult};
 
 /// Options of the [`slice_rate_limit`] strategy; the attribute macro builds them as a
 /// constant.
@@ -254,10 +255,17 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
-        slice_rate_limit(cache, key, options)
-            .await
-            .map_err(E::from)?;
-        Box::pin(origin).await
+        let call = Call::start("slice_rate_limit", None);
+        if let Err(error) = call.within(slice_rate_limit(cache, key, options)).await {
+            call.finish(match error {
+                Error::RateLimited { .. } => StrategyResult::Refused,
+                _ => StrategyResult::Error,
+            });
+            return Err(E::from(error));
+        }
+        let result = call.within(Box::pin(origin)).await;
+        call.finish(StrategyResult::Ok);
+        result
     }
 }
 

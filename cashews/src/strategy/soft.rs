@@ -18,6 +18,7 @@ use super::cache::{CacheOptions, StoreCondition, compute};
 use crate::coalesce::{self, Flights};
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
+use crate::observe::{Call, StrategyResult};
 use crate::{Cache, IntoTtl, Ttl};
 
 /// Options of the [`soft`] strategy; the attribute macro builds them as a constant.
@@ -207,8 +208,12 @@ where
                 .with_extra(Extra::soft(soft_ttl, expire_at_ms))
                 .with_backend(cache.backend_name(key))
         };
-        let stale = match look(cache, key, &shape, &served).await {
-            Look::Fresh(hit) => return hit,
+        let call = Call::start("soft", options.template);
+        let stale = match call.within(look(cache, key, &shape, &served)).await {
+            Look::Fresh(hit) => {
+                call.finish(StrategyResult::Hit);
+                return hit;
+            }
             Look::Stale(stale) => stale,
         };
         let renew = Renew {
@@ -221,7 +226,17 @@ where
         };
         // Past a fresh hit: the origin and the work around it are boxed (two allocations), so
         // that this future holds neither.
-        Box::pin(renew.coalesced(options.protected, stale, &served, when, Box::pin(origin))).await
+        let renewed = call
+            .within(Box::pin(renew.coalesced(
+                options.protected,
+                stale,
+                &served,
+                when,
+                Box::pin(origin),
+            )))
+            .await;
+        call.finish(StrategyResult::Miss);
+        renewed
     }
 }
 

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use crate::Cache;
 use crate::coalesce::{self, Flights, Then};
+use crate::observe::{Call, StrategyResult};
 
 /// Runs `origin` once for all the concurrent calls with `key` in this process, and gives each
 /// of them a clone of its result.
@@ -71,15 +72,19 @@ where
 {
     // Boxed once: the origin then takes its own size in this future, not a multiple of it.
     let origin = Box::pin(origin);
-    coalesce::run(
-        &cache.extension::<Flights<R>>(),
-        key,
-        None::<()>,
-        // Nothing is read: a run's result lives only as long as the run.
-        || std::future::ready(Err(None)),
-        |_| async { (origin.await, true) },
-        |result, _| result.clone(),
-        Then::Take,
-    )
-    .await
+    let call = Call::start("thunder_protection", None);
+    let result = call
+        .within(coalesce::run(
+            &cache.extension::<Flights<R>>(),
+            key,
+            None::<()>,
+            // Nothing is read: a run's result lives only as long as the run.
+            || std::future::ready(Err(None)),
+            |_| async { (origin.await, true) },
+            |result, _| result.clone(),
+            Then::Take,
+        ))
+        .await;
+    call.finish(StrategyResult::Ok);
+    result
 }

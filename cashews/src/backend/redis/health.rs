@@ -75,13 +75,16 @@ pub(super) struct Health {
 
 impl Health {
     pub(super) fn new(options: &RedisOptions, target: Target) -> Self {
+        let address = redact_url(&options.address);
+        // A new backend starts up: the gauge says so before any transition.
+        crate::observe::backend_up("redis", &address);
         Self {
             down_after: options.down_after,
             probe_interval: options.probe_interval,
             probe_max_interval: options.probe_max_interval.max(options.probe_interval),
             connect_timeout: options.connect_timeout,
             command_timeout: options.command_timeout,
-            address: redact_url(&options.address),
+            address,
             target,
             down: AtomicBool::new(false),
             failures: AtomicU32::new(0),

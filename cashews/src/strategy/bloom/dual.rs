@@ -6,6 +6,7 @@ use std::future::Future;
 use super::{BloomOptions, Filter, all_set, none_set};
 use crate::Cache;
 use crate::error::Result;
+use crate::observe::{Call, StrategyResult};
 
 /// Whether `options` can be used; when not, logs why.
 fn usable(options: &DualBloomOptions) -> bool {
@@ -218,8 +219,11 @@ where
     // Not an `async fn`, whose arguments are moved into locals of its body: `origin` would
     // take its size twice in this future. Here it is held once, and boxed as it runs.
     async move {
+        let call = Call::start("dual_bloom", None);
         if cache.is_full_disabled() || !usable(options) {
-            return Box::pin(origin).await;
+            let answer = call.within(Box::pin(origin)).await;
+            call.finish(StrategyResult::Miss);
+            return answer;
         }
         let trues = Filter::new(
             format!("{key}:true"),
@@ -231,28 +235,44 @@ where
             &format!("{member}false"),
             &options.false_filter,
         );
-        let (true_bits, false_bits) = tokio::join!(
-            trues.read(cache, "dual_bloom"),
-            falses.read(cache, "dual_bloom")
-        );
+        let (true_bits, false_bits) = call
+            .within(async {
+                tokio::join!(
+                    trues.read(cache, "dual_bloom"),
+                    falses.read(cache, "dual_bloom")
+                )
+            })
+            .await;
         let (Some(true_bits), Some(false_bits)) = (true_bits, false_bits) else {
-            return Box::pin(origin).await;
+            let answer = call.within(Box::pin(origin)).await;
+            call.finish(StrategyResult::Miss);
+            return answer;
         };
-        match (all_set(&true_bits), all_set(&false_bits)) {
+        let answer = match (all_set(&true_bits), all_set(&false_bits)) {
             (true, false) => true,
             (false, true) => false,
-            (true, true) => Box::pin(origin).await,
-            (false, false) => {
-                let answer = Box::pin(origin).await;
-                if answer {
-                    if !options.no_collisions || none_set(&true_bits) {
-                        trues.record(cache, "dual_bloom").await;
-                    }
-                } else {
-                    falses.record(cache, "dual_bloom").await;
-                }
-                answer
+            (true, true) => {
+                let answer = call.within(Box::pin(origin)).await;
+                call.finish(StrategyResult::Miss);
+                return answer;
             }
-        }
+            (false, false) => {
+                let answer = call.within(Box::pin(origin)).await;
+                call.within(async {
+                    if answer {
+                        if !options.no_collisions || none_set(&true_bits) {
+                            trues.record(cache, "dual_bloom").await;
+                        }
+                    } else {
+                        falses.record(cache, "dual_bloom").await;
+                    }
+                })
+                .await;
+                call.finish(StrategyResult::Miss);
+                return answer;
+            }
+        };
+        call.finish(StrategyResult::Hit);
+        answer
     }
 }
