@@ -6,31 +6,45 @@
 #   2. when the MSRV toolchain itself is installed (`rustup toolchain list`), `cargo check` of
 #      the published crates with it; otherwise a line says it was not run.
 # Clippy's `incompatible_msrv` (std APIs newer than `rust-version`) runs, denied, in lint.sh.
-# Needs jq.
+# Needs python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v jq >/dev/null 2>&1 || { echo "msrv: jq is not installed (apt-get install jq)" >&2; exit 1; }
 host="$(rustc -vV | sed -n 's/^host: //p')"
 
-violations="$(cargo metadata --format-version 1 --locked --all-features --filter-platform "$host" | jq -r '
-def ver: if . == null then [0, 0, 0] else split(".") | map(tonumber) | . + [0, 0, 0] | .[0:3] end;
-(.packages | map({key: .id, value: .}) | from_entries) as $pkg
-| (.resolve.nodes | map({key: .id, value: .}) | from_entries) as $node
-| def deps($id; $kinds):
-    [$node[$id].deps[] | select(any(.dep_kinds[]; .kind as $k | $kinds | index([$k]))) | .pkg];
-  .workspace_members[] as $member
-| $pkg[$member] as $m
-| select($m.rust_version != null)
-| { seen: {}, todo: deps($member; [null, "build", "dev"]) }
-| until(.todo | length == 0;
-    .todo[0] as $i
-    | .todo |= .[1:]
-    | if .seen[$i] then . else .seen[$i] = true | .todo += deps($i; [null, "build"]) end)
-| .seen | keys[] | $pkg[.]
-| select((.rust_version | ver) > ($m.rust_version | ver))
-| "\($m.name) (rust-version \($m.rust_version)) builds \(.name) \(.version), which needs Rust \(.rust_version)"
-' | sort -u)"
+# Python 3 (on every machine of ours) walks the resolve graph; jq is not everywhere.
+violations="$(cargo metadata --format-version 1 --locked --all-features --filter-platform "$host" | python3 -c '
+import json, sys
+
+def ver(v):
+    parts = [int(x) for x in (v or "0").split(".")] + [0, 0, 0]
+    return parts[:3]
+
+meta = json.load(sys.stdin)
+pkg = {p["id"]: p for p in meta["packages"]}
+node = {n["id"]: n for n in meta["resolve"]["nodes"]}
+
+def deps(pid, kinds):
+    return [d["pkg"] for d in node[pid]["deps"] if any(k["kind"] in kinds for k in d["dep_kinds"])]
+
+out = set()
+for member in meta["workspace_members"]:
+    m = pkg[member]
+    if m.get("rust_version") is None:
+        continue
+    seen, todo = set(), deps(member, (None, "build", "dev"))
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        seen.add(i)
+        todo += deps(i, (None, "build"))
+    for i in seen:
+        p = pkg[i]
+        if ver(p.get("rust_version")) > ver(m["rust_version"]):
+            out.add("%s (rust-version %s) builds %s %s, which needs Rust %s" % (m["name"], m["rust_version"], p["name"], p["version"], p["rust_version"]))
+print("\n".join(sorted(out)))
+')"
 if [ -n "$violations" ]; then
     echo "msrv: dependencies newer than the crates that build them:" >&2
     echo "$violations" >&2
