@@ -41,6 +41,27 @@ pub use ttl::{IntoTtl, Ttl};
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+// The Rust blocks of the guide pages (docs/guide/*.md), checked the same way.
+#[cfg(all(doctest, feature = "axum", feature = "metrics", feature = "macros"))]
+#[doc = include_str!("../../docs/guide/getting-started.md")]
+struct GuideGettingStarted;
+
+#[cfg(all(doctest, feature = "axum", feature = "metrics", feature = "macros"))]
+#[doc = include_str!("../../docs/guide/http.md")]
+struct GuideHttp;
+
+#[cfg(all(doctest, feature = "axum", feature = "metrics", feature = "macros"))]
+#[doc = include_str!("../../docs/guide/keys.md")]
+struct GuideKeys;
+
+#[cfg(all(doctest, feature = "axum", feature = "metrics", feature = "macros"))]
+#[doc = include_str!("../../docs/guide/observability.md")]
+struct GuideObservability;
+
+#[cfg(all(doctest, feature = "axum", feature = "metrics", feature = "macros"))]
+#[doc = include_str!("../../docs/guide/operations.md")]
+struct GuideOperations;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
