@@ -1,0 +1,793 @@
+//! Interleaved comparison of cashews against its peers: one command prints the table of every
+//! shape, with every contender of a shape measured in the same process, round by round.
+//!
+//! ```text
+//! cargo bench -p cashews-benches --bench compare --locked
+//! ROUNDS=31 ITERS=1000000 cargo bench -p cashews-benches --bench compare --locked   # longer
+//! SHAPES=get,set cargo bench -p cashews-benches --bench compare --locked            # some shapes
+//! ```
+//!
+//! How it measures: each shape has its contenders (cashews first, then the peers). A warm-up
+//! round runs first and is not counted; then `ROUNDS` rounds run every contender once each, the
+//! order rotated every round (A,B,C / B,C,A / C,A,B ...), so machine noise lands on every
+//! contender alike. A contender's figure is the median of its per-round times; a ratio is
+//! cashews / peer computed per round, printed as its median and min–max over the rounds.
+//!
+//! Every result is checked (a hit returns the expected value, a decorated hit never runs the
+//! body: body runs are counted with atomics; the client-side tier must serve every hit locally;
+//! the locked storm must call its origin once) and passed through [`std::hint::black_box`]; a
+//! failed check aborts the run with a message. The value is the 3-field [`User`], 1,000 keys.
+//! Peers are configured as users would: `cached` with a TTL, moka with `time_to_live`,
+//! quick_cache as is, redis-rs on a multiplexed connection.
+//!
+//! Knobs (environment):
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `ROUNDS` | 11 | measured rounds per shape |
+//! | `ITERS` | 200000 | operations per contender per round, in-memory shapes |
+//! | `REDIS_ITERS` | 25600 | gets per contender per round, Redis in flight (in batches of 64) |
+//! | `CALLERS` | 1000 | cold callers of the locked storm (one storm per contender per round) |
+//! | `ORIGIN_MS` | 50 | how long the locked storm's origin takes |
+//! | `SHAPES` | all | comma-separated ids: `decorated_hit,get,set,miss,redis_in_flight,client_side,lock` |
+//! | `CASHEWS_REDIS_URL` | `redis://127.0.0.1:6379/0` | the Redis of the Redis shapes |
+//!
+//! The Redis shapes are skipped, with the reason printed, when Redis does not answer. Their keys
+//! live under `cashews-compare:<pid>:` and are unlinked at the end; nothing is flushed.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)]
+
+use std::hint::black_box;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cashews::Cache;
+use cashews::backend::{Backend, ClientSideRedis, RedisBackend, SetOptions};
+use cashews::config::{CacheConfig, RedisOptions};
+use cashews_benches::{User, env_or, median, runtime};
+use futures_util::future::join_all;
+use tokio::runtime::Runtime;
+
+const KEYS: u64 = 1_000;
+const IN_FLIGHT: u64 = 64;
+const HOUR: Duration = Duration::from_secs(3600);
+
+// ---------------------------------------------------------------------------------------------
+// The harness.
+
+/// One contender: runs `ops` operations and returns the elapsed time.
+struct Contender<'a> {
+    name: &'static str,
+    run: Box<dyn FnMut(u64) -> Duration + 'a>,
+}
+
+impl<'a> Contender<'a> {
+    fn new(name: &'static str, run: impl FnMut(u64) -> Duration + 'a) -> Self {
+        Self {
+            name,
+            run: Box::new(run),
+        }
+    }
+}
+
+/// A shape: its contenders, how many operations each runs per round, and which pairs
+/// (cashews contender, peer) the table compares.
+struct Shape<'a> {
+    title: String,
+    ops: u64,
+    contenders: Vec<Contender<'a>>,
+    pairs: Vec<(usize, usize)>,
+}
+
+/// One line of the table.
+struct Row {
+    shape: String,
+    ours: &'static str,
+    ours_ns: f64,
+    peer: &'static str,
+    peer_ns: f64,
+    ratio: f64,
+    ratio_min: f64,
+    ratio_max: f64,
+}
+
+/// Runs the shape interleaved and returns its rows and each contender's median (ns per op).
+fn measure(mut shape: Shape<'_>, rounds: usize) -> (Vec<Row>, Vec<f64>) {
+    let n = shape.contenders.len();
+    let warm = (shape.ops / 10).max(1);
+    for c in &mut shape.contenders {
+        black_box((c.run)(warm));
+    }
+    let mut times = vec![Vec::with_capacity(rounds); n];
+    for round in 0..rounds {
+        for k in 0..n {
+            let idx = (round + k) % n;
+            let elapsed = (shape.contenders[idx].run)(shape.ops);
+            times[idx].push(elapsed.as_nanos() as f64 / shape.ops as f64);
+        }
+    }
+    let medians: Vec<f64> = times.iter().map(|t| median(&mut t.clone())).collect();
+    let rows = shape
+        .pairs
+        .iter()
+        .map(|&(o, p)| {
+            let mut ratios: Vec<f64> = (0..rounds).map(|r| times[o][r] / times[p][r]).collect();
+            let ratio = median(&mut ratios);
+            Row {
+                shape: shape.title.clone(),
+                ours: shape.contenders[o].name,
+                ours_ns: medians[o],
+                peer: shape.contenders[p].name,
+                peer_ns: medians[p],
+                ratio,
+                ratio_min: ratios[0],
+                ratio_max: ratios[rounds - 1],
+            }
+        })
+        .collect();
+    (rows, medians)
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!();
+    println!("| shape | cashews | time | peer | time | ratio cashews/peer | min–max over rounds |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2}x | {:.2}–{:.2} |",
+            r.shape,
+            r.ours,
+            fmt_ns(r.ours_ns),
+            r.peer,
+            fmt_ns(r.peer_ns),
+            r.ratio,
+            r.ratio_min,
+            r.ratio_max
+        );
+    }
+}
+
+/// Whether the shape `id` is selected by `SHAPES` (all when unset).
+fn enabled(id: &str) -> bool {
+    std::env::var("SHAPES").map_or(true, |s| s.split(',').any(|x| x.trim() == id))
+}
+
+/// Runs `$body` for `$ops` operations inside one `block_on` (so the runtime's entry cost is
+/// not counted), `$i` cycling over the key indices, and returns the elapsed time.
+macro_rules! timed {
+    ($rt:expr, $ops:expr, |$i:ident| $body:expr) => {{
+        $rt.block_on(async {
+            let start = Instant::now();
+            for n in 0..$ops {
+                let $i = (n % KEYS) as usize;
+                black_box($body);
+            }
+            start.elapsed()
+        })
+    }};
+}
+
+/// Aborts the run when `ok` is false: a contender returned a wrong result.
+fn check(ok: bool, what: &str) {
+    if !ok {
+        eprintln!("compare: check failed: {what}");
+        std::process::exit(1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contenders' caches and decorated functions.
+
+fn mem_url() -> &'static str {
+    "mem://?size=200000&check_interval=0"
+}
+
+fn mem_cache() -> Cache {
+    let cache = Cache::new();
+    cache.setup(mem_url()).unwrap();
+    cache
+}
+
+static MEM: LazyLock<Cache> = LazyLock::new(mem_cache);
+static MISSES: LazyLock<Cache> = LazyLock::new(mem_cache);
+static REDIS: LazyLock<Cache> = LazyLock::new(Cache::new);
+static CLIENT_SIDE: LazyLock<Cache> = LazyLock::new(Cache::new);
+static ORIGIN: LazyLock<Duration> =
+    LazyLock::new(|| Duration::from_millis(u64::from(env_or("ORIGIN_MS", 50))));
+
+static MEM_BODY: AtomicU64 = AtomicU64::new(0);
+static CACHED_BODY: AtomicU64 = AtomicU64::new(0);
+static MOKA_BODY: AtomicU64 = AtomicU64::new(0);
+static MISS_BODY: AtomicU64 = AtomicU64::new(0);
+static HAND_BODY: AtomicU64 = AtomicU64::new(0);
+static CS_BODY: AtomicU64 = AtomicU64::new(0);
+static LOCK_ORIGIN: AtomicU64 = AtomicU64::new(0);
+static MOKA_ORIGIN: AtomicU64 = AtomicU64::new(0);
+static NEXT_MISS: AtomicU64 = AtomicU64::new(0);
+static NEXT_STORM: AtomicU64 = AtomicU64::new(0);
+
+#[cashews::cache(ttl = "1h", key = "user:{id}", cache = MEM)]
+async fn on_mem(id: u64) -> User {
+    MEM_BODY.fetch_add(1, Ordering::Relaxed);
+    User::sample(id)
+}
+
+#[cached::macros::cached(ttl_secs = 3600, max_size = 200000)]
+async fn with_cached(id: u64) -> User {
+    CACHED_BODY.fetch_add(1, Ordering::Relaxed);
+    User::sample(id)
+}
+
+#[cashews::cache(ttl = "1h", key = "miss:{id}", cache = MISSES)]
+async fn on_miss(id: u64) -> User {
+    MISS_BODY.fetch_add(1, Ordering::Relaxed);
+    User::sample(id)
+}
+
+#[cashews::cache(ttl = "1h", key = "user:{id}", cache = CLIENT_SIDE)]
+async fn on_client_side(id: u64) -> User {
+    CS_BODY.fetch_add(1, Ordering::Relaxed);
+    User::sample(id)
+}
+
+#[cashews::cache(ttl = "1h", key = "cold:{storm}", lock = true, cache = REDIS)]
+async fn cold(storm: u64) -> User {
+    LOCK_ORIGIN.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(*ORIGIN).await;
+    User::sample(storm)
+}
+
+fn moka<K, V>() -> moka::future::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::future::Cache::builder()
+        .max_capacity(200_000)
+        .time_to_live(HOUR)
+        .build()
+}
+
+fn keys() -> Vec<String> {
+    (0..KEYS).map(|i| format!("user:{i:08}")).collect()
+}
+
+fn expected() -> Vec<User> {
+    (0..KEYS).map(User::sample).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-memory shapes.
+
+fn decorated_hit(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
+    let exp = expected();
+    let peer = moka::<u64, User>();
+    rt.block_on(async {
+        for id in 0..KEYS {
+            on_mem(id).await;
+            with_cached(id).await;
+            peer.get_with(id, async move { User::sample(id) }).await;
+        }
+    });
+    let shape = Shape {
+        title: "decorated mem hit".to_owned(),
+        ops,
+        contenders: vec![
+            Contender::new("#[cashews::cache]", |n| {
+                let before = MEM_BODY.load(Ordering::Relaxed);
+                let t = timed!(rt, n, |i| {
+                    let u = on_mem(i as u64).await;
+                    check(u == exp[i], "cashews decorated hit value");
+                    u
+                });
+                check(
+                    MEM_BODY.load(Ordering::Relaxed) == before,
+                    "cashews hit ran the body",
+                );
+                t
+            }),
+            Contender::new("cached #[cached] ttl", |n| {
+                let before = CACHED_BODY.load(Ordering::Relaxed);
+                let t = timed!(rt, n, |i| {
+                    let u = with_cached(i as u64).await;
+                    check(u == exp[i], "cached decorated hit value");
+                    u
+                });
+                check(
+                    CACHED_BODY.load(Ordering::Relaxed) == before,
+                    "cached hit ran the body",
+                );
+                t
+            }),
+            Contender::new("moka get_with ttl", |n| {
+                let before = MOKA_BODY.load(Ordering::Relaxed);
+                let t = timed!(rt, n, |i| {
+                    let id = i as u64;
+                    let u = peer
+                        .get_with(id, async move {
+                            MOKA_BODY.fetch_add(1, Ordering::Relaxed);
+                            User::sample(id)
+                        })
+                        .await;
+                    check(u == exp[i], "moka get_with hit value");
+                    u
+                });
+                check(
+                    MOKA_BODY.load(Ordering::Relaxed) == before,
+                    "moka hit ran the init",
+                );
+                t
+            }),
+        ],
+        pairs: vec![(0, 1), (0, 2)],
+    };
+    measure(shape, rounds).0
+}
+
+fn get_hit(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
+    let (keys, exp) = (keys(), expected());
+    let cache = mem_cache();
+    let quick = quick_cache::sync::Cache::<String, User>::new(100_000);
+    let peer = moka::<String, User>();
+    rt.block_on(async {
+        for (k, u) in keys.iter().zip(&exp) {
+            cache.set(k, u, "1h").await.unwrap();
+            quick.insert(k.clone(), u.clone());
+            peer.insert(k.clone(), u.clone()).await;
+        }
+    });
+    let shape = Shape {
+        title: "get::<T> hit".to_owned(),
+        ops,
+        contenders: vec![
+            Contender::new("cashews mem get::<User>", |n| {
+                timed!(rt, n, |i| {
+                    let u = cache.get::<User>(&keys[i]).await.unwrap();
+                    check(u.as_ref() == Some(&exp[i]), "cashews get hit value");
+                    u
+                })
+            }),
+            Contender::new("quick_cache get", |n| {
+                timed!(rt, n, |i| {
+                    let u = quick.get(keys[i].as_str());
+                    check(u.as_ref() == Some(&exp[i]), "quick_cache get hit value");
+                    u
+                })
+            }),
+            Contender::new("moka get ttl", |n| {
+                timed!(rt, n, |i| {
+                    let u = peer.get(&keys[i]).await;
+                    check(u.as_ref() == Some(&exp[i]), "moka get hit value");
+                    u
+                })
+            }),
+        ],
+        pairs: vec![(0, 1), (0, 2)],
+    };
+    measure(shape, rounds).0
+}
+
+fn set(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
+    let (keys, exp) = (keys(), expected());
+    let cache = mem_cache();
+    let quick = quick_cache::sync::Cache::<String, User>::new(100_000);
+    let peer = moka::<String, User>();
+    let shape = Shape {
+        title: "set".to_owned(),
+        ops,
+        contenders: vec![
+            Contender::new("cashews set \"1h\"", |n| {
+                timed!(rt, n, |i| cache.set(&keys[i], &exp[i], "1h").await.unwrap())
+            }),
+            Contender::new("cashews set Duration", |n| {
+                timed!(rt, n, |i| cache.set(&keys[i], &exp[i], HOUR).await.unwrap())
+            }),
+            Contender::new("quick_cache insert", |n| {
+                timed!(rt, n, |i| quick.insert(keys[i].clone(), exp[i].clone()))
+            }),
+            Contender::new("moka insert ttl", |n| {
+                timed!(rt, n, |i| peer
+                    .insert(keys[i].clone(), exp[i].clone())
+                    .await)
+            }),
+        ],
+        pairs: vec![(0, 2), (1, 2), (0, 3), (1, 3)],
+    };
+    let rows = measure(shape, rounds).0;
+    rt.block_on(async {
+        for (i, k) in keys.iter().enumerate() {
+            let ours = cache.get::<User>(k).await.unwrap();
+            check(
+                ours.as_ref() == Some(&exp[i]),
+                "cashews set stored the value",
+            );
+            check(
+                quick.get(k.as_str()).as_ref() == Some(&exp[i]),
+                "quick_cache stored",
+            );
+            check(peer.get(k).await.as_ref() == Some(&exp[i]), "moka stored");
+        }
+    });
+    rows
+}
+
+fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
+    let shape = Shape {
+        title: "decorated miss, default".to_owned(),
+        ops,
+        contenders: vec![
+            Contender::new("#[cashews::cache] miss", |n| {
+                let before = MISS_BODY.load(Ordering::Relaxed);
+                let t = timed!(rt, n, |_i| {
+                    let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
+                    let u = on_miss(id).await;
+                    check(u.id == id, "cashews decorated miss value");
+                    u
+                });
+                check(
+                    MISS_BODY.load(Ordering::Relaxed) - before == n,
+                    "a miss runs the body",
+                );
+                t
+            }),
+            Contender::new("get + set by hand", |n| {
+                let before = HAND_BODY.load(Ordering::Relaxed);
+                let t = timed!(rt, n, |_i| {
+                    let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
+                    let key = format!("miss:{id}");
+                    let u = match MISSES.get::<User>(&key).await.unwrap() {
+                        Some(u) => u,
+                        None => {
+                            HAND_BODY.fetch_add(1, Ordering::Relaxed);
+                            let u = User::sample(id);
+                            MISSES.set(&key, &u, "1h").await.unwrap();
+                            u
+                        }
+                    };
+                    check(u.id == id, "by-hand miss value");
+                    u
+                });
+                check(
+                    HAND_BODY.load(Ordering::Relaxed) - before == n,
+                    "a miss computes",
+                );
+                t
+            }),
+        ],
+        pairs: vec![(0, 1)],
+    };
+    measure(shape, rounds).0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis shapes.
+
+fn url() -> String {
+    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+fn prefix() -> String {
+    format!("cashews-compare:{}:", std::process::id())
+}
+
+/// Whether Redis answers; prints why not.
+fn redis_up() -> bool {
+    let up = redis::Client::open(url())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok();
+    if !up {
+        eprintln!(
+            "skipping the Redis shapes: nothing answers at {} (set CASHEWS_REDIS_URL)",
+            url()
+        );
+    }
+    up
+}
+
+fn redis_in_flight(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
+    let ops = ops.div_ceil(IN_FLIGHT).max(1) * IN_FLIGHT;
+    let (keys, exp) = (keys(), expected());
+    let encoded: Vec<Bytes> = exp
+        .iter()
+        .map(|u| Bytes::from(rmp_serde::to_vec_named(u).unwrap()))
+        .collect();
+    let raw_keys: Vec<String> = (0..KEYS).map(|i| format!("{}raw:{i}", prefix())).collect();
+    let backend =
+        RedisBackend::new(RedisOptions::new(url()).with_key_prefix(prefix() + "be:")).unwrap();
+    let conn = rt.block_on(async {
+        let mut conn = redis::Client::open(url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        for i in 0..KEYS as usize {
+            REDIS.set(&keys[i], &exp[i], "1h").await.unwrap();
+            backend
+                .set(&keys[i], encoded[i].clone(), SetOptions::ttl(Some(HOUR)))
+                .await
+                .unwrap();
+            let () = redis::cmd("SET")
+                .arg(&raw_keys[i])
+                .arg(encoded[i].as_ref())
+                .arg("EX")
+                .arg(3600)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        conn
+    });
+    /// Runs `ops` gets, 64 in flight at a time, each `$get(i)` checked by `$check`.
+    macro_rules! batches {
+        ($ops:expr, |$i:ident| $get:expr) => {{
+            rt.block_on(async {
+                let start = Instant::now();
+                let mut base = 0;
+                while base < $ops {
+                    let batch = (base..base + IN_FLIGHT).map(|n| async move {
+                        let $i = (n % KEYS) as usize;
+                        black_box($get)
+                    });
+                    join_all(batch).await;
+                    base += IN_FLIGHT;
+                }
+                start.elapsed()
+            })
+        }};
+    }
+    let (keys, exp, encoded, raw_keys, backend, conn) =
+        (&keys, &exp, &encoded, &raw_keys, &backend, &conn);
+    let shape = Shape {
+        title: "Redis, 64 gets in flight (per get)".to_owned(),
+        ops,
+        contenders: vec![
+            Contender::new("cashews get::<User>", |n| {
+                batches!(n, |i| {
+                    let u = REDIS.get::<User>(&keys[i]).await.unwrap();
+                    check(u.as_ref() == Some(&exp[i]), "cashews Redis get value");
+                    u
+                })
+            }),
+            Contender::new("cashews RedisBackend::get bytes", |n| {
+                batches!(n, |i| {
+                    let b = backend.get(&keys[i]).await.unwrap();
+                    check(b.as_ref() == Some(&encoded[i]), "cashews backend get bytes");
+                    b
+                })
+            }),
+            Contender::new("redis-rs multiplexed GET + rmp decode", |n| {
+                batches!(n, |i| {
+                    let mut c = conn.clone();
+                    let b: Option<Vec<u8>> = redis::cmd("GET")
+                        .arg(&raw_keys[i])
+                        .query_async(&mut c)
+                        .await
+                        .unwrap();
+                    let u = b.map(|b| rmp_serde::from_slice::<User>(&b).unwrap());
+                    check(u.as_ref() == Some(&exp[i]), "redis-rs get value");
+                    u
+                })
+            }),
+            Contender::new("redis-rs multiplexed GET bytes", |n| {
+                batches!(n, |i| {
+                    let mut c = conn.clone();
+                    let b: Option<Vec<u8>> = redis::cmd("GET")
+                        .arg(&raw_keys[i])
+                        .query_async(&mut c)
+                        .await
+                        .unwrap();
+                    check(b.as_deref() == Some(&encoded[i][..]), "redis-rs get bytes");
+                    b
+                })
+            }),
+        ],
+        pairs: vec![(0, 2), (1, 3)],
+    };
+    measure(shape, rounds).0
+}
+
+fn client_side(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
+    let exp = expected();
+    let tier =
+        ClientSideRedis::new(RedisOptions::new(url()).with_key_prefix(prefix() + "cs:")).unwrap();
+    CLIENT_SIDE
+        .setup_backend("", tier.clone(), CacheConfig::default())
+        .unwrap();
+    rt.block_on(async {
+        tier.connect().await.unwrap();
+        for id in 0..KEYS {
+            on_mem(id).await;
+        }
+        // Fill the tier, then wait until a whole pass over the keys is served locally (the
+        // tracking link and the fills complete in the background).
+        let mut local = false;
+        for _ in 0..200 {
+            let before = tier.stats();
+            for id in 0..KEYS {
+                on_client_side(id).await;
+            }
+            let after = tier.stats();
+            if after.linked && after.misses == before.misses && after.hits - before.hits >= KEYS {
+                local = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        check(
+            local,
+            "the client-side tier never served a whole pass locally",
+        );
+    });
+    let shape = Shape {
+        title: "client-side decorated hit".to_owned(),
+        ops,
+        contenders: vec![
+            Contender::new("#[cashews::cache] client_side=true", |n| {
+                let (body, stats) = (CS_BODY.load(Ordering::Relaxed), tier.stats());
+                let t = timed!(rt, n, |i| {
+                    let u = on_client_side(i as u64).await;
+                    check(u == exp[i], "client-side hit value");
+                    u
+                });
+                let after = tier.stats();
+                check(
+                    CS_BODY.load(Ordering::Relaxed) == body,
+                    "client-side hit ran the body",
+                );
+                check(
+                    after.misses == stats.misses && after.hits - stats.hits >= n,
+                    "a client-side hit went to Redis",
+                );
+                t
+            }),
+            Contender::new("#[cashews::cache] mem://", |n| {
+                let before = MEM_BODY.load(Ordering::Relaxed);
+                let t = timed!(rt, n, |i| {
+                    let u = on_mem(i as u64).await;
+                    check(u == exp[i], "mem decorated hit value");
+                    u
+                });
+                check(
+                    MEM_BODY.load(Ordering::Relaxed) == before,
+                    "mem hit ran the body",
+                );
+                t
+            }),
+        ],
+        pairs: vec![(0, 1)],
+    };
+    measure(shape, rounds).0
+}
+
+fn lock_storm(rt: &Runtime, rounds: usize, callers: u64) -> Vec<Row> {
+    let peer = moka::<u64, User>();
+    let storm = |f: &dyn Fn(u64) -> tokio::task::JoinHandle<User>, origin: &AtomicU64| {
+        let id = NEXT_STORM.fetch_add(1, Ordering::Relaxed);
+        let before = origin.load(Ordering::SeqCst);
+        let t = rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..callers).map(|_| f(id)).collect();
+            for task in tasks {
+                let u = task.await.unwrap();
+                check(u.id == id, "locked storm value");
+                black_box(u);
+            }
+            start.elapsed()
+        });
+        check(
+            origin.load(Ordering::SeqCst) - before == 1,
+            "a cold storm must call its origin once",
+        );
+        t
+    };
+    let shape = Shape {
+        title: format!(
+            "Redis lock = true, {callers} cold callers, {} ms origin (wall)",
+            ORIGIN.as_millis()
+        ),
+        ops: 1,
+        contenders: vec![
+            Contender::new("Redis lock = true", |n| {
+                (0..n)
+                    .map(|_| storm(&|id| tokio::spawn(cold(id)), &LOCK_ORIGIN))
+                    .sum()
+            }),
+            Contender::new("moka get_with in-process", |n| {
+                (0..n)
+                    .map(|_| {
+                        storm(
+                            &|id| {
+                                let peer = peer.clone();
+                                tokio::spawn(async move {
+                                    peer.get_with(id, async move {
+                                        MOKA_ORIGIN.fetch_add(1, Ordering::SeqCst);
+                                        tokio::time::sleep(*ORIGIN).await;
+                                        User::sample(id)
+                                    })
+                                    .await
+                                })
+                            },
+                            &MOKA_ORIGIN,
+                        )
+                    })
+                    .sum()
+            }),
+        ],
+        pairs: vec![(0, 1)],
+    };
+    let (rows, medians) = measure(shape, rounds);
+    let origin = ORIGIN.as_nanos() as f64;
+    println!(
+        "locked storm of {callers} callers: cashews = origin + {}, moka = origin + {}",
+        fmt_ns(medians[0] - origin),
+        fmt_ns(medians[1] - origin)
+    );
+    rows
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported (use SHAPES).
+    let rounds = env_or("ROUNDS", 11).max(1) as usize;
+    let ops = u64::from(env_or("ITERS", 200_000).max(1));
+    let redis_ops = u64::from(env_or("REDIS_ITERS", 25_600).max(1));
+    let callers = u64::from(env_or("CALLERS", 1_000).max(1));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "compare: ROUNDS={rounds} ITERS={ops} REDIS_ITERS={redis_ops} CALLERS={callers} \
+         ORIGIN_MS={} load: {}",
+        ORIGIN.as_millis(),
+        load.trim()
+    );
+    let rt = runtime();
+    let mut rows = Vec::new();
+    let started = Instant::now();
+    let mut run = |id: &str, f: &dyn Fn() -> Vec<Row>| {
+        if enabled(id) {
+            let t = Instant::now();
+            rows.extend(f());
+            eprintln!("compare: {id} done in {:.1} s", t.elapsed().as_secs_f64());
+        }
+    };
+    run("decorated_hit", &|| decorated_hit(&rt, rounds, ops));
+    run("get", &|| get_hit(&rt, rounds, ops));
+    run("set", &|| set(&rt, rounds, ops));
+    run("miss", &|| decorated_miss(&rt, rounds, ops));
+    let redis_shapes = ["redis_in_flight", "client_side", "lock"];
+    if redis_shapes.iter().any(|id| enabled(id)) && redis_up() {
+        REDIS
+            .setup(&format!("{}?key_prefix={}", url(), prefix()))
+            .unwrap();
+        run("redis_in_flight", &|| {
+            redis_in_flight(&rt, rounds, redis_ops)
+        });
+        run("client_side", &|| client_side(&rt, rounds, ops));
+        run("lock", &|| lock_storm(&rt, rounds, callers));
+        rt.block_on(async { REDIS.clear().await.unwrap() });
+    }
+    print_table(&rows);
+    println!(
+        "\n{rounds} rounds, order rotated each round; times are medians per operation; \
+         ran in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
