@@ -707,7 +707,7 @@ fn lock_storm(rt: &Runtime, rounds: usize, callers: u64) -> Vec<Row> {
         ),
         ops: 1,
         contenders: vec![
-            Contender::new("Redis lock = true", |n| {
+            Contender::new("#[cashews::cache(lock = true)]", |n| {
                 (0..n)
                     .map(|_| storm(&|id| tokio::spawn(cold(id)), &LOCK_ORIGIN))
                     .sum()
