@@ -207,6 +207,13 @@ impl<V> Leader<V> {
 impl<V> Drop for Leader<V> {
     fn drop(&mut self) {
         self.unregister();
+        // Out of the map, the flight takes no new follower (they subscribe under the map's
+        // lock), so the count is final: with nobody subscribed there is nobody to tell, and
+        // the wake-up (a watch channel's notify over all its slots) is most of an
+        // uncontended miss's coalescing cost.
+        if self.flight.ended.receiver_count() == 0 {
+            return;
+        }
         {
             let mut state = self.flight.state.lock();
             if matches!(*state, State::Running) {
