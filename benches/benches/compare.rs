@@ -194,6 +194,14 @@ fn check(ok: bool, what: &str) {
     }
 }
 
+/// Runs `measure` (a contender's hits) and aborts when it ran the body that `body` counts.
+fn no_body_run<T>(body: &AtomicU64, what: &str, measure: impl FnOnce() -> T) -> T {
+    let before = body.load(Ordering::Relaxed);
+    let out = measure();
+    check(body.load(Ordering::Relaxed) == before, what);
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // The contenders' caches and decorated functions.
 
@@ -293,49 +301,37 @@ fn decorated_hit(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
         ops,
         contenders: vec![
             Contender::new("#[cashews::cache]", |n| {
-                let before = MEM_BODY.load(Ordering::Relaxed);
-                let t = timed!(rt, n, |i| {
-                    let u = on_mem(i as u64).await;
-                    check(u == exp[i], "cashews decorated hit value");
-                    u
-                });
-                check(
-                    MEM_BODY.load(Ordering::Relaxed) == before,
-                    "cashews hit ran the body",
-                );
-                t
+                no_body_run(&MEM_BODY, "cashews hit ran the body", || {
+                    timed!(rt, n, |i| {
+                        let u = on_mem(i as u64).await;
+                        check(u == exp[i], "cashews decorated hit value");
+                        u
+                    })
+                })
             }),
             Contender::new("cached #[cached] ttl", |n| {
-                let before = CACHED_BODY.load(Ordering::Relaxed);
-                let t = timed!(rt, n, |i| {
-                    let u = with_cached(i as u64).await;
-                    check(u == exp[i], "cached decorated hit value");
-                    u
-                });
-                check(
-                    CACHED_BODY.load(Ordering::Relaxed) == before,
-                    "cached hit ran the body",
-                );
-                t
+                no_body_run(&CACHED_BODY, "cached hit ran the body", || {
+                    timed!(rt, n, |i| {
+                        let u = with_cached(i as u64).await;
+                        check(u == exp[i], "cached decorated hit value");
+                        u
+                    })
+                })
             }),
             Contender::new("moka get_with ttl", |n| {
-                let before = MOKA_BODY.load(Ordering::Relaxed);
-                let t = timed!(rt, n, |i| {
-                    let id = i as u64;
-                    let u = peer
-                        .get_with(id, async move {
-                            MOKA_BODY.fetch_add(1, Ordering::Relaxed);
-                            User::sample(id)
-                        })
-                        .await;
-                    check(u == exp[i], "moka get_with hit value");
-                    u
-                });
-                check(
-                    MOKA_BODY.load(Ordering::Relaxed) == before,
-                    "moka hit ran the init",
-                );
-                t
+                no_body_run(&MOKA_BODY, "moka hit ran the init", || {
+                    timed!(rt, n, |i| {
+                        let id = i as u64;
+                        let u = peer
+                            .get_with(id, async move {
+                                MOKA_BODY.fetch_add(1, Ordering::Relaxed);
+                                User::sample(id)
+                            })
+                            .await;
+                        check(u == exp[i], "moka get_with hit value");
+                        u
+                    })
+                })
             }),
         ],
         pairs: vec![(0, 1), (0, 2)],
@@ -661,17 +657,13 @@ fn client_side(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 t
             }),
             Contender::new("#[cashews::cache] mem://", |n| {
-                let before = MEM_BODY.load(Ordering::Relaxed);
-                let t = timed!(rt, n, |i| {
-                    let u = on_mem(i as u64).await;
-                    check(u == exp[i], "mem decorated hit value");
-                    u
-                });
-                check(
-                    MEM_BODY.load(Ordering::Relaxed) == before,
-                    "mem hit ran the body",
-                );
-                t
+                no_body_run(&MEM_BODY, "mem hit ran the body", || {
+                    timed!(rt, n, |i| {
+                        let u = on_mem(i as u64).await;
+                        check(u == exp[i], "mem decorated hit value");
+                        u
+                    })
+                })
             }),
         ],
         pairs: vec![(0, 1)],
