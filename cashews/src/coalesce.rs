@@ -48,10 +48,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 // ----- re-entry ----------------------------------------------------------------------------
 
@@ -100,14 +100,14 @@ impl Marker {
 /// map operation only, never across an await.
 pub(crate) struct Flights<V> {
     marker: Marker,
-    running: Mutex<HashMap<String, Arc<Flight<V>>>>,
+    running: Mutex<HashMap<Arc<str>, Arc<Flight<V>>, foldhash::fast::RandomState>>,
 }
 
 impl<V> Default for Flights<V> {
     fn default() -> Self {
         Self {
             marker: Marker::default(),
-            running: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::default()),
         }
     }
 }
@@ -121,10 +121,19 @@ impl<V> std::fmt::Debug for Flights<V> {
 }
 
 /// One computation, as its followers see it.
+///
+/// Built for the uncontended case, where nobody follows: one allocation (this flight; the key
+/// is a second, shared by the map and the leader), and an end that touches no waiter list
+/// when the follower count is zero. A `tokio::sync::watch` channel cost an allocation more
+/// and, in its sender's drop, a wake-up pass over all its notifier slots even with no
+/// receiver: most of an uncontended miss's coalescing cost.
 struct Flight<V> {
     state: Mutex<State<V>>,
-    /// Signalled once the state is final.
-    ended: watch::Sender<()>,
+    /// How many followers joined. Incremented under the map's lock, read by the leader after
+    /// it took the flight out of the map under that same lock: then the count is final.
+    followers: AtomicUsize,
+    /// Signalled (`notify_waiters`) once the state is final, if anyone follows.
+    ended: Notify,
 }
 
 enum State<V> {
@@ -148,21 +157,24 @@ impl<V: Send + 'static> Flights<V> {
     pub(crate) fn enter(self: &Arc<Self>, key: &str) -> Turn<V> {
         let mut running = self.running.lock();
         if let Some(flight) = running.get(key) {
+            flight.followers.fetch_add(1, Ordering::Relaxed);
             return Turn::Follow(Follower {
-                receiver: flight.ended.subscribe(),
                 flight: Arc::clone(flight),
             });
         }
         let flight = Arc::new(Flight {
             state: Mutex::new(State::Running),
-            ended: watch::Sender::new(()),
+            followers: AtomicUsize::new(0),
+            ended: Notify::new(),
         });
-        running.insert(key.to_owned(), Arc::clone(&flight));
+        let key: Arc<str> = Arc::from(key);
+        running.insert(Arc::clone(&key), Arc::clone(&flight));
         drop(running);
         Turn::Lead(Leader {
             flights: Arc::clone(self),
-            key: key.to_owned(),
+            key,
             flight,
+            followers: None,
         })
     }
 
@@ -177,41 +189,47 @@ impl<V: Send + 'static> Flights<V> {
 /// computation can own it.
 pub(crate) struct Leader<V> {
     flights: Arc<Flights<V>>,
-    key: String,
+    key: Arc<str>,
     flight: Arc<Flight<V>>,
+    /// The final follower count, once [`Leader::share`] unregistered the flight.
+    followers: Option<usize>,
 }
 
 impl<V> Leader<V> {
     /// Ends the flight and hands the followers `share()`, built only if someone waits.
-    pub(crate) fn share(self, share: impl FnOnce() -> V) {
-        // No follower can join once the flight is out of the map, so the count is final.
-        self.unregister();
-        if self.flight.ended.receiver_count() > 0 {
+    pub(crate) fn share(mut self, share: impl FnOnce() -> V) {
+        let followers = self.unregister();
+        self.followers = Some(followers);
+        if followers > 0 {
             *self.flight.state.lock() = State::Shared(share());
         }
         // Drop signals the end.
     }
 
-    /// Takes the flight out of the map, if it is still this one.
-    fn unregister(&self) {
+    /// Takes the flight out of the map (if it is still ours) and returns the final follower
+    /// count: no follower can join once the flight is out of the map, and those that joined
+    /// counted themselves under the map's lock, which this took after them.
+    fn unregister(&self) -> usize {
         let mut running = self.flights.running.lock();
         if running
-            .get(&self.key)
+            .get(&*self.key)
             .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
         {
-            running.remove(&self.key);
+            running.remove(&*self.key);
         }
+        drop(running);
+        self.flight.followers.load(Ordering::Relaxed)
     }
 }
 
 impl<V> Drop for Leader<V> {
     fn drop(&mut self) {
-        self.unregister();
-        // Out of the map, the flight takes no new follower (they subscribe under the map's
-        // lock), so the count is final: with nobody subscribed there is nobody to tell, and
-        // the wake-up (a watch channel's notify over all its slots) is most of an
-        // uncontended miss's coalescing cost.
-        if self.flight.ended.receiver_count() == 0 {
+        // With nobody following there is nobody to tell (see `Flight`).
+        let followers = match self.followers {
+            Some(followers) => followers,
+            None => self.unregister(),
+        };
+        if followers == 0 {
             return;
         }
         {
@@ -220,31 +238,29 @@ impl<V> Drop for Leader<V> {
                 *state = State::Abandoned;
             }
         }
-        self.flight.ended.send_replace(());
+        self.flight.ended.notify_waiters();
     }
 }
 
-/// A follower: subscribed while the flight was registered, so it cannot miss its end.
+/// A follower's wait for its leader.
 pub(crate) struct Follower<V> {
     flight: Arc<Flight<V>>,
-    receiver: watch::Receiver<()>,
 }
 
 impl<V: Clone> Follower<V> {
-    /// Waits for the leader: what it shared, or `None` when it was abandoned (then take a
-    /// turn again with [`Flights::enter`]).
-    pub(crate) async fn wait(mut self) -> Option<V> {
+    /// What the leader shared; `None` when it was dropped without sharing (the caller then
+    /// takes a turn again).
+    pub(crate) async fn wait(self) -> Option<V> {
         loop {
+            // Registered before the state is read: a `notify_waiters` after this point wakes
+            // it even before its first poll, so the end cannot slip between check and wait.
+            let ended = self.flight.ended.notified();
             match &*self.flight.state.lock() {
                 State::Shared(value) => return Some(value.clone()),
                 State::Abandoned => return None,
                 State::Running => {}
             }
-            // The sender lives in the flight, which we hold: `changed` cannot fail; if it
-            // did, the flight is as good as abandoned.
-            if self.receiver.changed().await.is_err() {
-                return None;
-            }
+            ended.await;
         }
     }
 }
