@@ -314,16 +314,51 @@ impl Cache {
 
     fn encode<T: Serialize + ?Sized>(route: &Route, key: &str, value: &T) -> Result<Bytes> {
         let bytes = route.codec.encode(key, value)?;
-        if let Some(limit) = route.max_value_size
-            && bytes.len() > limit
-        {
-            return Err(Error::ValueTooLarge {
+        Self::check_size(route, key, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// [`Cache::encode`] into this thread's scratch buffer, handing the bytes to `write`: for a
+    /// backend that copies them anyway (a whole local tier), a write then allocates once
+    /// instead of twice. The buffer is kept between writes up to 64 KiB of capacity.
+    fn with_encoded<T: Serialize + ?Sized, R>(
+        route: &Route,
+        key: &str,
+        value: &T,
+        write: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        const KEEP: usize = 64 * 1024;
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> =
+                std::cell::RefCell::new(Vec::with_capacity(256));
+        }
+        SCRATCH.with(|scratch| {
+            // A `Serialize` impl that writes to a cache on this thread finds it borrowed.
+            let Ok(mut buf) = scratch.try_borrow_mut() else {
+                let bytes = Self::encode(route, key, value)?;
+                return Ok(write(&bytes));
+            };
+            let encoded = route
+                .codec
+                .encode_into(key, value, &mut buf)
+                .and_then(|()| Self::check_size(route, key, &buf));
+            let result = encoded.map(|()| write(&buf));
+            if buf.capacity() > KEEP {
+                *buf = Vec::with_capacity(256);
+            }
+            result
+        })
+    }
+
+    fn check_size(route: &Route, key: &str, bytes: &[u8]) -> Result<()> {
+        match route.max_value_size {
+            Some(limit) if bytes.len() > limit => Err(Error::ValueTooLarge {
                 key: shorten(key),
                 size: bytes.len(),
                 limit,
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(bytes)
     }
 
     /// The preamble of every keyed command, written once: the route of `key`, the key

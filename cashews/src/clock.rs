@@ -181,6 +181,19 @@ impl Clock {
         }
     }
 
+    /// The reading a new deadline `ttl` from now is counted from: [`Clock::now`], or for a
+    /// TTL of [`COARSE_SLACK`] or more on the system clock the coarse reading (see the
+    /// [module docs](self)), which is never ahead of the precise one and lags it by a tick:
+    /// such an entry may expire up to a tick (1 to 10 ms) before its full TTL, never after.
+    #[inline]
+    pub(crate) fn now_for_deadline(&self, ttl: Duration) -> Duration {
+        match &self.kind {
+            #[cfg(target_os = "linux")]
+            Kind::System(origin) if ttl >= COARSE_SLACK => origin.elapsed_coarse(),
+            _ => self.now(),
+        }
+    }
+
     /// Moves a manual clock forward; does nothing on the system clock.
     ///
     /// ```

@@ -517,8 +517,23 @@ impl Codec {
     }
 
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Bytes> {
+        let mut out = Vec::with_capacity(64);
+        self.encode_into(key, value, &mut out)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// [`Codec::encode`] into `out` (cleared first), so a caller that copies the bytes anyway
+    /// (the memory backend) can reuse one buffer instead of allocating one per write.
+    pub(crate) fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        out.clear();
         if let Some(text) = int::probe(value) {
-            return Ok(Bytes::from(text));
+            out.extend_from_slice(text.as_bytes());
+            return Ok(());
         }
         let encode_error = |source: crate::error::BoxError| Error::Encode {
             key: shorten(key),
@@ -526,44 +541,45 @@ impl Codec {
         };
         let format = self.options.format;
         // Serialize straight after a header, so an uncompressed value is written once.
-        let mut enveloped = Vec::with_capacity(64);
         envelope::write_header(
-            &mut enveloped,
+            out,
             Header {
                 format,
                 compression: Compression::None,
             },
         );
         match format {
-            Format::MsgPack => rmp_serde::encode::write_named(&mut enveloped, value)
-                .map_err(|e| encode_error(Box::new(e)))?,
-            Format::Json => serde_json::to_writer(&mut enveloped, value)
-                .map_err(|e| encode_error(Box::new(e)))?,
+            Format::MsgPack => {
+                rmp_serde::encode::write_named(out, value).map_err(|e| encode_error(Box::new(e)))?
+            }
+            Format::Json => {
+                serde_json::to_writer(&mut *out, value).map_err(|e| encode_error(Box::new(e)))?;
+            }
         }
-        let body_len = enveloped.len() - envelope::HEADER_LEN;
+        let body_len = out.len() - envelope::HEADER_LEN;
         let wanted = self.options.compression;
         if wanted != Compression::None
             && body_len >= self.options.compress_min_size
             && body_len <= MAX_DECOMPRESSED_SIZE
         {
-            let packed = compress::compress(wanted, &enveloped[envelope::HEADER_LEN..])
+            let packed = compress::compress(wanted, &out[envelope::HEADER_LEN..])
                 .map_err(|e| encode_error(Box::new(e)))?;
-            enveloped.clear();
+            out.clear();
             envelope::write_header(
-                &mut enveloped,
+                out,
                 Header {
                     format,
                     compression: wanted,
                 },
             );
-            enveloped.extend_from_slice(&packed);
+            out.extend_from_slice(&packed);
         }
         let Some(secret) = &self.options.secret else {
-            return Ok(Bytes::from(enveloped));
+            return Ok(());
         };
-        sign::sign(self.options.digest, secret.as_bytes(), key, &enveloped)
-            .map(Bytes::from)
-            .ok_or_else(refused_secret)
+        *out = sign::sign(self.options.digest, secret.as_bytes(), key, out)
+            .ok_or_else(refused_secret)?;
+        Ok(())
     }
 
     pub(crate) fn decode<T: DeserializeOwned>(

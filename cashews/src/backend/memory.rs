@@ -211,6 +211,12 @@ impl Inner {
         Self::ticks(self.clock.now())
     }
 
+    /// What a deadline `ttl` from now counts from (see [`Clock::now_for_deadline`]).
+    #[inline]
+    fn now_for_deadline(&self, ttl: Duration) -> u64 {
+        Self::ticks(self.clock.now_for_deadline(ttl))
+    }
+
     /// [`Inner::now`] when `deadline` (a non-zero `expires_at`) may have passed; `None` when
     /// the clock is certainly before it, often known without a precise reading (see
     /// [`Clock::now_unless_before`]): the hit path's expiry check.

@@ -115,11 +115,13 @@ impl Cache {
             let Some(route) = self.enter(&router, key, Command::Set)? else {
                 return Ok(false);
             };
-            let bytes = Self::encode(route, key, value)?;
-            // The synchronous try: a whole local tier completes the write.
-            if let Some(tier) = &route.local {
+            // The synchronous try: a whole local tier completes the write, from the scratch
+            // buffer (it copies the bytes).
+            if let Some(tier) = route.local.as_ref().filter(|tier| tier.is_whole()) {
                 let started = route.observers.as_ref().and_then(Observers::start);
-                if let Some(result) = tier.write(key, &bytes, options) {
+                if let Some(result) =
+                    Self::with_encoded(route, key, value, |bytes| tier.write(key, bytes, options))?
+                {
                     if let Some(observers) = &route.observers {
                         let outcome = match &result {
                             Ok(_) => Outcome::Done,
@@ -137,7 +139,7 @@ impl Cache {
                     return Self::settle(route, Command::Set, key, result);
                 }
             }
-            (Arc::clone(route), bytes)
+            (Arc::clone(route), Self::encode(route, key, value)?)
         };
         let result = route.backend.set(key, bytes, options).await;
         Self::settle(&route, Command::Set, key, result)
