@@ -263,6 +263,12 @@ async fn on_miss(id: u64) -> User {
     User::sample(id)
 }
 
+#[cashews::cache(ttl = "1h", key = "miss:{id}", cache = MISSES, protected = false)]
+async fn on_miss_unprotected(id: u64) -> User {
+    MISS_BODY.fetch_add(1, Ordering::Relaxed);
+    User::sample(id)
+}
+
 #[cashews::cache(ttl = "1h", key = "user:{id}", cache = CLIENT_SIDE)]
 async fn on_client_side(id: u64) -> User {
     CS_BODY.fetch_add(1, Ordering::Relaxed);
@@ -440,7 +446,7 @@ fn set(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
 
 fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     let shape = Shape {
-        title: "decorated miss, default".to_owned(),
+        title: "decorated miss".to_owned(),
         ops,
         contenders: vec![
             Contender::new("#[cashews::cache] miss", |n| {
@@ -454,6 +460,20 @@ fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 check(
                     MISS_BODY.load(Ordering::Relaxed) - before == n,
                     "a miss runs the body",
+                );
+                t
+            }),
+            Contender::new("#[cashews::cache(protected = false)] miss", |n| {
+                let before = MISS_BODY.load(Ordering::Relaxed);
+                let t = timed!(rt, n, |_i| {
+                    let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
+                    let u = on_miss_unprotected(id).await;
+                    check(u.id == id, "cashews unprotected miss value");
+                    u
+                });
+                check(
+                    MISS_BODY.load(Ordering::Relaxed) - before == n,
+                    "an unprotected miss runs the body",
                 );
                 t
             }),
@@ -481,7 +501,7 @@ fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 t
             }),
         ],
-        pairs: vec![(0, 1)],
+        pairs: vec![(0, 2), (1, 2)],
     };
     measure(shape, rounds).0
 }

@@ -56,11 +56,47 @@ use tokio::sync::Notify;
 // ----- re-entry ----------------------------------------------------------------------------
 
 tokio::task_local! {
-    /// The `(marker id, key)` pairs the current task is inside, outermost first.
-    static INSIDE: Vec<(u64, String)>;
+    /// The marks the current task is inside, outermost first.
+    static INSIDE: Marks;
 }
 
 static NEXT_MARKER: AtomicU64 = AtomicU64::new(1);
+
+/// The `(marker id, key hash)` pairs a task is inside. The first few are kept inline, so
+/// entering a scope (once per coalesced miss) allocates nothing at the usual depth of one or
+/// two. Keys are kept as 64-bit hashes under a per-process random seed: two keys of one
+/// task's nesting with the same hash would make the inner call compute without coalescing,
+/// which is what a re-entrant call does anyway; never a hang, never a wrong result.
+#[derive(Clone, Default)]
+struct Marks {
+    inline: [(u64, u64); 3],
+    len: usize,
+    more: Vec<(u64, u64)>,
+}
+
+impl Marks {
+    fn push(&mut self, mark: (u64, u64)) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = mark;
+                self.len += 1;
+            }
+            None => self.more.push(mark),
+        }
+    }
+
+    fn contains(&self, mark: (u64, u64)) -> bool {
+        self.inline[..self.len].contains(&mark) || self.more.contains(&mark)
+    }
+}
+
+/// The hash a mark keeps of `key`.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::LazyLock<foldhash::quality::RandomState> =
+        std::sync::LazyLock::new(foldhash::quality::RandomState::default);
+    SEED.hash_one(key)
+}
 
 /// A re-entry scope: "the current task is computing (or holding) `key` of this marker".
 /// Every [`Flights`] has its own; the lock strategies keep one per cache.
@@ -77,7 +113,7 @@ impl Marker {
     /// Whether the current task is inside `key` of this marker (a re-entrant call).
     pub(crate) fn is_inside(&self, key: &str) -> bool {
         INSIDE
-            .try_with(|inside| inside.iter().any(|(id, k)| *id == self.0 && k == key))
+            .try_with(|inside| inside.contains((self.0, key_hash(key))))
             .unwrap_or(false)
     }
 
@@ -88,9 +124,9 @@ impl Marker {
         key: &str,
         future: F,
     ) -> impl Future<Output = F::Output> + use<F> {
-        let mut keys = INSIDE.try_with(Clone::clone).unwrap_or_default();
-        keys.push((self.0, key.to_owned()));
-        INSIDE.scope(keys, future)
+        let mut marks = INSIDE.try_with(Clone::clone).unwrap_or_default();
+        marks.push((self.0, key_hash(key)));
+        INSIDE.scope(marks, future)
     }
 }
 
@@ -107,7 +143,9 @@ impl<V> Default for Flights<V> {
     fn default() -> Self {
         Self {
             marker: Marker::default(),
-            running: Mutex::new(HashMap::default()),
+            // Room for a few concurrent flights from the start: a tiny table refilled on
+            // every miss (insert, then remove) rehashed often.
+            running: Mutex::new(HashMap::with_capacity_and_hasher(32, Default::default())),
         }
     }
 }
@@ -374,6 +412,19 @@ mod tests {
         leader.share(|| 7);
         assert_eq!(follower.wait().await, Some(7));
         assert!(matches!(flights.enter("k"), Turn::Lead(_)));
+    }
+
+    #[test]
+    fn marks_beyond_the_inline_ones_are_kept() {
+        let mut marks = Marks::default();
+        for i in 0..6 {
+            marks.push((i, key_hash(&format!("k{i}"))));
+        }
+        for i in 0..6 {
+            assert!(marks.contains((i, key_hash(&format!("k{i}")))), "{i}");
+            assert!(!marks.contains((i, key_hash("other"))), "{i}");
+        }
+        assert!(!marks.contains((6, key_hash("k6"))));
     }
 
     #[tokio::test]

@@ -2,39 +2,49 @@
 //! flights and re-entry markers, the lock wake-ups), without the `Cache` knowing their types.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use arc_swap::ArcSwap;
 
-/// A type map: one value of each type, created on first use and dropped with the cache.
-/// Read on the miss paths only (a read lock and one hash lookup); never on a hit.
+type Slot = (TypeId, Arc<dyn Any + Send + Sync>);
+
+/// A handful of values, one per type, read on every coalesced miss: a list swapped whole on
+/// the rare insert, so a read takes no lock and hashes nothing (a scan of a few `TypeId`s).
 #[derive(Default)]
-pub(super) struct Extensions(RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+pub(super) struct Extensions(ArcSwap<Vec<Slot>>);
 
 impl std::fmt::Debug for Extensions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Extensions")
-            .field("len", &self.0.read().len())
+            .field("len", &self.0.load().len())
             .finish()
     }
 }
 
 impl Extensions {
-    /// The value of type `T`, created with `T::default()` by the first call.
+    /// The value of type `T`, made with `T::default()` by the first caller.
     pub(super) fn get<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
-        if let Some(value) = self.0.read().get(&TypeId::of::<T>())
-            && let Ok(value) = Arc::clone(value).downcast::<T>()
-        {
+        if let Some(value) = Self::find::<T>(&self.0.load()) {
             return value;
         }
-        let mut map = self.0.write();
-        let value = map
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Arc::new(T::default()));
+        let fresh: Arc<dyn Any + Send + Sync> = Arc::new(T::default());
+        let mut found = None;
+        self.0.rcu(|slots| {
+            found = Self::find::<T>(slots);
+            let mut slots = Vec::clone(slots);
+            if found.is_none() {
+                slots.push((TypeId::of::<T>(), Arc::clone(&fresh)));
+            }
+            slots
+        });
         // Keyed by the type: the downcast cannot fail; if it did, a fresh value is only
         // unshared state, never a wrong one.
-        Arc::clone(value).downcast::<T>().unwrap_or_default()
+        found.unwrap_or_else(|| fresh.downcast::<T>().unwrap_or_default())
+    }
+
+    fn find<T: Send + Sync + 'static>(slots: &[Slot]) -> Option<Arc<T>> {
+        let (_, value) = slots.iter().find(|(id, _)| *id == TypeId::of::<T>())?;
+        Arc::clone(value).downcast::<T>().ok()
     }
 }
 

@@ -438,13 +438,13 @@ where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    let started = tokio::time::Instant::now();
+    let started = options.time_condition.map(|_| tokio::time::Instant::now());
     let result = origin.await;
     let store = store_options(options.store_condition, options.time_condition);
     let Some(value) = shape.stored(&result) else {
         return (result, false);
     };
-    if !admits(&store, shape, &result, started.elapsed()) {
+    if !admits(&store, shape, &result, || super::cache::took(started)) {
         return (result, false);
     }
     let Some(ttl) = shape.store_ttl(value, ttl) else {
