@@ -362,11 +362,15 @@ fn get_hit(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     let cache = mem_cache();
     let quick = quick_cache::sync::Cache::<String, User>::new(100_000);
     let peer = moka::<String, User>();
+    // The floor of a serialized cache's typed hit: a lookup that hands out the bytes, and the
+    // MessagePack decode, with nothing else (no expiry, no envelope, no checks).
+    let floor = quick_cache::sync::Cache::<String, Bytes>::new(100_000);
     rt.block_on(async {
         for (k, u) in keys.iter().zip(&exp) {
             cache.set(k, u, "1h").await.unwrap();
             quick.insert(k.clone(), u.clone());
             peer.insert(k.clone(), u.clone()).await;
+            floor.insert(k.clone(), Bytes::from(rmp_serde::to_vec_named(u).unwrap()));
         }
     });
     let shape = Shape {
@@ -394,8 +398,17 @@ fn get_hit(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                     u
                 })
             }),
+            Contender::new("floor: quick_cache bytes + rmp decode", |n| {
+                timed!(rt, n, |i| {
+                    let u = floor
+                        .get(keys[i].as_str())
+                        .and_then(|b| rmp_serde::from_slice::<User>(&b).ok());
+                    check(u.as_ref() == Some(&exp[i]), "floor get hit value");
+                    u
+                })
+            }),
         ],
-        pairs: vec![(0, 1), (0, 2)],
+        pairs: vec![(0, 1), (0, 2), (0, 3)],
     };
     measure(shape, rounds).0
 }
@@ -405,6 +418,7 @@ fn set(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     let cache = mem_cache();
     let quick = quick_cache::sync::Cache::<String, User>::new(100_000);
     let peer = moka::<String, User>();
+    let floor = quick_cache::sync::Cache::<String, Bytes>::new(100_000);
     let shape = Shape {
         title: "set".to_owned(),
         ops,
@@ -423,8 +437,16 @@ fn set(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                     .insert(keys[i].clone(), exp[i].clone())
                     .await)
             }),
+            // The floor of a serialized cache's write: the MessagePack encode and an insert
+            // of the bytes, with nothing else (no expiry, no envelope, no routing).
+            Contender::new("floor: rmp encode + quick_cache insert", |n| {
+                timed!(rt, n, |i| floor.insert(
+                    keys[i].clone(),
+                    Bytes::from(rmp_serde::to_vec_named(&exp[i]).unwrap())
+                ))
+            }),
         ],
-        pairs: vec![(0, 2), (1, 2), (0, 3), (1, 3)],
+        pairs: vec![(0, 2), (1, 2), (0, 3), (1, 3), (1, 4)],
     };
     let rows = measure(shape, rounds).0;
     rt.block_on(async {
