@@ -398,6 +398,16 @@ fn get_hit(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                     u
                 })
             }),
+            Contender::new("cashews mem get_shared::<User>", |n| {
+                timed!(rt, n, |i| {
+                    let u = cache.get_shared::<User>(&keys[i]).await.unwrap();
+                    check(
+                        u.as_deref() == Some(&exp[i]),
+                        "cashews get_shared hit value",
+                    );
+                    u
+                })
+            }),
             Contender::new("floor: quick_cache bytes + rmp decode", |n| {
                 timed!(rt, n, |i| {
                     let u = floor
@@ -408,7 +418,7 @@ fn get_hit(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 })
             }),
         ],
-        pairs: vec![(0, 1), (0, 2), (0, 3)],
+        pairs: vec![(0, 1), (0, 2), (0, 4), (3, 1), (3, 2)],
     };
     measure(shape, rounds).0
 }
