@@ -4,6 +4,14 @@
 //! reads per shard) holding, per key, the value and its deadline on the backend's [`Clock`].
 //! Expiry is lazy on read and by a periodic purge task that stops when the last handle drops.
 //!
+//! # Expiry precision
+//!
+//! A plain `set` with a TTL of one second or more counts its deadline from the coarse
+//! monotonic clock, which lags the precise one by at most a tick (1 to 10 ms): such an entry
+//! may expire up to a tick before its full TTL, never after (a precise reading costs a visible
+//! share of a write on a virtual machine). Shorter TTLs, the conditional writes and the manual
+//! clock count from the precise reading. A read compares exactly (see [`Clock`]).
+//!
 //! # Atomicity
 //!
 //! Every read-modify-write command (`set` with a condition, `incr`, `unlock`, `incr_bits`,
