@@ -6,11 +6,12 @@
 //!
 //! # Expiry precision
 //!
-//! A plain `set` with a TTL of one second or more counts its deadline from the coarse
+//! A `set` (conditional or not) with a TTL of one second or more counts its deadline from the coarse
 //! monotonic clock, which lags the precise one by at most a tick (1 to 10 ms): such an entry
 //! may expire up to a tick before its full TTL, never after (a precise reading costs a visible
-//! share of a write on a virtual machine). Shorter TTLs, the conditional writes and the manual
-//! clock count from the precise reading. A read compares exactly (see [`Clock`]).
+//! share of a write on a virtual machine). Shorter TTLs, the other writes (`incr`, `expire`,
+//! ...) and the manual clock count from the precise reading. A read compares exactly (see
+//! [`Clock`]).
 //!
 //! # Atomicity
 //!
