@@ -86,11 +86,19 @@ impl FrontGate {
 
     /// Counts `n` local hits.
     #[inline]
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(dead_code, reason = "only the client-side Redis tier reads its hits")
+    )]
     pub(crate) fn hit_many(&self, n: u64) {
         self.hits.add(n);
     }
 
     /// The local hits so far.
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(dead_code, reason = "only the client-side Redis tier reads its hits")
+    )]
     pub(crate) fn hits(&self) -> u64 {
         self.hits.sum()
     }
@@ -105,7 +113,7 @@ const STRIPES: usize = 16;
 /// up to [`STRIPES`] threads never share one), and a read sums the cells. A sum read while
 /// others add is a count that was true at some point during the read, as a single relaxed
 /// counter would give.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Striped {
     cells: Box<[Cell; STRIPES]>,
 }
@@ -115,14 +123,6 @@ pub(crate) struct Striped {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Cell(AtomicU64);
-
-impl Default for Striped {
-    fn default() -> Self {
-        Self {
-            cells: Box::default(),
-        }
-    }
-}
 
 impl Striped {
     #[inline]
