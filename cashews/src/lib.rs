@@ -62,6 +62,10 @@ struct GuideObservability;
 #[doc = include_str!("../../docs/guide/operations.md")]
 struct GuideOperations;
 
+#[cfg(all(doctest, feature = "axum", feature = "metrics", feature = "macros"))]
+#[doc = include_str!("../../docs/guide/performance.md")]
+struct GuidePerformance;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

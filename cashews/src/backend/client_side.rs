@@ -307,7 +307,7 @@ impl ClientSideRedis {
         let c = &shared.counters;
         let link = shared.link.load();
         ClientSideStats {
-            hits: shared.gate.hits.load(Ordering::Relaxed),
+            hits: shared.gate.hits(),
             misses: c.misses.load(Ordering::Relaxed),
             invalidations: c.invalidations.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),

@@ -18,7 +18,7 @@
 //! a wrapper that must see every read or write (a transaction, a filter) declares none.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::memory::SharedObject;
 use super::{MemoryBackend, SetOptions};
@@ -60,10 +60,15 @@ impl std::fmt::Debug for LocalTier {
 
 /// The switch and hit counter of a front tier: its owner turns it on while its copies are
 /// kept up to date (the client-side tier: while its invalidation link is up).
+///
+/// Every local hit reads `up` and counts itself, so the two live apart: `up` is written only
+/// when the link goes up or down, and the hits go to [`Striped`] cells of their own. A single
+/// counter next to `up` made every hit, on every thread, write the cache line every other
+/// hit then had to read `up` from.
 #[derive(Debug, Default)]
 pub(crate) struct FrontGate {
     pub(crate) up: AtomicBool,
-    pub(crate) hits: AtomicU64,
+    hits: Striped,
 }
 
 impl FrontGate {
@@ -73,10 +78,80 @@ impl FrontGate {
         self.up.load(Ordering::SeqCst)
     }
 
+    /// Counts one local hit.
     #[inline]
     pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.hits.add(1);
     }
+
+    /// Counts `n` local hits.
+    #[inline]
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(dead_code, reason = "only the client-side Redis tier reads its hits")
+    )]
+    pub(crate) fn hit_many(&self, n: u64) {
+        self.hits.add(n);
+    }
+
+    /// The local hits so far.
+    #[cfg_attr(
+        not(feature = "redis"),
+        expect(dead_code, reason = "only the client-side Redis tier reads its hits")
+    )]
+    pub(crate) fn hits(&self) -> u64 {
+        self.hits.sum()
+    }
+}
+
+/// How many cells a [`Striped`] counter has: a power of two, more than the threads that
+/// usually serve hits at once.
+const STRIPES: usize = 16;
+
+/// A counter that many threads add to without writing one shared cache line: each thread
+/// adds to its own cell (threads are given cells round-robin the first time they count, so
+/// up to [`STRIPES`] threads never share one), and a read sums the cells. A sum read while
+/// others add is a count that was true at some point during the read, as a single relaxed
+/// counter would give.
+#[derive(Debug, Default)]
+pub(crate) struct Striped {
+    cells: Box<[Cell; STRIPES]>,
+}
+
+/// One counter cell, alone on its cache lines (128 bytes: adjacent-line prefetchers pull
+/// pairs of 64-byte lines).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Cell(AtomicU64);
+
+impl Striped {
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.cells[stripe()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        self.cells.iter().fold(0, |sum, cell| {
+            sum.wrapping_add(cell.0.load(Ordering::Relaxed))
+        })
+    }
+}
+
+/// This thread's cell index: given once per thread, round-robin.
+#[inline]
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    }
+    STRIPE.with(|stripe| {
+        let mut index = stripe.get();
+        if index == usize::MAX {
+            index = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            stripe.set(index);
+        }
+        index
+    })
 }
 
 impl LocalTier {
@@ -179,5 +254,29 @@ impl LocalTier {
             None => Some(self.store.set_now(key, value, options)),
             Some(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{STRIPES, Striped};
+
+    /// Adds from more threads than there are cells (so some share one) all land in the sum.
+    #[test]
+    fn a_striped_count_sums_every_thread() {
+        let counter = Striped::default();
+        std::thread::scope(|s| {
+            for t in 0..STRIPES as u64 + 3 {
+                let counter = &counter;
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        counter.add(1);
+                    }
+                    counter.add(t);
+                });
+            }
+        });
+        let threads = STRIPES as u64 + 3;
+        assert_eq!(counter.sum(), threads * 1000 + (0..threads).sum::<u64>());
     }
 }

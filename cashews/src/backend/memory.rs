@@ -20,6 +20,16 @@
 //! of the key's shard through quick_cache's entry API, so it is atomic per key; plain reads take
 //! the shard's read lock only. `slice_incr_now` reads the clock for its stamp under that lock.
 //!
+//! # What a hit writes
+//!
+//! A hit reads the map and the clock and writes two things only, both inside quick_cache's
+//! `get`: the shard's read lock word (acquire and release: shared by every reader of that
+//! shard) and the reference count of the entry's value (the clone `get` returns: shared by
+//! every reader of that key). Nothing of cashews' own is written on a hit: routing, the
+//! disable switches and the scope checks are loads, and the client-side tier counts its
+//! hits in per-thread cells. The guide's performance page (`docs/guide/performance.md`)
+//! lists every write per hit path and what removing the last two would cost.
+//!
 //! # Memory bound
 //!
 //! Each entry weighs 1 unit against `size`. With `max_bytes`, an entry weighs

@@ -54,7 +54,7 @@ impl Backend for ClientSideRedis {
             out.push(value);
         }
         let hits = keys.len() - missing.len();
-        shared.gate.hits.fetch_add(hits as u64, Ordering::Relaxed);
+        shared.gate.hit_many(hits as u64);
         if missing.is_empty() {
             return Ok(out);
         }
