@@ -43,7 +43,9 @@
 //!   strategy's unstored `Err` is not (each follower computes its own), and a `get_or_set`
 //!   value that could not be encoded is [`Error::Encode`](crate::Error::Encode) for all.
 //!
-//! Only misses reach the coalescer: the hit paths never touch it.
+//! Only misses reach the coalescer, with one exception: the hit paths never touch it, except
+//! `cache_locked`'s on a backend that answers asynchronously (Redis), whose callers read the
+//! cache inside their flight (one read for all, the value handed to the others as its bytes).
 
 use std::collections::HashMap;
 use std::future::Future;
