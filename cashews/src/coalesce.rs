@@ -75,6 +75,14 @@ impl Default for Marker {
     }
 }
 
+/// Whether the current task is inside any key of any marker: when not (the common case), no
+/// [`Marker::is_inside`] can be true, and the marker need not be looked up.
+pub(crate) fn marked() -> bool {
+    INSIDE
+        .try_with(|inside| !inside.is_empty())
+        .unwrap_or(false)
+}
+
 impl Marker {
     /// Whether the current task is inside `key` of this marker (a re-entrant call).
     pub(crate) fn is_inside(&self, key: &str) -> bool {

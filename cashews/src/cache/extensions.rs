@@ -8,7 +8,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 /// A type map: one value of each type, created on first use and dropped with the cache.
-/// Read on the miss paths only (a read lock and one hash lookup); never on a hit.
+/// Read on the miss paths only (a read lock and one hash lookup), and by the one strategy
+/// whose callers read inside a flight (`cache_locked` on an asynchronous backend).
 #[derive(Default)]
 pub(super) struct Extensions(RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
 

@@ -394,10 +394,14 @@ where
             call.finish(StrategyResult::Hit);
             return hit;
         }
+        let lock_key = format!("{}:{key}", LockedOptions::CACHE_LOCK_PREFIX);
         let run = LockedRun {
             cache,
             key,
-            lock_key: format!("{}:{key}", LockedOptions::CACHE_LOCK_PREFIX),
+            // Looked up only in a task that is inside some computation (rarely): the
+            // extension map is not read per caller.
+            reentrant: coalesce::marked() && cache.extension::<Held>().0.is_inside(&lock_key),
+            lock_key,
             ttl,
             options,
             shape: &shape,
@@ -428,6 +432,8 @@ struct LockedRun<'a, S> {
     cache: &'a Cache,
     key: &'a str,
     lock_key: String,
+    /// Made from inside the origin of its own key (which holds the lock).
+    reentrant: bool,
     ttl: Ttl,
     options: &'a CacheOptions,
     shape: &'a S,
@@ -450,7 +456,7 @@ impl<S> LockedRun<'_, S> {
     /// Whether this call reads the cache inside its flight rather than before it: coalesced
     /// (`protected`) and not made from inside its own key's origin.
     fn reads_in_flight(&self) -> bool {
-        self.options.protected && !self.cache.extension::<Held>().0.is_inside(&self.lock_key)
+        self.options.protected && !self.reentrant
     }
 
     /// The read and the miss: once per key in this process when `protected` (one caller reads
@@ -463,7 +469,7 @@ impl<S> LockedRun<'_, S> {
     {
         let (cache, key, ttl, options, shape) =
             (self.cache, self.key, self.ttl, self.options, self.shape);
-        if cache.extension::<Held>().0.is_inside(&self.lock_key) {
+        if self.reentrant {
             return (self.compute(origin).await.0, false);
         }
         if !options.protected {
