@@ -43,7 +43,9 @@
 //!   strategy's unstored `Err` is not (each follower computes its own), and a `get_or_set`
 //!   value that could not be encoded is [`Error::Encode`](crate::Error::Encode) for all.
 //!
-//! Only misses reach the coalescer: the hit paths never touch it.
+//! Only misses reach the coalescer, with one exception: the hit paths never touch it, except
+//! `cache_locked`'s on a backend that answers asynchronously (Redis), whose callers read the
+//! cache inside their flight (one read for all, the value handed to the others as its bytes).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -85,6 +87,10 @@ impl Marks {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn contains(&self, mark: (u64, u64)) -> bool {
         self.inline[..self.len].contains(&mark) || self.more.contains(&mark)
     }
@@ -107,6 +113,14 @@ impl Default for Marker {
     fn default() -> Self {
         Self(NEXT_MARKER.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// Whether the current task is inside any key of any marker: when not (the common case), no
+/// [`Marker::is_inside`] can be true, and the marker need not be looked up.
+pub(crate) fn marked() -> bool {
+    INSIDE
+        .try_with(|inside| !inside.is_empty())
+        .unwrap_or(false)
 }
 
 impl Marker {

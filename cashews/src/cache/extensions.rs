@@ -8,8 +8,10 @@ use arc_swap::ArcSwap;
 
 type Slot = (TypeId, Arc<dyn Any + Send + Sync>);
 
-/// A handful of values, one per type, read on every coalesced miss: a list swapped whole on
-/// the rare insert, so a read takes no lock and hashes nothing (a scan of a few `TypeId`s).
+/// A type map: one value of each type, created on first use and dropped with the cache. Read
+/// on the miss paths, and by the one strategy whose callers read inside a flight
+/// (`cache_locked` on an asynchronous backend): a list swapped whole on the rare insert, so a
+/// read takes no lock and hashes nothing (a scan of a few `TypeId`s).
 #[derive(Default)]
 pub(super) struct Extensions(ArcSwap<Vec<Slot>>);
 

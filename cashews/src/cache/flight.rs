@@ -81,6 +81,43 @@ where
 }
 
 impl Cache {
+    /// `value` encoded as [`Cache::set`] stores it under `key`, for a coalescing leader that
+    /// stored it to hand to its followers, which then need no read; `None` when it cannot be
+    /// (no route, an encoding failure, a value over `max_value_size`) or must not (the leader
+    /// wrote inside a transaction, which others cannot see yet): the followers read.
+    pub(crate) fn encode_for_followers<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Option<Bytes> {
+        if super::transactions::current(self.id()).is_some() {
+            return None;
+        }
+        let route = self.route_for(key).ok()?;
+        Self::encode(&route, key, value).ok()
+    }
+
+    /// Bytes a leader handed over ([`Cache::encode_for_followers`]), decoded as this task's
+    /// read of `key` would decode them; `None` when that read would not see them as they are
+    /// (a read disabled for this task or on the route, an `invalidate_further` scope, an open
+    /// transaction) or they do not decode (logged by the codec): the follower then reads.
+    pub(crate) fn decode_from_leader<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        if super::further::active() || super::transactions::current(self.id()).is_some() {
+            return None;
+        }
+        let route = self.route_for(key).ok()?;
+        if self.is_off(&route, crate::command::Command::Get) {
+            return None;
+        }
+        route.codec.decode(key, route.name(), bytes)
+    }
+}
+
+impl Cache {
     /// Returns the cached value, or runs `init`, stores its result with `ttl` and returns it.
     ///
     /// # Concurrent calls

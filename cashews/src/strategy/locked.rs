@@ -5,9 +5,11 @@
 use std::future::Future;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::Outcome;
 use super::cache::{CacheOptions, compute};
-use crate::coalesce::{self, Flights, Marker};
+use crate::coalesce::{self, Flights, Marker, Then};
 use crate::error::{Error, shorten};
 use crate::lock::{LockGuard, LockWaiter};
 use crate::observe::{Call, StrategyResult};
@@ -325,13 +327,17 @@ where
 ///
 /// # Concurrent calls
 ///
-/// Layered outermost first. With `protected` (the default),
-/// concurrent misses of one key in this process coalesce first, so one caller per process
-/// goes for the lock. The lock holder runs `origin`; the waiters (in this process, or in
-/// other processes sharing the backend) wake when it releases the lock and return the value
-/// it stored, without running `origin`. If it stored nothing (an `Err`, a condition), the
-/// next waiter takes the lock and runs `origin` itself, so every caller gets a real result
-/// and nothing needs to be `Clone`. A waiter on a holder in another process wakes after the
+/// Layered outermost first. With `protected` (the default), concurrent calls of one key in
+/// this process coalesce first, reads included (on a backend that answers asynchronously,
+/// such as Redis; a memory read is made by each caller before): one caller reads the cache
+/// and, on a miss, goes for the lock, and the others wait for it and decode the value it
+/// found or stored, without a read of their own. A storm of cold callers thus costs the
+/// backend the commands of one caller (a read, the lock, a read, the write, the release),
+/// however many callers there are. The lock holder runs `origin`; the waiters in other
+/// processes sharing the backend wake when it releases the lock and read the value it
+/// stored, without running `origin`. If it stored nothing (an `Err`, a condition), the next
+/// waiter takes the lock and runs `origin` itself, so every caller gets a real result and
+/// nothing needs to be `Clone`. A waiter on a holder in another process wakes after the
 /// lock's remaining TTL or a backoff (see [`Cache::lock`]); a holder that crashed makes
 /// waiters wait until its lock lapses, that is up to `ttl`.
 ///
@@ -382,66 +388,159 @@ where
             return Box::pin(origin).await;
         };
         let call = Call::start("cache_locked", options.template);
-        if let Some(hit) = call.within(lookup(cache, key, &shape, ttl, options)).await {
+        // A route that answers at once (memory) is read first: its hit takes no flight.
+        let known = lookup_now(cache, key, &shape, ttl, options);
+        if let Some(Some(hit)) = known {
             call.finish(StrategyResult::Hit);
             return hit;
         }
+        let lock_key = format!("{}:{key}", LockedOptions::CACHE_LOCK_PREFIX);
         let run = LockedRun {
             cache,
             key,
-            lock_key: format!("{}:{key}", LockedOptions::CACHE_LOCK_PREFIX),
+            // Looked up only in a task that is inside some computation (rarely): the
+            // extension map is not read per caller.
+            reentrant: coalesce::marked() && cache.extension::<Held>().0.is_inside(&lock_key),
+            lock_key,
             ttl,
             options,
             shape: &shape,
         };
-        // A miss: the origin and the work around it are boxed (two allocations), so that this
-        // future holds neither.
-        let computed = call.within(Box::pin(run.coalesced(Box::pin(origin)))).await;
-        call.finish(StrategyResult::Miss);
-        computed
+        // Coalesced callers read in their flight (its leader reads for all of them); the
+        // others read here first.
+        if known.is_none()
+            && !run.reads_in_flight()
+            && let Some(hit) = call.within(lookup(cache, key, &shape, ttl, options)).await
+        {
+            call.finish(StrategyResult::Hit);
+            return hit;
+        }
+        // The flight: the origin and the work around it are boxed (two allocations), so
+        // that this future holds neither.
+        let (result, hit) = call.within(Box::pin(run.coalesced(Box::pin(origin)))).await;
+        call.finish(if hit {
+            StrategyResult::Hit
+        } else {
+            StrategyResult::Miss
+        });
+        result
     }
 }
 
-/// One miss of [`cache_locked`].
+/// One call of [`cache_locked`] past its synchronous read.
 struct LockedRun<'a, S> {
     cache: &'a Cache,
     key: &'a str,
     lock_key: String,
+    /// Made from inside the origin of its own key (which holds the lock).
+    reentrant: bool,
     ttl: Ttl,
     options: &'a CacheOptions,
     shape: &'a S,
 }
 
+/// What the leader of a [`cache_locked`] flight hands its followers.
+#[derive(Clone, Debug)]
+enum Handed {
+    /// The value is in the cache (`hit`: it was there already; otherwise the leader stored
+    /// it), with the bytes it is stored as when the leader could give them: followers decode
+    /// those instead of reading the cache, so a storm costs the backend the leader's commands
+    /// only.
+    Stored { bytes: Option<Bytes>, hit: bool },
+    /// Nothing was stored (an `Err`, a condition, a write failure): each follower takes the
+    /// lock and computes its own.
+    Unstored,
+}
+
 impl<S> LockedRun<'_, S> {
-    /// The miss: once per key in this process when `protected`, and under the lock.
-    async fn coalesced<R, F>(&self, origin: F) -> R
+    /// Whether this call reads the cache inside its flight rather than before it: coalesced
+    /// (`protected`) and not made from inside its own key's origin.
+    fn reads_in_flight(&self) -> bool {
+        self.options.protected && !self.reentrant
+    }
+
+    /// The read and the miss: once per key in this process when `protected` (one caller reads
+    /// and, on a miss, computes under the lock; the others get what it found or stored), and
+    /// under the lock. Returns the result and whether it was a hit.
+    async fn coalesced<R, F>(&self, origin: F) -> (R, bool)
     where
         S: Outcome<R>,
         F: Future<Output = R>,
     {
         let (cache, key, ttl, options, shape) =
             (self.cache, self.key, self.ttl, self.options, self.shape);
-        if cache.extension::<Held>().0.is_inside(&self.lock_key) {
-            return self.compute(origin).await.0;
+        if self.reentrant {
+            return (self.compute(origin).await.0, false);
         }
         if !options.protected {
-            return self.run(origin).await.0;
+            let (result, _, hit) = self.run(origin).await;
+            return (result, hit);
         }
         coalesce::run(
-            &cache.extension::<Flights<bool>>(),
+            &cache.extension::<Flights<Handed>>(),
             key,
             None::<()>,
-            move || async move { lookup(cache, key, shape, ttl, options).await.ok_or(None) },
-            move |_| self.run(origin),
-            coalesce::stored::share,
-            coalesce::stored::then,
+            move || async move {
+                lookup(cache, key, shape, ttl, options)
+                    .await
+                    .map(|hit| (hit, true))
+                    .ok_or(None)
+            },
+            move |_| async move {
+                let (result, stored, hit) = self.run(origin).await;
+                ((result, hit), stored)
+            },
+            move |(result, hit): &(R, bool), stored| self.hand(result, *hit, stored),
+            move |handed| self.take(handed),
         )
         .await
     }
 
+    /// What the leader hands over (built only when someone follows): whether its result is
+    /// stored, and then its bytes.
+    fn hand<R>(&self, result: &R, hit: bool, stored: bool) -> Handed
+    where
+        S: Outcome<R>,
+    {
+        if !stored {
+            return Handed::Unstored;
+        }
+        let bytes = self
+            .shape
+            .stored(result)
+            .and_then(|value| self.cache.encode_for_followers(self.key, value));
+        Handed::Stored { bytes, hit }
+    }
+
+    /// What a follower does with what its leader handed over: decode the stored value as its
+    /// own read would (recorded for detect as a hit), read it when it cannot, or compute.
+    fn take<R>(&self, handed: Handed) -> Then<(R, bool)>
+    where
+        S: Outcome<R>,
+    {
+        match handed {
+            Handed::Unstored => Then::Compute,
+            Handed::Stored {
+                bytes: Some(bytes),
+                hit,
+            } => match self.cache.decode_from_leader(self.key, &bytes) {
+                Some(stored) => Then::Take((
+                    crate::detect::restore(
+                        self.shape,
+                        stored,
+                        served(self.cache, self.key, self.ttl, self.options),
+                    ),
+                    hit,
+                )),
+                None => Then::Look,
+            },
+            Handed::Stored { bytes: None, .. } => Then::Look,
+        }
+    }
+
     /// Takes the lock (or waits for the holder's result), then computes and stores; returns
-    /// the result and whether it is in the cache.
-    async fn run<R, F>(&self, origin: F) -> (R, bool)
+    /// the result, whether it is in the cache, and whether it was found there (a hit).
+    async fn run<R, F>(&self, origin: F) -> (R, bool, bool)
     where
         S: Outcome<R>,
         F: Future<Output = R>,
@@ -456,28 +555,29 @@ impl<S> LockedRun<'_, S> {
                         lookup(self.cache, self.key, self.shape, self.ttl, self.options).await
                     {
                         release(guard).await;
-                        return (hit, true);
+                        return (hit, true, true);
                     }
-                    let computed = self
+                    let (result, stored) = self
                         .cache
                         .extension::<Held>()
                         .0
                         .inside(&self.lock_key, self.compute(origin))
                         .await;
                     release(guard).await;
-                    return computed;
+                    return (result, stored, false);
                 }
                 Ok(None) => {}
                 Err(error) => {
                     tracing::error!(key = %shorten(&self.lock_key), %error, "taking the cache lock failed; the function runs without it");
-                    return self.compute(origin).await;
+                    let (result, stored) = self.compute(origin).await;
+                    return (result, stored, false);
                 }
             }
             waiter.wait(None).await;
             if let Some(hit) =
                 lookup(self.cache, self.key, self.shape, self.ttl, self.options).await
             {
-                return (hit, true);
+                return (hit, true, true);
             }
         }
     }
@@ -502,6 +602,22 @@ impl<S> LockedRun<'_, S> {
     }
 }
 
+/// What a hit of [`cache_locked`] records in a detect scope: the plain cache strategy's
+/// record (`lock = true` is an option of it); built only inside one.
+fn served<'a>(
+    cache: &'a Cache,
+    key: &'a str,
+    ttl: Ttl,
+    options: &'a CacheOptions,
+) -> impl Fn() -> crate::detect::Served + 'a {
+    move || {
+        crate::detect::Served::new(key, "simple")
+            .with_ttl(ttl.duration())
+            .with_template(options.template)
+            .with_backend(cache.backend_name(key))
+    }
+}
+
 /// A hit, restored; `None` on a miss or a read failure (logged).
 async fn lookup<R, S: Outcome<R>>(
     cache: &Cache,
@@ -510,14 +626,19 @@ async fn lookup<R, S: Outcome<R>>(
     ttl: Ttl,
     options: &CacheOptions,
 ) -> Option<R> {
-    // Recorded for detect as the plain cache strategy (`lock = true` is an option of it).
-    let served = || {
-        crate::detect::Served::new(key, "simple")
-            .with_ttl(ttl.duration())
-            .with_template(options.template)
-            .with_backend(cache.backend_name(key))
-    };
-    super::cache::lookup(cache, key, shape, &served).await
+    super::cache::lookup(cache, key, shape, &served(cache, key, ttl, options)).await
+}
+
+/// [`lookup`] when the route answers at once (memory): `Some(decided)`, or `None` when
+/// only the async read can tell.
+fn lookup_now<R, S: Outcome<R>>(
+    cache: &Cache,
+    key: &str,
+    shape: &S,
+    ttl: Ttl,
+    options: &CacheOptions,
+) -> Option<Option<R>> {
+    super::cache::lookup_now(cache, key, shape, &served(cache, key, ttl, options))
 }
 
 /// Releases a lock at the end of a call; a failure is logged (the lock lapses with its TTL).

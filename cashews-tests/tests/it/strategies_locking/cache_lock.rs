@@ -1,10 +1,12 @@
 //! `cache_locked` (`cache(lock = true)`): a cold key is computed once, across callers and
 //! processes, and handed over when its holder stores nothing or is cancelled.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use cashews::config::CacheConfig;
+use cashews::middleware::{self, Next, Request, Stage};
 use cashews::strategy::{CacheOptions, Fallible, Plain, cache_locked};
-use cashews::{Cache, Clock, MemoryBackend};
+use cashews::{Cache, Clock, Command, MemoryBackend};
 use tokio::sync::Notify;
 
 use super::{AppError, Bodies, HOUR, LineUp, in_time, yields};
@@ -12,8 +14,18 @@ use crate::support::manual_cache as cache_on_manual_clock;
 
 /// 1,000 callers on a cold key, lined up until every one waits; returns what they got.
 async fn thousand_cache_locked_callers(protected: bool) -> (Cache, Arc<Bodies>, Vec<u32>) {
-    const CALLERS: usize = 1_000;
     let (cache, _clock) = cache_on_manual_clock();
+    let (bodies, got) = thousand_cache_locked_callers_on(&cache, protected).await;
+    (cache, bodies, got)
+}
+
+/// 1,000 callers of `cache` on the cold key `rates`, lined up until every one waits; returns
+/// the origin's runs and what the callers got.
+async fn thousand_cache_locked_callers_on(
+    cache: &Cache,
+    protected: bool,
+) -> (Arc<Bodies>, Vec<u32>) {
+    const CALLERS: usize = 1_000;
     let bodies = Bodies::new();
     let line = LineUp::new(CALLERS);
     let options = CacheOptions::new().protected(protected);
@@ -33,7 +45,73 @@ async fn thousand_cache_locked_callers(protected: bool) -> (Cache, Arc<Bodies>, 
     for task in tasks {
         got.push(in_time(task).await.unwrap());
     }
-    (cache, bodies, got)
+    (bodies, got)
+}
+
+/// A middleware writing down every command that reaches the backend, in order.
+fn recorder(log: &Arc<Mutex<Vec<Command>>>) -> Stage {
+    let log = Arc::clone(log);
+    middleware::from_fn(move |request: Request, next: Next| {
+        log.lock().unwrap().push(request.command());
+        next.run(request)
+    })
+}
+
+/// What a coalesced cold storm may cost the backend: its leader's commands, whatever the
+/// number of callers. The others wait for the leader and decode the value it hands over,
+/// without reading it (1,000 callers used to cost 2,001 reads).
+const LEADER_ONLY: [Command; 5] = [
+    Command::Get,     // the leader's miss
+    Command::SetLock, // it takes the lock
+    Command::Get,     // nobody stored the value meanwhile
+    Command::Set,     // the origin's value
+    Command::Unlock,  // released
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coalesced_cold_storm_costs_the_backend_its_leaders_commands_only() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let cache = Cache::new();
+    let backend = MemoryBackend::with_clock(Default::default(), Clock::manual());
+    cache
+        .setup_backend_with("", backend, CacheConfig::default(), [recorder(&log)])
+        .unwrap();
+    let (bodies, got) = thousand_cache_locked_callers_on(&cache, true).await;
+    assert_eq!(bodies.runs(), 1);
+    assert!(got.iter().all(|v| *v == 42));
+    assert_eq!(*log.lock().unwrap(), LEADER_ONLY);
+    assert_eq!(cache.get::<u32>("rates").await.unwrap(), Some(42));
+    assert!(!cache.is_locked("lock:rates").await.unwrap());
+}
+
+/// The same storm on Redis (the server at `CASHEWS_REDIS_URL`, under a prefix of its own).
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coalesced_cold_storm_on_redis_costs_it_the_leaders_commands_only() {
+    use cashews::backend::RedisBackend;
+    use cashews::config::RedisOptions;
+
+    use crate::support::{redis_url, unique_prefix};
+
+    let options = RedisOptions::new(redis_url()).with_key_prefix(unique_prefix("storm"));
+    let backend = RedisBackend::new(options).unwrap();
+    if let Err(e) = cashews::Backend::ping(&backend, b"").await {
+        let case = "a_coalesced_cold_storm_on_redis_costs_it_the_leaders_commands_only";
+        cashews_testkit::skip_unless_ci::<()>(case, &format!("no Redis at {}: {e}", redis_url()));
+        return;
+    }
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let cache = Cache::new();
+    cache
+        .setup_backend_with("", backend, CacheConfig::default(), [recorder(&log)])
+        .unwrap();
+    let (bodies, got) = thousand_cache_locked_callers_on(&cache, true).await;
+    assert_eq!(bodies.runs(), 1);
+    assert!(got.iter().all(|v| *v == 42));
+    assert_eq!(*log.lock().unwrap(), LEADER_ONLY);
+    assert_eq!(cache.get::<u32>("rates").await.unwrap(), Some(42));
+    assert!(!cache.is_locked("lock:rates").await.unwrap());
+    cache.clear().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
