@@ -31,6 +31,7 @@
 //! | `ORIGIN_MS` | 50 | how long the locked storm's origin takes |
 //! | `SHAPES` | all | comma-separated ids: `decorated_hit,get,set,miss,redis_in_flight,client_side,lock` |
 //! | `CASHEWS_REDIS_URL` | `redis://127.0.0.1:6379/0` | the Redis of the Redis shapes |
+//! | `ONLY` | unset | run only the contenders whose name contains this text (for `perf record` of one contender); prints their medians instead of ratios |
 //!
 //! The Redis shapes are skipped, with the reason printed, when Redis does not answer. Their keys
 //! live under `cashews-compare:<pid>:` and are unlinked at the end; nothing is flushed.
@@ -102,6 +103,10 @@ struct Row {
 
 /// Runs the shape interleaved and returns its rows and each contender's median (ns per op).
 fn measure(mut shape: Shape<'_>, rounds: usize) -> (Vec<Row>, Vec<f64>) {
+    if let Ok(only) = std::env::var("ONLY") {
+        shape.contenders.retain(|c| c.name.contains(only.as_str()));
+        shape.pairs.clear();
+    }
     let n = shape.contenders.len();
     let warm = (shape.ops / 10).max(1);
     for c in &mut shape.contenders {
@@ -116,6 +121,11 @@ fn measure(mut shape: Shape<'_>, rounds: usize) -> (Vec<Row>, Vec<f64>) {
         }
     }
     let medians: Vec<f64> = times.iter().map(|t| median(&mut t.clone())).collect();
+    if std::env::var_os("ONLY").is_some() {
+        for (c, m) in shape.contenders.iter().zip(&medians) {
+            println!("{}: {}: {}", shape.title, c.name, fmt_ns(*m));
+        }
+    }
     let rows = shape
         .pairs
         .iter()
