@@ -147,7 +147,8 @@ struct Inner {
 
 /// Where a backend's commands go.
 enum Source {
-    /// A pool of managed connections, used in turn (the usual case).
+    /// A pool of multiplexed connections, used in turn and replaced when they drop (the usual
+    /// case).
     Pool { slots: Vec<Slot>, next: AtomicUsize },
     /// One given connection, for every command (the client-side tier's tracking connection,
     /// whose own writes must not invalidate it).
