@@ -309,6 +309,45 @@ async fn the_same_cache_reconnects_after_a_restart() {
     .expect("hang guard: the test hung");
 }
 
+/// A connection the server closes while the cache is idle (`CLIENT KILL`, as its `timeout`
+/// setting or a proxy would) costs no read: the next `get` finds it dropped and is answered on
+/// a new connection (not a safe-mode miss), and the health counts no failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_while_idle_costs_no_read() {
+    let Some(server) = Server::start("closed_while_idle").await else {
+        return;
+    };
+    tokio::time::timeout(HANG_GUARD, async {
+        let cache = Cache::new();
+        cache.setup(&server.url()).unwrap();
+        assert!(round_trips(&cache, "idle").await);
+        let mut raw = server.raw().await.unwrap();
+        for round in 0..3 {
+            let killed: u64 = redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("normal")
+                .arg("SKIPME")
+                .arg("yes")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            assert_eq!(killed, 1, "round {round}: the cache's one connection");
+            assert_eq!(
+                cache.get::<String>("idle").await.unwrap().as_deref(),
+                Some("v"),
+                "round {round}: the read after the drop is answered"
+            );
+        }
+        let health = cache.health("").unwrap().expect("redis tracks its health");
+        assert_eq!(health.consecutive_failures, 0);
+        assert!(!health.down);
+        cache.close().await.unwrap();
+    })
+    .await
+    .expect("hang guard: the test hung");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_cache_leaves_no_connection_and_no_task() {
     let Some(server) = Server::start("no_leak").await else {

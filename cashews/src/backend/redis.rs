@@ -2,8 +2,12 @@
 //!
 //! # Connections
 //!
-//! Commands go over `max_connections` multiplexed connections (redis-rs `ConnectionManager`,
-//! which reconnects by itself), used in turn. Nothing connects before the first command;
+//! Commands go over `max_connections` multiplexed connections (redis-rs
+//! `MultiplexedConnection`), used in turn. A connection that drops (the server restarted, or
+//! closed it: its idle `timeout`, `CLIENT KILL`, a proxy) fails the commands in flight on it
+//! and is replaced by the next command; a `get` that finds its connection dropped is sent
+//! once more on the new one, so a read after an idle drop does not fail (a write, which might
+//! have run, is not resent). Nothing connects before the first command;
 //! `min_connections` of them open then, the others when first used. A connection attempt is
 //! bounded by `connect_timeout`, a reply by `command_timeout`, so a server that is down or
 //! stuck costs at most that before the command fails (and, in safe mode, the `Cache` answers
@@ -75,17 +79,21 @@ mod scripts;
 mod tls;
 
 use std::borrow::Cow;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike as _, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
-use redis::{Pipeline, RedisError};
+use redis::{
+    Cmd, Pipeline, RedisError, RedisResult, RedisWrite, ToRedisArgs, ToSingleRedisArg, Value,
+};
 
+use self::bound::Bound;
 use self::cluster::ClusterSource;
-use self::conn::{Conn, Link, Slot};
+use self::conn::{Conn, Link, Slot, dropped};
 use self::health::{Health, Target};
 
 use crate::command::Command;
@@ -139,7 +147,8 @@ struct Inner {
 
 /// Where a backend's commands go.
 enum Source {
-    /// A pool of managed connections, used in turn (the usual case).
+    /// A pool of multiplexed connections, used in turn and replaced when they drop (the usual
+    /// case).
     Pool { slots: Vec<Slot>, next: AtomicUsize },
     /// One given connection, for every command (the client-side tier's tracking connection,
     /// whose own writes must not invalidate it).
@@ -261,6 +270,15 @@ impl RedisBackend {
         }
     }
 
+    /// The key as stored, written into a command as one argument without building a
+    /// `String` (see [`Stored`]).
+    fn stored<'a>(&'a self, key: &'a str) -> Stored<'a> {
+        Stored {
+            prefix: &self.inner.options.key_prefix,
+            key,
+        }
+    }
+
     /// A connection for one command: the pinned one, the cluster's, or the next slot of the
     /// pool in turn, opened if needed. While the backend is down, [`Error::BackendDown`] at
     /// once.
@@ -282,22 +300,109 @@ impl RedisBackend {
 
     /// The next connection of the pool, opened if needed.
     async fn pooled(&self, slots: &[Slot], next: &AtomicUsize, command: Command) -> Result<Link> {
+        let slot = next_slot(slots, next, command)?;
+        // The usual case: the slot's connection is open.
+        if let Some(conn) = slot.alive(self.inner.health.epoch()) {
+            return Ok(Link::Pooled(conn));
+        }
+        // Boxed: opening a connection is a large future (kilobytes), which would otherwise
+        // widen the future of every command.
+        Box::pin(self.open_pooled(slots, slot, command))
+            .await
+            .map(Link::Pooled)
+    }
+
+    /// Opens the connection of `slot`, and first `min_connections` of the pool on its first
+    /// command.
+    async fn open_pooled(
+        &self,
+        slots: &[Slot],
+        slot: &Slot,
+        command: Command,
+    ) -> Result<Arc<Bound<MultiplexedConnection>>> {
         let inner = &self.inner;
         let epoch = inner.health.epoch();
-        let first_use = slots
-            .first()
-            .is_none_or(|s| s.conn.load().as_ref().is_none_or(|c| !c.is_alive(epoch)));
+        let first_use = slots.first().is_none_or(|s| s.alive(epoch).is_none());
         if first_use {
             // Open `min_connections` at once on the first command.
             for slot in slots.iter().take(inner.options.min_connections.max(1)) {
                 inner.open(slot, command).await?;
             }
         }
-        let n = next.fetch_add(1, Ordering::Relaxed) % slots.len().max(1);
-        match slots.get(n) {
-            Some(slot) => inner.open(slot, command).await.map(Link::Managed),
-            None => Err(Error::backend("redis", command, "no connection slot")),
+        inner.open(slot, command).await
+    }
+
+    /// Sends one read and records its outcome, as [`Conn::send`] does, on a lean path: on the
+    /// pool no [`Conn`] is built and no reference count is taken on the slot's entry (one
+    /// atomic load finds the connection; the only clone is the connection handle redis-rs
+    /// sends on, as any caller of redis-rs makes).
+    ///
+    /// A read whose pooled connection turns out dropped (the server closed it: its idle
+    /// `timeout`, `CLIENT KILL`, a proxy, a restart) is sent once more on a new connection,
+    /// as redis-rs's `ConnectionManager` reconnected by itself: only for commands that can
+    /// safely run twice.
+    ///
+    /// # Errors
+    ///
+    /// The outer error when no connection could be had ([`Error::BackendDown`], a failed
+    /// connection attempt); the inner one is the command's.
+    async fn read(&self, command: Command, cmd: &Cmd) -> Result<RedisResult<Value>> {
+        let inner = &self.inner;
+        let Source::Pool { slots, next } = &inner.source else {
+            let mut conn = self.conn(command).await?;
+            return Ok(conn.send(cmd).await);
+        };
+        inner.health.check(command)?;
+        let slot = next_slot(slots, next, command)?;
+        let epoch = inner.health.epoch();
+        let open = slot
+            .conn
+            .load()
+            .as_ref()
+            .filter(|bound| bound.is_alive(epoch))
+            .map(|bound| (bound.value().clone(), bound.id()));
+        let (mut conn, id) = match open {
+            Some(open) => open,
+            None => {
+                let bound = Box::pin(self.open_pooled(slots, slot, command)).await?;
+                (bound.value().clone(), bound.id())
+            }
+        };
+        inner.health.sent();
+        let result = conn.req_packed_command(cmd).await;
+        if let Err(e) = &result
+            && dropped(e)
+        {
+            slot.broken(id);
+            if e.is_connection_dropped() {
+                // Cold, and boxed so that it does not widen this future.
+                return Box::pin(self.read_again(slots, slot, command, cmd)).await;
+            }
         }
+        inner.health.record(&result);
+        Ok(result)
+    }
+
+    /// [`RedisBackend::read`] once more, on a new connection of `slot`.
+    async fn read_again(
+        &self,
+        slots: &[Slot],
+        slot: &Slot,
+        command: Command,
+        cmd: &Cmd,
+    ) -> Result<RedisResult<Value>> {
+        let health = &self.inner.health;
+        let bound = self.open_pooled(slots, slot, command).await?;
+        let mut conn = bound.value().clone();
+        health.sent();
+        let result = conn.req_packed_command(cmd).await;
+        if let Err(e) = &result
+            && dropped(e)
+        {
+            bound.mark_broken();
+        }
+        health.record(&result);
+        Ok(result)
     }
 
     /// [`Error::ValueTooLarge`] for the first of `sizes` (bytes of values, members, tokens)
@@ -321,10 +426,7 @@ impl RedisBackend {
 
     /// Adds `SET key value [PX ttl]` to a pipeline, its reply ignored.
     fn push_set(&self, pipe: &mut Pipeline, key: &str, value: &Bytes, ttl: Option<Duration>) {
-        let cmd = pipe
-            .cmd("SET")
-            .arg(self.key(key).as_ref())
-            .arg(value.as_ref());
+        let cmd = pipe.cmd("SET").arg(self.stored(key)).arg(value.as_ref());
         if let Some(ttl) = ttl {
             cmd.arg("PX").arg(millis(ttl));
         }
@@ -362,6 +464,51 @@ impl RedisBackend {
         });
         futures_util::future::try_join_all(sends).await.map(|_| ())
     }
+}
+
+/// A key as stored (the backend's key prefix, then the key), as a command argument: the two
+/// parts are copied straight into the command's buffer, with no `String` in between.
+#[derive(Clone, Copy)]
+struct Stored<'a> {
+    prefix: &'a str,
+    key: &'a str,
+}
+
+impl Stored<'_> {
+    /// Its length in bytes.
+    fn len(self) -> usize {
+        self.prefix.len() + self.key.len()
+    }
+}
+
+impl ToRedisArgs for Stored<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        if self.prefix.is_empty() {
+            out.write_arg(self.key.as_bytes());
+            return;
+        }
+        let mut arg = out.writer_for_next_arg();
+        // Writing into a command's buffer cannot fail (it extends a `Vec`).
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.key.as_bytes());
+    }
+}
+
+impl ToSingleRedisArg for Stored<'_> {}
+
+/// The slot the next pooled command goes to: the only one, or the next in turn. A plain load
+/// and store rather than an atomic increment: two commands that race may share a connection,
+/// which is harmless, and the hot path pays no locked instruction.
+fn next_slot<'s>(slots: &'s [Slot], next: &AtomicUsize, command: Command) -> Result<&'s Slot> {
+    let slot = match slots {
+        [only] => Some(only),
+        _ => {
+            let n = next.load(Ordering::Relaxed);
+            next.store(n.wrapping_add(1), Ordering::Relaxed);
+            slots.get(n % slots.len().max(1))
+        }
+    };
+    slot.ok_or_else(|| Error::backend("redis", command, "no connection slot"))
 }
 
 /// The certificates of the TLS options (cargo feature `redis-tls`), read at setup so that a bad

@@ -51,7 +51,7 @@ impl RedisBackend {
         }
         let cmd = pipe.cmd("UNLINK");
         for key in keys {
-            cmd.arg(self.key(key).as_ref());
+            cmd.arg(self.stored(key));
         }
         cmd.ignore();
     }

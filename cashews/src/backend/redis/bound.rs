@@ -12,16 +12,23 @@
 //! outlives neither the connection nor the backend.
 //!
 //! A [`Bound`] also carries the health epoch it was opened in: when the backend is marked down
-//! the epoch moves on, and connections of an earlier epoch are given up (see `health`).
+//! the epoch moves on, and connections of an earlier epoch are given up (see `health`). And it
+//! can be marked broken, when a command found the connection dropped (see `conn`).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 /// A value (a connection) usable while the runtime that opened it runs.
 pub(super) struct Bound<T> {
     value: T,
+    /// Unique among the values bound in this process: tells a slot's current connection from
+    /// one it held before.
+    id: u64,
     alive: Weak<()>,
     /// The health epoch the value was opened in.
     epoch: u64,
+    /// Set when a command found the connection dropped: the next command opens another.
+    broken: AtomicBool,
     /// Dropping it ends the parked task.
     _park: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -44,17 +51,39 @@ impl<T: Clone> Bound<T> {
         });
         // Without a runtime `token` has dropped here and the value counts as dead at once,
         // which is right: nothing drives it.
+        static IDS: AtomicU64 = AtomicU64::new(0);
         Self {
             value,
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             alive,
             epoch,
+            broken: AtomicBool::new(false),
             _park: park,
         }
     }
 
-    /// Whether the runtime that drives the value still runs and the value belongs to `epoch`.
+    /// Whether the runtime that drives the value still runs, the value belongs to `epoch` and
+    /// was not marked broken.
+    #[inline]
     pub(super) fn is_alive(&self, epoch: u64) -> bool {
-        self.epoch == epoch && self.alive.strong_count() > 0
+        self.epoch == epoch && !self.broken.load(Ordering::Relaxed) && self.alive.strong_count() > 0
+    }
+
+    /// The number of this value (see the field).
+    #[inline]
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The value, alive or not (check [`Bound::is_alive`] first).
+    #[inline]
+    pub(super) fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// Gives the value up: it is not alive from now on, and its slot opens another.
+    pub(super) fn mark_broken(&self) {
+        self.broken.store(true, Ordering::Relaxed);
     }
 
     /// A clone of the value if it is alive in `epoch` (see [`Bound::is_alive`]).

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::Value;
+use redis::{Cmd, Value};
 
 use super::conn::Link;
 use super::scan::Scan;
@@ -20,11 +20,16 @@ impl Backend for RedisBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let mut conn = self.conn(Command::Get).await?;
-        let value: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(self.key(key).as_ref())
-            .query_async(&mut conn)
-            .await
+        let stored = self.stored(key);
+        // Sized once: the name and the key, no regrowth.
+        let mut cmd = Cmd::with_capacity(2, 3 + stored.len());
+        cmd.arg("GET").arg(stored);
+        // `read` rather than `query_async` on a `Conn`: one boxed future and a few reference
+        // counts less per get.
+        let value: Option<Vec<u8>> = self
+            .read(Command::Get, &cmd)
+            .await?
+            .and_then(|reply| Ok(redis::from_redis_value(reply.extract_error()?)?))
             .map_err(|e| self.fail(Command::Get, key, e))?;
         Ok(value.map(Bytes::from))
     }
@@ -36,7 +41,7 @@ impl Backend for RedisBackend {
         let mut conn = self.conn(Command::GetMany).await?;
         let mut cmd = redis::cmd("MGET");
         for key in keys {
-            cmd.arg(self.key(key).as_ref());
+            cmd.arg(self.stored(key));
         }
         let values: Vec<Option<Vec<u8>>> = cmd
             .query_async(&mut conn)
@@ -49,7 +54,7 @@ impl Backend for RedisBackend {
         self.check_sizes(key, [value.len()])?;
         let mut conn = self.conn(Command::Set).await?;
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(key).as_ref()).arg(value.as_ref());
+        cmd.arg(self.stored(key)).arg(value.as_ref());
         if let Some(ttl) = options.ttl {
             cmd.arg("PX").arg(millis(ttl));
         }
@@ -101,7 +106,7 @@ impl Backend for RedisBackend {
     async fn delete(&self, key: &str) -> Result<bool> {
         let mut conn = self.conn(Command::Delete).await?;
         let n: u64 = redis::cmd("UNLINK")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail(Command::Delete, key, e))?;
@@ -115,7 +120,7 @@ impl Backend for RedisBackend {
         let mut conn = self.conn(Command::DeleteMany).await?;
         let mut cmd = redis::cmd("UNLINK");
         for key in keys {
-            cmd.arg(self.key(key).as_ref());
+            cmd.arg(self.stored(key));
         }
         cmd.query_async(&mut conn)
             .await
@@ -125,7 +130,7 @@ impl Backend for RedisBackend {
     async fn exists(&self, key: &str) -> Result<bool> {
         let mut conn = self.conn(Command::Exists).await?;
         let n: u64 = redis::cmd("EXISTS")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail(Command::Exists, key, e))?;
@@ -138,7 +143,7 @@ impl Backend for RedisBackend {
             // PERSIST answers 0 for a key without a TTL too: the script tells that from a
             // missing key, in one atomic step.
             let n: u64 = scripts::PERSIST
-                .key(self.key(key).as_ref())
+                .key(self.stored(key))
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(Command::Expire, key, e))?;
@@ -146,7 +151,7 @@ impl Backend for RedisBackend {
         };
         let ms = if ttl.is_zero() { 0 } else { millis(ttl) };
         let n: u64 = redis::cmd("PEXPIRE")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .arg(ms)
             .query_async(&mut conn)
             .await
@@ -157,7 +162,7 @@ impl Backend for RedisBackend {
     async fn get_expire(&self, key: &str) -> Result<Expiry> {
         let mut conn = self.conn(Command::GetExpire).await?;
         let ms: i64 = redis::cmd("PTTL")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail(Command::GetExpire, key, e))?;
@@ -170,17 +175,17 @@ impl Backend for RedisBackend {
 
     async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64> {
         let mut conn = self.conn(Command::Incr).await?;
-        let stored = self.key(key);
+        let stored = self.stored(key);
         match ttl {
             None => redis::cmd("INCRBY")
-                .arg(stored.as_ref())
+                .arg(stored)
                 .arg(by)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.fail(Command::Incr, key, e)),
             Some(ttl) => {
                 let text: Vec<u8> = scripts::INCR_WITH_TTL
-                    .key(stored.as_ref())
+                    .key(stored)
                     .arg(by)
                     .arg(millis(ttl))
                     .invoke_async(&mut conn)
@@ -211,7 +216,7 @@ impl Backend for RedisBackend {
         self.check_sizes(key, [token.len()])?;
         let mut conn = self.conn(Command::SetLock).await?;
         let reply: Value = redis::cmd("SET")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .arg(token)
             .arg("PX")
             .arg(millis(ttl))
@@ -226,7 +231,7 @@ impl Backend for RedisBackend {
         self.check_sizes(key, [token.len()])?;
         let mut conn = self.conn(Command::Unlock).await?;
         let n: u64 = scripts::UNLOCK
-            .key(self.key(key).as_ref())
+            .key(self.stored(key))
             .arg(token)
             .invoke_async(&mut conn)
             .await
@@ -241,7 +246,7 @@ impl Backend for RedisBackend {
         }
         let mut conn = self.conn(Command::GetBits).await?;
         let mut cmd = redis::cmd("BITFIELD_RO");
-        cmd.arg(self.key(key).as_ref());
+        cmd.arg(self.stored(key));
         let width = format!("u{size}");
         for index in indexes {
             cmd.arg("GET").arg(&width).arg(format!("#{index}"));
@@ -258,7 +263,7 @@ impl Backend for RedisBackend {
         }
         let mut conn = self.conn(Command::IncrBits).await?;
         let mut cmd = redis::cmd("BITFIELD");
-        cmd.arg(self.key(key).as_ref()).arg("OVERFLOW").arg("SAT");
+        cmd.arg(self.stored(key)).arg("OVERFLOW").arg("SAT");
         let width = format!("u{size}");
         for index in indexes {
             cmd.arg("INCRBY")
@@ -283,7 +288,7 @@ impl Backend for RedisBackend {
     ) -> Result<u64> {
         let mut conn = self.conn(Command::SliceIncr).await?;
         scripts::SLICE_INCR
-            .key(self.key(key).as_ref())
+            .key(self.stored(key))
             .arg(start)
             .arg(end)
             .arg(max)
@@ -302,7 +307,7 @@ impl Backend for RedisBackend {
     ) -> Result<u64> {
         let mut conn = self.conn(Command::SliceIncrNow).await?;
         scripts::SLICE_INCR_NOW
-            .key(self.key(key).as_ref())
+            .key(self.stored(key))
             .arg(crate::backend::window_ms(period))
             .arg(max)
             .arg(ttl.map_or(0, millis))
@@ -314,12 +319,12 @@ impl Backend for RedisBackend {
     async fn set_add(&self, key: &str, members: &[&str], ttl: Option<Duration>) -> Result<u64> {
         self.check_sizes(key, members.iter().map(|m| m.len()))?;
         let mut conn = self.conn(Command::SetAdd).await?;
-        let stored = self.key(key);
+        let stored = self.stored(key);
         if members.is_empty() {
             // SADD needs a member; only the TTL may change, and only on an existing set.
             if let Some(ttl) = ttl {
                 redis::cmd("PEXPIRE")
-                    .arg(stored.as_ref())
+                    .arg(stored)
                     .arg(millis(ttl))
                     .query_async::<()>(&mut conn)
                     .await
@@ -328,12 +333,9 @@ impl Backend for RedisBackend {
             return Ok(0);
         }
         let mut pipe = redis::pipe();
-        pipe.atomic().cmd("SADD").arg(stored.as_ref()).arg(members);
+        pipe.atomic().cmd("SADD").arg(stored).arg(members);
         if let Some(ttl) = ttl {
-            pipe.cmd("PEXPIRE")
-                .arg(stored.as_ref())
-                .arg(millis(ttl))
-                .ignore();
+            pipe.cmd("PEXPIRE").arg(stored).arg(millis(ttl)).ignore();
         }
         let (added,): (u64,) = pipe
             .query_async(&mut conn)
@@ -349,7 +351,7 @@ impl Backend for RedisBackend {
         self.check_sizes(key, members.iter().map(|m| m.len()))?;
         let mut conn = self.conn(Command::SetRemove).await?;
         redis::cmd("SREM")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .arg(members)
             .query_async(&mut conn)
             .await
@@ -359,7 +361,7 @@ impl Backend for RedisBackend {
     async fn set_pop(&self, key: &str, count: usize) -> Result<Vec<String>> {
         let mut conn = self.conn(Command::SetPop).await?;
         let members: Vec<Vec<u8>> = redis::cmd("SPOP")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .arg(count)
             .query_async(&mut conn)
             .await
@@ -421,7 +423,7 @@ impl Backend for RedisBackend {
         let mut conn = self.conn(Command::GetSize).await?;
         let size: Option<u64> = redis::cmd("MEMORY")
             .arg("USAGE")
-            .arg(self.key(key).as_ref())
+            .arg(self.stored(key))
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail(Command::GetSize, key, e))?;
