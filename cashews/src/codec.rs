@@ -550,7 +550,8 @@ impl Codec {
         );
         match format {
             Format::MsgPack => {
-                rmp_serde::encode::write_named(out, value).map_err(|e| encode_error(Box::new(e)))?
+                rmp_serde::encode::write_named(out, value)
+                    .map_err(|e| encode_error(Box::new(e)))?;
             }
             Format::Json => {
                 serde_json::to_writer(&mut *out, value).map_err(|e| encode_error(Box::new(e)))?;

@@ -552,7 +552,9 @@ async fn until_refreshed(app: &App, path: &str, stale: &str, fresh: &str, runs: 
         }
         assert_eq!(reply.body, stale);
         assert!(reply.hit());
-        assert_eq!(runs.load(Ordering::SeqCst), 2, "one refresh at a time");
+        // The refresh runs in a task of its own, which may not have reached the handler yet
+        // when the stale reply arrives: at most one refresh, never a second.
+        assert!(runs.load(Ordering::SeqCst) <= 2, "one refresh at a time");
         tokio::task::yield_now().await;
     }
     panic!("the refresh of {path} never landed");
