@@ -54,7 +54,7 @@ use bytes::Bytes;
 use cashews::Cache;
 use cashews::backend::{Backend, ClientSideRedis, RedisBackend, SetOptions};
 use cashews::config::{CacheConfig, RedisOptions};
-use cashews_benches::{User, env_or, median, runtime};
+use cashews_benches::{User, env_or, median, redis_up, redis_url, runtime, selected};
 use futures_util::future::join_all;
 use tokio::runtime::Runtime;
 
@@ -180,7 +180,7 @@ fn print_table(rows: &[Row]) {
 
 /// Whether the shape `id` is selected by `SHAPES` (all when unset).
 fn enabled(id: &str) -> bool {
-    std::env::var("SHAPES").map_or(true, |s| s.split(',').any(|x| x.trim() == id))
+    selected("SHAPES", id)
 }
 
 /// Runs `$body` for `$ops` operations inside one `block_on` (so the runtime's entry cost is
@@ -541,27 +541,8 @@ fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
 // ---------------------------------------------------------------------------------------------
 // Redis shapes.
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
-
 fn prefix() -> String {
     format!("cashews-compare:{}:", std::process::id())
-}
-
-/// Whether Redis answers; prints why not.
-fn redis_up() -> bool {
-    let up = redis::Client::open(url())
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok();
-    if !up {
-        eprintln!(
-            "skipping the Redis shapes: nothing answers at {} (set CASHEWS_REDIS_URL)",
-            url()
-        );
-    }
-    up
 }
 
 fn redis_in_flight(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
@@ -573,9 +554,10 @@ fn redis_in_flight(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
         .collect();
     let raw_keys: Vec<String> = (0..KEYS).map(|i| format!("{}raw:{i}", prefix())).collect();
     let backend =
-        RedisBackend::new(RedisOptions::new(url()).with_key_prefix(prefix() + "be:")).unwrap();
+        RedisBackend::new(RedisOptions::new(redis_url()).with_key_prefix(prefix() + "be:"))
+            .unwrap();
     let conn = rt.block_on(async {
-        let mut conn = redis::Client::open(url())
+        let mut conn = redis::Client::open(redis_url())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
@@ -669,7 +651,8 @@ fn redis_in_flight(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
 fn client_side(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     let exp = expected();
     let tier =
-        ClientSideRedis::new(RedisOptions::new(url()).with_key_prefix(prefix() + "cs:")).unwrap();
+        ClientSideRedis::new(RedisOptions::new(redis_url()).with_key_prefix(prefix() + "cs:"))
+            .unwrap();
     CLIENT_SIDE
         .setup_backend("", tier.clone(), CacheConfig::default())
         .unwrap();
@@ -832,9 +815,9 @@ fn main() {
     run("set", &|| set(&rt, rounds, ops));
     run("miss", &|| decorated_miss(&rt, rounds, ops));
     let redis_shapes = ["redis_in_flight", "client_side", "lock"];
-    if redis_shapes.iter().any(|id| enabled(id)) && redis_up() {
+    if redis_shapes.iter().any(|id| enabled(id)) && redis_up("the Redis shapes") {
         REDIS
-            .setup(&format!("{}?key_prefix={}", url(), prefix()))
+            .setup(&format!("{}?key_prefix={}", redis_url(), prefix()))
             .unwrap();
         run("redis_in_flight", &|| {
             redis_in_flight(&rt, rounds, redis_ops)

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use cashews::Cache;
 use cashews::backend::{Backend, RedisBackend, SetOptions};
 use cashews::config::RedisOptions;
-use cashews_benches::{User, runtime};
+use cashews_benches::{User, redis_up, redis_url, runtime};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -33,30 +33,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 const KEYS: u64 = 1_000;
 const IN_FLIGHT: u64 = 64;
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
-
 fn prefix() -> String {
     format!("cashews-bench:{}:", std::process::id())
-}
-
-/// Whether Redis answers; prints why not.
-fn redis_up() -> bool {
-    let up = redis::Client::open(url())
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok();
-    if !up {
-        eprintln!("skipping the Redis benches: nothing answers at {}", url());
-    }
-    up
 }
 
 /// The backend under test, with the default options (one multiplexed connection, 1 s
 /// timeouts) and the bench key prefix.
 fn backend() -> RedisBackend {
-    RedisBackend::new(RedisOptions::new(url()).with_key_prefix(prefix())).unwrap()
+    RedisBackend::new(RedisOptions::new(redis_url()).with_key_prefix(prefix())).unwrap()
 }
 
 /// Raw redis-rs on the settings `RedisBackend` uses: a `ConnectionManager` with the same
@@ -66,7 +50,7 @@ async fn raw() -> ConnectionManager {
         .set_connection_timeout(Some(Duration::from_secs(1)))
         .set_response_timeout(Some(Duration::from_secs(1)))
         .set_number_of_retries(1);
-    redis::Client::open(url())
+    redis::Client::open(redis_url())
         .unwrap()
         .get_connection_manager_with_config(config)
         .await
@@ -84,7 +68,7 @@ fn key(i: u64) -> String {
 static REDIS_CACHE: LazyLock<Cache> = LazyLock::new(|| {
     let cache = Cache::new();
     cache
-        .setup(&format!("{}?key_prefix={}", url(), prefix()))
+        .setup(&format!("{}?key_prefix={}", redis_url(), prefix()))
         .unwrap();
     cache
 });
@@ -94,7 +78,7 @@ static CLIENT_SIDE_CACHE: LazyLock<Cache> = LazyLock::new(|| {
     cache
         .setup(&format!(
             "{}?key_prefix={}cs:&client_side=true",
-            url(),
+            redis_url(),
             prefix()
         ))
         .unwrap();
@@ -137,7 +121,7 @@ macro_rules! timed {
 }
 
 fn sequential(c: &mut Criterion) {
-    if !redis_up() {
+    if !redis_up("the Redis benches") {
         return;
     }
     let rt = runtime();
@@ -208,7 +192,7 @@ fn sequential(c: &mut Criterion) {
 }
 
 fn in_flight(c: &mut Criterion) {
-    if !redis_up() {
+    if !redis_up("the Redis benches") {
         return;
     }
     let rt = runtime();
@@ -258,7 +242,7 @@ fn in_flight(c: &mut Criterion) {
 }
 
 fn decorated_hit(c: &mut Criterion) {
-    if !redis_up() {
+    if !redis_up("the Redis benches") {
         return;
     }
     let rt = runtime();
@@ -303,7 +287,7 @@ async fn local_hits_served() -> bool {
 
 /// Unlinks the bench keys.
 fn cleanup(_: &mut Criterion) {
-    if !redis_up() {
+    if !redis_up("the Redis benches") {
         return;
     }
     let rt = runtime();

@@ -64,7 +64,7 @@ use std::time::{Duration, Instant};
 use cashews::Cache;
 use cashews::backend::ClientSideRedis;
 use cashews::config::{CacheConfig, RedisOptions};
-use cashews_benches::{User, env_or, median};
+use cashews_benches::{User, env_or, median, redis_up, redis_url, selected};
 use tokio::runtime::Runtime;
 
 const KEYS: u64 = 1_000;
@@ -214,7 +214,7 @@ fn print_table(rows: &[Row], ceiling: Option<f64>, force: bool) {
 
 /// Whether the group `id` is selected by `PATHS` (all when unset).
 fn enabled(id: &str) -> bool {
-    std::env::var("PATHS").map_or(true, |s| s.split(',').any(|x| x.trim() == id))
+    selected("PATHS", id)
 }
 
 /// Aborts the run when `ok` is false: a path returned a wrong result.
@@ -424,32 +424,14 @@ fn peer_paths() -> Vec<Path> {
     paths
 }
 
-fn url() -> String {
-    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
-}
-
 fn prefix() -> String {
     format!("cashews-scaling:{}:", std::process::id())
 }
 
-/// Whether Redis answers; prints why not.
-fn redis_up() -> bool {
-    let up = redis::Client::open(url())
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok();
-    if !up {
-        eprintln!(
-            "skipping the client-side paths: nothing answers at {} (set CASHEWS_REDIS_URL)",
-            url()
-        );
-    }
-    up
-}
-
 /// The client-side paths, each wrapped to check that every hit was served locally.
 fn client_side_paths(rt: &Runtime) -> (Vec<Path>, ClientSideRedis) {
-    let tier = ClientSideRedis::new(RedisOptions::new(url()).with_key_prefix(prefix())).unwrap();
+    let tier =
+        ClientSideRedis::new(RedisOptions::new(redis_url()).with_key_prefix(prefix())).unwrap();
     CLIENT_SIDE
         .setup_backend("", tier.clone(), CacheConfig::default())
         .unwrap();
@@ -526,7 +508,7 @@ fn main() {
         paths.extend(mem_paths(&rt));
     }
     let mut tier = None;
-    if enabled("client_side") && redis_up() {
+    if enabled("client_side") && redis_up("the client-side paths") {
         let (cs, t) = client_side_paths(&rt);
         paths.extend(cs);
         tier = Some(t);
@@ -548,7 +530,7 @@ fn main() {
     if tier.is_some() {
         let cleanup = Cache::new();
         cleanup
-            .setup(&format!("{}?key_prefix={}", url(), prefix()))
+            .setup(&format!("{}?key_prefix={}", redis_url(), prefix()))
             .unwrap();
         rt.block_on(async { cleanup.clear().await.unwrap() });
     }

@@ -68,3 +68,48 @@ pub fn env_or(name: &str, default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The Redis the benches use: `CASHEWS_REDIS_URL`, or the local default.
+///
+/// ```
+/// assert!(cashews_benches::redis_url().starts_with("redis"));
+/// ```
+#[must_use]
+pub fn redis_url() -> String {
+    std::env::var("CASHEWS_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned())
+}
+
+/// Whether Redis answers a `PING` at [`redis_url`] within a second; when it does not, prints
+/// that `what` is skipped, and why.
+///
+/// ```
+/// let _up: bool = cashews_benches::redis_up("this example");
+/// ```
+#[must_use]
+pub fn redis_up(what: &str) -> bool {
+    let up = redis::Client::open(redis_url())
+        .and_then(|c| c.get_connection_with_timeout(std::time::Duration::from_secs(1)))
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_ok();
+    if !up {
+        #[expect(clippy::print_stderr, reason = "a bench tells why it skips")]
+        {
+            eprintln!(
+                "skipping {what}: nothing answers at {} (set CASHEWS_REDIS_URL)",
+                redis_url()
+            );
+        }
+    }
+    up
+}
+
+/// Whether `id` is in the comma-separated list of the environment variable `var` (every id
+/// is, when `var` is unset): how a bench's `SHAPES` or `PATHS` selects what runs.
+///
+/// ```
+/// assert!(cashews_benches::selected("CASHEWS_BENCHES_UNSET_VARIABLE", "get"));
+/// ```
+#[must_use]
+pub fn selected(var: &str, id: &str) -> bool {
+    std::env::var(var).map_or(true, |s| s.split(',').any(|x| x.trim() == id))
+}

@@ -70,9 +70,16 @@ const LEADER_ONLY: [Command; 5] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coalesced_cold_storm_costs_the_backend_its_leaders_commands_only() {
+    let backend = MemoryBackend::with_clock(Default::default(), Clock::manual());
+    storm_costs_the_leaders_commands_only(backend).await;
+}
+
+/// Sends 1,000 lined-up cold callers through a cache on `backend` whose commands are
+/// recorded: one origin run, every caller gets its value, the backend sees the leader's
+/// commands only, and the value is stored and the lock released. Returns the cache.
+async fn storm_costs_the_leaders_commands_only(backend: impl cashews::Backend) -> Cache {
     let log = Arc::new(Mutex::new(Vec::new()));
     let cache = Cache::new();
-    let backend = MemoryBackend::with_clock(Default::default(), Clock::manual());
     cache
         .setup_backend_with("", backend, CacheConfig::default(), [recorder(&log)])
         .unwrap();
@@ -82,6 +89,7 @@ async fn a_coalesced_cold_storm_costs_the_backend_its_leaders_commands_only() {
     assert_eq!(*log.lock().unwrap(), LEADER_ONLY);
     assert_eq!(cache.get::<u32>("rates").await.unwrap(), Some(42));
     assert!(!cache.is_locked("lock:rates").await.unwrap());
+    cache
 }
 
 /// The same storm on Redis (the server at `CASHEWS_REDIS_URL`, under a prefix of its own).
@@ -100,17 +108,7 @@ async fn a_coalesced_cold_storm_on_redis_costs_it_the_leaders_commands_only() {
         cashews_testkit::skip_unless_ci::<()>(case, &format!("no Redis at {}: {e}", redis_url()));
         return;
     }
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let cache = Cache::new();
-    cache
-        .setup_backend_with("", backend, CacheConfig::default(), [recorder(&log)])
-        .unwrap();
-    let (bodies, got) = thousand_cache_locked_callers_on(&cache, true).await;
-    assert_eq!(bodies.runs(), 1);
-    assert!(got.iter().all(|v| *v == 42));
-    assert_eq!(*log.lock().unwrap(), LEADER_ONLY);
-    assert_eq!(cache.get::<u32>("rates").await.unwrap(), Some(42));
-    assert!(!cache.is_locked("lock:rates").await.unwrap());
+    let cache = storm_costs_the_leaders_commands_only(backend).await;
     cache.clear().await.unwrap();
 }
 
