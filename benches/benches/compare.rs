@@ -476,38 +476,37 @@ fn set(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     rows
 }
 
+/// `n` calls of a decorated function on fresh ids: each must return its id's value and run
+/// the body (counted in `MISS_BODY`) once.
+fn miss_runs<F: Future<Output = User>>(
+    rt: &Runtime,
+    n: u64,
+    what: &str,
+    miss: impl Fn(u64) -> F,
+) -> Duration {
+    // The messages are built once, outside the timed loop.
+    let (wrong_value, no_body) = (format!("{what} value"), format!("{what} runs the body"));
+    let before = MISS_BODY.load(Ordering::Relaxed);
+    let t = timed!(rt, n, |_i| {
+        let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
+        let u = miss(id).await;
+        check(u.id == id, &wrong_value);
+        u
+    });
+    check(MISS_BODY.load(Ordering::Relaxed) - before == n, &no_body);
+    t
+}
+
 fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     let shape = Shape {
         title: "decorated miss".to_owned(),
         ops,
         contenders: vec![
             Contender::new("#[cashews::cache] miss", |n| {
-                let before = MISS_BODY.load(Ordering::Relaxed);
-                let t = timed!(rt, n, |_i| {
-                    let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
-                    let u = on_miss(id).await;
-                    check(u.id == id, "cashews decorated miss value");
-                    u
-                });
-                check(
-                    MISS_BODY.load(Ordering::Relaxed) - before == n,
-                    "a miss runs the body",
-                );
-                t
+                miss_runs(rt, n, "cashews decorated miss", on_miss)
             }),
             Contender::new("#[cashews::cache(protected = false)] miss", |n| {
-                let before = MISS_BODY.load(Ordering::Relaxed);
-                let t = timed!(rt, n, |_i| {
-                    let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
-                    let u = on_miss_unprotected(id).await;
-                    check(u.id == id, "cashews unprotected miss value");
-                    u
-                });
-                check(
-                    MISS_BODY.load(Ordering::Relaxed) - before == n,
-                    "an unprotected miss runs the body",
-                );
-                t
+                miss_runs(rt, n, "cashews unprotected miss", on_miss_unprotected)
             }),
             Contender::new("get + set by hand", |n| {
                 let before = HAND_BODY.load(Ordering::Relaxed);
