@@ -83,6 +83,10 @@ struct Shared {
     /// What the layers above keep per cache (coalescing flights, re-entry markers, lock
     /// wake-ups), by type: the cache does not know them.
     extensions: extensions::Extensions,
+    /// The flights of the caching strategies (`cache`, `early`, `soft`), whose followers
+    /// learn whether the leader stored: kept here rather than among the extensions, so a
+    /// miss reaches them without a lookup.
+    stored_flights: Arc<crate::coalesce::Flights<bool>>,
     /// What [`Cache::transaction`] starts with, unless told otherwise.
     transaction_defaults: parking_lot::Mutex<crate::backend::TransactionOptions>,
 }
@@ -179,6 +183,7 @@ impl Cache {
                 tag_registry: tags::Registry::default(),
                 retirements: retire::Retirements::default(),
                 extensions: extensions::Extensions::default(),
+                stored_flights: Arc::default(),
                 transaction_defaults: parking_lot::Mutex::default(),
             }),
         }
@@ -203,6 +208,12 @@ impl Cache {
     /// For miss paths: a read lock and a hash lookup.
     pub(crate) fn extension<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
         self.inner.extensions.get::<T>()
+    }
+
+    /// The flights of the caching strategies (`cache`, `early`, `soft`): one per cache, as an
+    /// extension would be, without the lookup.
+    pub(crate) fn stored_flights(&self) -> &Arc<crate::coalesce::Flights<bool>> {
+        &self.inner.stored_flights
     }
 
     /// Makes strategies read `clock` (a manual clock lets tests move time without sleeping).

@@ -3,8 +3,8 @@
 //! Used by [`Cache::get_or_set`](crate::Cache::get_or_set) and by the strategies `cache`,
 //! `cache_locked`, `early`, `soft` (with `protected`) and `thunder_protection`. It depends on
 //! neither [`Cache`](crate::Cache) nor the strategies: each `Cache` keeps one [`Flights`] per
-//! value type among its extensions, so two caches never share a flight and the clones of one
-//! always do.
+//! value type (the caching strategies' as a field of its own, the others among its
+//! extensions), so two caches never share a flight and the clones of one always do.
 //!
 //! # The semantics, once
 //!
@@ -47,12 +47,13 @@
 //! `cache_locked`'s on a backend that answers asynchronously (Redis), whose callers read the
 //! cache inside their flight (one read for all, the value handed to the others as its bytes).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use hashbrown::HashTable;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use tokio::sync::Notify;
 
 // ----- re-entry ----------------------------------------------------------------------------
@@ -138,8 +139,17 @@ impl Marker {
         key: &str,
         future: F,
     ) -> impl Future<Output = F::Output> + use<F> {
+        self.inside_hashed(key_hash(key), future)
+    }
+
+    /// [`Marker::inside`] with the key's [`key_hash`], computed once by the caller.
+    fn inside_hashed<F: Future>(
+        &self,
+        hash: u64,
+        future: F,
+    ) -> impl Future<Output = F::Output> + use<F> {
         let mut marks = INSIDE.try_with(Clone::clone).unwrap_or_default();
-        marks.push((self.0, key_hash(key)));
+        marks.push((self.0, hash));
         INSIDE.scope(marks, future)
     }
 }
@@ -147,10 +157,34 @@ impl Marker {
 // ----- flights -----------------------------------------------------------------------------
 
 /// The flights of one cache for one shared value type `V`, by key. A plain mutex: held for a
-/// map operation only, never across an await.
+/// table operation only, never across an await.
 pub(crate) struct Flights<V> {
     marker: Marker,
-    running: Mutex<HashMap<Arc<str>, Arc<Flight<V>>, foldhash::fast::RandomState>>,
+    running: Mutex<Running<V>>,
+}
+
+/// The keys being computed. A `HashTable` keyed by the hash the re-entry marks use, so a
+/// coalesced call hashes its key once for both.
+struct Running<V> {
+    slots: HashTable<Slot<V>>,
+    /// The id of the next lead: a leader finds its own slot by it, so it keeps no copy of the
+    /// key.
+    next: u64,
+}
+
+/// A key being computed.
+///
+/// Built for the uncontended case, where nobody follows: a slot in the table, with the key
+/// inline when short, and no allocation: the waiting place ([`Flight`]) is made by the first
+/// follower. A `tokio::sync::watch` channel per computation, and later a flight allocated up
+/// front with a shared copy of the key, cost an uncontended miss three allocations and most
+/// of its coalescing time.
+struct Slot<V> {
+    hash: u64,
+    id: u64,
+    key: SmallVec<[u8; 32]>,
+    /// The followers' waiting place, made by the first of them.
+    flight: Option<Arc<Flight<V>>>,
 }
 
 impl<V> Default for Flights<V> {
@@ -158,8 +192,11 @@ impl<V> Default for Flights<V> {
         Self {
             marker: Marker::default(),
             // Room for a few concurrent flights from the start: a tiny table refilled on
-            // every miss (insert, then remove) rehashed often.
-            running: Mutex::new(HashMap::with_capacity_and_hasher(32, Default::default())),
+            // every miss (insert, then remove) would grow in steps first.
+            running: Mutex::new(Running {
+                slots: HashTable::with_capacity(32),
+                next: 0,
+            }),
         }
     }
 }
@@ -167,30 +204,21 @@ impl<V> Default for Flights<V> {
 impl<V> std::fmt::Debug for Flights<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flights")
-            .field("in_flight", &self.running.lock().len())
+            .field("in_flight", &self.running.lock().slots.len())
             .finish()
     }
 }
 
-/// One computation, as its followers see it.
-///
-/// Built for the uncontended case, where nobody follows: one allocation (this flight; the key
-/// is a second, shared by the map and the leader), and an end that touches no waiter list
-/// when the follower count is zero. A `tokio::sync::watch` channel cost an allocation more
-/// and, in its sender's drop, a wake-up pass over all its notifier slots even with no
-/// receiver: most of an uncontended miss's coalescing cost.
+/// One computation, as its followers see it: made when the first follower joins.
 struct Flight<V> {
     state: Mutex<State<V>>,
-    /// How many followers joined. Incremented under the map's lock, read by the leader after
-    /// it took the flight out of the map under that same lock: then the count is final.
-    followers: AtomicUsize,
-    /// Signalled (`notify_waiters`) once the state is final, if anyone follows.
+    /// Signalled (`notify_waiters`) once the state is final.
     ended: Notify,
 }
 
 enum State<V> {
     Running,
-    /// What the leader shared (set only when someone was waiting).
+    /// What the leader shared.
     Shared(V),
     /// The leader was dropped without sharing (cancelled or panicked).
     Abandoned,
@@ -207,26 +235,43 @@ pub(crate) enum Turn<V> {
 impl<V: Send + 'static> Flights<V> {
     /// Leads `key`, or follows the flight already running for it.
     pub(crate) fn enter(self: &Arc<Self>, key: &str) -> Turn<V> {
+        self.enter_hashed(key, key_hash(key))
+    }
+
+    /// [`Flights::enter`] with the key's [`key_hash`], computed once by the caller.
+    fn enter_hashed(self: &Arc<Self>, key: &str, hash: u64) -> Turn<V> {
         let mut running = self.running.lock();
-        if let Some(flight) = running.get(key) {
-            flight.followers.fetch_add(1, Ordering::Relaxed);
+        let Running { slots, next } = &mut *running;
+        let same = |slot: &Slot<V>| slot.hash == hash && slot.key[..] == *key.as_bytes();
+        if let Some(slot) = slots.find_mut(hash, same) {
+            let flight = slot.flight.get_or_insert_with(|| {
+                Arc::new(Flight {
+                    state: Mutex::new(State::Running),
+                    ended: Notify::new(),
+                })
+            });
             return Turn::Follow(Follower {
                 flight: Arc::clone(flight),
             });
         }
-        let flight = Arc::new(Flight {
-            state: Mutex::new(State::Running),
-            followers: AtomicUsize::new(0),
-            ended: Notify::new(),
-        });
-        let key: Arc<str> = Arc::from(key);
-        running.insert(Arc::clone(&key), Arc::clone(&flight));
+        *next += 1;
+        let id = *next;
+        slots.insert_unique(
+            hash,
+            Slot {
+                hash,
+                id,
+                key: SmallVec::from_slice(key.as_bytes()),
+                flight: None,
+            },
+            |slot| slot.hash,
+        );
         drop(running);
         Turn::Lead(Leader {
             flights: Arc::clone(self),
-            key,
-            flight,
-            followers: None,
+            hash,
+            id,
+            ended: false,
         })
     }
 
@@ -241,56 +286,49 @@ impl<V: Send + 'static> Flights<V> {
 /// computation can own it.
 pub(crate) struct Leader<V> {
     flights: Arc<Flights<V>>,
-    key: Arc<str>,
-    flight: Arc<Flight<V>>,
-    /// The final follower count, once [`Leader::share`] unregistered the flight.
-    followers: Option<usize>,
+    hash: u64,
+    id: u64,
+    /// Whether [`Leader::share`] ended the flight.
+    ended: bool,
 }
 
 impl<V> Leader<V> {
     /// Ends the flight and hands the followers `share()`, built only if someone waits.
     pub(crate) fn share(mut self, share: impl FnOnce() -> V) {
-        let followers = self.unregister();
-        self.followers = Some(followers);
-        if followers > 0 {
-            *self.flight.state.lock() = State::Shared(share());
+        self.ended = true;
+        if let Some(flight) = self.unregister() {
+            *flight.state.lock() = State::Shared(share());
+            flight.ended.notify_waiters();
         }
-        // Drop signals the end.
     }
 
-    /// Takes the flight out of the map (if it is still ours) and returns the final follower
-    /// count: no follower can join once the flight is out of the map, and those that joined
-    /// counted themselves under the map's lock, which this took after them.
-    fn unregister(&self) -> usize {
+    /// Takes our slot out of the table and returns its followers' flight, if any followed:
+    /// once the slot is out, no follower can join, and those that joined made or found the
+    /// flight under the table's lock, which this took after them.
+    fn unregister(&self) -> Option<Arc<Flight<V>>> {
         let mut running = self.flights.running.lock();
-        if running
-            .get(&*self.key)
-            .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
-        {
-            running.remove(&*self.key);
-        }
-        drop(running);
-        self.flight.followers.load(Ordering::Relaxed)
+        let (id, hash) = (self.id, self.hash);
+        let slot = running.slots.find_entry(hash, |slot| slot.id == id).ok()?;
+        slot.remove().0.flight
     }
 }
 
 impl<V> Drop for Leader<V> {
     fn drop(&mut self) {
-        // With nobody following there is nobody to tell (see `Flight`).
-        let followers = match self.followers {
-            Some(followers) => followers,
-            None => self.unregister(),
-        };
-        if followers == 0 {
+        if self.ended {
             return;
         }
+        // Dropped unshared: with nobody following there is nobody to tell.
+        let Some(flight) = self.unregister() else {
+            return;
+        };
         {
-            let mut state = self.flight.state.lock();
+            let mut state = flight.state.lock();
             if matches!(*state, State::Running) {
                 *state = State::Abandoned;
             }
         }
-        self.flight.ended.notify_waiters();
+        flight.ended.notify_waiters();
     }
 }
 
@@ -358,8 +396,9 @@ where
         // Our own computation calls us with its key: waiting for ourselves would never end.
         return compute(stale).await.0;
     }
+    let hash = key_hash(key);
     loop {
-        match flights.enter(key) {
+        match flights.enter_hashed(key, hash) {
             Turn::Lead(leader) => {
                 match look().await {
                     Ok(hit) => {
@@ -368,7 +407,7 @@ where
                     }
                     Err(again) => stale = again.or(stale),
                 }
-                let (result, stored) = flights.marker().inside(key, compute(stale)).await;
+                let (result, stored) = flights.marker().inside_hashed(hash, compute(stale)).await;
                 leader.share(|| share(&result, stored));
                 return result;
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Outcome;
 use super::soft::Stamp;
-use crate::coalesce::{self, Flights};
+use crate::coalesce;
 use crate::detect::Served;
 use crate::error::shorten;
 use crate::observe::{self, StrategyResult};
@@ -312,7 +312,7 @@ impl CacheOptions {
         let shape = &shape;
         let served = &served(cache, key, ttl, options);
         coalesce::run(
-            &cache.extension::<Flights<bool>>(),
+            cache.stored_flights(),
             key,
             None::<()>,
             move || async move { lookup(cache, key, shape, served).await.ok_or(None) },

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Outcome;
 use super::cache::{CacheOptions, StoreCondition, compute};
 use super::soft::{Stamp, StampName, now_ms, read_stamped, store_options, third};
-use crate::coalesce::{self, Flights};
+use crate::coalesce;
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::observe::{Call, StrategyResult};
@@ -401,7 +401,7 @@ where
     }
     let key = refresh.key;
     coalesce::run(
-        &cache.extension::<Flights<bool>>(),
+        cache.stored_flights(),
         key,
         None::<()>,
         move || async move { any_hit(cache, key, shape).await.ok_or(None) },

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Outcome;
 use super::cache::{CacheOptions, StoreCondition, compute};
-use crate::coalesce::{self, Flights};
+use crate::coalesce;
 use crate::detect::{Extra, Served};
 use crate::error::shorten;
 use crate::observe::{Call, StrategyResult};
@@ -295,7 +295,7 @@ impl<S> Renew<'_, S> {
             return self.run(stale, when, origin).await.0;
         }
         coalesce::run(
-            &cache.extension::<Flights<bool>>(),
+            cache.stored_flights(),
             key,
             stale,
             move || async move {
