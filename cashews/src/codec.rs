@@ -112,11 +112,11 @@
 //!   [`MAX_DECOMPRESSED_SIZE`].
 //! - A body that does not deserialize as `T`: wrong type, missing field, trailing bytes, and
 //!   **schema changes**: a stored field that `T` does not have (a renamed field, even one that
-//!   `T` would fill with `#[serde(default)]`) would be silently dropped, so it is a miss too.
-//!   (Inside maps whose keys are tuples or structs, which the field tracker cannot follow, only
-//!   serde's own checks apply: missing fields and wrong types.) A field that is serialized but
-//!   marked `#[serde(skip_deserializing)]` is such a stored-but-ignored field: mark it
-//!   `#[serde(skip)]` instead, or every read of that type is a miss.
+//!   `T` would fill with `#[serde(default)]`) would be silently dropped, so it is a miss too,
+//!   at any depth (inside options, sequences, enum variants, and maps whatever their keys).
+//!   A field that is serialized but marked `#[serde(skip_deserializing)]` is such a
+//!   stored-but-ignored field: mark it `#[serde(skip)]` instead, or every read of that type is
+//!   a miss.
 //!   The schema check guards values that outlive the code that wrote them (Redis, disk); a
 //!   `Cache` skips it on `mem://` routes, whose values die with the process, and saves about a
 //!   third of a decode there.
@@ -133,6 +133,7 @@
 mod body;
 mod compress;
 mod envelope;
+mod ignored;
 mod int;
 mod miss;
 mod sign;

@@ -360,6 +360,34 @@ mod schema {
             None
         );
     }
+
+    #[test]
+    fn maps_keyed_by_tuples_are_checked_too() {
+        let codec = codec(Format::MsgPack, None, Compression::None);
+        let old = codec
+            .encode(
+                "k",
+                &HashMap::from([((1u8, 2u8), v1::Schema { test: "t".into() })]),
+            )
+            .unwrap();
+        let (out, warnings) =
+            capture(|| codec.decode::<HashMap<(u8, u8), v2::Schema>>("k", "test", &old));
+        assert_eq!(out, None);
+        assert!(warnings[0].contains("schema changed"), "{warnings:?}");
+        let new = codec
+            .encode(
+                "k",
+                &HashMap::from([((1u8, 2u8), v2::Schema { name: "n".into() })]),
+            )
+            .unwrap();
+        assert_eq!(
+            codec.decode::<HashMap<(u8, u8), v2::Schema>>("k", "test", &new),
+            Some(HashMap::from([(
+                (1u8, 2u8),
+                v2::Schema { name: "n".into() }
+            )]))
+        );
+    }
 }
 
 #[test]

@@ -1,31 +1,21 @@
 //! Deserializing an envelope's body into `T`: no trailing bytes, no field that `T` would ignore,
 //! and error reasons that never quote the stored value.
 
+use std::cell::Cell;
+
 use serde::de::DeserializeOwned;
 
 use super::miss::Miss;
-use super::{Format, skim};
+use super::{Format, ignored, skim};
 
-/// Deserializes a body, refusing trailing bytes and fields that `T` would ignore.
+/// Deserializes a body, refusing trailing bytes and (with `track_ignored`) fields that `T`
+/// would ignore.
 pub(super) fn deserialize<T: DeserializeOwned>(
-    format: Format,
-    body: &[u8],
-    check_schema: bool,
-) -> Result<T, Miss> {
-    match deserialize_checked(format, body, check_schema) {
-        // serde_ignored can only track maps whose keys are strings, numbers, bools or chars;
-        // a map keyed by tuples or structs is read again without the schema check.
-        Err(Miss::UntrackableKey) => deserialize_checked(format, body, false),
-        other => other,
-    }
-}
-
-fn deserialize_checked<T: DeserializeOwned>(
     format: Format,
     body: &[u8],
     track_ignored: bool,
 ) -> Result<T, Miss> {
-    let mut ignored = false;
+    let ignored = Cell::new(false);
     let value = match format {
         Format::MsgPack => {
             // The zero-copy reader borrows strings instead of copying them through a buffer,
@@ -39,14 +29,11 @@ fn deserialize_checked<T: DeserializeOwned>(
             // stack; serde_json stops at 128, and so do we.
             de.set_max_depth(MAX_DEPTH);
             let value: Result<T, _> = if track_ignored {
-                serde_ignored::deserialize(&mut de, |_| ignored = true)
+                ignored::deserialize(&mut de, &ignored)
             } else {
                 T::deserialize(&mut de)
             };
-            let value = value.map_err(|e| match msgpack_reason(&e) {
-                None => Miss::UntrackableKey,
-                Some(reason) => Miss::Body(format, reason),
-            })?;
+            let value = value.map_err(|e| Miss::Body(format, msgpack_reason(&e)))?;
             if whole.is_none() {
                 // rmp-serde accepted what the scan could not measure: refuse it all the same.
                 return Err(Miss::Trailing(format));
@@ -56,20 +43,18 @@ fn deserialize_checked<T: DeserializeOwned>(
         Format::Json => {
             let mut de = serde_json::Deserializer::from_slice(body);
             let value: Result<T, _> = if track_ignored {
-                serde_ignored::deserialize(&mut de, |_| ignored = true)
+                ignored::deserialize(&mut de, &ignored)
             } else {
                 T::deserialize(&mut de)
             };
-            let value = value.map_err(|e| match json_reason(&e) {
-                None => Miss::UntrackableKey,
-                Some(reason) => Miss::Body(format, reason),
-            })?;
+            let value = value.map_err(|e| Miss::Body(format, json_reason(&e)))?;
             de.end().map_err(|_| Miss::Trailing(format))?;
             value
         }
     };
-    if ignored {
-        // The path of the ignored field is not logged: it may contain map keys, which are data.
+    if ignored.get() {
+        // Which field was ignored is not known (the tracker keeps no path): a path could hold
+        // map keys, which are data, and would not be logged anyway.
         return Err(Miss::SchemaChanged);
     }
     Ok(value)
@@ -78,29 +63,25 @@ fn deserialize_checked<T: DeserializeOwned>(
 /// The deepest nesting a MessagePack body may have (serde_json's own limit is the same).
 const MAX_DEPTH: usize = 128;
 
-/// The message of serde_ignored's error for a map key it cannot record.
-const UNTRACKABLE_KEY: &str = "non-string key";
-
-/// A log-safe description of a MessagePack decoding error; `None` for [`UNTRACKABLE_KEY`].
-fn msgpack_reason(e: &rmp_serde::decode::Error) -> Option<String> {
+/// A log-safe description of a MessagePack decoding error.
+fn msgpack_reason(e: &rmp_serde::decode::Error) -> String {
     use rmp_serde::decode::Error as E;
-    Some(match e {
+    match e {
         E::InvalidMarkerRead(_) | E::InvalidDataRead(_) => "the body is truncated".to_owned(),
         E::TypeMismatch(marker) => format!("type mismatch at marker {marker:?}"),
         E::OutOfRange => "a number is out of range for the requested type".to_owned(),
         E::LengthMismatch(n) => format!("a length of {n} does not match the requested type"),
         E::Utf8Error(_) => "a string is not UTF-8".to_owned(),
         E::DepthLimitExceeded => "the body is nested too deeply".to_owned(),
-        E::Uncategorized(msg) | E::Syntax(msg) if msg == UNTRACKABLE_KEY => return None,
         E::Uncategorized(msg) | E::Syntax(msg) => safe_serde_message(msg),
-    })
+    }
 }
 
-/// A log-safe description of a JSON decoding error; `None` for [`UNTRACKABLE_KEY`].
-fn json_reason(e: &serde_json::Error) -> Option<String> {
+/// A log-safe description of a JSON decoding error.
+fn json_reason(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let at = format!("line {} column {}", e.line(), e.column());
-    Some(match e.classify() {
+    match e.classify() {
         Category::Io | Category::Eof => format!("the body is truncated ({at})"),
         Category::Syntax => format!("the body is not valid JSON ({at})"),
         Category::Data => {
@@ -108,12 +89,9 @@ fn json_reason(e: &serde_json::Error) -> Option<String> {
             let msg = full
                 .strip_suffix(&format!(" at {at}"))
                 .unwrap_or(full.as_str());
-            if msg == UNTRACKABLE_KEY {
-                return None;
-            }
             format!("{} ({at})", safe_serde_message(msg))
         }
-    })
+    }
 }
 
 /// Keeps the parts of a serde error message that come from the requested type, never from the

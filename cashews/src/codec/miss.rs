@@ -20,8 +20,6 @@ pub(super) enum Miss {
     Body(Format, String),
     Trailing(Format),
     SchemaChanged,
-    /// Internal: serde_ignored cannot follow a map key; retried without it, never logged.
-    UntrackableKey,
 }
 
 impl fmt::Display for Miss {
@@ -87,7 +85,6 @@ impl fmt::Display for Miss {
             }
             Self::Body(format, reason) => write!(f, "{} body: {reason}", format.name()),
             Self::Trailing(format) => write!(f, "{} body has trailing bytes", format.name()),
-            Self::UntrackableKey => f.write_str("a map key cannot be checked for schema changes"),
             Self::SchemaChanged => f.write_str(
                 "schema changed: the stored value has a field the requested type does not have",
             ),
