@@ -498,6 +498,10 @@ fn miss_runs<F: Future<Output = User>>(
 }
 
 fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
+    // The peer that also coalesces concurrent misses of a key: moka's `get_with`, keyed as
+    // the others are (the rendered key), storing the typed value.
+    let moka_misses = moka::<String, User>();
+    let moka_misses = &moka_misses;
     let shape = Shape {
         title: "decorated miss".to_owned(),
         ops,
@@ -531,8 +535,18 @@ fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 );
                 t
             }),
+            Contender::new("moka get_with miss ttl", |n| {
+                miss_runs(rt, n, "moka get_with miss", |id| async move {
+                    moka_misses
+                        .get_with(format!("miss:{id}"), async move {
+                            MISS_BODY.fetch_add(1, Ordering::Relaxed);
+                            User::sample(id)
+                        })
+                        .await
+                })
+            }),
         ],
-        pairs: vec![(0, 2), (1, 2)],
+        pairs: vec![(0, 2), (1, 2), (0, 3)],
     };
     measure(shape, rounds).0
 }

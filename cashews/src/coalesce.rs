@@ -225,21 +225,26 @@ enum State<V> {
 }
 
 /// A caller's turn at a key.
-pub(crate) enum Turn<V> {
+pub(crate) enum Turn<'f, V> {
     /// Compute, then [`Leader::share`]; dropping the guard instead releases the followers.
-    Lead(Leader<V>),
+    Lead(Leader<'f, V>),
     /// Wait for the leader with [`Follower::wait`].
     Follow(Follower<V>),
 }
 
 impl<V: Send + 'static> Flights<V> {
-    /// Leads `key`, or follows the flight already running for it.
-    pub(crate) fn enter(self: &Arc<Self>, key: &str) -> Turn<V> {
-        self.enter_hashed(key, key_hash(key))
+    /// Leads `key`, or follows the flight already running for it. The lead owns a reference
+    /// to these flights, so a detached computation can hold it.
+    pub(crate) fn enter(self: &Arc<Self>, key: &str) -> Turn<'static, V> {
+        match self.enter_hashed(key, key_hash(key)) {
+            Turn::Lead(leader) => Turn::Lead(leader.owning(self)),
+            Turn::Follow(follower) => Turn::Follow(follower),
+        }
     }
 
-    /// [`Flights::enter`] with the key's [`key_hash`], computed once by the caller.
-    fn enter_hashed(self: &Arc<Self>, key: &str, hash: u64) -> Turn<V> {
+    /// [`Flights::enter`] with the key's [`key_hash`], computed once by the caller, and a
+    /// lead that borrows these flights (no reference count per miss).
+    fn enter_hashed(&self, key: &str, hash: u64) -> Turn<'_, V> {
         let mut running = self.running.lock();
         let Running { slots, next } = &mut *running;
         let same = |slot: &Slot<V>| slot.hash == hash && slot.key[..] == *key.as_bytes();
@@ -268,7 +273,7 @@ impl<V: Send + 'static> Flights<V> {
         );
         drop(running);
         Turn::Lead(Leader {
-            flights: Arc::clone(self),
+            flights: Holder::Borrowed(self),
             hash,
             id,
             ended: false,
@@ -284,15 +289,46 @@ impl<V: Send + 'static> Flights<V> {
 /// The leader's guard: shares the outcome with the followers; dropped unshared (cancellation,
 /// panic) it releases them to lead in its place. `Send + 'static`, so that a detached
 /// computation can own it.
-pub(crate) struct Leader<V> {
-    flights: Arc<Flights<V>>,
+pub(crate) struct Leader<'f, V> {
+    flights: Holder<'f, V>,
     hash: u64,
     id: u64,
     /// Whether [`Leader::share`] ended the flight.
     ended: bool,
 }
 
-impl<V> Leader<V> {
+/// How a [`Leader`] reaches its flights: borrowed by a computation in the caller's future,
+/// owned by a detached one.
+enum Holder<'f, V> {
+    Borrowed(&'f Flights<V>),
+    Owned(Arc<Flights<V>>),
+}
+
+impl<V> std::ops::Deref for Holder<'_, V> {
+    type Target = Flights<V>;
+
+    fn deref(&self) -> &Flights<V> {
+        match self {
+            Self::Borrowed(flights) => flights,
+            Self::Owned(flights) => flights,
+        }
+    }
+}
+
+impl<V> Leader<'_, V> {
+    /// The same lead, owning a reference to its flights (`flights` are the ones it borrows).
+    fn owning(mut self, flights: &Arc<Flights<V>>) -> Leader<'static, V> {
+        let (hash, id, ended) = (self.hash, self.id, self.ended);
+        // The slot passes to the returned lead: this one must not end it when dropped.
+        self.ended = true;
+        Leader {
+            flights: Holder::Owned(Arc::clone(flights)),
+            hash,
+            id,
+            ended,
+        }
+    }
+
     /// Ends the flight and hands the followers `share()`, built only if someone waits.
     pub(crate) fn share(mut self, share: impl FnOnce() -> V) {
         self.ended = true;
@@ -313,7 +349,7 @@ impl<V> Leader<V> {
     }
 }
 
-impl<V> Drop for Leader<V> {
+impl<V> Drop for Leader<'_, V> {
     fn drop(&mut self) {
         if self.ended {
             return;

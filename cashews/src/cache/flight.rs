@@ -53,7 +53,7 @@ pub(super) async fn load<T, Fut>(
     route: Arc<Route>,
     key: String,
     ttl: crate::Ttl,
-    leader: Leader<Landed>,
+    leader: Leader<'static, Landed>,
     load: Fut,
 ) -> Landed
 where

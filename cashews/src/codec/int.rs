@@ -16,7 +16,13 @@ pub(super) fn probe<T: Serialize + ?Sized>(value: &T) -> Option<String> {
 }
 
 /// Whether `bytes` is integer text: an optional `-` followed by at least one ASCII digit.
+#[inline]
 pub(super) fn looks_like_integer(bytes: &[u8]) -> bool {
+    // Every other stored value starts with a byte that is neither (an envelope's magic, a
+    // signature's digest name): decided by the first byte, without a call.
+    if !matches!(bytes.first(), Some(b'0'..=b'9' | b'-')) {
+        return false;
+    }
     let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
     !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
