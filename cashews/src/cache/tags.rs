@@ -131,6 +131,12 @@ pub fn tagged<F: Future>(
     Either::Right(TAGGING.scope(tagging, fut))
 }
 
+/// Whether the current task asks for tags when `key` is written ([`scoped`] without the
+/// copy).
+pub(crate) fn is_scoped(key: &str) -> bool {
+    TAGGING.try_with(|t| t.key == key).unwrap_or(false)
+}
+
 /// The tags the current task asks for when `key` is written.
 pub(crate) fn scoped(key: &str) -> Option<Vec<String>> {
     TAGGING

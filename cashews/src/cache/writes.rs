@@ -115,34 +115,67 @@ impl Cache {
             let Some(route) = self.enter(&router, key, Command::Set)? else {
                 return Ok(false);
             };
-            // The synchronous try: a whole local tier completes the write, from the scratch
-            // buffer (it copies the bytes).
-            if let Some(tier) = route.local.as_ref().filter(|tier| tier.is_whole()) {
-                let started = route.observers.as_ref().and_then(Observers::start);
-                if let Some(result) =
-                    Self::with_encoded(route, key, value, |bytes| tier.write(key, bytes, options))?
-                {
-                    if let Some(observers) = &route.observers {
-                        let outcome = match &result {
-                            Ok(_) => Outcome::Done,
-                            Err(error) => Outcome::Failed(error),
-                        };
-                        observers.local(
-                            route.name(),
-                            &route.prefix,
-                            Command::Set,
-                            Some(key),
-                            outcome,
-                            started,
-                        );
-                    }
-                    return Self::settle(route, Command::Set, key, result);
-                }
+            if let Some(done) = Self::set_local(route, key, value, options) {
+                return done;
             }
             (Arc::clone(route), Self::encode(route, key, value)?)
         };
         let result = route.backend.set(key, bytes, options).await;
         Self::settle(&route, Command::Set, key, result)
+    }
+
+    /// [`Cache::set`] without a future, when the key's route writes synchronously (a whole
+    /// local tier: `mem://`) and no tagging scope asks for the key; `None` when only the
+    /// async write can do it. The caching strategies try this first, so that their futures
+    /// hold no write future for a memory route.
+    pub(crate) fn set_now<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: crate::Ttl,
+    ) -> Option<Result<bool>> {
+        if super::tags::is_scoped(key) {
+            return None;
+        }
+        let router = self.routes();
+        match self.enter(&router, key, Command::Set) {
+            Err(error) => Some(Err(error)),
+            Ok(None) => Some(Ok(false)),
+            Ok(Some(route)) => Self::set_local(route, key, value, SetOptions::ttl(ttl.duration())),
+        }
+    }
+
+    /// The synchronous write: a whole local tier completes it, from the scratch buffer (the
+    /// tier copies the bytes). `None` when the route has no such tier.
+    fn set_local<T: Serialize + ?Sized>(
+        route: &super::Route,
+        key: &str,
+        value: &T,
+        options: SetOptions,
+    ) -> Option<Result<bool>> {
+        let tier = route.local.as_ref().filter(|tier| tier.is_whole())?;
+        let started = route.observers.as_ref().and_then(Observers::start);
+        let result =
+            match Self::with_encoded(route, key, value, |bytes| tier.write(key, bytes, options)) {
+                Err(error) => return Some(Err(error)),
+                Ok(None) => return None,
+                Ok(Some(result)) => result,
+            };
+        if let Some(observers) = &route.observers {
+            let outcome = match &result {
+                Ok(_) => Outcome::Done,
+                Err(error) => Outcome::Failed(error),
+            };
+            observers.local(
+                route.name(),
+                &route.prefix,
+                Command::Set,
+                Some(key),
+                outcome,
+                started,
+            );
+        }
+        Some(Self::settle(route, Command::Set, key, result))
     }
 
     /// Stores bytes as they are, without encoding (they read back with [`Cache::get_raw`]).

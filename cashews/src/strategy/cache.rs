@@ -472,11 +472,20 @@ where
         && admits(options, shape, &result, || took(started))
         && let Some(ttl) = shape.store_ttl(value, ttl)
     {
+        // A memory route writes without a future; another route's write is boxed, so that
+        // this future (and the coalesced miss holding it) stays small.
         let written = match stamp {
-            None => cache.set(key, value, ttl).await,
+            None => match cache.set_now(key, value, ttl) {
+                Some(written) => written,
+                None => Box::pin(cache.set(key, value, ttl)).await,
+            },
             Some(stamp) => {
                 let stamp = stamp.due_after(shape.stamp_after(value, stamp.due()));
-                cache.set(key, &stamp.entry(cache, value), ttl).await
+                let entry = stamp.entry(cache, value);
+                match cache.set_now(key, &entry, ttl) {
+                    Some(written) => written,
+                    None => Box::pin(cache.set(key, &entry, ttl)).await,
+                }
             }
         };
         match written {
