@@ -115,8 +115,19 @@ impl Cache {
             let Some(route) = self.enter(&router, key, Command::Set)? else {
                 return Ok(false);
             };
-            if let Some(done) = Self::set_local(route, key, value, options) {
-                return done;
+            // The synchronous try: a whole local tier completes the write, from the scratch
+            // buffer (it copies the bytes). Written out rather than through `set_local`:
+            // called, it cost `set` on `mem://` about a tenth.
+            if let Some(tier) = route.local.as_ref().filter(|tier| tier.is_whole()) {
+                let started = route.observers.as_ref().and_then(Observers::start);
+                if let Some(result) =
+                    Self::with_encoded(route, key, value, |bytes| tier.write(key, bytes, options))?
+                {
+                    if let Some(observers) = &route.observers {
+                        Self::observe_local_set(observers, route, key, &result, started);
+                    }
+                    return Self::settle(route, Command::Set, key, result);
+                }
             }
             (Arc::clone(route), Self::encode(route, key, value)?)
         };
@@ -162,20 +173,32 @@ impl Cache {
                 Ok(Some(result)) => result,
             };
         if let Some(observers) = &route.observers {
-            let outcome = match &result {
-                Ok(_) => Outcome::Done,
-                Err(error) => Outcome::Failed(error),
-            };
-            observers.local(
-                route.name(),
-                &route.prefix,
-                Command::Set,
-                Some(key),
-                outcome,
-                started,
-            );
+            Self::observe_local_set(observers, route, key, &result, started);
         }
         Some(Self::settle(route, Command::Set, key, result))
+    }
+
+    /// Tells the route's observers of a write its local tier did.
+    #[cold]
+    fn observe_local_set(
+        observers: &Observers,
+        route: &super::Route,
+        key: &str,
+        result: &Result<bool>,
+        started: Option<std::time::Instant>,
+    ) {
+        let outcome = match result {
+            Ok(_) => Outcome::Done,
+            Err(error) => Outcome::Failed(error),
+        };
+        observers.local(
+            route.name(),
+            &route.prefix,
+            Command::Set,
+            Some(key),
+            outcome,
+            started,
+        );
     }
 
     /// Stores bytes as they are, without encoding (they read back with [`Cache::get_raw`]).
