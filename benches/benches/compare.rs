@@ -497,6 +497,37 @@ fn miss_runs<F: Future<Output = User>>(
     t
 }
 
+/// The keys being computed by [`miss_floor`], as hashes.
+static FLOOR_FLIGHTS: LazyLock<parking_lot::Mutex<std::collections::HashSet<u64>>> =
+    LazyLock::new(Default::default);
+
+/// The least any in-process coalescing adds to a hand-written miss when nobody waits: the
+/// key registered as being computed (a locked set, taken twice), the cache read again once
+/// registered (a computation that stored between the first read and the registration must
+/// not run twice), then the computation, the write, and the key unregistered. Keys are kept
+/// as 64-bit hashes, which a real coalescer could not do (two keys with one hash would
+/// share a computation), and no follower is ever served: a lower bound, not a coalescer.
+async fn miss_floor(key: &str, id: u64) -> User {
+    use std::hash::BuildHasher;
+    static SEED: LazyLock<foldhash::quality::RandomState> = LazyLock::new(Default::default);
+    let hash = SEED.hash_one(key);
+    check(
+        FLOOR_FLIGHTS.lock().insert(hash),
+        "floor: one flight per key",
+    );
+    let u = match MISSES.get::<User>(key).await.unwrap() {
+        Some(u) => u,
+        None => {
+            HAND_BODY.fetch_add(1, Ordering::Relaxed);
+            let u = User::sample(id);
+            MISSES.set(key, &u, "1h").await.unwrap();
+            u
+        }
+    };
+    FLOOR_FLIGHTS.lock().remove(&hash);
+    u
+}
+
 fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     // The peer that also coalesces concurrent misses of a key: moka's `get_with`, keyed as
     // the others are (the rendered key), storing the typed value.
@@ -535,6 +566,27 @@ fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 );
                 t
             }),
+            Contender::new(
+                "floor: get + set by hand, registered in a locked set",
+                |n| {
+                    let before = HAND_BODY.load(Ordering::Relaxed);
+                    let t = timed!(rt, n, |_i| {
+                        let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
+                        let key = format!("miss:{id}");
+                        let u = match MISSES.get::<User>(&key).await.unwrap() {
+                            Some(u) => u,
+                            None => miss_floor(&key, id).await,
+                        };
+                        check(u.id == id, "floor miss value");
+                        u
+                    });
+                    check(
+                        HAND_BODY.load(Ordering::Relaxed) - before == n,
+                        "a floor miss computes",
+                    );
+                    t
+                },
+            ),
             Contender::new("moka get_with miss ttl", |n| {
                 miss_runs(rt, n, "moka get_with miss", |id| async move {
                     moka_misses
@@ -546,7 +598,7 @@ fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 })
             }),
         ],
-        pairs: vec![(0, 2), (1, 2), (0, 3)],
+        pairs: vec![(0, 2), (1, 2), (0, 3), (0, 4)],
     };
     measure(shape, rounds).0
 }
