@@ -497,6 +497,30 @@ fn miss_runs<F: Future<Output = User>>(
     t
 }
 
+/// Runs `n` hand-written misses of fresh keys: a `get`, then `on_miss(key, id)`, which
+/// computes (counting [`HAND_BODY`]) and stores; each value and the count checked.
+fn hand_miss_runs<F: Future<Output = User>>(
+    rt: &Runtime,
+    n: u64,
+    what: &str,
+    on_miss: impl Fn(String, u64) -> F,
+) -> Duration {
+    let (wrong_value, no_body) = (format!("{what} value"), format!("{what} computes"));
+    let before = HAND_BODY.load(Ordering::Relaxed);
+    let t = timed!(rt, n, |_i| {
+        let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
+        let key = format!("miss:{id}");
+        let u = match MISSES.get::<User>(&key).await.unwrap() {
+            Some(u) => u,
+            None => on_miss(key, id).await,
+        };
+        check(u.id == id, &wrong_value);
+        u
+    });
+    check(HAND_BODY.load(Ordering::Relaxed) - before == n, &no_body);
+    t
+}
+
 /// The keys being computed by [`miss_floor`], as hashes.
 static FLOOR_FLIGHTS: LazyLock<parking_lot::Mutex<std::collections::HashSet<u64>>> =
     LazyLock::new(Default::default);
@@ -544,47 +568,19 @@ fn decorated_miss(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                 miss_runs(rt, n, "cashews unprotected miss", on_miss_unprotected)
             }),
             Contender::new("get + set by hand", |n| {
-                let before = HAND_BODY.load(Ordering::Relaxed);
-                let t = timed!(rt, n, |_i| {
-                    let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
-                    let key = format!("miss:{id}");
-                    let u = match MISSES.get::<User>(&key).await.unwrap() {
-                        Some(u) => u,
-                        None => {
-                            HAND_BODY.fetch_add(1, Ordering::Relaxed);
-                            let u = User::sample(id);
-                            MISSES.set(&key, &u, "1h").await.unwrap();
-                            u
-                        }
-                    };
-                    check(u.id == id, "by-hand miss value");
+                hand_miss_runs(rt, n, "by-hand miss", |key, id| async move {
+                    HAND_BODY.fetch_add(1, Ordering::Relaxed);
+                    let u = User::sample(id);
+                    MISSES.set(&key, &u, "1h").await.unwrap();
                     u
-                });
-                check(
-                    HAND_BODY.load(Ordering::Relaxed) - before == n,
-                    "a miss computes",
-                );
-                t
+                })
             }),
             Contender::new(
                 "floor: get + set by hand, registered in a locked set",
                 |n| {
-                    let before = HAND_BODY.load(Ordering::Relaxed);
-                    let t = timed!(rt, n, |_i| {
-                        let id = NEXT_MISS.fetch_add(1, Ordering::Relaxed);
-                        let key = format!("miss:{id}");
-                        let u = match MISSES.get::<User>(&key).await.unwrap() {
-                            Some(u) => u,
-                            None => miss_floor(&key, id).await,
-                        };
-                        check(u.id == id, "floor miss value");
-                        u
-                    });
-                    check(
-                        HAND_BODY.load(Ordering::Relaxed) - before == n,
-                        "a floor miss computes",
-                    );
-                    t
+                    hand_miss_runs(rt, n, "floor miss", |key, id| async move {
+                        miss_floor(&key, id).await
+                    })
                 },
             ),
             Contender::new("moka get_with miss ttl", |n| {
