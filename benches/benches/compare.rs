@@ -711,6 +711,9 @@ fn redis_in_flight(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
 
 fn client_side(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
     let exp = expected();
+    // The keys the decorated functions render from `user:{id}`.
+    let rendered: Vec<String> = (0..KEYS).map(|id| format!("user:{id}")).collect();
+    let rendered = &rendered;
     let tier =
         ClientSideRedis::new(RedisOptions::new(redis_url()).with_key_prefix(prefix() + "cs:"))
             .unwrap();
@@ -743,7 +746,7 @@ fn client_side(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
         );
     });
     let shape = Shape {
-        title: "client-side decorated hit".to_owned(),
+        title: "client-side hit".to_owned(),
         ops,
         contenders: vec![
             Contender::new("#[cashews::cache] client_side=true", |n| {
@@ -773,8 +776,30 @@ fn client_side(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
                     })
                 })
             }),
+            // The same keys read with `get::<T>` (a decode per hit) from either cache.
+            Contender::new("client_side get::<User>", |n| {
+                let stats = tier.stats();
+                let t = timed!(rt, n, |i| {
+                    let u = CLIENT_SIDE.get::<User>(&rendered[i]).await.unwrap();
+                    check(u.as_ref() == Some(&exp[i]), "client-side get value");
+                    u
+                });
+                let after = tier.stats();
+                check(
+                    after.misses == stats.misses && after.hits - stats.hits >= n,
+                    "a client-side get went to Redis",
+                );
+                t
+            }),
+            Contender::new("mem get::<User>", |n| {
+                timed!(rt, n, |i| {
+                    let u = MEM.get::<User>(&rendered[i]).await.unwrap();
+                    check(u.as_ref() == Some(&exp[i]), "mem get value");
+                    u
+                })
+            }),
         ],
-        pairs: vec![(0, 1)],
+        pairs: vec![(0, 1), (2, 3)],
     };
     measure(shape, rounds).0
 }
