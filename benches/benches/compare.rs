@@ -54,7 +54,9 @@ use bytes::Bytes;
 use cashews::Cache;
 use cashews::backend::{Backend, ClientSideRedis, RedisBackend, SetOptions};
 use cashews::config::{CacheConfig, RedisOptions};
-use cashews_benches::{User, env_or, median, redis_up, redis_url, runtime, selected};
+use cashews_benches::{
+    User, env_or, median, redis_up, redis_url, runtime, selected, warm_client_side,
+};
 use futures_util::future::join_all;
 use tokio::runtime::Runtime;
 
@@ -725,21 +727,7 @@ fn client_side(rt: &Runtime, rounds: usize, ops: u64) -> Vec<Row> {
         for id in 0..KEYS {
             on_mem(id).await;
         }
-        // Fill the tier, then wait until a whole pass over the keys is served locally (the
-        // tracking link and the fills complete in the background).
-        let mut local = false;
-        for _ in 0..200 {
-            let before = tier.stats();
-            for id in 0..KEYS {
-                on_client_side(id).await;
-            }
-            let after = tier.stats();
-            if after.linked && after.misses == before.misses && after.hits - before.hits >= KEYS {
-                local = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let local = warm_client_side(&tier, KEYS, on_client_side).await;
         check(
             local,
             "the client-side tier never served a whole pass locally",

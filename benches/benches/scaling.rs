@@ -64,7 +64,7 @@ use std::time::{Duration, Instant};
 use cashews::Cache;
 use cashews::backend::ClientSideRedis;
 use cashews::config::{CacheConfig, RedisOptions};
-use cashews_benches::{User, env_or, median, redis_up, redis_url, selected};
+use cashews_benches::{User, env_or, median, redis_up, redis_url, selected, warm_client_side};
 use tokio::runtime::Runtime;
 
 const KEYS: u64 = 1_000;
@@ -437,21 +437,7 @@ fn client_side_paths(rt: &Runtime) -> (Vec<Path>, ClientSideRedis) {
         .unwrap();
     rt.block_on(async {
         tier.connect().await.unwrap();
-        // Fill the tier, then wait until a whole pass over the keys is served locally (the
-        // fills complete in the background).
-        let mut local = false;
-        for _ in 0..200 {
-            let before = tier.stats();
-            for id in 0..KEYS {
-                on_client_side(id).await;
-            }
-            let after = tier.stats();
-            if after.linked && after.misses == before.misses && after.hits - before.hits >= KEYS {
-                local = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let local = warm_client_side(&tier, KEYS, on_client_side).await;
         check(local, "the client-side tier never served a pass locally");
     });
     let paths = cache_paths(

@@ -113,3 +113,32 @@ pub fn redis_up(what: &str) -> bool {
 pub fn selected(var: &str, id: &str) -> bool {
     std::env::var(var).map_or(true, |s| s.split(',').any(|x| x.trim() == id))
 }
+
+/// Reads keys `0..keys` through `hit` until one whole pass is served by the client-side
+/// `tier` itself (its tracking link up, no miss, a local hit per key), waiting 10 ms between
+/// passes and giving up after 200: whether the tier got there. The fills of a client-side
+/// tier, and its tracking link, complete in the background.
+///
+/// ```no_run
+/// # async fn warm(tier: cashews::backend::ClientSideRedis) {
+/// let local = cashews_benches::warm_client_side(&tier, 10, |_id| async {}).await;
+/// # }
+/// ```
+pub async fn warm_client_side<F: std::future::Future>(
+    tier: &cashews::backend::ClientSideRedis,
+    keys: u64,
+    hit: impl Fn(u64) -> F,
+) -> bool {
+    for _ in 0..200 {
+        let before = tier.stats();
+        for id in 0..keys {
+            hit(id).await;
+        }
+        let after = tier.stats();
+        if after.linked && after.misses == before.misses && after.hits - before.hits >= keys {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}

@@ -472,20 +472,11 @@ where
         && admits(options, shape, &result, || took(started))
         && let Some(ttl) = shape.store_ttl(value, ttl)
     {
-        // A memory route writes without a future; another route's write is boxed, so that
-        // this future (and the coalesced miss holding it) stays small.
         let written = match stamp {
-            None => match cache.set_now(key, value, ttl) {
-                Some(written) => written,
-                None => Box::pin(cache.set(key, value, ttl)).await,
-            },
+            None => store(cache, key, value, ttl).await,
             Some(stamp) => {
                 let stamp = stamp.due_after(shape.stamp_after(value, stamp.due()));
-                let entry = stamp.entry(cache, value);
-                match cache.set_now(key, &entry, ttl) {
-                    Some(written) => written,
-                    None => Box::pin(cache.set(key, &entry, ttl)).await,
-                }
+                store(cache, key, &stamp.entry(cache, value), ttl).await
             }
         };
         match written {
@@ -496,6 +487,21 @@ where
         }
     }
     (result, stored)
+}
+
+/// [`Cache::set`] for the strategies: a memory route writes without a future; another
+/// route's write is boxed, so that the strategy's future (and the coalesced miss holding it)
+/// stays small.
+async fn store<T: serde::Serialize + ?Sized>(
+    cache: &Cache,
+    key: &str,
+    value: &T,
+    ttl: Ttl,
+) -> crate::Result<bool> {
+    match cache.set_now(key, value, ttl) {
+        Some(written) => written,
+        None => Box::pin(cache.set(key, value, ttl)).await,
+    }
 }
 
 /// Whether the options let this result be stored.
