@@ -105,3 +105,5 @@ pub use metrics::{Metrics, metrics};
 pub(crate) use spans::Traced;
 #[cfg(feature = "tracing")]
 pub use spans::trace_keys;
+#[cfg(all(feature = "tracing", feature = "redis"))]
+pub(crate) use spans::{command_span, hit_or_miss, in_span};

@@ -11,32 +11,23 @@ use super::{Cache, Command, LocalTier, Result, Route, further};
 use crate::Error;
 use crate::middleware::{Observers, Outcome};
 
-impl Cache {
-    /// Reads and decodes a value: `None` when missing, expired, disabled, or undecodable (a
-    /// tampered, corrupted or older-schema value is a miss, logged with `tracing::warn!`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotConfigured`], an invalid key, or a backend failure outside safe mode.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> cashews::Result<()> {
-    /// let cache = cashews::Cache::new();
-    /// cache.setup("mem://")?;
-    /// assert_eq!(cache.get::<String>("absent").await?, None);
-    /// # Ok(()) }
-    /// ```
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+/// The body of [`Cache::get`] and `Cache::get_boxed`, which differ only in how they await
+/// the backend (`$remote`, given the route). A macro rather than a shared function: the body
+/// must stay inline in each read's future; moving the synchronous part into a function that
+/// returns its answer made `get::<T>` on a memory route about 5% slower, measured
+/// interleaved.
+macro_rules! typed_read {
+    ($cache:expr, $key:expr, |$route:ident| $remote:expr) => {{
+        let (cache, key) = ($cache, $key);
         if further::active() {
-            self.forget(&[key]).await;
+            cache.forget(&[key]).await;
             return Ok(None);
         }
         // The synchronous try: a local tier answers with no boxed future and no
         // reference-count traffic on the route.
-        let route = {
-            let router = self.routes();
-            let Some(route) = self.enter(&router, key, Command::Get)? else {
+        let $route = {
+            let router = cache.routes();
+            let Some(route) = cache.enter(&router, key, Command::Get)? else {
                 return Ok(None);
             };
             if let Some(tier) = &route.local {
@@ -58,9 +49,38 @@ impl Cache {
             }
             Arc::clone(route)
         };
-        let result = route.backend.get(key).await;
-        let raw = Self::settle(&route, Command::Get, key, result)?;
-        Ok(raw.and_then(|b| route.codec.decode(key, route.name(), &b)))
+        let result = $remote.await;
+        let raw = Self::settle(&$route, Command::Get, key, result)?;
+        Ok(raw.and_then(|b| $route.codec.decode(key, $route.name(), &b)))
+    }};
+}
+
+impl Cache {
+    /// Reads and decodes a value: `None` when missing, expired, disabled, or undecodable (a
+    /// tampered, corrupted or older-schema value is a miss, logged with `tracing::warn!`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConfigured`], an invalid key, or a backend failure outside safe mode.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::new();
+    /// cache.setup("mem://")?;
+    /// assert_eq!(cache.get::<String>("absent").await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        // In place: on the built-in Redis backend, no box (see `Route::get`).
+        typed_read!(self, key, |route| route.get(key))
+    }
+
+    /// [`Cache::get`] with the backend's read boxed, as every other command's is: for the
+    /// strategies, whose futures must stay small (a Redis read held in place is about 400
+    /// bytes) and which await a remote read at most once per call.
+    pub(crate) async fn get_boxed<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        typed_read!(self, key, |route| route.backend.get(key))
     }
 
     /// Reads a value as a shared, immutable object: on `mem://` the fastest typed read.

@@ -5,10 +5,14 @@
 //! ([`Cache::enter`](crate::Cache)); then either the synchronous try answers from the
 //! backend's [local tier](crate::backend::LocalTier) (a memory hit, a client-side local hit, a
 //! memory write), or the async run calls the backend through its object-safe twin. Safe mode
-//! settles the result the same way on both. Nothing here knows a backend type: a backend
-//! declares what it can answer synchronously through [`Backend::local_tier`].
+//! settles the result the same way on both. A backend declares what it can answer
+//! synchronously through [`Backend::local_tier`]; the one backend type known here is the
+//! built-in Redis backend, whose `get` a route awaits in place rather than boxed
+//! ([`Route::get`]).
 
 use std::sync::Arc;
+
+use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::backend::{Backend, DynBackend, LocalTier};
@@ -24,6 +28,12 @@ pub(crate) struct Route {
     /// The backend's name (`"mem"`, `"redis"`, `"disk"`), for logs and detect records.
     name: &'static str,
     pub(crate) backend: Arc<dyn DynBackend>,
+    /// The built-in Redis backend itself, when nothing wraps it (no middleware, no
+    /// transaction): [`Cache::get`](crate::Cache::get) awaits its read in place, without the
+    /// object-safe twin's box (an allocation per read, which with many reads in flight
+    /// outruns the allocator's per-thread cache).
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<crate::backend::RedisBackend>,
     /// What the backend answers synchronously, as it declared at install; `None` when a
     /// middleware must see every command.
     pub(crate) local: Option<LocalTier>,
@@ -80,6 +90,14 @@ impl Route {
             _ => codec,
         };
         let name = backend.name();
+        #[cfg(feature = "redis")]
+        let redis = if stages.is_empty() {
+            (&backend as &dyn std::any::Any)
+                .downcast_ref::<crate::backend::RedisBackend>()
+                .cloned()
+        } else {
+            None
+        };
         let backend: Arc<dyn DynBackend> = Arc::new(backend);
         let (backend, local, observers) = if stages.is_empty() {
             (backend, local, None)
@@ -104,6 +122,8 @@ impl Route {
             prefix: prefix.to_owned(),
             name,
             backend,
+            #[cfg(feature = "redis")]
+            redis,
             local,
             observers,
             codec,
@@ -125,6 +145,8 @@ impl Route {
             prefix: self.prefix.clone(),
             name: self.name,
             backend,
+            #[cfg(feature = "redis")]
+            redis: None,
             local: None,
             observers: None,
             codec: self.codec.clone(),
@@ -136,6 +158,28 @@ impl Route {
             // The cache's own route, also when `self` is already seen through a transaction.
             parent: Some(self.parent.clone().unwrap_or_else(|| Arc::clone(self))),
         }
+    }
+
+    /// The backend's `get`: in place on the built-in Redis backend (with the command span a
+    /// subscriber wants, as the `tracing` wrapper would add), through the object-safe twin
+    /// otherwise.
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            #[cfg(feature = "tracing")]
+            if let Some(span) =
+                crate::observe::command_span(self.name, &self.prefix, Command::Get, Some(key))
+            {
+                return crate::observe::in_span(
+                    span,
+                    Backend::get(redis, key),
+                    crate::observe::hit_or_miss,
+                )
+                .await;
+            }
+            return Backend::get(redis, key).await;
+        }
+        self.backend.get(key).await
     }
 
     #[inline]
@@ -177,5 +221,38 @@ impl Route {
     #[inline]
     pub(crate) fn whole_tier(&self) -> Option<&LocalTier> {
         self.local.as_ref().filter(|tier| tier.is_whole())
+    }
+}
+
+#[cfg(all(test, feature = "redis"))]
+mod tests {
+    use crate::{Cache, middleware};
+
+    fn in_place(cache: &Cache, key: &str) -> bool {
+        cache.routes().find(key).expect("a route").redis.is_some()
+    }
+
+    /// Only a bare Redis route reads in place: a middleware must see every command, and the
+    /// other backends (and the client-side tier) go through their object-safe twin.
+    #[test]
+    fn only_a_bare_redis_route_reads_its_backend_in_place() {
+        let cache = Cache::new();
+        // Backends connect lazily: nothing here needs a server.
+        cache.setup("redis://127.0.0.1:1/0").unwrap();
+        cache
+            .setup_prefix_with(
+                "wrapped:",
+                "redis://127.0.0.1:1/0",
+                [middleware::add_prefix("svc!")],
+            )
+            .unwrap();
+        cache.setup_prefix("local:", "mem://").unwrap();
+        cache
+            .setup_prefix("tier:", "redis://127.0.0.1:1/0?client_side=true")
+            .unwrap();
+        assert!(in_place(&cache, "k"));
+        assert!(!in_place(&cache, "wrapped:k"));
+        assert!(!in_place(&cache, "local:k"));
+        assert!(!in_place(&cache, "tier:k"));
     }
 }

@@ -367,7 +367,7 @@ async fn lookup_async<R, S: Outcome<R>>(
     if S::SHARED {
         return read_shared(cache.get_shared::<S::Stored>(key).await, key, shape, served);
     }
-    read(cache.get::<S::Stored>(key).await, key, shape, served)
+    read(cache.get_boxed::<S::Stored>(key).await, key, shape, served)
 }
 
 /// [`lookup`] without a future, when the cache answers synchronously (a memory route): the

@@ -180,7 +180,7 @@ where
                 }
                 (Ok(value), StrategyResult::Ok)
             }
-            Err(failure) if when(&failure) => match call.within(cache.get::<T>(key)).await {
+            Err(failure) if when(&failure) => match call.within(cache.get_boxed::<T>(key)).await {
                 Ok(Some(fallback)) => {
                     // No value: `T` need not be `Clone`; the error is named by its type.
                     crate::detect::record_with(|| {

@@ -369,7 +369,11 @@ async fn served<R, S: Outcome<R>>(
     ttl: Ttl,
     options: &HitOptions,
 ) -> Serve<S::Stored> {
-    let (value, hits) = join(cache.get::<S::Stored>(key), cache.incr_by(counter, 1, ttl)).await;
+    let (value, hits) = join(
+        cache.get_boxed::<S::Stored>(key),
+        cache.incr_by(counter, 1, ttl),
+    )
+    .await;
     let value = match value {
         Ok(value) => value,
         Err(error) => {

@@ -302,7 +302,7 @@ impl<S> Run<S> {
     where
         S: Outcome<R>,
     {
-        let count = match self.cache.get::<u64>(&self.key).await {
+        let count = match self.cache.get_boxed::<u64>(&self.key).await {
             Ok(Some(count)) => count,
             Ok(None) => return None,
             Err(error) => {

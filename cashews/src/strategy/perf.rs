@@ -382,7 +382,7 @@ async fn record(
     let window = u64::try_from(options.span().as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
-    let mut trace: Vec<Sample> = cache.get(&trace_key).await?.unwrap_or_default();
+    let mut trace: Vec<Sample> = cache.get_boxed(&trace_key).await?.unwrap_or_default();
     trace.retain(|&(at, _)| now.saturating_sub(at) < window);
     let size = options.size();
     if trace.len() > size {

@@ -483,7 +483,7 @@ pub(super) async fn read_stamped<M: StampName, T: DeserializeOwned>(
     cache: &Cache,
     key: &str,
 ) -> Option<Stamped<M, T>> {
-    match cache.get::<Stamped<M, T>>(key).await {
+    match cache.get_boxed::<Stamped<M, T>>(key).await {
         Ok(entry) => entry,
         Err(error) => {
             tracing::error!(key = %shorten(key), %error, "cache read failed; running the function");
