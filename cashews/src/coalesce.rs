@@ -35,9 +35,9 @@
 //!   panic.
 //! - **Re-entry.** A computation that calls the same coalesced operation with its own key
 //!   (directly or through other calls, in the same task) does not wait for itself: the
-//!   nested call computes at once, without coalescing. The task-local marker behind this
-//!   ([`Marker`]) is also the one the distributed-lock strategies use for "this task already
-//!   holds the lock".
+//!   nested call computes at once, without coalescing. The marker behind this ([`Marker`]:
+//!   the task's marks, set for the length of each poll of its computation) is also the one
+//!   the distributed-lock strategies use for "this task already holds the lock".
 //! - **Waiters' errors.** Followers share what the leader shares and nothing else: a
 //!   `thunder_protection` `Err` is given to every follower (it is the result), a caching
 //!   strategy's unstored `Err` is not (each follower computes its own), and a `get_or_set`
@@ -47,9 +47,12 @@
 //! `cache_locked`'s on a backend that answers asynchronously (Redis), whose callers read the
 //! cache inside their flight (one read for all, the value handed to the others as its bytes).
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
@@ -58,18 +61,21 @@ use tokio::sync::Notify;
 
 // ----- re-entry ----------------------------------------------------------------------------
 
-tokio::task_local! {
-    /// The marks the current task is inside, outermost first.
-    static INSIDE: Marks;
+thread_local! {
+    /// The marks of the computations being polled on this thread, outermost first: each
+    /// [`Inside`] pushes its own for the length of its poll (and pops it after, or on unwind),
+    /// so they are exactly the marks of the task being polled, as a task-local would hold them,
+    /// without a copy of them per computation or a swap of them on every poll.
+    static INSIDE: RefCell<Marks> = const { RefCell::new(Marks::new()) };
 }
 
 static NEXT_MARKER: AtomicU64 = AtomicU64::new(1);
 
 /// The `(marker id, key hash)` pairs a task is inside. The first few are kept inline, so
-/// entering a scope (once per coalesced miss) allocates nothing at the usual depth of one or
-/// two. Keys are kept as 64-bit hashes under a per-process random seed: two keys of one
-/// task's nesting with the same hash would make the inner call compute without coalescing,
-/// which is what a re-entrant call does anyway; never a hang, never a wrong result.
+/// the usual depth of one or two allocates nothing. Keys are kept as 64-bit hashes under a
+/// per-process random seed: two keys of one task's nesting with the same hash would make the
+/// inner call compute without coalescing, which is what a re-entrant call does anyway; never
+/// a hang, never a wrong result.
 #[derive(Clone, Default)]
 struct Marks {
     inline: [(u64, u64); 3],
@@ -78,6 +84,14 @@ struct Marks {
 }
 
 impl Marks {
+    const fn new() -> Self {
+        Self {
+            inline: [(0, 0); 3],
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
     fn push(&mut self, mark: (u64, u64)) {
         match self.inline.get_mut(self.len) {
             Some(slot) => {
@@ -92,8 +106,30 @@ impl Marks {
         self.len == 0
     }
 
+    /// How many marks are kept.
+    fn count(&self) -> usize {
+        self.len + self.more.len()
+    }
+
+    /// Keeps the first `count` marks.
+    fn truncate(&mut self, count: usize) {
+        if count <= self.len {
+            self.len = count;
+            self.more.clear();
+        } else {
+            self.more.truncate(count - self.len);
+        }
+    }
+
     fn contains(&self, mark: (u64, u64)) -> bool {
         self.inline[..self.len].contains(&mark) || self.more.contains(&mark)
+    }
+
+    /// The marks, outermost first.
+    fn to_vec(&self) -> Vec<(u64, u64)> {
+        let mut all = self.inline[..self.len].to_vec();
+        all.extend_from_slice(&self.more);
+        all
     }
 }
 
@@ -120,37 +156,106 @@ impl Default for Marker {
 /// [`Marker::is_inside`] can be true, and the marker need not be looked up.
 pub(crate) fn marked() -> bool {
     INSIDE
-        .try_with(|inside| !inside.is_empty())
+        .try_with(|inside| !inside.borrow().is_empty())
         .unwrap_or(false)
 }
 
 impl Marker {
     /// Whether the current task is inside `key` of this marker (a re-entrant call).
     pub(crate) fn is_inside(&self, key: &str) -> bool {
+        marked() && self.is_inside_hashed(key_hash(key))
+    }
+
+    /// [`Marker::is_inside`] with the key's [`key_hash`], computed once by the caller.
+    fn is_inside_hashed(&self, hash: u64) -> bool {
         INSIDE
-            .try_with(|inside| inside.contains((self.0, key_hash(key))))
+            .try_with(|inside| inside.borrow().contains((self.0, hash)))
             .unwrap_or(false)
     }
 
     /// `future`, run marked as inside `key` of this marker. The marks of the current task are
     /// read now, so the returned future carries them into a task it is spawned on.
-    pub(crate) fn inside<F: Future>(
-        &self,
-        key: &str,
-        future: F,
-    ) -> impl Future<Output = F::Output> + use<F> {
-        self.inside_hashed(key_hash(key), future)
+    pub(crate) fn inside<F: Future>(&self, key: &str, future: F) -> Inside<F> {
+        // A copy only when the task is inside something already (rarely): an empty `Vec`
+        // does not allocate.
+        let carried = INSIDE
+            .try_with(|inside| {
+                let inside = inside.borrow();
+                if inside.is_empty() {
+                    Vec::new()
+                } else {
+                    inside.to_vec()
+                }
+            })
+            .unwrap_or_default();
+        Inside {
+            carried,
+            mark: (self.0, key_hash(key)),
+            future,
+        }
     }
 
-    /// [`Marker::inside`] with the key's [`key_hash`], computed once by the caller.
-    fn inside_hashed<F: Future>(
-        &self,
-        hash: u64,
+    /// [`Marker::inside`] with the key's [`key_hash`], computed once by the caller, for a
+    /// future polled where it is made (in the caller's own future): the marks it is made
+    /// under are the ones it is polled under, so it carries none.
+    fn inside_hashed<F: Future>(&self, hash: u64, future: F) -> Inside<F> {
+        Inside {
+            carried: Vec::new(),
+            mark: (self.0, hash),
+            future,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled inside a mark (see [`Marker::inside`]): the marks it carried and its own
+    /// are the current task's for the length of each of its polls.
+    pub(crate) struct Inside<F> {
+        carried: Vec<(u64, u64)>,
+        mark: (u64, u64),
+        #[pin]
         future: F,
-    ) -> impl Future<Output = F::Output> + use<F> {
-        let mut marks = INSIDE.try_with(Clone::clone).unwrap_or_default();
-        marks.push((self.0, hash));
-        INSIDE.scope(marks, future)
+    }
+}
+
+impl<F: Future> Future for Inside<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = Entered::new(this.carried, *this.mark);
+        this.future.poll(cx)
+    }
+}
+
+/// The marks of one [`Inside`] poll, on this thread's stack: taken off again when dropped,
+/// also when the poll unwinds. `None` when the thread's marks are gone (a poll from a thread
+/// local's destructor): nothing is marked then.
+struct Entered(Option<usize>);
+
+impl Entered {
+    fn new(carried: &[(u64, u64)], mark: (u64, u64)) -> Self {
+        Self(
+            INSIDE
+                .try_with(|inside| {
+                    let mut inside = inside.borrow_mut();
+                    let before = inside.count();
+                    for &carried in carried {
+                        inside.push(carried);
+                    }
+                    inside.push(mark);
+                    before
+                })
+                .ok(),
+        )
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(before) = self.0 {
+            let _gone = INSIDE.try_with(|inside| inside.borrow_mut().truncate(before));
+        }
     }
 }
 
@@ -414,7 +519,7 @@ pub(crate) enum Then<R> {
 ///   stored.
 /// - `share` is what the followers get from the leader's result (built only if they exist;
 ///   `stored` is `true` when the leader found a hit); `then` is what a follower does with it.
-pub(crate) async fn run<V, R, T, LF, CF>(
+pub(crate) fn run<V, R, T, LF, CF>(
     flights: &Arc<Flights<V>>,
     key: &str,
     mut stale: Option<T>,
@@ -422,41 +527,46 @@ pub(crate) async fn run<V, R, T, LF, CF>(
     compute: impl FnOnce(Option<T>) -> CF,
     share: impl FnOnce(&R, bool) -> V,
     then: impl Fn(V) -> Then<R>,
-) -> R
+) -> impl Future<Output = R>
 where
     V: Clone + Send + 'static,
     LF: Future<Output = Result<R, Option<T>>>,
     CF: Future<Output = (R, bool)>,
 {
-    if flights.marker().is_inside(key) {
-        // Our own computation calls us with its key: waiting for ourselves would never end.
-        return compute(stale).await.0;
-    }
+    // Not an `async fn`, which would hold its arguments twice: the caching strategies hold
+    // this future, with the computation's inline, in one box.
     let hash = key_hash(key);
-    loop {
-        match flights.enter_hashed(key, hash) {
-            Turn::Lead(leader) => {
-                match look().await {
-                    Ok(hit) => {
-                        leader.share(|| share(&hit, true));
-                        return hit;
+    async move {
+        if flights.marker().is_inside_hashed(hash) {
+            // Our own computation calls us with its key: waiting for ourselves would never end.
+            return compute(stale).await.0;
+        }
+        loop {
+            match flights.enter_hashed(key, hash) {
+                Turn::Lead(leader) => {
+                    match look().await {
+                        Ok(hit) => {
+                            leader.share(|| share(&hit, true));
+                            return hit;
+                        }
+                        Err(again) => stale = again.or(stale),
                     }
-                    Err(again) => stale = again.or(stale),
+                    let (result, stored) =
+                        flights.marker().inside_hashed(hash, compute(stale)).await;
+                    leader.share(|| share(&result, stored));
+                    return result;
                 }
-                let (result, stored) = flights.marker().inside_hashed(hash, compute(stale)).await;
-                leader.share(|| share(&result, stored));
-                return result;
-            }
-            Turn::Follow(follower) => match follower.wait().await.map(&then) {
-                Some(Then::Take(result)) => return result,
-                Some(Then::Look) => match look().await {
-                    Ok(hit) => return hit,
-                    Err(again) => stale = again.or(stale),
+                Turn::Follow(follower) => match follower.wait().await.map(&then) {
+                    Some(Then::Take(result)) => return result,
+                    Some(Then::Look) => match look().await {
+                        Ok(hit) => return hit,
+                        Err(again) => stale = again.or(stale),
+                    },
+                    Some(Then::Compute) => return compute(stale).await.0,
+                    // The leader was cancelled or panicked: take a turn again.
+                    None => {}
                 },
-                Some(Then::Compute) => return compute(stale).await.0,
-                // The leader was cancelled or panicked: take a turn again.
-                None => {}
-            },
+            }
         }
     }
 }

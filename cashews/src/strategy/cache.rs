@@ -257,12 +257,38 @@ where
     }
 }
 
+/// The largest origin a miss holds by value (the attribute macro's origin: the function's
+/// arguments); a larger one is boxed on its own, so that the miss's box stays small.
+const SMALL_ORIGIN: usize = 64;
+
 impl CacheOptions {
-    /// A miss: boxes `origin`, and the work around it (coalescing, the write), so that the
-    /// caller's future holds neither: a cached function stacked on others stays the size of
-    /// what it wraps plus its own reads (two allocations per miss, beside the origin's work
-    /// and a backend write).
+    /// A miss: boxes the work around `origin` (coalescing, the write) with `origin` itself,
+    /// so that the caller's future holds neither: a cached function stacked on others stays
+    /// the size of what it wraps plus its own reads (one allocation per miss, beside the
+    /// origin's work and a backend write; two for an origin larger than [`SMALL_ORIGIN`],
+    /// which is boxed on its own).
     fn miss<R, S, F>(
+        &self,
+        cache: &Cache,
+        key: &str,
+        ttl: Ttl,
+        shape: S,
+        origin: F,
+    ) -> impl Future<Output = R>
+    where
+        S: Outcome<R>,
+        F: Future<Output = R>,
+    {
+        // Decided at compile time: only one of the two is built.
+        if size_of::<F>() <= SMALL_ORIGIN {
+            Either::Left(self.boxed_miss(cache, key, ttl, shape, origin))
+        } else {
+            Either::Right(self.boxed_miss(cache, key, ttl, shape, Box::pin(origin)))
+        }
+    }
+
+    /// [`CacheOptions::miss`] with an origin small enough to hold by value.
+    fn boxed_miss<R, S, F>(
         &self,
         cache: &Cache,
         key: &str,
@@ -275,56 +301,56 @@ impl CacheOptions {
         F: Future<Output = R>,
     {
         // Only the branch that runs is boxed: an unprotected miss does not allocate room for
-        // the coalescer's state, which would push the box past the allocator's fast sizes.
+        // the coalescer's state.
         if !self.protected || self.upper {
             let options = self;
             Either::Left(Box::pin(async move {
-                compute(cache, key, ttl, options, &shape, None, Box::pin(origin))
+                compute(cache, key, ttl, options, &shape, None, origin)
                     .await
                     .0
             }))
         } else {
-            Either::Right(Box::pin(self.coalesced(
-                cache,
-                key,
-                ttl,
-                shape,
-                Box::pin(origin),
-            )))
+            Either::Right(Box::pin(self.coalesced(cache, key, ttl, shape, origin)))
         }
     }
 
     /// Runs `origin` once per key in this process (on the one coalescer), and stores what may
-    /// be stored.
-    async fn coalesced<R, S, F>(
+    /// be stored. Not an `async fn`, which would hold its arguments twice.
+    fn coalesced<R, S, F>(
         &self,
         cache: &Cache,
         key: &str,
         ttl: Ttl,
         shape: S,
-        origin: Pin<Box<F>>,
-    ) -> R
+        origin: F,
+    ) -> impl Future<Output = R>
     where
         S: Outcome<R>,
         F: Future<Output = R>,
     {
         let options = self;
-        let shape = &shape;
-        let served = &served(cache, key, ttl, options);
-        coalesce::run(
-            cache.stored_flights(),
-            key,
-            None::<()>,
-            move || async move { lookup(cache, key, shape, served).await.ok_or(None) },
-            // Boxed on its own: inline, it pushed the miss's one box past 1 KiB, where the
-            // allocator leaves its per-thread cache for a large-bin search that first
-            // consolidates the freed small chunks (about a tenth of a miss). Two boxes under
-            // 1 KiB each cost less.
-            move |_| Box::pin(compute(cache, key, ttl, options, shape, None, origin)),
-            coalesce::stored::share,
-            coalesce::stored::then,
-        )
-        .await
+        async move {
+            let shape = &shape;
+            let served = &served(cache, key, ttl, options);
+            coalesce::run(
+                cache.stored_flights(),
+                key,
+                None::<()>,
+                // The read after taking the lead (another leader may have just stored): on a
+                // memory route it is decided at once; another route's read is boxed, so that
+                // the miss's one box stays small.
+                move || match lookup_now(cache, key, shape, served) {
+                    Some(decided) => Either::Left(std::future::ready(decided.ok_or(None))),
+                    None => Either::Right(Box::pin(async move {
+                        lookup_async(cache, key, shape, served).await.ok_or(None)
+                    })),
+                },
+                move |_| compute(cache, key, ttl, options, shape, None, origin),
+                coalesce::stored::share,
+                coalesce::stored::then,
+            )
+            .await
+        }
     }
 }
 
@@ -440,10 +466,13 @@ fn read_failed<R>(key: &str, error: &crate::Error) -> Option<R> {
 
 /// The one "run the origin, store if admitted" step of the caching strategies (`cache`,
 /// `cache_locked`, `early`, `soft`): runs `origin`, and stores the part `shape` says is
-/// storable (inside the `stamp` of a timed strategy's entry, when given), when the options admit it (store condition, time condition,
-/// `upper`) and the shape gives it a TTL. Returns the result and whether it was stored; a
-/// failed write is logged, not returned.
-pub(super) async fn compute<R, S, F>(
+/// storable (inside the `stamp` of a timed strategy's entry, when given), when the options
+/// admit it (store condition, time condition, `upper`) and the shape gives it a TTL. Returns
+/// the result and whether it was stored; a failed write is logged, not returned.
+///
+/// Not an `async fn`, which would hold its arguments twice (see [`cache_after_lookup`]): the
+/// coalesced miss holds this future inline.
+pub(super) fn compute<R, S, F>(
     cache: &Cache,
     key: &str,
     ttl: Ttl,
@@ -451,57 +480,91 @@ pub(super) async fn compute<R, S, F>(
     shape: &S,
     stamp: Option<Stamp>,
     origin: F,
-) -> (R, bool)
+) -> impl Future<Output = (R, bool)>
 where
     S: Outcome<R>,
     F: Future<Output = R>,
 {
-    // The clock is read only for a `time_condition` (two readings are a visible share of a
-    // miss on a virtual machine).
-    let started = options.time_condition.map(|_| tokio::time::Instant::now());
-    // `upper`: a result an inner cache served is not stored here.
-    let (result, served_inside) = if options.upper {
-        let (result, inner) = crate::detect::detect(origin).await;
-        (result, !inner.is_empty())
-    } else {
-        (origin.await, false)
-    };
-    let mut stored = false;
-    if let Some(value) = shape.stored(&result)
-        && !served_inside
-        && admits(options, shape, &result, || took(started))
-        && let Some(ttl) = shape.store_ttl(value, ttl)
-    {
-        let written = match stamp {
-            None => store(cache, key, value, ttl).await,
-            Some(stamp) => {
-                let stamp = stamp.due_after(shape.stamp_after(value, stamp.due()));
-                store(cache, key, &stamp.entry(cache, value), ttl).await
-            }
+    async move {
+        // The clock is read only for a `time_condition` (two readings are a visible share of
+        // a miss on a virtual machine).
+        let started = options.time_condition.map(|_| tokio::time::Instant::now());
+        // `upper`: a result an inner cache served is not stored here.
+        let (result, served_inside) = if options.upper {
+            // Boxed: a detect scope is large, and rare.
+            Box::pin(async move {
+                let (result, inner) = crate::detect::detect(origin).await;
+                (result, !inner.is_empty())
+            })
+            .await
+        } else {
+            (origin.await, false)
         };
-        match written {
-            Ok(written) => stored = written,
-            Err(error) => {
-                tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
-            }
+        let mut stored = false;
+        if let Some(value) = shape.stored(&result)
+            && !served_inside
+            && admits(options, shape, &result, || took(started))
+            && let Some(ttl) = shape.store_ttl(value, ttl)
+        {
+            stored = match stamp {
+                None => store(cache, key, value, ttl).await,
+                Some(stamp) => {
+                    let stamp = stamp.due_after(shape.stamp_after(value, stamp.due()));
+                    store_stamped(cache, key, value, &stamp, ttl).await
+                }
+            };
         }
+        (result, stored)
     }
-    (result, stored)
 }
 
-/// [`Cache::set`] for the strategies: a memory route writes without a future; another
-/// route's write is boxed, so that the strategy's future (and the coalesced miss holding it)
-/// stays small.
-async fn store<T: serde::Serialize + ?Sized>(
-    cache: &Cache,
-    key: &str,
-    value: &T,
+/// [`Cache::set`] for the strategies, started now: a memory route writes at once (the
+/// returned future is ready); another route's write is boxed, so that the strategy's future
+/// (and the coalesced miss holding it) stays small. Whether the value was written; a failure
+/// is logged.
+fn store<'a, T: serde::Serialize + ?Sized>(
+    cache: &'a Cache,
+    key: &'a str,
+    value: &'a T,
     ttl: Ttl,
-) -> crate::Result<bool> {
+) -> Either<std::future::Ready<bool>, Pin<Box<impl Future<Output = bool> + 'a>>> {
     match cache.set_now(key, value, ttl) {
-        Some(written) => written,
-        None => Box::pin(cache.set(key, value, ttl)).await,
+        Some(written) => Either::Left(std::future::ready(written_or_logged(key, written))),
+        None => Either::Right(Box::pin(async move {
+            written_or_logged(key, cache.set(key, value, ttl).await)
+        })),
     }
+}
+
+/// [`store`] of `value` inside `stamp`'s entry (the timed strategies).
+fn store_stamped<'a, T: serde::Serialize + ?Sized>(
+    cache: &'a Cache,
+    key: &'a str,
+    value: &'a T,
+    stamp: &Stamp,
+    ttl: Ttl,
+) -> Either<std::future::Ready<bool>, Pin<Box<impl Future<Output = bool> + 'a>>> {
+    let entry = stamp.entry(cache, value);
+    match cache.set_now(key, &entry, ttl) {
+        Some(written) => Either::Left(std::future::ready(written_or_logged(key, written))),
+        None => Either::Right(Box::pin(async move {
+            written_or_logged(key, cache.set(key, &entry, ttl).await)
+        })),
+    }
+}
+
+/// Whether a write wrote; a failed one is logged.
+fn written_or_logged(key: &str, written: crate::Result<bool>) -> bool {
+    match written {
+        Ok(written) => written,
+        Err(error) => write_failed(key, &error),
+    }
+}
+
+#[cold]
+fn write_failed(key: &str, error: &crate::Error) -> bool {
+    tracing::error!(key = %shorten(key), %error, "cache write failed; the result is returned unstored");
+    false
 }
 
 /// Whether the options let this result be stored.
@@ -574,31 +637,34 @@ mod tests {
     use super::*;
     use crate::strategy::Plain;
 
-    /// A coalesced miss allocates its future in boxes: each must stay under the allocator's
-    /// per-thread cache limit (1,032 bytes in glibc), beyond which every miss pays a
-    /// large-bin search that consolidates freed chunks first (about a tenth of a miss).
+    /// A coalesced miss allocates its future in one box (an origin larger than
+    /// [`SMALL_ORIGIN`] in a second one): each must stay under the allocator's per-thread
+    /// cache limit (1,032 bytes in glibc), beyond which every miss pays a large-bin search
+    /// that consolidates freed chunks first (about a tenth of a miss).
     #[tokio::test]
     async fn a_coalesced_miss_boxes_stay_under_a_kibibyte() {
         let cache = Cache::new();
         cache.setup("mem://").unwrap();
-        let (options, ttl, shape) = (CacheOptions::new(), Ttl::secs(3600), Plain::<u64>::new());
-        let coalesced =
-            options.coalesced(&cache, "k", ttl, Plain::<u64>::new(), Box::pin(async { 1 }));
-        let computed = compute(
+        let (options, ttl) = (CacheOptions::new(), Ttl::secs(3600));
+        // The attribute macro's origin, held by value: its arguments (here a `String`).
+        let argument = "k".to_owned();
+        let origin = crate::__private::Origin::new(move || async move { argument.len() as u64 });
+        assert!(size_of_val(&origin) <= SMALL_ORIGIN);
+        let small = options.coalesced(&cache, "k", ttl, Plain::<u64>::new(), origin);
+        // A large origin, in its own box.
+        let large = [0_u8; 2048];
+        let boxed = options.coalesced(
             &cache,
-            "k",
+            "l",
             ttl,
-            &options,
-            &shape,
-            None,
-            Box::pin(async { 1 }),
+            Plain::<u64>::new(),
+            Box::pin(async move { u64::from(large[7]) }),
         );
-        let (outer, inner) = (size_of_val(&coalesced), size_of_val(&computed));
+        let (small_size, boxed_size) = (size_of_val(&small), size_of_val(&boxed));
         assert!(
-            outer < 1000 && inner < 1000,
-            "coalesced {outer} B, compute {inner} B"
+            small_size < 1000 && boxed_size < 1000,
+            "coalesced {small_size} B, with a boxed origin {boxed_size} B"
         );
-        assert_eq!(coalesced.await, 1);
-        drop(computed);
+        assert_eq!((small.await, boxed.await), (1, 0));
     }
 }
