@@ -229,7 +229,10 @@ mod tests {
     use crate::{Cache, middleware};
 
     fn in_place(cache: &Cache, key: &str) -> bool {
-        cache.routes().find(key).expect("a route").redis.is_some()
+        cache
+            .routes()
+            .find(key)
+            .is_some_and(|route| route.redis.is_some())
     }
 
     /// Only a bare Redis route reads in place: a middleware must see every command, and the
