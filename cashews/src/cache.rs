@@ -85,8 +85,9 @@ struct Shared {
     extensions: extensions::Extensions,
     /// The flights of the caching strategies (`cache`, `early`, `soft`), whose followers
     /// learn whether the leader stored: kept here rather than among the extensions, so a
-    /// miss reaches them without a lookup.
-    stored_flights: Arc<crate::coalesce::Flights<bool>>,
+    /// miss reaches them without a lookup, and a hit reads their count of ended flights
+    /// without following a pointer.
+    stored_flights: crate::coalesce::Flights<bool>,
     /// What [`Cache::transaction`] starts with, unless told otherwise.
     transaction_defaults: parking_lot::Mutex<crate::backend::TransactionOptions>,
 }
@@ -183,7 +184,7 @@ impl Cache {
                 tag_registry: tags::Registry::default(),
                 retirements: retire::Retirements::default(),
                 extensions: extensions::Extensions::default(),
-                stored_flights: Arc::default(),
+                stored_flights: crate::coalesce::Flights::default(),
                 transaction_defaults: parking_lot::Mutex::default(),
             }),
         }
@@ -212,7 +213,7 @@ impl Cache {
 
     /// The flights of the caching strategies (`cache`, `early`, `soft`): one per cache, as an
     /// extension would be, without the lookup.
-    pub(crate) fn stored_flights(&self) -> &Arc<crate::coalesce::Flights<bool>> {
+    pub(crate) fn stored_flights(&self) -> &crate::coalesce::Flights<bool> {
         &self.inner.stored_flights
     }
 

@@ -263,10 +263,43 @@ impl Drop for Entered {
 
 /// The flights of one cache for one shared value type `V`, by key. A plain mutex: held for a
 /// table operation only, never across an await.
+///
+/// Aligned to a cache line: a cache keeps its strategies' flights inline, and every miss
+/// writes the lock and the count of ended flights, which must not share a line with the
+/// cache's other fields (the routes every command reads).
+#[repr(align(64))]
 pub(crate) struct Flights<V> {
     marker: Marker,
+    /// How many flights have ended: written under `running`'s lock (a plain store, no
+    /// read-modify-write), read without it by [`Flights::seen`].
+    ended: AtomicU64,
     running: Mutex<Running<V>>,
 }
+
+/// When a caller read the cache, as the coalescer counts time: how many flights of the
+/// cache's caching strategies had ended. Taken before a read that missed, and handed to the
+/// coalescer with the miss.
+///
+/// A leader reads the cache once more after taking its turn, because another leader may have
+/// stored the value between the caller's read and its turn (the caller would compute it
+/// again). When no flight has ended since the caller's read, no leader can have stored in
+/// between, and the second read is skipped: nothing changes but the cost of an uncontended
+/// miss.
+///
+/// ```
+/// use cashews::__private::cache_lookup_now;
+/// use cashews::strategy::{CacheOptions, Plain};
+/// let store = cashews::Cache::new();
+/// store.setup("mem://")?;
+/// let (options, ttl) = (CacheOptions::new(), cashews::Ttl::parse("1h")?);
+/// let mut seen = None;
+/// let first = cache_lookup_now(&options, &store, "k", ttl, &Plain::<u32>::new(), &mut seen);
+/// assert_eq!(first, Some(None));
+/// assert!(seen.is_some(), "taken with the read");
+/// # Ok::<(), cashews::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen(u64);
 
 /// The keys being computed. A `HashTable` keyed by the hash the re-entry marks use, so a
 /// coalesced call hashes its key once for both.
@@ -296,6 +329,7 @@ impl<V> Default for Flights<V> {
     fn default() -> Self {
         Self {
             marker: Marker::default(),
+            ended: AtomicU64::new(0),
             // Room for a few concurrent flights from the start: a tiny table refilled on
             // every miss (insert, then remove) would grow in steps first.
             running: Mutex::new(Running {
@@ -341,15 +375,17 @@ impl<V: Send + 'static> Flights<V> {
     /// Leads `key`, or follows the flight already running for it. The lead owns a reference
     /// to these flights, so a detached computation can hold it.
     pub(crate) fn enter(self: &Arc<Self>, key: &str) -> Turn<'static, V> {
-        match self.enter_hashed(key, key_hash(key)) {
+        match self.enter_hashed(key, key_hash(key), None) {
             Turn::Lead(leader) => Turn::Lead(leader.owning(self)),
             Turn::Follow(follower) => Turn::Follow(follower),
         }
     }
 
     /// [`Flights::enter`] with the key's [`key_hash`], computed once by the caller, and a
-    /// lead that borrows these flights (no reference count per miss).
-    fn enter_hashed(&self, key: &str, hash: u64) -> Turn<'_, V> {
+    /// lead that borrows these flights (no reference count per miss). `seen`, taken before
+    /// the caller's read, tells the lead whether that read still stands
+    /// ([`Leader::read_stands`]).
+    fn enter_hashed(&self, key: &str, hash: u64, seen: Option<Seen>) -> Turn<'_, V> {
         let mut running = self.running.lock();
         let Running { slots, next } = &mut *running;
         let same = |slot: &Slot<V>| slot.hash == hash && slot.key[..] == *key.as_bytes();
@@ -376,13 +412,24 @@ impl<V: Send + 'static> Flights<V> {
             },
             |slot| slot.hash,
         );
+        // Under the lock, which every writer of `ended` holds: the latest count.
+        let read_stands = seen.is_some_and(|seen| seen.0 == self.ended.load(Ordering::Relaxed));
         drop(running);
         Turn::Lead(Leader {
             flights: Holder::Borrowed(self),
             hash,
             id,
             ended: false,
+            read_stands,
         })
+    }
+
+    /// How many flights have ended, for a caller about to read the cache: see [`Seen`].
+    #[inline]
+    pub(crate) fn seen(&self) -> Seen {
+        // Acquire: pairs with the release of the count by a leader that ended after storing,
+        // so that a caller who sees the count also sees what that leader stored.
+        Seen(self.ended.load(Ordering::Acquire))
     }
 
     /// The re-entry marker of these flights: a leader's computation runs inside it.
@@ -400,6 +447,8 @@ pub(crate) struct Leader<'f, V> {
     id: u64,
     /// Whether [`Leader::share`] ended the flight.
     ended: bool,
+    /// Whether no flight ended between the caller's read and this lead (see [`Seen`]).
+    read_stands: bool,
 }
 
 /// How a [`Leader`] reaches its flights: borrowed by a computation in the caller's future,
@@ -431,7 +480,15 @@ impl<V> Leader<'_, V> {
             hash,
             id,
             ended,
+            read_stands: self.read_stands,
         }
+    }
+
+    /// Whether the caller's read (taken after the [`Seen`] it entered with) still stands:
+    /// no flight ended between it and this lead, so no leader stored this key in between,
+    /// and the cache need not be read again before computing.
+    pub(crate) fn read_stands(&self) -> bool {
+        self.read_stands
     }
 
     /// Ends the flight and hands the followers `share()`, built only if someone waits.
@@ -446,8 +503,17 @@ impl<V> Leader<'_, V> {
     /// Takes our slot out of the table and returns its followers' flight, if any followed:
     /// once the slot is out, no follower can join, and those that joined made or found the
     /// flight under the table's lock, which this took after them.
+    ///
+    /// Counts the flight as ended ([`Seen`]), also when its slot was already gone.
     fn unregister(&self) -> Option<Arc<Flight<V>>> {
-        let mut running = self.flights.running.lock();
+        let flights = &*self.flights;
+        let mut running = flights.running.lock();
+        // Released after whatever this leader stored (see `Flights::seen`). A plain store:
+        // every writer holds the lock.
+        let ended = flights.ended.load(Ordering::Relaxed);
+        flights
+            .ended
+            .store(ended.wrapping_add(1), Ordering::Release);
         let (id, hash) = (self.id, self.hash);
         let slot = running.slots.find_entry(hash, |slot| slot.id == id).ok()?;
         slot.remove().0.flight
@@ -511,18 +577,21 @@ pub(crate) enum Then<R> {
 /// Runs `compute` once per key among concurrent callers, in the caller's future (the leader
 /// is the caller; see the module docs for the semantics).
 ///
+/// - `(seen, stale)` is what the caller's own read left: when it was taken ([`Seen`], if the
+///   caller knows) and what it found expired.
 /// - `look` reads the cache: `Ok(hit)`, or `Err(stale)` on a miss, where `stale` is what a
 ///   computation may use (`soft`: the expired value; `None` for the others). The leader looks
-///   before computing (another leader may have just stored the value), a follower after a
-///   leader that stored.
+///   before computing (another leader may have just stored the value), unless `seen` shows
+///   that no flight ended since the caller's read; a follower looks after a leader that
+///   stored.
 /// - `compute` runs the origin and stores what may be stored: the result and whether it was
 ///   stored.
 /// - `share` is what the followers get from the leader's result (built only if they exist;
 ///   `stored` is `true` when the leader found a hit); `then` is what a follower does with it.
 pub(crate) fn run<V, R, T, LF, CF>(
-    flights: &Arc<Flights<V>>,
+    flights: &Flights<V>,
     key: &str,
-    mut stale: Option<T>,
+    (seen, mut stale): (Option<Seen>, Option<T>),
     look: impl Fn() -> LF,
     compute: impl FnOnce(Option<T>) -> CF,
     share: impl FnOnce(&R, bool) -> V,
@@ -541,15 +610,19 @@ where
             // Our own computation calls us with its key: waiting for ourselves would never end.
             return compute(stale).await.0;
         }
+        // Only the first turn follows the caller's read; a later one comes after a wait.
+        let mut seen = seen;
         loop {
-            match flights.enter_hashed(key, hash) {
+            match flights.enter_hashed(key, hash, seen.take()) {
                 Turn::Lead(leader) => {
-                    match look().await {
-                        Ok(hit) => {
-                            leader.share(|| share(&hit, true));
-                            return hit;
+                    if !leader.read_stands() {
+                        match look().await {
+                            Ok(hit) => {
+                                leader.share(|| share(&hit, true));
+                                return hit;
+                            }
+                            Err(again) => stale = again.or(stale),
                         }
-                        Err(again) => stale = again.or(stale),
                     }
                     let (result, stored) =
                         flights.marker().inside_hashed(hash, compute(stale)).await;

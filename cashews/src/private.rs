@@ -11,6 +11,7 @@ use crate::IntoTtl;
 pub use response::CachedResponse;
 
 pub use crate::Ttl;
+pub use crate::coalesce::Seen;
 pub use crate::key::filter;
 pub use crate::key::{KeyBuf, Strategy, render};
 pub use crate::strategy::cache::{cache_after_lookup, cache_lookup_now};

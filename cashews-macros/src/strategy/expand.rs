@@ -262,10 +262,11 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
     let hit_first = if kind == Kind::Cache && !c.lock {
         let hit = rebuild(quote! { __cashews_hit });
         quote! {
+            let mut __cashews_seen: ::core::option::Option<#private::Seen> = ::core::option::Option::None;
             let __cashews_first: ::core::option::Option<::core::option::Option<#output>> =
                 match __cashews_ttl {
                     ::core::option::Option::Some(__cashews_ttl) => #private::cache_lookup_now(
-                        &__options, #cache, &__cashews_key, __cashews_ttl, &#shape,
+                        &__options, #cache, &__cashews_key, __cashews_ttl, &#shape, &mut __cashews_seen,
                     ),
                     ::core::option::Option::None => ::core::option::Option::None,
                 };
@@ -273,8 +274,8 @@ fn caching(kind: Kind, func: &Function, c: &Caching) -> syn::Result<TokenStream>
                 ::core::option::Option::Some(::core::option::Option::Some(__cashews_hit)) => {
                     return #hit;
                 }
-                ::core::option::Option::Some(::core::option::Option::None) => true,
-                ::core::option::Option::None => false,
+                ::core::option::Option::Some(::core::option::Option::None) => __cashews_seen,
+                ::core::option::Option::None => ::core::option::Option::None,
             };
         }
     } else {

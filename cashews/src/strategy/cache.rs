@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Outcome;
 use super::soft::Stamp;
-use crate::coalesce;
+use crate::coalesce::{self, Seen};
 use crate::detect::Served;
 use crate::error::shorten;
 use crate::observe::{self, StrategyResult};
@@ -151,12 +151,13 @@ where
         };
         let call = observe::Call::start("cache", options.template);
         let served = served(cache, key, ttl, options);
+        let seen = cache.stored_flights().seen();
         if let Some(hit) = call.within(lookup(cache, key, &shape, &served)).await {
             call.finish(StrategyResult::Hit);
             return hit;
         }
         let computed = call
-            .within(options.miss(cache, key, ttl, shape, origin))
+            .within(options.miss(cache, key, ttl, shape, origin, Some(seen)))
             .await;
         call.finish(StrategyResult::Miss);
         computed
@@ -165,7 +166,9 @@ where
 
 /// The first half of [`cache`] (for the attribute macro): its read when the cache answers
 /// synchronously (a memory route), without a future. `Some(Some(result))` is a hit (recorded
-/// for detect), `Some(None)` a miss, `None` when only an async read can tell. The macro calls
+/// for detect), `Some(None)` a miss, `None` when only an async read can tell. `seen` is set
+/// to what the coalescer needs to know of the read, for [`cache_after_lookup`] after a miss
+/// (an out-parameter: returned beside a hit, it measurably slowed the hit). The macro calls
 /// this before it builds the origin's and the strategy's futures, so a memory hit builds no
 /// future and moves no arguments; then it calls [`cache_after_lookup`].
 ///
@@ -178,9 +181,12 @@ where
 /// store.setup("mem://")?;
 /// let ttl = cashews::Ttl::parse("1h")?;
 /// let options = CacheOptions::new();
-/// assert_eq!(cache_lookup_now(&options, &store, "answer", ttl, &Plain::<u32>::new()), Some(None));
+/// let mut seen = None;
+/// let first = cache_lookup_now(&options, &store, "answer", ttl, &Plain::<u32>::new(), &mut seen);
+/// assert_eq!(first, Some(None));
 /// store.set("answer", &42_u32, "1h").await?;
-/// assert_eq!(cache_lookup_now(&options, &store, "answer", ttl, &Plain::<u32>::new()), Some(Some(42)));
+/// let again = cache_lookup_now(&options, &store, "answer", ttl, &Plain::<u32>::new(), &mut seen);
+/// assert_eq!(again, Some(Some(42)));
 /// # Ok(()) }
 /// ```
 #[inline]
@@ -190,7 +196,10 @@ pub fn cache_lookup_now<R, S: Outcome<R>>(
     key: &str,
     ttl: Ttl,
     shape: &S,
+    seen: &mut Option<Seen>,
 ) -> Option<Option<R>> {
+    // Taken before the read: a flight that ends after it forces the coalescer's second read.
+    *seen = Some(cache.stored_flights().seen());
     let found = lookup_now(cache, key, shape, &served(cache, key, ttl, options));
     if let Some(Some(_)) = &found {
         observe::hit_now("cache", options.template);
@@ -198,9 +207,9 @@ pub fn cache_lookup_now<R, S: Outcome<R>>(
     found
 }
 
-/// The second half of [`cache`], after [`cache_lookup_now`] found no hit: `known_miss` when
-/// it answered `Some(None)` (a miss, not read again), `false` when it answered `None` (the
-/// async read runs first). Behaves as [`cache`] from there on.
+/// The second half of [`cache`], after [`cache_lookup_now`] found no hit: `known_miss` is
+/// the `seen` it set when it answered `Some(None)` (a miss, not read again), `None` when it
+/// answered `None` (the async read runs first). Behaves as [`cache`] from there on.
 ///
 /// ```
 /// use cashews::__private::{cache_after_lookup, cache_lookup_now};
@@ -211,9 +220,10 @@ pub fn cache_lookup_now<R, S: Outcome<R>>(
 /// store.setup("mem://")?;
 /// let ttl = cashews::Ttl::parse("1h")?;
 /// let (options, shape) = (CacheOptions::new(), Plain::<u32>::new());
-/// let first = cache_lookup_now(&options, &store, "answer", ttl, &shape);
+/// let mut seen = None;
+/// let first = cache_lookup_now(&options, &store, "answer", ttl, &shape, &mut seen);
 /// assert_eq!(first, Some(None));
-/// let computed = cache_after_lookup(&options, &store, "answer", ttl, shape, async { 42 }, true).await;
+/// let computed = cache_after_lookup(&options, &store, "answer", ttl, shape, async { 42 }, seen).await;
 /// assert_eq!(computed, 42);
 /// assert_eq!(store.get::<u32>("answer").await?, Some(42));
 /// # Ok(()) }
@@ -225,7 +235,7 @@ pub fn cache_after_lookup<R, S, F>(
     ttl: Ttl,
     shape: S,
     origin: F,
-    known_miss: bool,
+    known_miss: Option<Seen>,
 ) -> impl Future<Output = R>
 where
     S: Outcome<R>,
@@ -236,21 +246,20 @@ where
     // across the read). Here it is held once; a hit allocates nothing.
     async move {
         let call = observe::Call::start("cache", options.template);
-        if !known_miss
-            && let Some(hit) = call
-                .within(lookup_async(
-                    cache,
-                    key,
-                    &shape,
-                    &served(cache, key, ttl, options),
-                ))
-                .await
-        {
-            call.finish(StrategyResult::Hit);
-            return hit;
-        }
+        let seen = match known_miss {
+            Some(seen) => seen,
+            None => {
+                let seen = cache.stored_flights().seen();
+                let served = served(cache, key, ttl, options);
+                if let Some(hit) = call.within(lookup_async(cache, key, &shape, &served)).await {
+                    call.finish(StrategyResult::Hit);
+                    return hit;
+                }
+                seen
+            }
+        };
         let computed = call
-            .within(options.miss(cache, key, ttl, shape, origin))
+            .within(options.miss(cache, key, ttl, shape, origin, Some(seen)))
             .await;
         call.finish(StrategyResult::Miss);
         computed
@@ -274,6 +283,7 @@ impl CacheOptions {
         ttl: Ttl,
         shape: S,
         origin: F,
+        seen: Option<Seen>,
     ) -> impl Future<Output = R>
     where
         S: Outcome<R>,
@@ -281,9 +291,9 @@ impl CacheOptions {
     {
         // Decided at compile time: only one of the two is built.
         if size_of::<F>() <= SMALL_ORIGIN {
-            Either::Left(self.boxed_miss(cache, key, ttl, shape, origin))
+            Either::Left(self.boxed_miss(cache, key, ttl, shape, origin, seen))
         } else {
-            Either::Right(self.boxed_miss(cache, key, ttl, shape, Box::pin(origin)))
+            Either::Right(self.boxed_miss(cache, key, ttl, shape, Box::pin(origin), seen))
         }
     }
 
@@ -295,6 +305,7 @@ impl CacheOptions {
         ttl: Ttl,
         shape: S,
         origin: F,
+        seen: Option<Seen>,
     ) -> Either<Pin<Box<impl Future<Output = R>>>, Pin<Box<impl Future<Output = R>>>>
     where
         S: Outcome<R>,
@@ -310,12 +321,15 @@ impl CacheOptions {
                     .0
             }))
         } else {
-            Either::Right(Box::pin(self.coalesced(cache, key, ttl, shape, origin)))
+            Either::Right(Box::pin(
+                self.coalesced(cache, key, ttl, shape, origin, seen),
+            ))
         }
     }
 
     /// Runs `origin` once per key in this process (on the one coalescer), and stores what may
-    /// be stored. Not an `async fn`, which would hold its arguments twice.
+    /// be stored. Not an `async fn`, which would hold its arguments twice. `seen` was taken
+    /// before the caller's read (see [`Seen`]).
     fn coalesced<R, S, F>(
         &self,
         cache: &Cache,
@@ -323,6 +337,7 @@ impl CacheOptions {
         ttl: Ttl,
         shape: S,
         origin: F,
+        seen: Option<Seen>,
     ) -> impl Future<Output = R>
     where
         S: Outcome<R>,
@@ -335,7 +350,7 @@ impl CacheOptions {
             coalesce::run(
                 cache.stored_flights(),
                 key,
-                None::<()>,
+                (seen, None::<()>),
                 // The read after taking the lead (another leader may have just stored): on a
                 // memory route it is decided at once; another route's read is boxed, so that
                 // the miss's one box stays small.
@@ -650,7 +665,7 @@ mod tests {
         let argument = "k".to_owned();
         let origin = crate::__private::Origin::new(move || async move { argument.len() as u64 });
         assert!(size_of_val(&origin) <= SMALL_ORIGIN);
-        let small = options.coalesced(&cache, "k", ttl, Plain::<u64>::new(), origin);
+        let small = options.coalesced(&cache, "k", ttl, Plain::<u64>::new(), origin, None);
         // A large origin, in its own box.
         let large = [0_u8; 2048];
         let boxed = options.coalesced(
@@ -659,6 +674,7 @@ mod tests {
             ttl,
             Plain::<u64>::new(),
             Box::pin(async move { u64::from(large[7]) }),
+            None,
         );
         let (small_size, boxed_size) = (size_of_val(&small), size_of_val(&boxed));
         assert!(
@@ -666,5 +682,70 @@ mod tests {
             "coalesced {small_size} B, with a boxed origin {boxed_size} B"
         );
         assert_eq!((small.await, boxed.await), (1, 0));
+    }
+
+    /// The leader of a miss reads the cache again only when a flight ended after the
+    /// caller's own read (that flight may have stored the value): counted as the route's
+    /// `get` commands.
+    #[tokio::test]
+    async fn a_leader_reads_again_only_when_a_flight_ended_after_the_callers_read() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let gets = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&gets);
+        let store = Cache::new();
+        store
+            .setup_with(
+                "mem://",
+                [crate::middleware::observe(move |event| {
+                    if event.command == crate::Command::Get {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                })],
+            )
+            .unwrap();
+        let (options, ttl, shape) = (CacheOptions::new(), Ttl::secs(3600), Plain::<u64>::new());
+
+        // Nobody stored between the caller's read and its turn: one read.
+        assert_eq!(
+            cache(&store, "a", ttl, &options, shape, async { 1 }).await,
+            1
+        );
+        assert_eq!(
+            gets.swap(0, Ordering::Relaxed),
+            1,
+            "an uncontended miss reads once"
+        );
+        assert_eq!(store.get::<u64>("a").await.unwrap(), Some(1));
+
+        // A caller reads a miss; another caller's flight stores the value and ends before the
+        // first takes its turn: the first reads again and gets that value.
+        let mut seen = None;
+        let first = cache_lookup_now(&options, &store, "b", ttl, &shape, &mut seen);
+        assert_eq!(
+            first,
+            Some(None),
+            "a miss on a memory route is decided at once"
+        );
+        assert_eq!(
+            cache(&store, "b", ttl, &options, shape, async { 2 }).await,
+            2
+        );
+        gets.store(0, Ordering::Relaxed);
+        let ran = AtomicBool::new(false);
+        let late = cache_after_lookup(
+            &options,
+            &store,
+            "b",
+            ttl,
+            shape,
+            async {
+                ran.store(true, Ordering::Relaxed);
+                3
+            },
+            seen,
+        );
+        assert_eq!(late.await, 2, "the value the other flight stored");
+        assert!(!ran.load(Ordering::Relaxed), "not computed again");
+        assert_eq!(gets.load(Ordering::Relaxed), 1, "read again once");
     }
 }

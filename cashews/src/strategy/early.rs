@@ -403,7 +403,7 @@ where
     coalesce::run(
         cache.stored_flights(),
         key,
-        None::<()>,
+        (None, None::<()>),
         move || async move { any_hit(cache, key, shape).await.ok_or(None) },
         move |_| refresh.compute(cache, shape, origin),
         coalesce::stored::share,

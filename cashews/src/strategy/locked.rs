@@ -479,7 +479,7 @@ impl<S> LockedRun<'_, S> {
         coalesce::run(
             &cache.extension::<Flights<Handed>>(),
             key,
-            None::<()>,
+            (None, None::<()>),
             move || async move {
                 lookup(cache, key, shape, ttl, options)
                     .await

@@ -297,7 +297,7 @@ impl<S> Renew<'_, S> {
         coalesce::run(
             cache.stored_flights(),
             key,
-            stale,
+            (None, stale),
             move || async move {
                 match look(cache, key, shape, served).await {
                     Look::Fresh(hit) => Ok(hit),

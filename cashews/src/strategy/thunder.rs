@@ -77,7 +77,7 @@ where
         .within(coalesce::run(
             &cache.extension::<Flights<R>>(),
             key,
-            None::<()>,
+            (None, None::<()>),
             // Nothing is read: a run's result lives only as long as the run.
             || std::future::ready(Err(None)),
             |_| async { (origin.await, true) },
