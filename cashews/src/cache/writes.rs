@@ -31,13 +31,16 @@ impl Cache {
     /// assert!(cache.set("forever", "v", None::<u64>).await?);
     /// # Ok(()) }
     /// ```
-    pub async fn set<T: Serialize + ?Sized>(
+    pub fn set<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         ttl: impl IntoTtl,
-    ) -> Result<bool> {
-        self.set_with(key, value, ttl, Condition::Always).await
+    ) -> impl Future<Output = Result<bool>> {
+        // Not an `async fn`, which copies its arguments into its own state before it starts:
+        // the copy of the key, read back at once as one 16-byte load, stalled store
+        // forwarding and was a visible share of a `set` on `mem://`.
+        self.set_with(key, value, ttl, Condition::Always)
     }
 
     /// Stores a value only if the key is absent (SET NX); returns whether it was stored.
@@ -87,52 +90,60 @@ impl Cache {
         self.set_with(key, value, ttl, Condition::IfPresent).await
     }
 
-    async fn set_with<T: Serialize + ?Sized>(
+    /// Not an `async fn` (see [`Cache::set`]).
+    #[allow(clippy::manual_async_fn)]
+    fn set_with<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         ttl: impl IntoTtl,
         condition: Condition,
-    ) -> Result<bool> {
-        let ttl = ttl.into_ttl()?;
-        let written = self.set_untagged(key, value, ttl, condition).await?;
-        if written {
-            self.tag_if_scoped(key, ttl.duration()).await;
+    ) -> impl Future<Output = Result<bool>> {
+        async move {
+            let ttl = ttl.into_ttl()?;
+            let written = self.set_untagged(key, value, ttl, condition).await?;
+            if written {
+                self.tag_if_scoped(key, ttl.duration()).await;
+            }
+            Ok(written)
         }
-        Ok(written)
     }
 
-    async fn set_untagged<T: Serialize + ?Sized>(
+    /// Not an `async fn` (see [`Cache::set`]).
+    #[allow(clippy::manual_async_fn)]
+    fn set_untagged<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         ttl: crate::Ttl,
         condition: Condition,
-    ) -> Result<bool> {
-        let options = SetOptions::ttl(ttl.duration()).condition(condition);
-        let (route, bytes) = {
-            let router = self.routes();
-            let Some(route) = self.enter(&router, key, Command::Set)? else {
-                return Ok(false);
-            };
-            // The synchronous try: a whole local tier completes the write, from the scratch
-            // buffer (it copies the bytes). Written out rather than through `set_local`:
-            // called, it cost `set` on `mem://` about a tenth.
-            if let Some(tier) = route.local.as_ref().filter(|tier| tier.is_whole()) {
-                let started = route.observers.as_ref().and_then(Observers::start);
-                if let Some(result) =
-                    Self::with_encoded(route, key, value, |bytes| tier.write(key, bytes, options))?
-                {
-                    if let Some(observers) = &route.observers {
-                        Self::observe_local_set(observers, route, key, &result, started);
+    ) -> impl Future<Output = Result<bool>> {
+        async move {
+            let options = SetOptions::ttl(ttl.duration()).condition(condition);
+            let (route, bytes) = {
+                let router = self.routes();
+                let Some(route) = self.enter(&router, key, Command::Set)? else {
+                    return Ok(false);
+                };
+                // The synchronous try: a whole local tier completes the write, from the scratch
+                // buffer (it copies the bytes). Written out rather than through `set_local`:
+                // called, it cost `set` on `mem://` about a tenth.
+                if let Some(tier) = route.local.as_ref().filter(|tier| tier.is_whole()) {
+                    let started = route.observers.as_ref().and_then(Observers::start);
+                    if let Some(result) = Self::with_encoded(route, key, value, |bytes| {
+                        tier.write(key, bytes, options)
+                    })? {
+                        if let Some(observers) = &route.observers {
+                            Self::observe_local_set(observers, route, key, &result, started);
+                        }
+                        return Self::settle(route, Command::Set, key, result);
                     }
-                    return Self::settle(route, Command::Set, key, result);
                 }
-            }
-            (Arc::clone(route), Self::encode(route, key, value)?)
-        };
-        let result = route.backend.set(key, bytes, options).await;
-        Self::settle(&route, Command::Set, key, result)
+                (Arc::clone(route), Self::encode(route, key, value)?)
+            };
+            let result = route.backend.set(key, bytes, options).await;
+            Self::settle(&route, Command::Set, key, result)
+        }
     }
 
     /// [`Cache::set`] without a future, when the key's route writes synchronously (a whole

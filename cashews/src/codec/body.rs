@@ -8,19 +8,30 @@ use serde::de::DeserializeOwned;
 use super::miss::Miss;
 use super::{Format, ignored, skim};
 
-/// Deserializes a body, refusing trailing bytes and (with `track_ignored`) fields that `T`
+/// Deserializes a body, refusing trailing bytes and, for a `foreign` body (one that may come
+/// from outside this process: another version of the code, another writer), fields that `T`
 /// would ignore.
+///
+/// A MessagePack body's trailing bytes are looked for by measuring the value first, which
+/// costs a walk over it; a body that is not `foreign` was encoded whole by this process, and
+/// skips that walk.
 pub(super) fn deserialize<T: DeserializeOwned>(
     format: Format,
     body: &[u8],
-    track_ignored: bool,
+    foreign: bool,
 ) -> Result<T, Miss> {
+    let track_ignored = foreign;
     let ignored = Cell::new(false);
     let value = match format {
         Format::MsgPack => {
             // The zero-copy reader borrows strings instead of copying them through a buffer,
-            // but cannot say where it stopped: measure the value first.
-            let whole = skim::value_len(body);
+            // but cannot say where it stopped: measure the value first (a body of this
+            // process counts as measured).
+            let whole = if foreign {
+                skim::value_len(body)
+            } else {
+                Some(body.len())
+            };
             if whole.is_some_and(|len| len != body.len()) {
                 return Err(Miss::Trailing(format));
             }
@@ -134,6 +145,27 @@ mod tests {
         assert_eq!(
             safe_serde_message("something \"odd\""),
             "the body does not match the requested type"
+        );
+    }
+
+    /// A foreign MessagePack body is measured, and refused with bytes after its value; a body
+    /// of this process (encoded whole) is read without the walk that measures it.
+    #[test]
+    fn only_a_foreign_msgpack_body_is_measured_for_trailing_bytes() {
+        let mut body = rmp_serde::to_vec("v").unwrap();
+        assert_eq!(
+            deserialize::<String>(Format::MsgPack, &body, true).ok(),
+            Some("v".to_owned())
+        );
+        body.push(0xC0);
+        assert!(matches!(
+            deserialize::<String>(Format::MsgPack, &body, true),
+            Err(Miss::Trailing(Format::MsgPack))
+        ));
+        assert_eq!(
+            deserialize::<String>(Format::MsgPack, &body, false).ok(),
+            Some("v".to_owned()),
+            "not measured"
         );
     }
 }
