@@ -119,8 +119,7 @@
 //!   a miss.
 //!   The schema check guards values that outlive the code that wrote them (Redis, disk); a
 //!   `Cache` skips it on `mem://` routes, whose values die with the process, and saves about a
-//!   third of a decode there. It also skips there the walk that measures a MessagePack body
-//!   to find trailing bytes: this process encoded every such body whole.
+//!   third of a decode there.
 //!
 //! The header, not the codec's options, says how to read a body: a JSON codec reads MessagePack
 //! values, and a codec configured without compression reads compressed values (Python cashews
@@ -138,7 +137,6 @@ mod ignored;
 mod int;
 mod miss;
 mod sign;
-mod skim;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -477,10 +475,9 @@ impl ValueCodec {
 #[derive(Debug, Clone)]
 pub(crate) struct Codec {
     options: CodecOptions,
-    /// Whether values may come from outside this process: then values with fields the
-    /// reader's type would ignore are refused (code-change safety), and a MessagePack body is
-    /// measured for trailing bytes. Off for in-process backends: their values cannot outlive
-    /// the code that wrote them, which encoded them whole.
+    /// Whether to refuse values with fields the reader's type would ignore (code-change
+    /// safety). Off for in-process backends: their values cannot outlive the code that wrote
+    /// them.
     check_schema: bool,
     /// An identity, so a decoded object kept by the memory backend only serves reads through
     /// this very codec (same secret, same checks).
@@ -505,8 +502,7 @@ impl Codec {
 
     /// The same codec for a backend that lives in this process (`mem://`): values there cannot
     /// have been written by another version of the code, so the schema-change check, which
-    /// costs about a third of a decode, is skipped, and so is the walk over a MessagePack body
-    /// that looks for trailing bytes (this process encoded the body whole).
+    /// costs about a third of a decode, is skipped.
     pub(crate) fn in_process(mut self) -> Self {
         self.check_schema = false;
         self
