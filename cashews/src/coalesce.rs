@@ -375,17 +375,15 @@ impl<V: Send + 'static> Flights<V> {
     /// Leads `key`, or follows the flight already running for it. The lead owns a reference
     /// to these flights, so a detached computation can hold it.
     pub(crate) fn enter(self: &Arc<Self>, key: &str) -> Turn<'static, V> {
-        match self.enter_hashed(key, key_hash(key), None) {
+        match self.enter_hashed(key, key_hash(key)) {
             Turn::Lead(leader) => Turn::Lead(leader.owning(self)),
             Turn::Follow(follower) => Turn::Follow(follower),
         }
     }
 
     /// [`Flights::enter`] with the key's [`key_hash`], computed once by the caller, and a
-    /// lead that borrows these flights (no reference count per miss). `seen`, taken before
-    /// the caller's read, tells the lead whether that read still stands
-    /// ([`Leader::read_stands`]).
-    fn enter_hashed(&self, key: &str, hash: u64, seen: Option<Seen>) -> Turn<'_, V> {
+    /// lead that borrows these flights (no reference count per miss).
+    fn enter_hashed(&self, key: &str, hash: u64) -> Turn<'_, V> {
         let mut running = self.running.lock();
         let Running { slots, next } = &mut *running;
         let same = |slot: &Slot<V>| slot.hash == hash && slot.key[..] == *key.as_bytes();
@@ -412,15 +410,12 @@ impl<V: Send + 'static> Flights<V> {
             },
             |slot| slot.hash,
         );
-        // Under the lock, which every writer of `ended` holds: the latest count.
-        let read_stands = seen.is_some_and(|seen| seen.0 == self.ended.load(Ordering::Relaxed));
         drop(running);
         Turn::Lead(Leader {
             flights: Holder::Borrowed(self),
             hash,
             id,
             ended: false,
-            read_stands,
         })
     }
 
@@ -447,8 +442,6 @@ pub(crate) struct Leader<'f, V> {
     id: u64,
     /// Whether [`Leader::share`] ended the flight.
     ended: bool,
-    /// Whether no flight ended between the caller's read and this lead (see [`Seen`]).
-    read_stands: bool,
 }
 
 /// How a [`Leader`] reaches its flights: borrowed by a computation in the caller's future,
@@ -480,15 +473,7 @@ impl<V> Leader<'_, V> {
             hash,
             id,
             ended,
-            read_stands: self.read_stands,
         }
-    }
-
-    /// Whether the caller's read (taken after the [`Seen`] it entered with) still stands:
-    /// no flight ended between it and this lead, so no leader stored this key in between,
-    /// and the cache need not be read again before computing.
-    pub(crate) fn read_stands(&self) -> bool {
-        self.read_stands
     }
 
     /// Ends the flight and hands the followers `share()`, built only if someone waits.
@@ -613,9 +598,13 @@ where
         // Only the first turn follows the caller's read; a later one comes after a wait.
         let mut seen = seen;
         loop {
-            match flights.enter_hashed(key, hash, seen.take()) {
+            let turn = flights.enter_hashed(key, hash);
+            // Read after our slot went in: a leader that stored this key after the caller's
+            // read ended before that (or we would follow it), so it moved the count.
+            let read_stands = seen.take().is_some_and(|seen| seen == flights.seen());
+            match turn {
                 Turn::Lead(leader) => {
-                    if !leader.read_stands() {
+                    if !read_stands {
                         match look().await {
                             Ok(hit) => {
                                 leader.share(|| share(&hit, true));

@@ -58,13 +58,14 @@ impl Cache {
     /// assert!(!cache.set_if_absent("k", "second", 60).await?);
     /// # Ok(()) }
     /// ```
-    pub async fn set_if_absent<T: Serialize + ?Sized>(
+    pub fn set_if_absent<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         ttl: impl IntoTtl,
-    ) -> Result<bool> {
-        self.set_with(key, value, ttl, Condition::IfAbsent).await
+    ) -> impl Future<Output = Result<bool>> {
+        // Not an `async fn`, as `set` (its arguments would be copied once more).
+        self.set_with(key, value, ttl, Condition::IfAbsent)
     }
 
     /// Stores a value only if the key exists (SET XX); returns whether it was stored.
@@ -81,13 +82,14 @@ impl Cache {
     /// assert!(!cache.set_if_present("k", "v", 60).await?);
     /// # Ok(()) }
     /// ```
-    pub async fn set_if_present<T: Serialize + ?Sized>(
+    pub fn set_if_present<T: Serialize + ?Sized>(
         &self,
         key: &str,
         value: &T,
         ttl: impl IntoTtl,
-    ) -> Result<bool> {
-        self.set_with(key, value, ttl, Condition::IfPresent).await
+    ) -> impl Future<Output = Result<bool>> {
+        // Not an `async fn`, as `set` (its arguments would be copied once more).
+        self.set_with(key, value, ttl, Condition::IfPresent)
     }
 
     /// Not an `async fn` (see [`Cache::set`]).
